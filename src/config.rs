@@ -1,0 +1,477 @@
+//! Layered configuration: built-in `config/default.toml` < `--config FILE` < environment
+//! (`PARTNERFLOW__SECTION__KEY`). Every error names the key and the layer it came from.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::{Locale, Span};
+
+/// The documented defaults; also the list of every key there is.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+const ENV_PREFIX: &str = "PARTNERFLOW__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}")]
+    Invalid { source_name: String, message: String },
+    #[error("config key `{key}` (from {source_name}): {message}")]
+    Key {
+        key: String,
+        source_name: String,
+        message: String,
+    },
+}
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app: AppSettings,
+    pub log: LogSettings,
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub partner: PartnerSettings,
+    pub email: EmailSettings,
+    pub jobs: JobSettings,
+    pub schedules: Schedules,
+    #[serde(default)]
+    pub workflows: BTreeMap<String, WorkflowOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSettings {
+    pub data_dir: PathBuf,
+    pub workflows_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub default_locale: Locale,
+    pub public_base_url: url::Url,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub bind: std::net::SocketAddr,
+    pub admin_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub busy_timeout: Span,
+    pub statement_timeout: Span,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerSettings {
+    pub id: String,
+    pub name: String,
+    pub legal_name: String,
+    pub email: crate::domain::EmailAddress,
+    pub phone: String,
+    pub website: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TransportKind {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub transport: TransportKind,
+    pub outbox_dir: PathBuf,
+    pub from_address: crate::domain::EmailAddress,
+    pub message_id_domain: String,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: String,
+    pub password: Secret,
+    pub password_file: String,
+    pub pool_size: u32,
+    pub timeout: Span,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub concurrency: usize,
+    pub lease: Span,
+    pub poll_interval: Span,
+    pub batch: usize,
+    pub max_attempts: u32,
+    pub backoff_base: Span,
+    pub backoff_max: Span,
+    pub job_timeout: Span,
+    pub prune_after: Span,
+    pub prune_interval: Span,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    Once,
+    Skip,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedules {
+    pub location_sync: LocationSyncSettings,
+    pub reconcile: ReconcileSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationSyncSettings {
+    pub enabled: bool,
+    pub cron: String,
+    pub catch_up: CatchUp,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    pub enabled: bool,
+    pub cron: String,
+    pub catch_up: CatchUp,
+    pub stuck_after: Span,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowOverride {
+    #[serde(default)]
+    pub durations: BTreeMap<String, Span>,
+}
+
+/// Parses a cron expression in the `cron` crate's syntax; 5 fields get a leading `0` second.
+pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
+    let fields = expr.split_whitespace().count();
+    let full = if fields == 5 { format!("0 {expr}") } else { expr.to_string() };
+    full.parse::<cron::Schedule>()
+        .map_err(|e| format!("`{expr}` is not a cron expression: {e}"))
+}
+
+struct Layered {
+    table: toml::Table,
+    sources: BTreeMap<String, String>,
+}
+
+fn merge(dst: &mut toml::Table, src: toml::Table, prefix: &str, source: &str, sources: &mut BTreeMap<String, String>) {
+    for (k, v) in src {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match (dst.get_mut(&k), v) {
+            (Some(toml::Value::Table(d)), toml::Value::Table(s)) => merge(d, s, &path, source, sources),
+            (_, v) => {
+                mark(&v, &path, source, sources);
+                dst.insert(k, v);
+            }
+        }
+    }
+}
+
+fn mark(v: &toml::Value, path: &str, source: &str, sources: &mut BTreeMap<String, String>) {
+    sources.insert(path.to_string(), source.to_string());
+    if let toml::Value::Table(t) = v {
+        for (k, v) in t {
+            mark(v, &format!("{path}.{k}"), source, sources);
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the layers. `env` is passed in so tests need not touch the process environment.
+    pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Settings, ConfigError> {
+        let mut layered = Layered {
+            table: toml::Table::new(),
+            sources: BTreeMap::new(),
+        };
+        let base: toml::Table = toml::from_str(DEFAULT_TOML).map_err(|e| ConfigError::Invalid {
+            source_name: "built-in config/default.toml".into(),
+            message: e.to_string(),
+        })?;
+        merge(&mut layered.table, base, "", "config/default.toml", &mut layered.sources);
+        if let Some(path) = file {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                source_name: name.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
+            let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                source_name: name.clone(),
+                message: e.to_string().trim().to_string(),
+            })?;
+            merge(&mut layered.table, t, "", &name, &mut layered.sources);
+        }
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else { continue };
+            let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+            set_env(&mut layered, &path, v, k)?;
+        }
+        let mut s = Self::from_table(&layered)?;
+        s.resolve_secrets(&layered)?;
+        s.validate(&layered)?;
+        Ok(s)
+    }
+
+    /// The process environment's `PARTNERFLOW__*` variables.
+    pub fn process_env() -> Vec<(String, String)> {
+        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect()
+    }
+
+    fn from_table(l: &Layered) -> Result<Settings, ConfigError> {
+        let de = toml::Value::Table(l.table.clone());
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let source_name = source_of(l, &key);
+            ConfigError::Key {
+                key,
+                source_name,
+                message: e.into_inner().message().to_string(),
+            }
+        })
+    }
+
+    fn resolve_secrets(&mut self, l: &Layered) -> Result<(), ConfigError> {
+        let smtp = &mut self.email.smtp;
+        if smtp.password.is_empty() && !smtp.password_file.is_empty() {
+            let pw = std::fs::read_to_string(&smtp.password_file).map_err(|e| ConfigError::Key {
+                key: "email.smtp.password_file".into(),
+                source_name: source_of(l, "email.smtp.password_file"),
+                message: format!("cannot read `{}`: {e}", smtp.password_file),
+            })?;
+            smtp.password = Secret::new(pw.trim_end_matches(['\r', '\n']));
+        }
+        Ok(())
+    }
+
+    fn validate(&self, l: &Layered) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError::Key {
+            key: key.into(),
+            source_name: source_of(l, key),
+            message,
+        };
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(err("database.url", format!("`{url}` is neither sqlite:… nor postgres://…")));
+        }
+        if self.database.max_connections == 0 {
+            return Err(err("database.max_connections", "must be at least 1".into()));
+        }
+        let lease = self.jobs.lease.0;
+        if !(5_000..=3_600_000).contains(&lease) {
+            return Err(err("jobs.lease", format!("{} is outside 5s..1h", self.jobs.lease)));
+        }
+        if self.jobs.concurrency == 0 || self.jobs.batch == 0 || self.jobs.max_attempts == 0 {
+            return Err(err("jobs", "concurrency, batch and max_attempts must be at least 1".into()));
+        }
+        for (key, span) in [
+            ("jobs.poll_interval", self.jobs.poll_interval),
+            ("jobs.backoff_base", self.jobs.backoff_base),
+            ("jobs.job_timeout", self.jobs.job_timeout),
+            ("jobs.prune_interval", self.jobs.prune_interval),
+        ] {
+            if span.0 <= 0 {
+                return Err(err(key, "must be positive".into()));
+            }
+        }
+        if self.jobs.backoff_max < self.jobs.backoff_base {
+            return Err(err("jobs.backoff_max", "must not be below jobs.backoff_base".into()));
+        }
+        for (key, expr) in [
+            ("schedules.location_sync.cron", &self.schedules.location_sync.cron),
+            ("schedules.reconcile.cron", &self.schedules.reconcile.cron),
+        ] {
+            parse_cron(expr).map_err(|m| err(key, m))?;
+        }
+        if self.email.message_id_domain.is_empty() || self.email.message_id_domain.contains(['<', '>', '@', ' ']) {
+            return Err(err("email.message_id_domain", "must be a plain domain".into()));
+        }
+        if self.email.smtp.pool_size == 0 {
+            return Err(err("email.smtp.pool_size", "must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn source_of(l: &Layered, key: &str) -> String {
+    let mut k = key.to_string();
+    loop {
+        if let Some(s) = l.sources.get(&k) {
+            return s.clone();
+        }
+        match k.rfind('.') {
+            Some(i) => k.truncate(i),
+            None => return "config".into(),
+        }
+    }
+}
+
+fn set_env(l: &mut Layered, path: &[String], raw: &str, var: &str) -> Result<(), ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        source_name: format!("environment variable {var}"),
+        message,
+    };
+    if path.is_empty() || path.iter().any(|p| p.is_empty()) {
+        return Err(invalid("expected PARTNERFLOW__SECTION__KEY".into()));
+    }
+    let dotted = path.join(".");
+    let mut t = &mut l.table;
+    for (i, seg) in path[..path.len() - 1].iter().enumerate() {
+        // [workflows.*] is open-ended: create tables on the way.
+        let open = path[0] == "workflows";
+        if !t.contains_key(seg) {
+            if !open {
+                return Err(invalid(format!("unknown config key `{}`", path[..=i].join("."))));
+            }
+            t.insert(seg.clone(), toml::Value::Table(toml::Table::new()));
+        }
+        t = match t.get_mut(seg) {
+            Some(toml::Value::Table(t)) => t,
+            _ => return Err(invalid(format!("`{}` is not a section", path[..=i].join(".")))),
+        };
+    }
+    let last = &path[path.len() - 1];
+    let value = match t.get(last) {
+        Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| invalid(format!("`{dotted}` must be an integer, got `{raw}`")))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| invalid(format!("`{dotted}` must be true or false, got `{raw}`")))?,
+        ),
+        Some(_) => return Err(invalid(format!("`{dotted}` is a section: set its keys one by one"))),
+        None if path[0] == "workflows" => toml::Value::String(raw.to_string()),
+        None => return Err(invalid(format!("unknown config key `{dotted}`"))),
+    };
+    t.insert(last.clone(), value);
+    l.sources.insert(dotted, format!("environment variable {var}"));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load() {
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.database.url, "sqlite://data/partnerflow.db");
+        assert_eq!(s.jobs.lease, Span(30_000));
+    }
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[http]\nbind = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 3\n").unwrap();
+        let s = Settings::load(
+            Some(&f),
+            &env(&[
+                ("PARTNERFLOW__HTTP__BIND", "127.0.0.1:8081"),
+                ("PARTNERFLOW__DATABASE__URL", "sqlite://x.db"),
+                ("PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY", "2m"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.bind.port(), 8081);
+        assert_eq!(s.jobs.concurrency, 3);
+        assert_eq!(s.database.url, "sqlite://x.db");
+        assert_eq!(s.workflows["trial_invitation"].durations["expiry"], Span(120_000));
+    }
+
+    #[test]
+    fn errors_name_key_and_source() {
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__LEASE", "2s")])).unwrap_err().to_string();
+        assert!(e.contains("jobs.lease") && e.contains("PARTNERFLOW__JOBS__LEASE"), "{e}");
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__NOPE", "1")])).unwrap_err().to_string();
+        assert!(e.contains("unknown config key `jobs.nope`"), "{e}");
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")])).unwrap_err().to_string();
+        assert!(e.contains("jobs.concurrency") && e.contains("integer"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[schedules.reconcile]\ncron = \"every hour\"\n").unwrap();
+        let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
+        assert!(e.contains("schedules.reconcile.cron") && e.contains("c.toml"), "{e}");
+        std::fs::write(&f, "[email]\ntransport = \"pigeon\"\n").unwrap();
+        let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
+        assert!(e.contains("email.transport") && e.contains("c.toml"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_never_printed() {
+        let s = Settings::load(None, &env(&[("PARTNERFLOW__EMAIL__SMTP__PASSWORD", "hunter2")])).unwrap();
+        assert_eq!(s.email.smtp.password.expose(), "hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

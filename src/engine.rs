@@ -1,0 +1,229 @@
+//! Drives instances: loads state, calls the pure [`workflow::step`], and turns the decision
+//! into one [`store::Commit`] (state + history + email ledger + jobs + timers).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::Clock;
+use crate::config::{PartnerSettings, Settings};
+use crate::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+use crate::email::Envelope;
+use crate::store::{self, Commit, NewEmail, NewJob, Store, StoreError, timer_key};
+use crate::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("unknown workflow `{0}`")]
+    UnknownWorkflow(String),
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+    #[error("{0}")]
+    Rejected(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of a successful transition.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Transitioned {
+    pub instance: InstanceId,
+    pub from: String,
+    pub to: String,
+    pub version: i64,
+}
+
+pub struct Engine {
+    pub defs: BTreeMap<String, Definition>,
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    partner: PartnerSettings,
+    message_id_domain: String,
+    default_locale: Locale,
+    max_attempts: u32,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("workflows", &self.defs.keys()).finish()
+    }
+}
+
+impl Engine {
+    pub fn new(defs: BTreeMap<String, Definition>, store: Store, clock: Arc<dyn Clock>, settings: &Settings) -> Engine {
+        Engine {
+            defs,
+            store,
+            clock,
+            partner: settings.partner.clone(),
+            message_id_domain: settings.email.message_id_domain.clone(),
+            default_locale: settings.app.default_locale,
+            max_attempts: settings.jobs.max_attempts,
+        }
+    }
+
+    pub fn definition(&self, name: &str) -> Result<&Definition, EngineError> {
+        self.defs.get(name).ok_or_else(|| EngineError::UnknownWorkflow(name.into()))
+    }
+
+    /// Creates an instance in its workflow's initial state.
+    pub async fn start(&self, workflow: &str, data: &Map<String, Value>, locale: Option<Locale>, actor: &str) -> Result<InstanceId, EngineError> {
+        let def = self.definition(workflow)?;
+        let data = def.validate_data(data).map_err(EngineError::InvalidData)?;
+        let id = InstanceId::generate();
+        let now = self.clock.now();
+        let commit = Commit {
+            instance: id.clone(),
+            expected_version: None,
+            workflow: workflow.into(),
+            locale: locale.unwrap_or(self.default_locale).as_str().into(),
+            state: def.initial.clone(),
+            data,
+            is_final: false,
+            event: "start".into(),
+            from: None,
+            actor: actor.into(),
+            at: now,
+            jobs: vec![],
+            emails: vec![],
+            cancel_timers: vec![],
+            cancel_all_timers: false,
+        };
+        self.store.commit(&commit).await?;
+        tracing::info!(instance = %id, workflow, offer_id = offer_id(&commit.data), state = %def.initial, "instance started");
+        Ok(id)
+    }
+
+    /// Sends `event` to an instance. Two events racing on one instance have one winner: the
+    /// loser re-reads and is refused with the reason ("offer PF-… expired at …").
+    pub async fn fire(&self, id: &InstanceId, event: &str, actor: &str) -> Result<Transitioned, EngineError> {
+        for _ in 0..8 {
+            let inst = self.store.instance(id).await?;
+            let def = self.definition(&inst.workflow)?;
+            let now = self.clock.now();
+            let decision = match workflow::step(def, &inst.state, &inst.data, event, now) {
+                Ok(d) => d,
+                Err(e) => return Err(EngineError::Rejected(refusal(&inst, &e))),
+            };
+            let version = inst.version + 1;
+            let commit = self.commit_for(def, &inst, decision, event, actor, now, version)?;
+            match self.store.commit(&commit).await {
+                Ok(v) => {
+                    tracing::info!(instance = %id, workflow = %inst.workflow, offer_id = offer_id(&commit.data),
+                        event, from = %inst.state, to = %commit.state, actor, "transition");
+                    return Ok(Transitioned { instance: id.clone(), from: inst.state, to: commit.state, version: v });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(EngineError::Store(StoreError::Conflict(id.clone())))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn commit_for(
+        &self,
+        def: &Definition,
+        inst: &store::InstanceRow,
+        d: workflow::Decision,
+        event: &str,
+        actor: &str,
+        now: Timestamp,
+        version: i64,
+    ) -> Result<Commit, EngineError> {
+        let locale = Locale::parse(&inst.locale).unwrap_or(self.default_locale);
+        let mut jobs = Vec::new();
+        let mut emails = Vec::new();
+        let mut cancel_timers = Vec::new();
+        let mut cancel_all = false;
+        for (idx, effect) in d.effects.iter().enumerate() {
+            match effect {
+                Effect::SendEmail { template, role } => {
+                    let Some(to) = self.recipient(def, &d.data, role) else {
+                        tracing::warn!(instance = %inst.id, template, role, "no address for role; email not sent");
+                        continue;
+                    };
+                    let message_id = format!("<{}.{version}.{idx}@{}>", inst.id, self.message_id_domain);
+                    let context = json!({
+                        "partner": self.partner,
+                        "recipient": { "email": to, "role": role },
+                        "instance": { "id": inst.id, "workflow": def.name, "state": d.to, "event": event },
+                        "data": d.data,
+                        "locale": locale.as_str(),
+                    });
+                    let envelope = Envelope { message_id: message_id.clone(), to: to.clone(), locale, template: template.clone() };
+                    emails.push(NewEmail {
+                        message_id: message_id.clone(),
+                        template: template.clone(),
+                        locale: locale.as_str().into(),
+                        role: role.clone(),
+                        recipient: to.as_str().into(),
+                    });
+                    jobs.push(NewJob {
+                        key: format!("email:{}:{version}:{idx}", inst.id),
+                        kind: "email".into(),
+                        subject: inst.id.as_str().into(),
+                        payload: json!({ "message_id": message_id, "envelope": envelope, "context": context, "workflow": def.name }),
+                        run_at: now,
+                        max_attempts: self.max_attempts,
+                        replace: false,
+                    });
+                }
+                Effect::ScheduleTimer { name, at, event } => jobs.push(NewJob {
+                    key: timer_key(&inst.id, name),
+                    kind: "timer".into(),
+                    subject: inst.id.as_str().into(),
+                    payload: json!({ "instance": inst.id, "timer": name, "event": event, "workflow": def.name }),
+                    run_at: *at,
+                    max_attempts: self.max_attempts,
+                    replace: true,
+                }),
+                Effect::CancelTimer { name } => cancel_timers.push(name.clone()),
+                Effect::CancelAllTimers => cancel_all = true,
+            }
+        }
+        Ok(Commit {
+            instance: inst.id.clone(),
+            expected_version: Some(inst.version),
+            workflow: inst.workflow.clone(),
+            locale: inst.locale.clone(),
+            is_final: def.is_final(&d.to),
+            state: d.to,
+            data: d.data,
+            event: event.into(),
+            from: Some(d.from),
+            actor: actor.into(),
+            at: now,
+            jobs,
+            emails,
+            cancel_timers,
+            cancel_all_timers: cancel_all,
+        })
+    }
+
+    fn recipient(&self, def: &Definition, data: &Map<String, Value>, role: &str) -> Option<EmailAddress> {
+        if role == PARTNER_ROLE {
+            return Some(self.partner.email.clone());
+        }
+        let field = def.roles.get(role)?;
+        EmailAddress::parse(data.get(field)?.as_str()?).ok()
+    }
+}
+
+fn offer_id(data: &Map<String, Value>) -> &str {
+    data.get("offer_id").and_then(Value::as_str).unwrap_or("-")
+}
+
+/// The refusal a loser of a race (or a late event) gets, in the domain's words.
+fn refusal(inst: &store::InstanceRow, e: &StepError) -> String {
+    let what = match inst.data.get("offer_id").and_then(Value::as_str) {
+        Some(o) => format!("offer {o}"),
+        None => format!("instance {}", inst.id),
+    };
+    match (e, inst.final_at) {
+        (StepError::Final { state, event }, Some(at)) => format!("{what} {state} at {at}: `{event}` is no longer possible"),
+        (StepError::NotAllowed { state, event }, _) => format!("{what} is `{state}`: `{event}` is not possible now"),
+        (e, _) => format!("{what}: {e}"),
+    }
+}

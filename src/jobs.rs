@@ -1,0 +1,436 @@
+//! The only module that knows apalis. Jobs live in partnerflow's own tables (see `store`);
+//! apalis runs them: a custom backend whose fetcher claims leased batches from the store,
+//! tower layers for concurrency and panics, and a Monitor for graceful shutdown. Outcomes
+//! are written back by one acknowledger per process, many jobs per transaction.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apalis::prelude::*;
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::Clock;
+use crate::config::{JobSettings, Settings};
+use crate::domain::{InstanceId, Span, Timestamp};
+use crate::email::{self, EmailError, Envelope, Templates, Transport};
+use crate::engine::{Engine, EngineError};
+use crate::schedule::{self, Plan, ScheduleDef};
+use crate::store::{AdvanceOutcome, JobRow, NewJob, Outcome, Store, StoreError};
+
+/// Exponential backoff with ±25 % jitter: `base * 2^(attempt-1)`, capped at `max`.
+/// `jitter` is in [-1, 1] (random in production, fixed in tests).
+pub fn backoff(attempt: i64, base: Span, max: Span, jitter: f64) -> Span {
+    let exp = (attempt.max(1) - 1).min(40) as u32;
+    let raw = base.0.saturating_mul(1i64.checked_shl(exp).unwrap_or(i64::MAX)).min(max.0);
+    let j = (raw as f64 * 0.25 * jitter.clamp(-1.0, 1.0)) as i64;
+    Span((raw + j).max(1))
+}
+
+/// Everything a job needs to run. Shared by the apalis workers and `run_due`.
+pub struct Runtime {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    pub templates: Arc<Templates>,
+    pub transport: Transport,
+    pub settings: Settings,
+    pub schedules: Vec<ScheduleDef>,
+    pub clock: Arc<dyn Clock>,
+    /// Unique per process start: lease owner and log field.
+    pub node: String,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("node", &self.node).finish()
+    }
+}
+
+pub fn node_name(role: &str) -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    format!("{role}-{host}-{}-{}", std::process::id(), crate::domain::random_base32(6).to_ascii_lowercase())
+}
+
+impl Runtime {
+    fn cfg(&self) -> &JobSettings {
+        &self.settings.jobs
+    }
+
+    fn retry_or_fail(&self, job: &JobRow, error: String) -> Outcome {
+        if job.attempts >= job.max_attempts {
+            return Outcome::Failed { error: format!("gave up after {} attempts: {error}", job.attempts) };
+        }
+        let jitter = rand::random::<f64>() * 2.0 - 1.0;
+        let wait = backoff(job.attempts, self.cfg().backoff_base, self.cfg().backoff_max, jitter);
+        Outcome::Retry { at: self.clock.now().plus(wait), error }
+    }
+
+    /// Runs one attempt of a job and says what became of it. Never panics on bad input:
+    /// a job it cannot understand fails permanently with the reason.
+    pub async fn execute(&self, job: &JobRow) -> Outcome {
+        let span = tracing::info_span!("job", id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts, node = %self.node);
+        let _e = span.enter();
+        match job.kind.as_str() {
+            "email" => self.send_email(job).await,
+            "timer" => self.fire_timer(job).await,
+            "schedule" => self.run_schedule(job).await,
+            other => Outcome::Failed { error: format!("unknown job kind `{other}`") },
+        }
+    }
+
+    async fn send_email(&self, job: &JobRow) -> Outcome {
+        let parsed: Result<(Envelope, Value), String> = (|| {
+            let env: Envelope = serde_json::from_value(job.payload.get("envelope").cloned().unwrap_or_default())
+                .map_err(|e| format!("bad email payload: {e}"))?;
+            Ok((env, job.payload.get("context").cloned().unwrap_or_default()))
+        })();
+        let (env, context) = match parsed {
+            Ok(x) => x,
+            Err(error) => return Outcome::Failed { error },
+        };
+        match self.store.email_state(&env.message_id).await {
+            Ok(Some(s)) if s == "sent" => {
+                tracing::info!(message_id = %env.message_id, "already sent; not sending again");
+                return Outcome::Done;
+            }
+            Ok(_) => {}
+            Err(e) => return self.retry_or_fail(job, e.to_string()),
+        }
+        let rendered = match self.templates.render(&env.template, env.locale, &context) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed { error: e.to_string() },
+        };
+        let date = std::time::UNIX_EPOCH + Duration::from_millis(self.clock.now().0.max(0) as u64);
+        let msg = match email::build_message(&env, &rendered, &self.settings.partner, &self.settings.email.from_address, date) {
+            Ok(m) => m,
+            Err(e) => return Outcome::Failed { error: e.to_string() },
+        };
+        match self.transport.send(&env, msg).await {
+            Ok(reply) => {
+                tracing::info!(message_id = %env.message_id, to = %env.to, template = %env.template, instance = %job.subject, "email sent");
+                Outcome::Sent { reply }
+            }
+            Err(EmailError::Permanent(e)) => {
+                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed permanently");
+                Outcome::Failed { error: e }
+            }
+            Err(e) => {
+                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed; will retry");
+                self.retry_or_fail(job, e.to_string())
+            }
+        }
+    }
+
+    async fn fire_timer(&self, job: &JobRow) -> Outcome {
+        let (Some(inst), Some(event), Some(timer)) = (
+            job.payload.get("instance").and_then(Value::as_str),
+            job.payload.get("event").and_then(Value::as_str),
+            job.payload.get("timer").and_then(Value::as_str),
+        ) else {
+            return Outcome::Failed { error: "bad timer payload".into() };
+        };
+        let Ok(id) = InstanceId::parse(inst) else {
+            return Outcome::Failed { error: format!("bad instance id `{inst}`") };
+        };
+        match self.engine.fire(&id, event, &format!("timer:{timer}")).await {
+            Ok(t) => {
+                tracing::info!(instance = %id, timer, event, to = %t.to, "timer fired");
+                Outcome::Done
+            }
+            Err(EngineError::Rejected(why)) => {
+                tracing::info!(instance = %id, timer, event, reason = %why, "timer no longer applies");
+                Outcome::Done
+            }
+            Err(e) => self.retry_or_fail(job, e.to_string()),
+        }
+    }
+
+    async fn run_schedule(&self, job: &JobRow) -> Outcome {
+        let name = job.payload.get("schedule").and_then(Value::as_str).unwrap_or_default().to_string();
+        let tick = Timestamp(job.payload.get("tick").and_then(Value::as_i64).unwrap_or_default());
+        let started = self.clock.now();
+        let result = match name.as_str() {
+            "location_sync" => crate::tasks::location_sync(self).await,
+            "reconcile" => crate::tasks::reconcile(self).await,
+            "test_tick" => Ok("ran".to_string()),
+            other => Err(format!("unknown schedule `{other}`")),
+        };
+        let finished = self.clock.now();
+        let outcome_text = match &result {
+            Ok(s) => s.clone(),
+            Err(e) => format!("error: {e}"),
+        };
+        if let Err(e) = self.store.record_schedule_run(&name, tick, &self.node, started, finished, &outcome_text).await {
+            return self.retry_or_fail(job, e.to_string());
+        }
+        match result {
+            Ok(summary) => {
+                tracing::info!(schedule = %name, tick = %tick, %summary, "schedule ran");
+                Outcome::Done
+            }
+            Err(e) => {
+                tracing::warn!(schedule = %name, tick = %tick, error = %e, "schedule run failed");
+                self.retry_or_fail(job, e)
+            }
+        }
+    }
+
+    /// Claims every due job and runs it here, until none is due. For tests with a manual
+    /// clock, `partnerflow bench`, and one-shot operation. Returns how many attempts ran.
+    pub async fn run_due(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        loop {
+            let now = self.clock.now();
+            let jobs = self.store.claim(&self.node, now, now.plus(self.cfg().lease), self.cfg().batch).await?;
+            if jobs.is_empty() {
+                return Ok(n);
+            }
+            let outcomes = futures::future::join_all(jobs.into_iter().map(|j| async move {
+                let o = self.execute(&j).await;
+                (j, o)
+            }))
+            .await;
+            n += outcomes.len();
+            self.store.finish(&self.node, &outcomes, self.clock.now()).await?;
+        }
+    }
+
+    /// One pass over the schedules: fires what is due. Returns when to look again.
+    pub async fn tick_schedules(&self) -> Timestamp {
+        let now = self.clock.now();
+        let mut next = now.plus(Span(1000));
+        for def in &self.schedules {
+            match self.tick_one(def, now).await {
+                Ok(Some(t)) => next = next.min(t),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(schedule = def.name, error = %e, "schedule check failed; will retry"),
+            }
+        }
+        next.max(now.plus(Span(20)))
+    }
+
+    async fn tick_one(&self, def: &ScheduleDef, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+        let last = self.store.schedule_last_tick(def.name).await?;
+        match schedule::plan(def, last, now) {
+            Plan::Wait(t) => Ok(Some(t)),
+            Plan::Baseline(t) => {
+                self.store.advance_schedule(def.name, None, t, None, now).await?;
+                Ok(None)
+            }
+            Plan::Advance { tick, fire, missed } => {
+                let run = fire.then(|| NewJob {
+                    key: format!("schedule:{}:{}", def.name, tick.0),
+                    kind: "schedule".into(),
+                    subject: format!("schedule:{}", def.name),
+                    payload: serde_json::json!({ "schedule": def.name, "tick": tick.0 }),
+                    run_at: now,
+                    max_attempts: self.cfg().max_attempts,
+                    replace: false,
+                });
+                let out = self.store.advance_schedule(def.name, last, tick, run, now).await?;
+                match out {
+                    AdvanceOutcome::Fired => tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired"),
+                    AdvanceOutcome::SkippedBusy => tracing::warn!(schedule = def.name, tick = %tick, "tick skipped: the previous run is still running"),
+                    AdvanceOutcome::Advanced if missed > 0 => tracing::info!(schedule = def.name, tick = %tick, missed, "missed ticks skipped (catch_up = skip)"),
+                    _ => {}
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+type Ack = (JobRow, Outcome, oneshot::Sender<()>);
+
+/// Writes outcomes back in batches: whatever finished while the last batch committed goes
+/// into the next transaction. A DB error is retried with backoff, never fatal.
+async fn acknowledger(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Ack>) {
+    let mut buf: Vec<Ack> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        buf.push(first);
+        while buf.len() < 512 {
+            match rx.try_recv() {
+                Ok(a) => buf.push(a),
+                Err(_) => break,
+            }
+        }
+        let outcomes: Vec<(JobRow, Outcome)> = buf.iter().map(|(j, o, _)| (j.clone(), o.clone())).collect();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match rt.store.finish(&rt.node, &outcomes, rt.clock.now()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, jobs = outcomes.len(), "recording job outcomes failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        for (_, _, done) in buf.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+#[derive(Clone)]
+struct WorkerCtx {
+    rt: Arc<Runtime>,
+    acks: mpsc::Sender<Ack>,
+}
+
+async fn handle(job: JobRow, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
+    let rt = &ctx.rt;
+    let cfg = rt.cfg();
+    // Keep the lease while the job runs longer than a third of it.
+    let keeper = {
+        let rt = ctx.rt.clone();
+        let job = job.clone();
+        tokio::spawn(async move {
+            let period = rt.cfg().lease.as_std() / 3;
+            loop {
+                tokio::time::sleep(period).await;
+                let until = rt.clock.now().plus(rt.cfg().lease);
+                match rt.store.extend_lease(&job, &rt.node, until).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => tracing::warn!(job = job.id, error = %e, "lease extension failed"),
+                }
+            }
+        })
+    };
+    let outcome = match tokio::time::timeout(cfg.job_timeout.as_std(), rt.execute(&job)).await {
+        Ok(o) => o,
+        Err(_) => rt.retry_or_fail(&job, format!("timed out after {}", cfg.job_timeout)),
+    };
+    keeper.abort();
+    let (tx, rx) = oneshot::channel();
+    if ctx.acks.send((job, outcome, tx)).await.is_ok() {
+        let _ = rx.await;
+    }
+    Ok(())
+}
+
+/// A stream of claimed jobs that never ends and never errors: when nothing is due it waits
+/// for a wake-up (local enqueue) or the poll interval; a DB error is logged and retried.
+fn claim_stream(rt: Arc<Runtime>, limit: usize) -> futures::stream::BoxStream<'static, Result<Option<Task<JobRow>>, BoxDynError>> {
+    let wake = rt.store.wake_handle();
+    futures::stream::unfold((rt, VecDeque::<JobRow>::new(), Duration::from_millis(50)), move |(rt, mut buf, mut err_delay)| {
+        let wake = wake.clone();
+        async move {
+            loop {
+                if let Some(job) = buf.pop_front() {
+                    return Some((Ok(Some(Task::new(job))), (rt, buf, err_delay)));
+                }
+                let now = rt.clock.now();
+                let notified = wake.notified();
+                match rt.store.claim(&rt.node, now, now.plus(rt.cfg().lease), limit).await {
+                    Ok(jobs) if !jobs.is_empty() => {
+                        err_delay = Duration::from_millis(50);
+                        buf.extend(jobs);
+                        continue;
+                    }
+                    Ok(_) => {
+                        let mut wait = rt.cfg().poll_interval.as_std();
+                        if let Ok(Some(due)) = rt.store.next_due().await {
+                            wait = wait.min(Duration::from_millis((due.0 - now.0).max(0) as u64));
+                        }
+                        tokio::select! {
+                            _ = notified => {}
+                            _ = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?err_delay, "claiming jobs failed; the worker keeps going");
+                        tokio::time::sleep(err_delay).await;
+                        err_delay = (err_delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+    })
+    .boxed()
+}
+
+/// Runs the apalis worker, the schedule ticker and the pruner until `shutdown` resolves;
+/// in-flight jobs finish before it returns.
+pub async fn run_workers(rt: Arc<Runtime>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), BoxDynError> {
+    let (ack_tx, ack_rx) = mpsc::channel::<Ack>(4096);
+    let acker = tokio::spawn(acknowledger(rt.clone(), ack_rx));
+    let side = tokio::spawn(side_tasks(rt.clone()));
+    let concurrency = rt.cfg().concurrency;
+    let limit = rt.cfg().batch.min(concurrency);
+    let ctx = WorkerCtx { rt: rt.clone(), acks: ack_tx };
+    let name = rt.node.clone();
+    let monitor = Monitor::new().shutdown_timeout(rt.cfg().job_timeout.as_std()).register(move |_| {
+        let stream_rt = ctx.rt.clone();
+        let backend = BackendBuilder::new()
+            .database(stream_rt)
+            .fetcher(move |rt: &mut Arc<Runtime>, _: &(), _: &WorkerContext| claim_stream(rt.clone(), limit))
+            .sink(|_: &mut Arc<Runtime>, _: &()| futures::sink::drain().sink_map_err(|e| -> BoxDynError { match e {} }))
+            .build()
+            .map_err(|e| e.to_string());
+        let backend = match backend {
+            Ok(b) => b,
+            Err(e) => unreachable_backend(e),
+        };
+        WorkerBuilder::new(name.clone())
+            .backend(backend)
+            .concurrency(concurrency)
+            .catch_panic()
+            .data(ctx.clone())
+            .build(handle)
+    });
+    tracing::info!(node = %rt.node, concurrency, "workers started");
+    let result = monitor.run_with_signal(async move {
+        shutdown.await;
+        Ok(())
+    })
+    .await;
+    side.abort();
+    acker.abort();
+    result.map_err(|e| -> BoxDynError { Box::new(e) })
+}
+
+#[allow(clippy::panic)]
+fn unreachable_backend(e: String) -> ! {
+    // The builder only fails when a part is missing; all are given above. Start-up only.
+    panic!("building the job backend: {e}")
+}
+
+/// Schedule ticks and pruning, beside the worker.
+async fn side_tasks(rt: Arc<Runtime>) {
+    let mut next_prune = rt.clock.now();
+    loop {
+        let next_tick = rt.tick_schedules().await;
+        let now = rt.clock.now();
+        if now >= next_prune {
+            match rt.store.prune(now.plus(Span(-rt.cfg().prune_after.0))).await {
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned finished jobs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning failed"),
+            }
+            next_prune = now.plus(rt.cfg().prune_interval);
+        }
+        let wait = (next_tick.0 - rt.clock.now().0).clamp(20, 1000);
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_caps_and_jitters() {
+        let base = Span::from_secs(5);
+        let max = Span::from_secs(3600);
+        assert_eq!(backoff(1, base, max, 0.0), Span(5_000));
+        assert_eq!(backoff(2, base, max, 0.0), Span(10_000));
+        assert_eq!(backoff(4, base, max, 0.0), Span(40_000));
+        assert_eq!(backoff(30, base, max, 0.0), max);
+        assert_eq!(backoff(1, base, max, 1.0), Span(6_250));
+        assert_eq!(backoff(1, base, max, -1.0), Span(3_750));
+    }
+}

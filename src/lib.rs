@@ -1,0 +1,10 @@
+pub mod domain;
+pub mod workflow;
+pub mod config;
+pub mod store;
+pub mod email;
+pub mod clock;
+pub mod engine;
+pub mod schedule;
+pub mod jobs;
+pub mod tasks;
