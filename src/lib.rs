@@ -8,3 +8,7 @@ pub mod engine;
 pub mod schedule;
 pub mod jobs;
 pub mod tasks;
+pub mod app;
+pub mod http;
+pub mod bench;
+pub mod cli;

@@ -1,0 +1,488 @@
+//! The command line (clap). Read commands take `--json`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::app;
+use crate::config::{LogFormat, Settings};
+use crate::domain::{InstanceId, Locale};
+use crate::jobs::Runtime;
+
+#[derive(Parser, Debug)]
+#[command(name = "partnerflow", version, about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.",
+    long_about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.\n\nConfiguration: config/default.toml documents every key; --config FILE layers on top; environment variables PARTNERFLOW__SECTION__KEY override both.")]
+pub struct Cli {
+    /// A TOML file layered over the built-in defaults (config/default.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the HTTP server, the workers and the schedules.
+    Serve {
+        /// Web only: no workers, no schedules (for nodes behind a load balancer).
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run workers and schedules only (no HTTP).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Check configuration, workflows and templates; exits non-zero with file:line on error.
+    Check,
+    /// Workflow definitions.
+    Workflows {
+        #[command(subcommand)]
+        command: WorkflowsCmd,
+    },
+    /// Email templates.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCmd,
+    },
+    /// Workflow instances (lifecycles).
+    Instances {
+        #[command(subcommand)]
+        command: InstancesCmd,
+    },
+    /// The job store.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCmd,
+    },
+    /// Cron schedules.
+    Schedules {
+        #[command(subcommand)]
+        command: SchedulesCmd,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum WorkflowsCmd {
+    /// List the workflows with their states.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draw a lifecycle as a Mermaid state diagram or a Graphviz DOT graph.
+    Graph {
+        name: String,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Subcommand, Debug)]
+enum TemplatesCmd {
+    /// Render a template with data from a JSON file (the full template context, or just the
+    /// instance data with --workflow, which fills in the rest like a real send).
+    Render {
+        name: String,
+        #[arg(long, default_value = "en")]
+        locale: String,
+        /// JSON file: the template context ({"partner": …, "data": …}) or, with --workflow, the data.
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Build the context as this workflow would (sample values for what the file lacks).
+        #[arg(long)]
+        workflow: Option<String>,
+        /// Which part to print.
+        #[arg(long, value_enum, default_value_t = Part::All)]
+        part: Part,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Part {
+    All,
+    Subject,
+    Text,
+    Html,
+}
+
+#[derive(Subcommand, Debug)]
+enum InstancesCmd {
+    /// Start a lifecycle; optionally send a first event (e.g. `--event send`).
+    Start {
+        workflow: String,
+        /// JSON file with the instance data.
+        #[arg(long, value_name = "FILE")]
+        data: PathBuf,
+        #[arg(long)]
+        locale: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show an instance: state, data, history, emails, timers.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an event to an instance.
+    Event {
+        id: String,
+        event: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move a scheduled timer of an instance to another time (RFC 3339).
+    RescheduleTimer { id: String, timer: String, at: String },
+    /// Cancel a scheduled timer of an instance.
+    CancelTimer { id: String, timer: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum JobsCmd {
+    /// List jobs, e.g. `--state failed`.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed job back to work now.
+    Retry { id: i64 },
+    /// Run every due job once in this process, then exit.
+    RunDue,
+}
+
+#[derive(Subcommand, Debug)]
+enum SchedulesCmd {
+    /// The schedules, their last tick and next fire times.
+    List {
+        #[arg(long)]
+        json: bool,
+        /// How many upcoming fire times to show.
+        #[arg(long, default_value_t = 3)]
+        next: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// Create N trial-invitation lifecycles and drive them to a final state through the real
+    /// store, job runtime and file outbox; prints instances/s, emails/s and peak RSS.
+    Lifecycle {
+        #[arg(long, default_value_t = 10_000)]
+        instances: usize,
+        /// Work folder (database and outbox); a temporary one by default.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Start(#[from] app::StartError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Other(String),
+}
+
+fn init_logging(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.log.format {
+        LogFormat::Json => b.json().try_init(),
+        LogFormat::Text => b.try_init(),
+    };
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), &Settings::process_env()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&settings);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn read_json_file(path: &PathBuf) -> Result<Value, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column())))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
+    match cmd {
+        Command::Check => {
+            app::load_definitions(&settings)?;
+            crate::schedule::from_settings(&settings).map_err(CliError::Other)?;
+            let (templates, defs) = app::load_definitions(&settings)?;
+            println!("ok: configuration, {} workflows, {} templates × {} locales", defs.len(), templates.names().len(), Locale::ALL.len());
+            Ok(())
+        }
+        Command::Workflows { command } => {
+            let (_, defs) = app::load_definitions(&settings)?;
+            match command {
+                WorkflowsCmd::List { json } => {
+                    if json {
+                        print_json(&json!(defs.values().map(|d| json!({"name": d.name, "initial": d.initial, "states": d.states, "final": d.finals, "events": d.events})).collect::<Vec<_>>()));
+                    } else {
+                        for d in defs.values() {
+                            println!("{:<22} {} → {}", d.name, d.initial, d.states.join(", "));
+                        }
+                    }
+                }
+                WorkflowsCmd::Graph { name, format } => {
+                    let d = defs.get(&name).ok_or_else(|| CliError::Other(format!("unknown workflow `{name}` (have: {})", defs.keys().cloned().collect::<Vec<_>>().join(", "))))?;
+                    match format {
+                        GraphFormat::Mermaid => print!("{}", crate::workflow::to_mermaid(d)),
+                        GraphFormat::Dot => print!("{}", crate::workflow::to_dot(d)),
+                    }
+                }
+            }
+            Ok(())
+        }
+        Command::Templates { command: TemplatesCmd::Render { name, locale, data, workflow, part } } => {
+            let (templates, defs) = app::load_definitions(&settings)?;
+            let locale = Locale::parse(&locale).ok_or_else(|| CliError::Other(format!("--locale `{locale}`: use de or en")))?;
+            let file = match &data {
+                Some(p) => Some(read_json_file(p)?),
+                None => None,
+            };
+            let ctx = match &workflow {
+                Some(w) => {
+                    let def = defs.get(w).ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?;
+                    let mut ctx = crate::workflow::sample_context(def, "customer", true);
+                    ctx["partner"] = json!(settings.partner);
+                    if let Some(Value::Object(d)) = file {
+                        let data = def.validate_data(&d).map_err(CliError::Other)?;
+                        ctx["data"] = Value::Object(data);
+                    }
+                    ctx
+                }
+                None => file.ok_or_else(|| CliError::Other("give --data FILE or --workflow NAME".into()))?,
+            };
+            let r = templates.render(&name, locale, &ctx).map_err(|e| CliError::Other(e.to_string()))?;
+            match part {
+                Part::Subject => println!("{}", r.subject),
+                Part::Text => println!("{}", r.text),
+                Part::Html => println!("{}", r.html),
+                Part::All => println!("Subject: {}\n\n--- text ---\n{}\n\n--- html ---\n{}", r.subject, r.text, r.html),
+            }
+            Ok(())
+        }
+        Command::Bench { command: BenchCmd::Lifecycle { instances, dir } } => crate::bench::lifecycle(settings, instances, dir).await.map_err(CliError::Other),
+        other => {
+            let role = match &other {
+                Command::Serve { .. } => "serve",
+                Command::Worker => "worker",
+                _ => "cli",
+            };
+            let rt = app::build(settings, None, role).await?;
+            run_with_runtime(other, rt).await
+        }
+    }
+}
+
+async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError> {
+    match cmd {
+        Command::Migrate => {
+            rt.store.migrate().await?;
+            println!("migrations applied");
+        }
+        Command::Serve { no_workers } => {
+            let listener = tokio::net::TcpListener::bind(rt.settings.http.bind)
+                .await
+                .map_err(|e| CliError::Other(format!("http.bind {}: {e}", rt.settings.http.bind)))?;
+            tracing::info!(bind = %rt.settings.http.bind, node = %rt.node, workers = !no_workers, "partnerflow serving");
+            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+            let workers = if no_workers {
+                None
+            } else {
+                let mut rx = stop_rx.clone();
+                Some(tokio::spawn(crate::jobs::run_workers(rt.clone(), async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })))
+            };
+            let mut rx = stop_rx.clone();
+            let server = axum::serve(listener, crate::http::router(rt.clone())).with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            });
+            let server = tokio::spawn(async move { server.await });
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight jobs");
+            let _ = stop_tx.send(true);
+            let _ = server.await;
+            if let Some(w) = workers {
+                let _ = w.await;
+            }
+        }
+        Command::Worker => {
+            crate::jobs::run_workers(rt.clone(), shutdown_signal()).await.map_err(|e| CliError::Other(e.to_string()))?;
+        }
+        Command::Instances { command } => instances(command, &rt).await?,
+        Command::Jobs { command } => match command {
+            JobsCmd::List { state, limit, json } => {
+                let jobs = rt.store.list_jobs(state.as_deref(), limit).await?;
+                if json {
+                    print_json(&json!(jobs));
+                } else {
+                    println!("{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} error", "id", "kind", "state", "try", "max", "run at", "subject");
+                    for j in jobs {
+                        println!("{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} {}", j.id, j.kind, j.state, j.attempts, j.max_attempts, j.run_at.to_string(), j.subject, j.last_error.unwrap_or_default());
+                    }
+                }
+            }
+            JobsCmd::Retry { id } => {
+                let j = rt.store.retry_job(id, rt.clock.now()).await?;
+                println!("job {} is {} again, due {}", j.id, j.state, j.run_at);
+            }
+            JobsCmd::RunDue => {
+                let n = rt.run_due().await?;
+                println!("ran {n} job attempts");
+            }
+        },
+        Command::Schedules { command: SchedulesCmd::List { json, next } } => {
+            let mut out = Vec::new();
+            for def in &rt.schedules {
+                let last = rt.store.schedule_last_tick(def.name).await?;
+                let now = rt.clock.now().to_datetime();
+                let upcoming: Vec<String> = def.cron.after(&now).take(next).map(|t| crate::domain::Timestamp::from_datetime(t).to_string()).collect();
+                out.push(json!({"name": def.name, "cron": def.expr, "catch_up": def.catch_up, "last_tick": last, "next": upcoming}));
+            }
+            if json {
+                print_json(&json!(out));
+            } else {
+                for s in out {
+                    println!("{:<15} cron {:<16} catch_up {:<5} last {:<22} next {}", s["name"].as_str().unwrap_or(""), s["cron"].as_str().unwrap_or(""), s["catch_up"].as_str().unwrap_or(""),
+                        s["last_tick"].as_i64().map(|t| crate::domain::Timestamp(t).to_string()).unwrap_or_else(|| "never".into()),
+                        s["next"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default());
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
+    let parse_id = |s: &str| InstanceId::parse(s).map_err(CliError::Other);
+    match cmd {
+        InstancesCmd::Start { workflow, data, locale, event, json } => {
+            let v = read_json_file(&data)?;
+            let Value::Object(map) = v else {
+                return Err(CliError::Other(format!("{}: expected a JSON object", data.display())));
+            };
+            let locale = match locale {
+                Some(l) => Some(Locale::parse(&l).ok_or_else(|| CliError::Other(format!("--locale `{l}`: use de or en")))?),
+                None => None,
+            };
+            let id = rt.engine.start(&workflow, &map, locale, "cli").await?;
+            if let Some(ev) = event {
+                rt.engine.fire(&id, &ev, "cli").await?;
+            }
+            show(rt, &id, json).await?;
+        }
+        InstancesCmd::Show { id, json } => show(rt, &parse_id(&id)?, json).await?,
+        InstancesCmd::Event { id, event, json } => {
+            let id = parse_id(&id)?;
+            rt.engine.fire(&id, &event, "cli").await?;
+            show(rt, &id, json).await?;
+        }
+        InstancesCmd::RescheduleTimer { id, timer, at } => {
+            let at = crate::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
+            if !rt.store.reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now()).await? {
+                return Err(CliError::Other(format!("instance {id} has no scheduled timer `{timer}`")));
+            }
+            println!("timer {timer} now due {at}");
+        }
+        InstancesCmd::CancelTimer { id, timer } => {
+            if !rt.store.cancel_timer(&parse_id(&id)?, &timer, rt.clock.now()).await? {
+                return Err(CliError::Other(format!("instance {id} has no scheduled timer `{timer}`")));
+            }
+            println!("timer {timer} cancelled");
+        }
+    }
+    Ok(())
+}
+
+async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError> {
+    let v = crate::http::instance_json(rt, id).await?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let t = |v: &Value| v.as_i64().map(|x| crate::domain::Timestamp(x).to_string()).unwrap_or_else(|| "-".into());
+    println!("instance {}  workflow {}  state {}  version {}", s(&v["id"]), s(&v["workflow"]), s(&v["state"]), v["version"]);
+    println!("data: {}", v["data"]);
+    println!("history:");
+    for h in v["history"].as_array().into_iter().flatten() {
+        println!("  #{:<3} {}  {:<12} {:>16} → {:<20} by {}", h["seq"], t(&h["at"]), s(&h["event"]), h["from"].as_str().unwrap_or("·"), s(&h["to"]), s(&h["actor"]));
+    }
+    println!("emails:");
+    for e in v["emails"].as_array().into_iter().flatten() {
+        println!("  {:<24} to {:<32} {:<7} {}", s(&e["template"]), s(&e["recipient"]), s(&e["state"]), s(&e["message_id"]));
+    }
+    println!("timers:");
+    for tm in v["timers"].as_array().into_iter().flatten() {
+        println!("  {:<12} → {:<10} {:<10} due {}", s(&tm["name"]), s(&tm["event"]), s(&tm["state"]), t(&tm["run_at"]));
+    }
+    Ok(())
+}
+
