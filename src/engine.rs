@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{PartnerSettings, Settings};
 use crate::domain::{EmailAddress, InstanceId, Locale, Timestamp};
 use crate::email::Envelope;
-use crate::store::{self, Commit, NewEmail, NewJob, Store, StoreError, timer_key};
+use crate::store::{self, Commit, JobFence, NewEmail, NewJob, Store, StoreError, timer_key};
 use crate::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,7 @@ impl Engine {
             emails: vec![],
             cancel_timers: vec![],
             cancel_all_timers: false,
+            fence: None,
         };
         self.store.commit(&commit).await?;
         tracing::info!(instance = %id, workflow, offer_id = offer_id(&commit.data), state = %def.initial, "instance started");
@@ -98,6 +99,14 @@ impl Engine {
     /// Sends `event` to an instance. Two events racing on one instance have one winner: the
     /// loser re-reads and is refused with the reason ("offer PF-… expired at …").
     pub async fn fire(&self, id: &InstanceId, event: &str, actor: &str) -> Result<Transitioned, EngineError> {
+        self.fire_fenced(id, event, actor, None).await
+    }
+
+    /// Like [`fire`](Self::fire), for a timer: the timer job is completed in the same
+    /// transaction, so a timer fires its event at most once even if its worker dies after the
+    /// commit, and a timer rescheduled meanwhile does not fire its stale event
+    /// ([`StoreError::Stale`]).
+    pub async fn fire_fenced(&self, id: &InstanceId, event: &str, actor: &str, fence: Option<JobFence>) -> Result<Transitioned, EngineError> {
         for _ in 0..8 {
             let inst = self.store.instance(id).await?;
             let def = self.definition(&inst.workflow)?;
@@ -107,7 +116,8 @@ impl Engine {
                 Err(e) => return Err(EngineError::Rejected(refusal(&inst, &e))),
             };
             let version = inst.version + 1;
-            let commit = self.commit_for(def, &inst, decision, event, actor, now, version)?;
+            let mut commit = self.commit_for(def, &inst, decision, event, actor, now, version)?;
+            commit.fence = fence.clone();
             match self.store.commit(&commit).await {
                 Ok(v) => {
                     tracing::info!(instance = %id, workflow = %inst.workflow, offer_id = offer_id(&commit.data),
@@ -199,6 +209,7 @@ impl Engine {
             emails,
             cancel_timers,
             cancel_all_timers: cancel_all,
+            fence: None,
         })
     }
 

@@ -134,9 +134,14 @@ impl Runtime {
         let Ok(id) = InstanceId::parse(inst) else {
             return Outcome::Failed { error: format!("bad instance id `{inst}`") };
         };
-        match self.engine.fire(&id, event, &format!("timer:{timer}")).await {
+        let fence = crate::store::JobFence { job_id: job.id, owner: self.node.clone(), attempts: job.attempts };
+        match self.engine.fire_fenced(&id, event, &format!("timer:{timer}"), Some(fence)).await {
             Ok(t) => {
                 tracing::info!(instance = %id, timer, event, to = %t.to, "timer fired");
+                Outcome::Done
+            }
+            Err(EngineError::Store(StoreError::Stale(_))) => {
+                tracing::info!(instance = %id, timer, event, "timer was rescheduled or taken over; not firing");
                 Outcome::Done
             }
             Err(EngineError::Rejected(why)) => {

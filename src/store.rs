@@ -23,6 +23,8 @@ pub enum StoreError {
     Conflict(InstanceId),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("job {0} is no longer held by this worker (rescheduled, cancelled or taken over)")]
+    Stale(i64),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
 }
@@ -140,6 +142,16 @@ pub struct Commit {
     pub emails: Vec<NewEmail>,
     pub cancel_timers: Vec<String>,
     pub cancel_all_timers: bool,
+    /// The timer job whose firing this transition is: completed in the same transaction,
+    /// and the whole commit refused if the job was rescheduled or taken over meanwhile.
+    pub fence: Option<JobFence>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JobFence {
+    pub job_id: i64,
+    pub owner: String,
+    pub attempts: i64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -290,6 +302,21 @@ impl Store {
     /// changes in one transaction. A version mismatch is [`StoreError::Conflict`].
     pub async fn commit(&self, c: &Commit) -> Result<i64> {
         let mut tx = self.begin_write().await?;
+        if let Some(f) = &c.fence {
+            let r = sqlx::query(
+                "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL
+                 WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
+            )
+            .bind(c.at.0)
+            .bind(f.job_id)
+            .bind(&f.owner)
+            .bind(f.attempts)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Stale(f.job_id));
+            }
+        }
         let data = json_text(&c.data);
         let final_at = c.is_final.then_some(c.at.0);
         let seq = match c.expected_version {
