@@ -70,14 +70,18 @@ impl Runtime {
     /// Runs one attempt of a job and says what became of it. Never panics on bad input:
     /// a job it cannot understand fails permanently with the reason.
     pub async fn execute(&self, job: &JobRow) -> Outcome {
+        use tracing::Instrument;
         let span = tracing::info_span!("job", id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts, node = %self.node);
-        let _e = span.enter();
-        match job.kind.as_str() {
-            "email" => self.send_email(job).await,
-            "timer" => self.fire_timer(job).await,
-            "schedule" => self.run_schedule(job).await,
-            other => Outcome::Failed { error: format!("unknown job kind `{other}`") },
+        async {
+            match job.kind.as_str() {
+                "email" => self.send_email(job).await,
+                "timer" => self.fire_timer(job).await,
+                "schedule" => self.run_schedule(job).await,
+                other => Outcome::Failed { error: format!("unknown job kind `{other}`") },
+            }
         }
+        .instrument(span)
+        .await
     }
 
     async fn send_email(&self, job: &JobRow) -> Outcome {

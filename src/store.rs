@@ -605,7 +605,7 @@ impl Store {
                     Outcome::Failed { error } => ("failed", Some(error.as_str()), None, None),
                 };
                 sqlx::query(
-                    "UPDATE emails SET state = $1, attempts = $2, last_error = COALESCE($3, last_error), reply = COALESCE($4, reply), sent_at = COALESCE($5, sent_at)
+                    "UPDATE emails SET state = $1, attempts = $2, last_error = CASE WHEN $1 = 'sent' THEN NULL ELSE COALESCE($3, last_error) END, reply = COALESCE($4, reply), sent_at = COALESCE($5, sent_at)
                      WHERE message_id = $6 AND state <> 'sent'",
                 )
                 .bind(state)

@@ -18,6 +18,21 @@ use serde_json::{Map, Value, json};
 
 // ------------------------------------------------------------------ SMTP server process
 
+/// The test installs its SMTP server itself when the machine lacks it (once per process).
+fn ensure_aiosmtpd() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let have = Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+        if !have {
+            let ok = Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "could not install aiosmtpd with pip");
+        }
+    });
+}
+
 /// The aiosmtpd child process; killed (and reaped) on drop, also when a test panics.
 struct SmtpServer {
     child: Child,
@@ -27,6 +42,7 @@ struct SmtpServer {
 
 impl SmtpServer {
     fn start(dir: &Path) -> SmtpServer {
+        ensure_aiosmtpd();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
         let mut child = Command::new("python3")
             .arg(&script)
