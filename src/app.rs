@@ -26,25 +26,46 @@ pub enum StartError {
 }
 
 /// Loads and checks templates and workflows (what `partnerflow check` runs).
-pub fn load_definitions(settings: &Settings) -> Result<(Arc<Templates>, std::collections::BTreeMap<String, Definition>), StartError> {
-    let templates = Templates::load(&settings.app.templates_dir).map_err(|e| StartError::Templates(e.to_string()))?;
+pub fn load_definitions(
+    settings: &Settings,
+) -> Result<
+    (
+        Arc<Templates>,
+        std::collections::BTreeMap<String, Definition>,
+    ),
+    StartError,
+> {
+    let templates = Templates::load(&settings.app.templates_dir)
+        .map_err(|e| StartError::Templates(e.to_string()))?;
     let overrides = settings
         .workflows
         .iter()
         .map(|(k, v)| (k.clone(), v.durations.clone()))
         .collect();
-    let defs = workflow::compile_dir(&settings.app.workflows_dir, &overrides, &templates).map_err(|errs| {
-        StartError::Workflows(errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
-    })?;
+    let defs = workflow::compile_dir(&settings.app.workflows_dir, &overrides, &templates).map_err(
+        |errs| {
+            StartError::Workflows(
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        },
+    )?;
     Ok((Arc::new(templates), defs))
 }
 
 /// Builds the whole runtime. `clock` is injected (tests pass a manual one).
-pub async fn build(settings: Settings, clock: Option<Arc<dyn Clock>>, role: &str) -> Result<Arc<Runtime>, StartError> {
+pub async fn build(
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
+    role: &str,
+) -> Result<Arc<Runtime>, StartError> {
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
     let (templates, defs) = load_definitions(&settings)?;
     let schedules = crate::schedule::from_settings(&settings).map_err(StartError::Schedules)?;
-    let transport = Transport::from_settings(&settings.email).map_err(|e| StartError::Templates(e.to_string()))?;
+    let transport = Transport::from_settings(&settings.email)
+        .map_err(|e| StartError::Templates(e.to_string()))?;
     let store = Store::connect(&settings.database).await?;
     let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
     Ok(Arc::new(Runtime {

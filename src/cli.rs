@@ -13,8 +13,12 @@ use crate::domain::{InstanceId, Locale};
 use crate::jobs::Runtime;
 
 #[derive(Parser, Debug)]
-#[command(name = "partnerflow", version, about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.",
-    long_about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.\n\nConfiguration: config/default.toml documents every key; --config FILE layers on top; environment variables PARTNERFLOW__SECTION__KEY override both.")]
+#[command(
+    name = "partnerflow",
+    version,
+    about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.",
+    long_about = "Automates a cloud partner's invitations: offers, lifecycles, emails, schedules.\n\nConfiguration: config/default.toml documents every key; --config FILE layers on top; environment variables PARTNERFLOW__SECTION__KEY override both."
+)]
 pub struct Cli {
     /// A TOML file layered over the built-in defaults (config/default.toml).
     #[arg(long, global = true, value_name = "FILE")]
@@ -147,7 +151,11 @@ enum InstancesCmd {
         json: bool,
     },
     /// Move a scheduled timer of an instance to another time (RFC 3339).
-    RescheduleTimer { id: String, timer: String, at: String },
+    RescheduleTimer {
+        id: String,
+        timer: String,
+        at: String,
+    },
     /// Cancel a scheduled timer of an instance.
     CancelTimer { id: String, timer: String },
 }
@@ -208,8 +216,11 @@ enum CliError {
 
 fn init_logging(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match settings.log.format {
         LogFormat::Json => b.json().try_init(),
         LogFormat::Text => b.try_init(),
@@ -226,7 +237,10 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(&settings);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -247,8 +261,16 @@ fn print_json(v: &Value) {
 }
 
 fn read_json_file(path: &PathBuf) -> Result<Value, CliError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| CliError::Other(format!("{}:{}:{}: {e}", path.display(), e.line(), e.column())))
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| {
+        CliError::Other(format!(
+            "{}:{}:{}: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 async fn shutdown_signal() {
@@ -272,7 +294,12 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
             app::load_definitions(&settings)?;
             crate::schedule::from_settings(&settings).map_err(CliError::Other)?;
             let (templates, defs) = app::load_definitions(&settings)?;
-            println!("ok: configuration, {} workflows, {} templates × {} locales", defs.len(), templates.names().len(), Locale::ALL.len());
+            println!(
+                "ok: configuration, {} workflows, {} templates × {} locales",
+                defs.len(),
+                templates.names().len(),
+                Locale::ALL.len()
+            );
             Ok(())
         }
         Command::Workflows { command } => {
@@ -288,7 +315,12 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     }
                 }
                 WorkflowsCmd::Graph { name, format } => {
-                    let d = defs.get(&name).ok_or_else(|| CliError::Other(format!("unknown workflow `{name}` (have: {})", defs.keys().cloned().collect::<Vec<_>>().join(", "))))?;
+                    let d = defs.get(&name).ok_or_else(|| {
+                        CliError::Other(format!(
+                            "unknown workflow `{name}` (have: {})",
+                            defs.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ))
+                    })?;
                     match format {
                         GraphFormat::Mermaid => print!("{}", crate::workflow::to_mermaid(d)),
                         GraphFormat::Dot => print!("{}", crate::workflow::to_dot(d)),
@@ -297,16 +329,28 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Templates { command: TemplatesCmd::Render { name, locale, data, workflow, part } } => {
+        Command::Templates {
+            command:
+                TemplatesCmd::Render {
+                    name,
+                    locale,
+                    data,
+                    workflow,
+                    part,
+                },
+        } => {
             let (templates, defs) = app::load_definitions(&settings)?;
-            let locale = Locale::parse(&locale).ok_or_else(|| CliError::Other(format!("--locale `{locale}`: use de or en")))?;
+            let locale = Locale::parse(&locale)
+                .ok_or_else(|| CliError::Other(format!("--locale `{locale}`: use de or en")))?;
             let file = match &data {
                 Some(p) => Some(read_json_file(p)?),
                 None => None,
             };
             let ctx = match &workflow {
                 Some(w) => {
-                    let def = defs.get(w).ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?;
+                    let def = defs
+                        .get(w)
+                        .ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?;
                     let mut ctx = crate::workflow::sample_context(def, "customer", true);
                     ctx["partner"] = json!(settings.partner);
                     if let Some(Value::Object(d)) = file {
@@ -315,18 +359,28 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     }
                     ctx
                 }
-                None => file.ok_or_else(|| CliError::Other("give --data FILE or --workflow NAME".into()))?,
+                None => file
+                    .ok_or_else(|| CliError::Other("give --data FILE or --workflow NAME".into()))?,
             };
-            let r = templates.render(&name, locale, &ctx).map_err(|e| CliError::Other(e.to_string()))?;
+            let r = templates
+                .render(&name, locale, &ctx)
+                .map_err(|e| CliError::Other(e.to_string()))?;
             match part {
                 Part::Subject => println!("{}", r.subject),
                 Part::Text => println!("{}", r.text),
                 Part::Html => println!("{}", r.html),
-                Part::All => println!("Subject: {}\n\n--- text ---\n{}\n\n--- html ---\n{}", r.subject, r.text, r.html),
+                Part::All => println!(
+                    "Subject: {}\n\n--- text ---\n{}\n\n--- html ---\n{}",
+                    r.subject, r.text, r.html
+                ),
             }
             Ok(())
         }
-        Command::Bench { command: BenchCmd::Lifecycle { instances, dir } } => crate::bench::lifecycle(settings, instances, dir).await.map_err(CliError::Other),
+        Command::Bench {
+            command: BenchCmd::Lifecycle { instances, dir },
+        } => crate::bench::lifecycle(settings, instances, dir)
+            .await
+            .map_err(CliError::Other),
         other => {
             let role = match &other {
                 Command::Serve { .. } => "serve",
@@ -348,21 +402,27 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
         Command::Serve { no_workers } => {
             let listener = tokio::net::TcpListener::bind(rt.settings.http.bind)
                 .await
-                .map_err(|e| CliError::Other(format!("http.bind {}: {e}", rt.settings.http.bind)))?;
+                .map_err(|e| {
+                    CliError::Other(format!("http.bind {}: {e}", rt.settings.http.bind))
+                })?;
             tracing::info!(bind = %rt.settings.http.bind, node = %rt.node, workers = !no_workers, "partnerflow serving");
             let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
             let workers = if no_workers {
                 None
             } else {
                 let mut rx = stop_rx.clone();
-                Some(tokio::spawn(crate::jobs::run_workers(rt.clone(), async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })))
+                Some(tokio::spawn(crate::jobs::run_workers(
+                    rt.clone(),
+                    async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    },
+                )))
             };
             let mut rx = stop_rx.clone();
-            let server = axum::serve(listener, crate::http::router(rt.clone())).with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            });
+            let server = axum::serve(listener, crate::http::router(rt.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                });
             let server = tokio::spawn(async move { server.await });
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight jobs");
@@ -373,7 +433,9 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
             }
         }
         Command::Worker => {
-            crate::jobs::run_workers(rt.clone(), shutdown_signal()).await.map_err(|e| CliError::Other(e.to_string()))?;
+            crate::jobs::run_workers(rt.clone(), shutdown_signal())
+                .await
+                .map_err(|e| CliError::Other(e.to_string()))?;
         }
         Command::Instances { command } => instances(command, &rt).await?,
         Command::Jobs { command } => match command {
@@ -382,9 +444,22 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 if json {
                     print_json(&json!(jobs));
                 } else {
-                    println!("{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} error", "id", "kind", "state", "try", "max", "run at", "subject");
+                    println!(
+                        "{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} error",
+                        "id", "kind", "state", "try", "max", "run at", "subject"
+                    );
                     for j in jobs {
-                        println!("{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} {}", j.id, j.kind, j.state, j.attempts, j.max_attempts, j.run_at.to_string(), j.subject, j.last_error.unwrap_or_default());
+                        println!(
+                            "{:>8}  {:<9} {:<9} {:>3}/{:<3} {:<25} {:<40} {}",
+                            j.id,
+                            j.kind,
+                            j.state,
+                            j.attempts,
+                            j.max_attempts,
+                            j.run_at.to_string(),
+                            j.subject,
+                            j.last_error.unwrap_or_default()
+                        );
                     }
                 }
             }
@@ -397,21 +472,43 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 println!("ran {n} job attempts");
             }
         },
-        Command::Schedules { command: SchedulesCmd::List { json, next } } => {
+        Command::Schedules {
+            command: SchedulesCmd::List { json, next },
+        } => {
             let mut out = Vec::new();
             for def in &rt.schedules {
                 let last = rt.store.schedule_last_tick(def.name).await?;
                 let now = rt.clock.now().to_datetime();
-                let upcoming: Vec<String> = def.cron.after(&now).take(next).map(|t| crate::domain::Timestamp::from_datetime(t).to_string()).collect();
+                let upcoming: Vec<String> = def
+                    .cron
+                    .after(&now)
+                    .take(next)
+                    .map(|t| crate::domain::Timestamp::from_datetime(t).to_string())
+                    .collect();
                 out.push(json!({"name": def.name, "cron": def.expr, "catch_up": def.catch_up, "last_tick": last, "next": upcoming}));
             }
             if json {
                 print_json(&json!(out));
             } else {
                 for s in out {
-                    println!("{:<15} cron {:<16} catch_up {:<5} last {:<22} next {}", s["name"].as_str().unwrap_or(""), s["cron"].as_str().unwrap_or(""), s["catch_up"].as_str().unwrap_or(""),
-                        s["last_tick"].as_i64().map(|t| crate::domain::Timestamp(t).to_string()).unwrap_or_else(|| "never".into()),
-                        s["next"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default());
+                    println!(
+                        "{:<15} cron {:<16} catch_up {:<5} last {:<22} next {}",
+                        s["name"].as_str().unwrap_or(""),
+                        s["cron"].as_str().unwrap_or(""),
+                        s["catch_up"].as_str().unwrap_or(""),
+                        s["last_tick"]
+                            .as_i64()
+                            .map(|t| crate::domain::Timestamp(t).to_string())
+                            .unwrap_or_else(|| "never".into()),
+                        s["next"]
+                            .as_array()
+                            .map(|a| a
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", "))
+                            .unwrap_or_default()
+                    );
                 }
             }
         }
@@ -423,13 +520,25 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
 async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
     let parse_id = |s: &str| InstanceId::parse(s).map_err(CliError::Other);
     match cmd {
-        InstancesCmd::Start { workflow, data, locale, event, json } => {
+        InstancesCmd::Start {
+            workflow,
+            data,
+            locale,
+            event,
+            json,
+        } => {
             let v = read_json_file(&data)?;
             let Value::Object(map) = v else {
-                return Err(CliError::Other(format!("{}: expected a JSON object", data.display())));
+                return Err(CliError::Other(format!(
+                    "{}: expected a JSON object",
+                    data.display()
+                )));
             };
             let locale = match locale {
-                Some(l) => Some(Locale::parse(&l).ok_or_else(|| CliError::Other(format!("--locale `{l}`: use de or en")))?),
+                Some(l) => Some(
+                    Locale::parse(&l)
+                        .ok_or_else(|| CliError::Other(format!("--locale `{l}`: use de or en")))?,
+                ),
                 None => None,
             };
             let id = rt.engine.start(&workflow, &map, locale, "cli").await?;
@@ -446,14 +555,26 @@ async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
         }
         InstancesCmd::RescheduleTimer { id, timer, at } => {
             let at = crate::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
-            if !rt.store.reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now()).await? {
-                return Err(CliError::Other(format!("instance {id} has no scheduled timer `{timer}`")));
+            if !rt
+                .store
+                .reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now())
+                .await?
+            {
+                return Err(CliError::Other(format!(
+                    "instance {id} has no scheduled timer `{timer}`"
+                )));
             }
             println!("timer {timer} now due {at}");
         }
         InstancesCmd::CancelTimer { id, timer } => {
-            if !rt.store.cancel_timer(&parse_id(&id)?, &timer, rt.clock.now()).await? {
-                return Err(CliError::Other(format!("instance {id} has no scheduled timer `{timer}`")));
+            if !rt
+                .store
+                .cancel_timer(&parse_id(&id)?, &timer, rt.clock.now())
+                .await?
+            {
+                return Err(CliError::Other(format!(
+                    "instance {id} has no scheduled timer `{timer}`"
+                )));
             }
             println!("timer {timer} cancelled");
         }
@@ -467,22 +588,55 @@ async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError>
         print_json(&v);
         return Ok(());
     }
-    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-    let t = |v: &Value| v.as_i64().map(|x| crate::domain::Timestamp(x).to_string()).unwrap_or_else(|| "-".into());
-    println!("instance {}  workflow {}  state {}  version {}", s(&v["id"]), s(&v["workflow"]), s(&v["state"]), v["version"]);
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let t = |v: &Value| {
+        v.as_i64()
+            .map(|x| crate::domain::Timestamp(x).to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "instance {}  workflow {}  state {}  version {}",
+        s(&v["id"]),
+        s(&v["workflow"]),
+        s(&v["state"]),
+        v["version"]
+    );
     println!("data: {}", v["data"]);
     println!("history:");
     for h in v["history"].as_array().into_iter().flatten() {
-        println!("  #{:<3} {}  {:<12} {:>16} → {:<20} by {}", h["seq"], t(&h["at"]), s(&h["event"]), h["from"].as_str().unwrap_or("·"), s(&h["to"]), s(&h["actor"]));
+        println!(
+            "  #{:<3} {}  {:<12} {:>16} → {:<20} by {}",
+            h["seq"],
+            t(&h["at"]),
+            s(&h["event"]),
+            h["from"].as_str().unwrap_or("·"),
+            s(&h["to"]),
+            s(&h["actor"])
+        );
     }
     println!("emails:");
     for e in v["emails"].as_array().into_iter().flatten() {
-        println!("  {:<24} to {:<32} {:<7} {}", s(&e["template"]), s(&e["recipient"]), s(&e["state"]), s(&e["message_id"]));
+        println!(
+            "  {:<24} to {:<32} {:<7} {}",
+            s(&e["template"]),
+            s(&e["recipient"]),
+            s(&e["state"]),
+            s(&e["message_id"])
+        );
     }
     println!("timers:");
     for tm in v["timers"].as_array().into_iter().flatten() {
-        println!("  {:<12} → {:<10} {:<10} due {}", s(&tm["name"]), s(&tm["event"]), s(&tm["state"]), t(&tm["run_at"]));
+        println!(
+            "  {:<12} → {:<10} {:<10} due {}",
+            s(&tm["name"]),
+            s(&tm["event"]),
+            s(&tm["state"]),
+            t(&tm["run_at"])
+        );
     }
     Ok(())
 }
-

@@ -16,7 +16,10 @@ const ENV_PREFIX: &str = "PARTNERFLOW__";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}")]
-    Invalid { source_name: String, message: String },
+    Invalid {
+        source_name: String,
+        message: String,
+    },
     #[error("config key `{key}` (from {source_name}): {message}")]
     Key {
         key: String,
@@ -209,7 +212,11 @@ pub struct WorkflowOverride {
 /// Parses a cron expression in the `cron` crate's syntax; 5 fields get a leading `0` second.
 pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     let fields = expr.split_whitespace().count();
-    let full = if fields == 5 { format!("0 {expr}") } else { expr.to_string() };
+    let full = if fields == 5 {
+        format!("0 {expr}")
+    } else {
+        expr.to_string()
+    };
     full.parse::<cron::Schedule>()
         .map_err(|e| format!("`{expr}` is not a cron expression: {e}"))
 }
@@ -219,11 +226,23 @@ struct Layered {
     sources: BTreeMap<String, String>,
 }
 
-fn merge(dst: &mut toml::Table, src: toml::Table, prefix: &str, source: &str, sources: &mut BTreeMap<String, String>) {
+fn merge(
+    dst: &mut toml::Table,
+    src: toml::Table,
+    prefix: &str,
+    source: &str,
+    sources: &mut BTreeMap<String, String>,
+) {
     for (k, v) in src {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match (dst.get_mut(&k), v) {
-            (Some(toml::Value::Table(d)), toml::Value::Table(s)) => merge(d, s, &path, source, sources),
+            (Some(toml::Value::Table(d)), toml::Value::Table(s)) => {
+                merge(d, s, &path, source, sources)
+            }
             (_, v) => {
                 mark(&v, &path, source, sources);
                 dst.insert(k, v);
@@ -252,7 +271,13 @@ impl Settings {
             source_name: "built-in config/default.toml".into(),
             message: e.to_string(),
         })?;
-        merge(&mut layered.table, base, "", "config/default.toml", &mut layered.sources);
+        merge(
+            &mut layered.table,
+            base,
+            "",
+            "config/default.toml",
+            &mut layered.sources,
+        );
         if let Some(path) = file {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
@@ -266,7 +291,9 @@ impl Settings {
             merge(&mut layered.table, t, "", &name, &mut layered.sources);
         }
         for (k, v) in env {
-            let Some(rest) = k.strip_prefix(ENV_PREFIX) else { continue };
+            let Some(rest) = k.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             set_env(&mut layered, &path, v, k)?;
         }
@@ -278,7 +305,9 @@ impl Settings {
 
     /// The process environment's `PARTNERFLOW__*` variables.
     pub fn process_env() -> Vec<(String, String)> {
-        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect()
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect()
     }
 
     fn from_table(l: &Layered) -> Result<Settings, ConfigError> {
@@ -297,11 +326,12 @@ impl Settings {
     fn resolve_secrets(&mut self, l: &Layered) -> Result<(), ConfigError> {
         let smtp = &mut self.email.smtp;
         if smtp.password.is_empty() && !smtp.password_file.is_empty() {
-            let pw = std::fs::read_to_string(&smtp.password_file).map_err(|e| ConfigError::Key {
-                key: "email.smtp.password_file".into(),
-                source_name: source_of(l, "email.smtp.password_file"),
-                message: format!("cannot read `{}`: {e}", smtp.password_file),
-            })?;
+            let pw =
+                std::fs::read_to_string(&smtp.password_file).map_err(|e| ConfigError::Key {
+                    key: "email.smtp.password_file".into(),
+                    source_name: source_of(l, "email.smtp.password_file"),
+                    message: format!("cannot read `{}`: {e}", smtp.password_file),
+                })?;
             smtp.password = Secret::new(pw.trim_end_matches(['\r', '\n']));
         }
         Ok(())
@@ -314,18 +344,30 @@ impl Settings {
             message,
         };
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(err("database.url", format!("`{url}` is neither sqlite:… nor postgres://…")));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "database.url",
+                format!("`{url}` is neither sqlite:… nor postgres://…"),
+            ));
         }
         if self.database.max_connections == 0 {
             return Err(err("database.max_connections", "must be at least 1".into()));
         }
         let lease = self.jobs.lease.0;
         if !(5_000..=3_600_000).contains(&lease) {
-            return Err(err("jobs.lease", format!("{} is outside 5s..1h", self.jobs.lease)));
+            return Err(err(
+                "jobs.lease",
+                format!("{} is outside 5s..1h", self.jobs.lease),
+            ));
         }
         if self.jobs.concurrency == 0 || self.jobs.batch == 0 || self.jobs.max_attempts == 0 {
-            return Err(err("jobs", "concurrency, batch and max_attempts must be at least 1".into()));
+            return Err(err(
+                "jobs",
+                "concurrency, batch and max_attempts must be at least 1".into(),
+            ));
         }
         for (key, span) in [
             ("jobs.poll_interval", self.jobs.poll_interval),
@@ -338,16 +380,27 @@ impl Settings {
             }
         }
         if self.jobs.backoff_max < self.jobs.backoff_base {
-            return Err(err("jobs.backoff_max", "must not be below jobs.backoff_base".into()));
+            return Err(err(
+                "jobs.backoff_max",
+                "must not be below jobs.backoff_base".into(),
+            ));
         }
         for (key, expr) in [
-            ("schedules.location_sync.cron", &self.schedules.location_sync.cron),
+            (
+                "schedules.location_sync.cron",
+                &self.schedules.location_sync.cron,
+            ),
             ("schedules.reconcile.cron", &self.schedules.reconcile.cron),
         ] {
             parse_cron(expr).map_err(|m| err(key, m))?;
         }
-        if self.email.message_id_domain.is_empty() || self.email.message_id_domain.contains(['<', '>', '@', ' ']) {
-            return Err(err("email.message_id_domain", "must be a plain domain".into()));
+        if self.email.message_id_domain.is_empty()
+            || self.email.message_id_domain.contains(['<', '>', '@', ' '])
+        {
+            return Err(err(
+                "email.message_id_domain",
+                "must be a plain domain".into(),
+            ));
         }
         if self.email.smtp.pool_size == 0 {
             return Err(err("email.smtp.pool_size", "must be at least 1".into()));
@@ -384,13 +437,21 @@ fn set_env(l: &mut Layered, path: &[String], raw: &str, var: &str) -> Result<(),
         let open = path[0] == "workflows";
         if !t.contains_key(seg) {
             if !open {
-                return Err(invalid(format!("unknown config key `{}`", path[..=i].join("."))));
+                return Err(invalid(format!(
+                    "unknown config key `{}`",
+                    path[..=i].join(".")
+                )));
             }
             t.insert(seg.clone(), toml::Value::Table(toml::Table::new()));
         }
         t = match t.get_mut(seg) {
             Some(toml::Value::Table(t)) => t,
-            _ => return Err(invalid(format!("`{}` is not a section", path[..=i].join(".")))),
+            _ => {
+                return Err(invalid(format!(
+                    "`{}` is not a section",
+                    path[..=i].join(".")
+                )));
+            }
         };
     }
     let last = &path[path.len() - 1];
@@ -406,12 +467,17 @@ fn set_env(l: &mut Layered, path: &[String], raw: &str, var: &str) -> Result<(),
                 .parse()
                 .map_err(|_| invalid(format!("`{dotted}` must be true or false, got `{raw}`")))?,
         ),
-        Some(_) => return Err(invalid(format!("`{dotted}` is a section: set its keys one by one"))),
+        Some(_) => {
+            return Err(invalid(format!(
+                "`{dotted}` is a section: set its keys one by one"
+            )));
+        }
         None if path[0] == "workflows" => toml::Value::String(raw.to_string()),
         None => return Err(invalid(format!("unknown config key `{dotted}`"))),
     };
     t.insert(last.clone(), value);
-    l.sources.insert(dotted, format!("environment variable {var}"));
+    l.sources
+        .insert(dotted, format!("environment variable {var}"));
     Ok(())
 }
 
@@ -420,7 +486,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -434,35 +503,60 @@ mod tests {
     fn env_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
-        std::fs::write(&f, "[http]\nbind = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 3\n").unwrap();
+        std::fs::write(
+            &f,
+            "[http]\nbind = \"127.0.0.1:9000\"\n[jobs]\nconcurrency = 3\n",
+        )
+        .unwrap();
         let s = Settings::load(
             Some(&f),
             &env(&[
                 ("PARTNERFLOW__HTTP__BIND", "127.0.0.1:8081"),
                 ("PARTNERFLOW__DATABASE__URL", "sqlite://x.db"),
-                ("PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY", "2m"),
+                (
+                    "PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY",
+                    "2m",
+                ),
             ]),
         )
         .unwrap();
         assert_eq!(s.http.bind.port(), 8081);
         assert_eq!(s.jobs.concurrency, 3);
         assert_eq!(s.database.url, "sqlite://x.db");
-        assert_eq!(s.workflows["trial_invitation"].durations["expiry"], Span(120_000));
+        assert_eq!(
+            s.workflows["trial_invitation"].durations["expiry"],
+            Span(120_000)
+        );
     }
 
     #[test]
     fn errors_name_key_and_source() {
-        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__LEASE", "2s")])).unwrap_err().to_string();
-        assert!(e.contains("jobs.lease") && e.contains("PARTNERFLOW__JOBS__LEASE"), "{e}");
-        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__NOPE", "1")])).unwrap_err().to_string();
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__LEASE", "2s")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("jobs.lease") && e.contains("PARTNERFLOW__JOBS__LEASE"),
+            "{e}"
+        );
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown config key `jobs.nope`"), "{e}");
-        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")])).unwrap_err().to_string();
-        assert!(e.contains("jobs.concurrency") && e.contains("integer"), "{e}");
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("jobs.concurrency") && e.contains("integer"),
+            "{e}"
+        );
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");
         std::fs::write(&f, "[schedules.reconcile]\ncron = \"every hour\"\n").unwrap();
         let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
-        assert!(e.contains("schedules.reconcile.cron") && e.contains("c.toml"), "{e}");
+        assert!(
+            e.contains("schedules.reconcile.cron") && e.contains("c.toml"),
+            "{e}"
+        );
         std::fs::write(&f, "[email]\ntransport = \"pigeon\"\n").unwrap();
         let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
         assert!(e.contains("email.transport") && e.contains("c.toml"), "{e}");
@@ -470,7 +564,11 @@ mod tests {
 
     #[test]
     fn secrets_are_never_printed() {
-        let s = Settings::load(None, &env(&[("PARTNERFLOW__EMAIL__SMTP__PASSWORD", "hunter2")])).unwrap();
+        let s = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__EMAIL__SMTP__PASSWORD", "hunter2")]),
+        )
+        .unwrap();
         assert_eq!(s.email.smtp.password.expose(), "hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
     }

@@ -62,9 +62,9 @@ impl FromStr for Span {
             .find(|c: char| !c.is_ascii_digit())
             .ok_or_else(|| format!("`{s}` is not a duration: add a unit (ms, s, m, h, d, w)"))?;
         let (num, unit) = body.split_at(split);
-        let n: i64 = num
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration: expected digits then a unit, like 30d"))?;
+        let n: i64 = num.parse().map_err(|_| {
+            format!("`{s}` is not a duration: expected digits then a unit, like 30d")
+        })?;
         let ms = match unit {
             "ms" => 1,
             "s" => 1000,
@@ -87,8 +87,18 @@ impl FromStr for Span {
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (sign, v) = if self.0 < 0 { ("-", -self.0) } else { ("", self.0) };
-        for (unit, ms) in [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+        let (sign, v) = if self.0 < 0 {
+            ("-", -self.0)
+        } else {
+            ("", self.0)
+        };
+        for (unit, ms) in [
+            ("w", 604_800_000),
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1000),
+        ] {
             if v != 0 && v % ms == 0 {
                 return write!(f, "{sign}{}{unit}", v / ms);
             }
@@ -114,8 +124,18 @@ impl EmailAddress {
         if t.len() > 254 {
             return Err(format!("`{t}` is longer than 254 characters"));
         }
-        if t.chars().any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\')) {
-            return Err(format!("`{}` contains characters not allowed in an email address", t.escape_debug()));
+        if t.chars().any(|c| {
+            c.is_control()
+                || c.is_whitespace()
+                || matches!(
+                    c,
+                    '<' | '>' | ',' | ';' | '"' | '(' | ')' | '[' | ']' | '\\'
+                )
+        }) {
+            return Err(format!(
+                "`{}` contains characters not allowed in an email address",
+                t.escape_debug()
+            ));
         }
         let (local, domain) = t
             .rsplit_once('@')
@@ -135,7 +155,10 @@ impl EmailAddress {
         {
             return Err(format!("`{t}` has an invalid domain `{domain}`"));
         }
-        Ok(EmailAddress(format!("{local}@{}", domain.to_ascii_lowercase())))
+        Ok(EmailAddress(format!(
+            "{local}@{}",
+            domain.to_ascii_lowercase()
+        )))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -212,7 +235,11 @@ impl InstanceId {
     }
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
-        if t.len() > 3 && t.len() <= 64 && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if t.len() > 3
+            && t.len() <= 64
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             Ok(InstanceId(t.to_string()))
         } else {
             Err(format!("`{t}` is not an instance id"))
@@ -226,6 +253,19 @@ impl InstanceId {
 impl fmt::Display for InstanceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Span {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
     }
 }
 
@@ -247,8 +287,20 @@ mod tests {
 
     #[test]
     fn email_addresses() {
-        assert_eq!(EmailAddress::parse("Anna@Contoso.COM").unwrap().as_str(), "Anna@contoso.com");
-        for bad in ["", "a", "a@b", "a@@b.de", "a b@c.de", "a@b.de\r\nBcc: x@y.de", "<a@b.de>", "a@-b.de"] {
+        assert_eq!(
+            EmailAddress::parse("Anna@Contoso.COM").unwrap().as_str(),
+            "Anna@contoso.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "a@@b.de",
+            "a b@c.de",
+            "a@b.de\r\nBcc: x@y.de",
+            "<a@b.de>",
+            "a@-b.de",
+        ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -258,18 +310,5 @@ mod tests {
         assert_eq!(Locale::parse("de-AT"), Some(Locale::De));
         assert_eq!(Locale::parse("EN"), Some(Locale::En));
         assert_eq!(Locale::parse("fr"), None);
-    }
-}
-
-impl<'de> Deserialize<'de> for Span {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for Span {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
     }
 }

@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason};
+use handlebars::{
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
+};
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
@@ -23,7 +25,11 @@ pub enum EmailError {
     #[error("{0}")]
     Load(String),
     #[error("template `{template}` ({locale}): {message}")]
-    Render { template: String, locale: Locale, message: String },
+    Render {
+        template: String,
+        locale: Locale,
+        message: String,
+    },
     /// Will not get better by retrying: 5xx reply, invalid address, bad message.
     #[error("permanent: {0}")]
     Permanent(String),
@@ -62,13 +68,20 @@ const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
 fn read_hbs(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, String> {
     let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return Ok(out) };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
     let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
-        let Some(fname) = p.file_name().and_then(|s| s.to_str()) else { continue };
-        let Some(stem) = fname.strip_suffix(".hbs") else { continue };
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+        let Some(fname) = p.file_name().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let Some(stem) = fname.strip_suffix(".hbs") else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
         out.push((stem.to_string(), p, text));
     }
     Ok(out)
@@ -81,13 +94,27 @@ fn template_error(path: &Path, e: &handlebars::TemplateError) -> String {
     }
 }
 
-fn date_helper(h: &Helper, _: &Handlebars, ctx: &Context, _: &mut RenderContext, out: &mut dyn Output) -> HelperResult {
-    let v = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?.value();
+fn date_helper(
+    h: &Helper,
+    _: &Handlebars,
+    ctx: &Context,
+    _: &mut RenderContext,
+    out: &mut dyn Output,
+) -> HelperResult {
+    let v = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("date", 0))?
+        .value();
     let Some(s) = v.as_str() else {
         return Ok(());
     };
-    let ts = Timestamp::parse_rfc3339(s).map_err(|e| RenderErrorReason::Other(e))?;
-    let locale = ctx.data().get("locale").and_then(Value::as_str).and_then(Locale::parse).unwrap_or(Locale::En);
+    let ts = Timestamp::parse_rfc3339(s).map_err(RenderErrorReason::Other)?;
+    let locale = ctx
+        .data()
+        .get("locale")
+        .and_then(Value::as_str)
+        .and_then(Locale::parse)
+        .unwrap_or(Locale::En);
     out.write(&format_date(ts, locale))?;
     Ok(())
 }
@@ -131,11 +158,17 @@ impl Templates {
             let files = read_hbs(&ldir).map_err(EmailError::Load)?;
             for (stem, path, body) in &files {
                 let Some((name, part)) = stem.rsplit_once('.') else {
-                    errors.push(format!("{}: expected <name>.subject.hbs, <name>.txt.hbs or <name>.html.hbs", path.display()));
+                    errors.push(format!(
+                        "{}: expected <name>.subject.hbs, <name>.txt.hbs or <name>.html.hbs",
+                        path.display()
+                    ));
                     continue;
                 };
                 if !PARTS.contains(&part) {
-                    errors.push(format!("{}: unknown part `{part}` (subject, txt or html)", path.display()));
+                    errors.push(format!(
+                        "{}: unknown part `{part}` (subject, txt or html)",
+                        path.display()
+                    ));
                     continue;
                 }
                 let hb = if part == "html" { &mut html } else { &mut text };
@@ -154,18 +187,29 @@ impl Templates {
             locales.insert(locale.as_str(), LocaleSet { html, text, names });
         }
         if errors.is_empty() {
-            Ok(Templates { dir: dir.to_path_buf(), locales })
+            Ok(Templates {
+                dir: dir.to_path_buf(),
+                locales,
+            })
         } else {
             Err(EmailError::Load(errors.join("\n")))
         }
     }
 
     pub fn names(&self) -> BTreeSet<String> {
-        self.locales.values().flat_map(|l| l.names.iter().cloned()).collect()
+        self.locales
+            .values()
+            .flat_map(|l| l.names.iter().cloned())
+            .collect()
     }
 
     /// Renders `name` in `locale`, falling back to `en` when the locale lacks it.
-    pub fn render(&self, name: &str, locale: Locale, context: &Value) -> Result<Rendered, EmailError> {
+    pub fn render(
+        &self,
+        name: &str,
+        locale: Locale,
+        context: &Value,
+    ) -> Result<Rendered, EmailError> {
         let (set, used) = match self.locales.get(locale.as_str()) {
             Some(s) if s.names.contains(name) => (s, locale),
             _ => match self.locales.get("en") {
@@ -188,11 +232,17 @@ impl Templates {
             locale: used,
             message: e.to_string(),
         };
-        let subject = set.text.render(&format!("{name}.subject"), &ctx).map_err(err)?;
+        let subject = set
+            .text
+            .render(&format!("{name}.subject"), &ctx)
+            .map_err(err)?;
         Ok(Rendered {
             subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
             text: set.text.render(&format!("{name}.txt"), &ctx).map_err(err)?,
-            html: set.html.render(&format!("{name}.html"), &ctx).map_err(err)?,
+            html: set
+                .html
+                .render(&format!("{name}.html"), &ctx)
+                .map_err(err)?,
         })
     }
 }
@@ -202,9 +252,13 @@ impl TemplateCheck for Templates {
         for locale in Locale::ALL {
             let set = &self.locales[locale.as_str()];
             if !set.names.contains(template) {
-                return Err(format!("missing in {}", self.dir.join(locale.as_str()).display()));
+                return Err(format!(
+                    "missing in {}",
+                    self.dir.join(locale.as_str()).display()
+                ));
             }
-            self.render(template, locale, context).map_err(|e| e.to_string())?;
+            self.render(template, locale, context)
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -229,12 +283,27 @@ pub fn build_message(
     date: SystemTime,
 ) -> Result<Message, EmailError> {
     let perm = |e: String| EmailError::Permanent(e);
-    let from_box = Mailbox::new(Some(partner.name.clone()), from.as_str().parse().map_err(|e| perm(format!("from address: {e}")))?);
+    let from_box = Mailbox::new(
+        Some(partner.name.clone()),
+        from.as_str()
+            .parse()
+            .map_err(|e| perm(format!("from address: {e}")))?,
+    );
     let reply = Mailbox::new(
         Some(partner.name.clone()),
-        partner.email.as_str().parse().map_err(|e| perm(format!("reply-to address: {e}")))?,
+        partner
+            .email
+            .as_str()
+            .parse()
+            .map_err(|e| perm(format!("reply-to address: {e}")))?,
     );
-    let to = Mailbox::new(None, env.to.as_str().parse().map_err(|e| perm(format!("recipient {}: {e}", env.to)))?);
+    let to = Mailbox::new(
+        None,
+        env.to
+            .as_str()
+            .parse()
+            .map_err(|e| perm(format!("recipient {}: {e}", env.to)))?,
+    );
     Message::builder()
         .message_id(Some(env.message_id.clone()))
         .date(date)
@@ -244,8 +313,16 @@ pub fn build_message(
         .subject(rendered.subject.clone())
         .multipart(
             MultiPart::alternative()
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_PLAIN).body(rendered.text.clone()))
-                .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(rendered.html.clone())),
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_PLAIN)
+                        .body(rendered.text.clone()),
+                )
+                .singlepart(
+                    SinglePart::builder()
+                        .header(ContentType::TEXT_HTML)
+                        .body(rendered.html.clone()),
+                ),
         )
         .map_err(|e| perm(format!("building the message: {e}")))
 }
@@ -256,7 +333,10 @@ pub enum Transport {
     /// One `.eml` per message, named after its Message-ID: a retried send overwrites the
     /// same file, so the outbox never holds a message twice.
     File { dir: PathBuf },
-    Smtp { transport: AsyncSmtpTransport<Tokio1Executor>, host: String },
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        host: String,
+    },
 }
 
 impl std::fmt::Debug for Transport {
@@ -272,28 +352,43 @@ impl Transport {
     pub fn from_settings(s: &EmailSettings) -> Result<Transport, EmailError> {
         match s.transport {
             TransportKind::File => {
-                std::fs::create_dir_all(&s.outbox_dir)
-                    .map_err(|e| EmailError::Load(format!("email.outbox_dir {}: {e}", s.outbox_dir.display())))?;
-                Ok(Transport::File { dir: s.outbox_dir.clone() })
+                std::fs::create_dir_all(&s.outbox_dir).map_err(|e| {
+                    EmailError::Load(format!("email.outbox_dir {}: {e}", s.outbox_dir.display()))
+                })?;
+                Ok(Transport::File {
+                    dir: s.outbox_dir.clone(),
+                })
             }
             TransportKind::Smtp => {
                 let smtp = &s.smtp;
                 let tls = || {
-                    TlsParameters::new(smtp.host.clone()).map_err(|e| EmailError::Load(format!("email.smtp TLS: {e}")))
+                    TlsParameters::new(smtp.host.clone())
+                        .map_err(|e| EmailError::Load(format!("email.smtp TLS: {e}")))
                 };
-                let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
-                    .port(smtp.port)
-                    .timeout(Some(smtp.timeout.as_std()))
-                    .pool_config(PoolConfig::new().max_size(smtp.pool_size).idle_timeout(Duration::from_secs(60)));
+                let mut b =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp.host.clone())
+                        .port(smtp.port)
+                        .timeout(Some(smtp.timeout.as_std()))
+                        .pool_config(
+                            PoolConfig::new()
+                                .max_size(smtp.pool_size)
+                                .idle_timeout(Duration::from_secs(60)),
+                        );
                 b = match smtp.security {
                     SmtpSecurity::None => b.tls(Tls::None),
                     SmtpSecurity::Starttls => b.tls(Tls::Required(tls()?)),
                     SmtpSecurity::Tls => b.tls(Tls::Wrapper(tls()?)),
                 };
                 if !smtp.username.is_empty() {
-                    b = b.credentials(Credentials::new(smtp.username.clone(), smtp.password.expose().to_string()));
+                    b = b.credentials(Credentials::new(
+                        smtp.username.clone(),
+                        smtp.password.expose().to_string(),
+                    ));
                 }
-                Ok(Transport::Smtp { transport: b.build(), host: format!("{}:{}", smtp.host, smtp.port) })
+                Ok(Transport::Smtp {
+                    transport: b.build(),
+                    host: format!("{}:{}", smtp.host, smtp.port),
+                })
             }
         }
     }
@@ -306,17 +401,31 @@ impl Transport {
                     .message_id
                     .trim_matches(['<', '>'])
                     .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '_' })
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
                     .collect();
                 let path = dir.join(format!("{name}.eml"));
                 let tmp = dir.join(format!(".{name}.tmp"));
                 let bytes = msg.formatted();
-                tokio::fs::write(&tmp, &bytes).await.map_err(|e| EmailError::Transient(format!("{}: {e}", tmp.display())))?;
-                tokio::fs::rename(&tmp, &path).await.map_err(|e| EmailError::Transient(format!("{}: {e}", path.display())))?;
+                tokio::fs::write(&tmp, &bytes)
+                    .await
+                    .map_err(|e| EmailError::Transient(format!("{}: {e}", tmp.display())))?;
+                tokio::fs::rename(&tmp, &path)
+                    .await
+                    .map_err(|e| EmailError::Transient(format!("{}: {e}", path.display())))?;
                 Ok(format!("written {}", path.display()))
             }
             Transport::Smtp { transport, .. } => match transport.send(msg).await {
-                Ok(resp) => Ok(format!("{} {}", resp.code(), resp.message().collect::<Vec<_>>().join(" "))),
+                Ok(resp) => Ok(format!(
+                    "{} {}",
+                    resp.code(),
+                    resp.message().collect::<Vec<_>>().join(" ")
+                )),
                 Err(e) if e.is_permanent() => Err(EmailError::Permanent(e.to_string())),
                 Err(e) => Err(EmailError::Transient(e.to_string())),
             },

@@ -46,12 +46,19 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("workflows", &self.defs.keys()).finish()
+        f.debug_struct("Engine")
+            .field("workflows", &self.defs.keys())
+            .finish()
     }
 }
 
 impl Engine {
-    pub fn new(defs: BTreeMap<String, Definition>, store: Store, clock: Arc<dyn Clock>, settings: &Settings) -> Engine {
+    pub fn new(
+        defs: BTreeMap<String, Definition>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        settings: &Settings,
+    ) -> Engine {
         Engine {
             defs,
             store,
@@ -64,11 +71,19 @@ impl Engine {
     }
 
     pub fn definition(&self, name: &str) -> Result<&Definition, EngineError> {
-        self.defs.get(name).ok_or_else(|| EngineError::UnknownWorkflow(name.into()))
+        self.defs
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownWorkflow(name.into()))
     }
 
     /// Creates an instance in its workflow's initial state.
-    pub async fn start(&self, workflow: &str, data: &Map<String, Value>, locale: Option<Locale>, actor: &str) -> Result<InstanceId, EngineError> {
+    pub async fn start(
+        &self,
+        workflow: &str,
+        data: &Map<String, Value>,
+        locale: Option<Locale>,
+        actor: &str,
+    ) -> Result<InstanceId, EngineError> {
         let def = self.definition(workflow)?;
         let data = def.validate_data(data).map_err(EngineError::InvalidData)?;
         let id = InstanceId::generate();
@@ -98,7 +113,12 @@ impl Engine {
 
     /// Sends `event` to an instance. Two events racing on one instance have one winner: the
     /// loser re-reads and is refused with the reason ("offer PF-… expired at …").
-    pub async fn fire(&self, id: &InstanceId, event: &str, actor: &str) -> Result<Transitioned, EngineError> {
+    pub async fn fire(
+        &self,
+        id: &InstanceId,
+        event: &str,
+        actor: &str,
+    ) -> Result<Transitioned, EngineError> {
         self.fire_fenced(id, event, actor, None).await
     }
 
@@ -106,7 +126,13 @@ impl Engine {
     /// transaction, so a timer fires its event at most once even if its worker dies after the
     /// commit, and a timer rescheduled meanwhile does not fire its stale event
     /// ([`StoreError::Stale`]).
-    pub async fn fire_fenced(&self, id: &InstanceId, event: &str, actor: &str, fence: Option<JobFence>) -> Result<Transitioned, EngineError> {
+    pub async fn fire_fenced(
+        &self,
+        id: &InstanceId,
+        event: &str,
+        actor: &str,
+        fence: Option<JobFence>,
+    ) -> Result<Transitioned, EngineError> {
         for _ in 0..8 {
             let inst = self.store.instance(id).await?;
             let def = self.definition(&inst.workflow)?;
@@ -122,7 +148,12 @@ impl Engine {
                 Ok(v) => {
                     tracing::info!(instance = %id, workflow = %inst.workflow, offer_id = offer_id(&commit.data),
                         event, from = %inst.state, to = %commit.state, actor, "transition");
-                    return Ok(Transitioned { instance: id.clone(), from: inst.state, to: commit.state, version: v });
+                    return Ok(Transitioned {
+                        instance: id.clone(),
+                        from: inst.state,
+                        to: commit.state,
+                        version: v,
+                    });
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
@@ -213,7 +244,12 @@ impl Engine {
         })
     }
 
-    fn recipient(&self, def: &Definition, data: &Map<String, Value>, role: &str) -> Option<EmailAddress> {
+    fn recipient(
+        &self,
+        def: &Definition,
+        data: &Map<String, Value>,
+        role: &str,
+    ) -> Option<EmailAddress> {
         if role == PARTNER_ROLE {
             return Some(self.partner.email.clone());
         }
@@ -233,8 +269,12 @@ fn refusal(inst: &store::InstanceRow, e: &StepError) -> String {
         None => format!("instance {}", inst.id),
     };
     match (e, inst.final_at) {
-        (StepError::Final { state, event }, Some(at)) => format!("{what} {state} at {at}: `{event}` is no longer possible"),
-        (StepError::NotAllowed { state, event }, _) => format!("{what} is `{state}`: `{event}` is not possible now"),
+        (StepError::Final { state, event }, Some(at)) => {
+            format!("{what} {state} at {at}: `{event}` is no longer possible")
+        }
+        (StepError::NotAllowed { state, event }, _) => {
+            format!("{what} is `{state}`: `{event}` is not possible now")
+        }
         (e, _) => format!("{what}: {e}"),
     }
 }

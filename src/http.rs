@@ -31,17 +31,31 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ApiError::Engine(EngineError::UnknownWorkflow(_)) => (StatusCode::NOT_FOUND, "unknown_workflow"),
-            ApiError::Engine(EngineError::InvalidData(_)) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_data"),
+            ApiError::Engine(EngineError::UnknownWorkflow(_)) => {
+                (StatusCode::NOT_FOUND, "unknown_workflow")
+            }
+            ApiError::Engine(EngineError::InvalidData(_)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_data")
+            }
             ApiError::Engine(EngineError::Rejected(_)) => (StatusCode::CONFLICT, "event_rejected"),
-            ApiError::Engine(EngineError::Store(StoreError::NotFound(_))) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Engine(EngineError::Store(StoreError::Conflict(_))) => (StatusCode::CONFLICT, "conflict"),
-            ApiError::Engine(EngineError::Store(_)) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Engine(EngineError::Store(StoreError::NotFound(_))) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            ApiError::Engine(EngineError::Store(StoreError::Conflict(_))) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            ApiError::Engine(EngineError::Store(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
         };
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        (status, Json(json!({ "error": { "code": code, "message": self.to_string() } }))).into_response()
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
+        )
+            .into_response()
     }
 }
 
@@ -67,7 +81,9 @@ fn authorize(rt: &Runtime, headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(g) if !expected.is_empty() && constant_time_eq(g.as_bytes(), expected.as_bytes()) => Ok(()),
+        Some(g) if !expected.is_empty() && constant_time_eq(g.as_bytes(), expected.as_bytes()) => {
+            Ok(())
+        }
         _ => Err(ApiError::Unauthorized),
     }
 }
@@ -78,8 +94,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn healthz(State(rt): State<Arc<Runtime>>) -> Response {
     match rt.store.count_jobs("failed", None).await {
-        Ok(failed) => Json(json!({ "status": "ok", "node": rt.node, "failed_jobs": failed })).into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "error": e.to_string() }))).into_response(),
+        Ok(failed) => {
+            Json(json!({ "status": "ok", "node": rt.node, "failed_jobs": failed })).into_response()
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.to_string() })),
+        )
+            .into_response(),
     }
 }
 
@@ -97,17 +119,28 @@ struct StartBody {
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| ApiError::BadRequest {
-        field: if e.path().to_string() == "." { "body".into() } else { e.path().to_string() },
+        field: if e.path().to_string() == "." {
+            "body".into()
+        } else {
+            e.path().to_string()
+        },
         message: e.into_inner().to_string(),
     })
 }
 
-async fn start_instance(State(rt): State<Arc<Runtime>>, headers: HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+async fn start_instance(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     authorize(&rt, &headers)?;
     let b: StartBody = parse_json(&body)?;
     let locale = match b.locale.as_deref() {
         None => None,
-        Some(l) => Some(Locale::parse(l).ok_or_else(|| ApiError::BadRequest { field: "locale".into(), message: format!("`{l}` is not de or en") })?),
+        Some(l) => Some(Locale::parse(l).ok_or_else(|| ApiError::BadRequest {
+            field: "locale".into(),
+            message: format!("`{l}` is not de or en"),
+        })?),
     };
     let id = rt.engine.start(&b.workflow, &b.data, locale, "api").await?;
     if let Some(ev) = &b.event {
@@ -140,9 +173,16 @@ pub async fn instance_json(rt: &Runtime, id: &InstanceId) -> Result<Value, Store
     }))
 }
 
-async fn show_instance(State(rt): State<Arc<Runtime>>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_instance(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     authorize(&rt, &headers)?;
-    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest { field: "id".into(), message: m })?;
+    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest {
+        field: "id".into(),
+        message: m,
+    })?;
     Ok(Json(instance_json(&rt, &id).await?))
 }
 
@@ -152,9 +192,17 @@ struct EventBody {
     event: String,
 }
 
-async fn send_event(State(rt): State<Arc<Runtime>>, headers: HeaderMap, Path(id): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
+async fn send_event(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
     authorize(&rt, &headers)?;
-    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest { field: "id".into(), message: m })?;
+    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest {
+        field: "id".into(),
+        message: m,
+    })?;
     let b: EventBody = parse_json(&body)?;
     let t = rt.engine.fire(&id, &b.event, "api").await?;
     Ok(Json(json!(t)))

@@ -24,7 +24,10 @@ use crate::store::{AdvanceOutcome, JobRow, NewJob, Outcome, Store, StoreError};
 /// `jitter` is in [-1, 1] (random in production, fixed in tests).
 pub fn backoff(attempt: i64, base: Span, max: Span, jitter: f64) -> Span {
     let exp = (attempt.max(1) - 1).min(40) as u32;
-    let raw = base.0.saturating_mul(1i64.checked_shl(exp).unwrap_or(i64::MAX)).min(max.0);
+    let raw = base
+        .0
+        .saturating_mul(1i64.checked_shl(exp).unwrap_or(i64::MAX))
+        .min(max.0);
     let j = (raw as f64 * 0.25 * jitter.clamp(-1.0, 1.0)) as i64;
     Span((raw + j).max(1))
 }
@@ -50,7 +53,11 @@ impl std::fmt::Debug for Runtime {
 
 pub fn node_name(role: &str) -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-    format!("{role}-{host}-{}-{}", std::process::id(), crate::domain::random_base32(6).to_ascii_lowercase())
+    format!(
+        "{role}-{host}-{}-{}",
+        std::process::id(),
+        crate::domain::random_base32(6).to_ascii_lowercase()
+    )
 }
 
 impl Runtime {
@@ -60,11 +67,21 @@ impl Runtime {
 
     fn retry_or_fail(&self, job: &JobRow, error: String) -> Outcome {
         if job.attempts >= job.max_attempts {
-            return Outcome::Failed { error: format!("gave up after {} attempts: {error}", job.attempts) };
+            return Outcome::Failed {
+                error: format!("gave up after {} attempts: {error}", job.attempts),
+            };
         }
         let jitter = rand::random::<f64>() * 2.0 - 1.0;
-        let wait = backoff(job.attempts, self.cfg().backoff_base, self.cfg().backoff_max, jitter);
-        Outcome::Retry { at: self.clock.now().plus(wait), error }
+        let wait = backoff(
+            job.attempts,
+            self.cfg().backoff_base,
+            self.cfg().backoff_max,
+            jitter,
+        );
+        Outcome::Retry {
+            at: self.clock.now().plus(wait),
+            error,
+        }
     }
 
     /// Runs one attempt of a job and says what became of it. Never panics on bad input:
@@ -77,7 +94,9 @@ impl Runtime {
                 "email" => self.send_email(job).await,
                 "timer" => self.fire_timer(job).await,
                 "schedule" => self.run_schedule(job).await,
-                other => Outcome::Failed { error: format!("unknown job kind `{other}`") },
+                other => Outcome::Failed {
+                    error: format!("unknown job kind `{other}`"),
+                },
             }
         }
         .instrument(span)
@@ -86,8 +105,9 @@ impl Runtime {
 
     async fn send_email(&self, job: &JobRow) -> Outcome {
         let parsed: Result<(Envelope, Value), String> = (|| {
-            let env: Envelope = serde_json::from_value(job.payload.get("envelope").cloned().unwrap_or_default())
-                .map_err(|e| format!("bad email payload: {e}"))?;
+            let env: Envelope =
+                serde_json::from_value(job.payload.get("envelope").cloned().unwrap_or_default())
+                    .map_err(|e| format!("bad email payload: {e}"))?;
             Ok((env, job.payload.get("context").cloned().unwrap_or_default()))
         })();
         let (env, context) = match parsed {
@@ -104,12 +124,26 @@ impl Runtime {
         }
         let rendered = match self.templates.render(&env.template, env.locale, &context) {
             Ok(r) => r,
-            Err(e) => return Outcome::Failed { error: e.to_string() },
+            Err(e) => {
+                return Outcome::Failed {
+                    error: e.to_string(),
+                };
+            }
         };
         let date = std::time::UNIX_EPOCH + Duration::from_millis(self.clock.now().0.max(0) as u64);
-        let msg = match email::build_message(&env, &rendered, &self.settings.partner, &self.settings.email.from_address, date) {
+        let msg = match email::build_message(
+            &env,
+            &rendered,
+            &self.settings.partner,
+            &self.settings.email.from_address,
+            date,
+        ) {
             Ok(m) => m,
-            Err(e) => return Outcome::Failed { error: e.to_string() },
+            Err(e) => {
+                return Outcome::Failed {
+                    error: e.to_string(),
+                };
+            }
         };
         match self.transport.send(&env, msg).await {
             Ok(reply) => {
@@ -133,13 +167,25 @@ impl Runtime {
             job.payload.get("event").and_then(Value::as_str),
             job.payload.get("timer").and_then(Value::as_str),
         ) else {
-            return Outcome::Failed { error: "bad timer payload".into() };
+            return Outcome::Failed {
+                error: "bad timer payload".into(),
+            };
         };
         let Ok(id) = InstanceId::parse(inst) else {
-            return Outcome::Failed { error: format!("bad instance id `{inst}`") };
+            return Outcome::Failed {
+                error: format!("bad instance id `{inst}`"),
+            };
         };
-        let fence = crate::store::JobFence { job_id: job.id, owner: self.node.clone(), attempts: job.attempts };
-        match self.engine.fire_fenced(&id, event, &format!("timer:{timer}"), Some(fence)).await {
+        let fence = crate::store::JobFence {
+            job_id: job.id,
+            owner: self.node.clone(),
+            attempts: job.attempts,
+        };
+        match self
+            .engine
+            .fire_fenced(&id, event, &format!("timer:{timer}"), Some(fence))
+            .await
+        {
             Ok(t) => {
                 tracing::info!(instance = %id, timer, event, to = %t.to, "timer fired");
                 Outcome::Done
@@ -157,8 +203,18 @@ impl Runtime {
     }
 
     async fn run_schedule(&self, job: &JobRow) -> Outcome {
-        let name = job.payload.get("schedule").and_then(Value::as_str).unwrap_or_default().to_string();
-        let tick = Timestamp(job.payload.get("tick").and_then(Value::as_i64).unwrap_or_default());
+        let name = job
+            .payload
+            .get("schedule")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let tick = Timestamp(
+            job.payload
+                .get("tick")
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
+        );
         let started = self.clock.now();
         let result = match name.as_str() {
             "location_sync" => crate::tasks::location_sync(self).await,
@@ -171,7 +227,11 @@ impl Runtime {
             Ok(s) => s.clone(),
             Err(e) => format!("error: {e}"),
         };
-        if let Err(e) = self.store.record_schedule_run(&name, tick, &self.node, started, finished, &outcome_text).await {
+        if let Err(e) = self
+            .store
+            .record_schedule_run(&name, tick, &self.node, started, finished, &outcome_text)
+            .await
+        {
             return self.retry_or_fail(job, e.to_string());
         }
         match result {
@@ -192,7 +252,15 @@ impl Runtime {
         let mut n = 0;
         loop {
             let now = self.clock.now();
-            let jobs = self.store.claim(&self.node, now, now.plus(self.cfg().lease), self.cfg().batch).await?;
+            let jobs = self
+                .store
+                .claim(
+                    &self.node,
+                    now,
+                    now.plus(self.cfg().lease),
+                    self.cfg().batch,
+                )
+                .await?;
             if jobs.is_empty() {
                 return Ok(n);
             }
@@ -202,7 +270,9 @@ impl Runtime {
             }))
             .await;
             n += outcomes.len();
-            self.store.finish(&self.node, &outcomes, self.clock.now()).await?;
+            self.store
+                .finish(&self.node, &outcomes, self.clock.now())
+                .await?;
         }
     }
 
@@ -214,18 +284,26 @@ impl Runtime {
             match self.tick_one(def, now).await {
                 Ok(Some(t)) => next = next.min(t),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(schedule = def.name, error = %e, "schedule check failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(schedule = def.name, error = %e, "schedule check failed; will retry")
+                }
             }
         }
         next.max(now.plus(Span(20)))
     }
 
-    async fn tick_one(&self, def: &ScheduleDef, now: Timestamp) -> Result<Option<Timestamp>, StoreError> {
+    async fn tick_one(
+        &self,
+        def: &ScheduleDef,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
         let last = self.store.schedule_last_tick(def.name).await?;
         match schedule::plan(def, last, now) {
             Plan::Wait(t) => Ok(Some(t)),
             Plan::Baseline(t) => {
-                self.store.advance_schedule(def.name, None, t, None, now).await?;
+                self.store
+                    .advance_schedule(def.name, None, t, None, now)
+                    .await?;
                 Ok(None)
             }
             Plan::Advance { tick, fire, missed } => {
@@ -238,11 +316,20 @@ impl Runtime {
                     max_attempts: self.cfg().max_attempts,
                     replace: false,
                 });
-                let out = self.store.advance_schedule(def.name, last, tick, run, now).await?;
+                let out = self
+                    .store
+                    .advance_schedule(def.name, last, tick, run, now)
+                    .await?;
                 match out {
-                    AdvanceOutcome::Fired => tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired"),
-                    AdvanceOutcome::SkippedBusy => tracing::warn!(schedule = def.name, tick = %tick, "tick skipped: the previous run is still running"),
-                    AdvanceOutcome::Advanced if missed > 0 => tracing::info!(schedule = def.name, tick = %tick, missed, "missed ticks skipped (catch_up = skip)"),
+                    AdvanceOutcome::Fired => {
+                        tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired")
+                    }
+                    AdvanceOutcome::SkippedBusy => {
+                        tracing::warn!(schedule = def.name, tick = %tick, "tick skipped: the previous run is still running")
+                    }
+                    AdvanceOutcome::Advanced if missed > 0 => {
+                        tracing::info!(schedule = def.name, tick = %tick, missed, "missed ticks skipped (catch_up = skip)")
+                    }
                     _ => {}
                 }
                 Ok(None)
@@ -265,7 +352,8 @@ async fn acknowledger(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Ack>) {
                 Err(_) => break,
             }
         }
-        let outcomes: Vec<(JobRow, Outcome)> = buf.iter().map(|(j, o, _)| (j.clone(), o.clone())).collect();
+        let outcomes: Vec<(JobRow, Outcome)> =
+            buf.iter().map(|(j, o, _)| (j.clone(), o.clone())).collect();
         let mut delay = Duration::from_millis(50);
         loop {
             match rt.store.finish(&rt.node, &outcomes, rt.clock.now()).await {
@@ -323,7 +411,10 @@ async fn handle(job: JobRow, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
 
 /// A stream of claimed jobs that never ends and never errors: when nothing is due it waits
 /// for a wake-up (local enqueue) or the poll interval; a DB error is logged and retried.
-fn claim_stream(rt: Arc<Runtime>, limit: usize) -> futures::stream::BoxStream<'static, Result<Option<Task<JobRow>>, BoxDynError>> {
+fn claim_stream(
+    rt: Arc<Runtime>,
+    limit: usize,
+) -> futures::stream::BoxStream<'static, Result<Option<Task<JobRow>>, BoxDynError>> {
     let wake = rt.store.wake_handle();
     futures::stream::unfold((rt, VecDeque::<JobRow>::new(), Duration::from_millis(50)), move |(rt, mut buf, mut err_delay)| {
         let wake = wake.clone();
@@ -364,39 +455,52 @@ fn claim_stream(rt: Arc<Runtime>, limit: usize) -> futures::stream::BoxStream<'s
 
 /// Runs the apalis worker, the schedule ticker and the pruner until `shutdown` resolves;
 /// in-flight jobs finish before it returns.
-pub async fn run_workers(rt: Arc<Runtime>, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), BoxDynError> {
+pub async fn run_workers(
+    rt: Arc<Runtime>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxDynError> {
     let (ack_tx, ack_rx) = mpsc::channel::<Ack>(4096);
     let acker = tokio::spawn(acknowledger(rt.clone(), ack_rx));
     let side = tokio::spawn(side_tasks(rt.clone()));
     let concurrency = rt.cfg().concurrency;
     let limit = rt.cfg().batch.min(concurrency);
-    let ctx = WorkerCtx { rt: rt.clone(), acks: ack_tx };
+    let ctx = WorkerCtx {
+        rt: rt.clone(),
+        acks: ack_tx,
+    };
     let name = rt.node.clone();
-    let monitor = Monitor::new().shutdown_timeout(rt.cfg().job_timeout.as_std()).register(move |_| {
-        let stream_rt = ctx.rt.clone();
-        let backend = BackendBuilder::new()
-            .database(stream_rt)
-            .fetcher(move |rt: &mut Arc<Runtime>, _: &(), _: &WorkerContext| claim_stream(rt.clone(), limit))
-            .sink(|_: &mut Arc<Runtime>, _: &()| futures::sink::drain().sink_map_err(|e| -> BoxDynError { match e {} }))
-            .build()
-            .map_err(|e| e.to_string());
-        let backend = match backend {
-            Ok(b) => b,
-            Err(e) => unreachable_backend(e),
-        };
-        WorkerBuilder::new(name.clone())
-            .backend(backend)
-            .concurrency(concurrency)
-            .catch_panic()
-            .data(ctx.clone())
-            .build(handle)
-    });
+    let monitor = Monitor::new()
+        .shutdown_timeout(rt.cfg().job_timeout.as_std())
+        .register(move |_| {
+            let stream_rt = ctx.rt.clone();
+            let backend = BackendBuilder::new()
+                .database(stream_rt)
+                .fetcher(move |rt: &mut Arc<Runtime>, _: &(), _: &WorkerContext| {
+                    claim_stream(rt.clone(), limit)
+                })
+                .sink(|_: &mut Arc<Runtime>, _: &()| {
+                    futures::sink::drain().sink_map_err(|e| -> BoxDynError { match e {} })
+                })
+                .build()
+                .map_err(|e| e.to_string());
+            let backend = match backend {
+                Ok(b) => b,
+                Err(e) => unreachable_backend(e),
+            };
+            WorkerBuilder::new(name.clone())
+                .backend(backend)
+                .concurrency(concurrency)
+                .catch_panic()
+                .data(ctx.clone())
+                .build(handle)
+        });
     tracing::info!(node = %rt.node, concurrency, "workers started");
-    let result = monitor.run_with_signal(async move {
-        shutdown.await;
-        Ok(())
-    })
-    .await;
+    let result = monitor
+        .run_with_signal(async move {
+            shutdown.await;
+            Ok(())
+        })
+        .await;
     side.abort();
     acker.abort();
     result.map_err(|e| -> BoxDynError { Box::new(e) })
@@ -415,7 +519,11 @@ async fn side_tasks(rt: Arc<Runtime>) {
         let next_tick = rt.tick_schedules().await;
         let now = rt.clock.now();
         if now >= next_prune {
-            match rt.store.prune(now.plus(Span(-rt.cfg().prune_after.0))).await {
+            match rt
+                .store
+                .prune(now.plus(Span(-rt.cfg().prune_after.0)))
+                .await
+            {
                 Ok(n) if n > 0 => tracing::info!(deleted = n, "pruned finished jobs"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),

@@ -23,7 +23,11 @@ pub enum Plan {
     /// Never ticked: record this tick as the baseline, fire nothing.
     Baseline(Timestamp),
     /// Advance to `tick`; fire a run if `fire`. `missed` ticks were passed over.
-    Advance { tick: Timestamp, fire: bool, missed: u64 },
+    Advance {
+        tick: Timestamp,
+        fire: bool,
+        missed: u64,
+    },
 }
 
 /// Ticks older than this when first seen count as missed (the process was down).
@@ -67,8 +71,16 @@ pub fn plan(def: &ScheduleDef, last: Option<Timestamp>, now: Timestamp) -> Plan 
     let on_time = now.0 - latest.0 <= grace(&def.cron, latest).0;
     match def.catch_up {
         // One run stands for every missed tick.
-        CatchUp::Once => Plan::Advance { tick: latest, fire: true, missed: count - 1 },
-        CatchUp::Skip => Plan::Advance { tick: latest, fire: on_time, missed: if on_time { count - 1 } else { count } },
+        CatchUp::Once => Plan::Advance {
+            tick: latest,
+            fire: true,
+            missed: count - 1,
+        },
+        CatchUp::Skip => Plan::Advance {
+            tick: latest,
+            fire: on_time,
+            missed: if on_time { count - 1 } else { count },
+        },
     }
 }
 
@@ -77,11 +89,21 @@ pub fn from_settings(s: &Settings) -> Result<Vec<ScheduleDef>, String> {
     let mut out = Vec::new();
     let ls = &s.schedules.location_sync;
     if ls.enabled {
-        out.push(ScheduleDef { name: "location_sync", cron: parse_cron(&ls.cron)?, expr: ls.cron.clone(), catch_up: ls.catch_up });
+        out.push(ScheduleDef {
+            name: "location_sync",
+            cron: parse_cron(&ls.cron)?,
+            expr: ls.cron.clone(),
+            catch_up: ls.catch_up,
+        });
     }
     let rc = &s.schedules.reconcile;
     if rc.enabled {
-        out.push(ScheduleDef { name: "reconcile", cron: parse_cron(&rc.cron)?, expr: rc.cron.clone(), catch_up: rc.catch_up });
+        out.push(ScheduleDef {
+            name: "reconcile",
+            cron: parse_cron(&rc.cron)?,
+            expr: rc.cron.clone(),
+            catch_up: rc.catch_up,
+        });
     }
     Ok(out)
 }
@@ -91,7 +113,12 @@ mod tests {
     use super::*;
 
     fn def(expr: &str, catch_up: CatchUp) -> ScheduleDef {
-        ScheduleDef { name: "t", cron: parse_cron(expr).unwrap(), expr: expr.into(), catch_up }
+        ScheduleDef {
+            name: "t",
+            cron: parse_cron(expr).unwrap(),
+            expr: expr.into(),
+            catch_up,
+        }
     }
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse_rfc3339(s).unwrap()
@@ -100,21 +127,39 @@ mod tests {
     #[test]
     fn first_sight_is_a_baseline() {
         let d = def("0 0 * * * *", CatchUp::Once);
-        assert_eq!(plan(&d, None, ts("2026-11-22T10:30:00Z")), Plan::Baseline(ts("2026-11-22T10:00:00Z")));
+        assert_eq!(
+            plan(&d, None, ts("2026-11-22T10:30:00Z")),
+            Plan::Baseline(ts("2026-11-22T10:00:00Z"))
+        );
     }
 
     #[test]
     fn waits_for_next_tick() {
         let d = def("0 0 * * * *", CatchUp::Once);
-        assert_eq!(plan(&d, Some(ts("2026-11-22T10:00:00Z")), ts("2026-11-22T10:30:00Z")), Plan::Wait(ts("2026-11-22T11:00:00Z")));
+        assert_eq!(
+            plan(
+                &d,
+                Some(ts("2026-11-22T10:00:00Z")),
+                ts("2026-11-22T10:30:00Z")
+            ),
+            Plan::Wait(ts("2026-11-22T11:00:00Z"))
+        );
     }
 
     #[test]
     fn due_tick_fires() {
         let d = def("0 0 * * * *", CatchUp::Skip);
         assert_eq!(
-            plan(&d, Some(ts("2026-11-22T10:00:00Z")), ts("2026-11-22T11:00:01Z")),
-            Plan::Advance { tick: ts("2026-11-22T11:00:00Z"), fire: true, missed: 0 }
+            plan(
+                &d,
+                Some(ts("2026-11-22T10:00:00Z")),
+                ts("2026-11-22T11:00:01Z")
+            ),
+            Plan::Advance {
+                tick: ts("2026-11-22T11:00:00Z"),
+                fire: true,
+                missed: 0
+            }
         );
     }
 
@@ -124,17 +169,32 @@ mod tests {
         let now = ts("2026-11-22T13:20:00Z");
         assert_eq!(
             plan(&def("0 0 * * * *", CatchUp::Once), last, now),
-            Plan::Advance { tick: ts("2026-11-22T13:00:00Z"), fire: true, missed: 2 }
+            Plan::Advance {
+                tick: ts("2026-11-22T13:00:00Z"),
+                fire: true,
+                missed: 2
+            }
         );
         assert_eq!(
             plan(&def("0 0 * * * *", CatchUp::Skip), last, now),
-            Plan::Advance { tick: ts("2026-11-22T13:00:00Z"), fire: false, missed: 3 }
+            Plan::Advance {
+                tick: ts("2026-11-22T13:00:00Z"),
+                fire: false,
+                missed: 3
+            }
         );
     }
 
     #[test]
     fn five_field_cron_accepted() {
         let d = def("*/5 * * * *", CatchUp::Once);
-        assert_eq!(plan(&d, Some(ts("2026-11-22T10:00:00Z")), ts("2026-11-22T10:01:00Z")), Plan::Wait(ts("2026-11-22T10:05:00Z")));
+        assert_eq!(
+            plan(
+                &d,
+                Some(ts("2026-11-22T10:00:00Z")),
+                ts("2026-11-22T10:01:00Z")
+            ),
+            Plan::Wait(ts("2026-11-22T10:05:00Z"))
+        );
     }
 }

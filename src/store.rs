@@ -44,8 +44,18 @@ impl StoreError {
                     let msg = d.message().to_ascii_lowercase();
                     // SQLite BUSY/LOCKED; PostgreSQL serialization, deadlock, admin shutdown,
                     // cannot connect now, too many connections, statement timeout.
-                    matches!(code.as_str(), "5" | "6" | "517" | "261" | "40001" | "40P01" | "57P01" | "57P03" | "53300" | "57014")
-                        || msg.contains("database is locked")
+                    matches!(
+                        code.as_str(),
+                        "5" | "6"
+                            | "517"
+                            | "261"
+                            | "40001"
+                            | "40P01"
+                            | "57P01"
+                            | "57P03"
+                            | "53300"
+                            | "57014"
+                    ) || msg.contains("database is locked")
                         || msg.contains("busy")
                 }
                 _ => false,
@@ -74,7 +84,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -202,7 +214,8 @@ fn job_from_row(r: &AnyRow) -> Result<JobRow> {
         key: r.try_get("key")?,
         kind: r.try_get("kind")?,
         subject: r.try_get("subject")?,
-        payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
+        payload: serde_json::from_str(&payload)
+            .map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
         state: r.try_get("state")?,
         run_at: Timestamp(r.try_get("run_at")?),
         attempts: r.try_get("attempts")?,
@@ -222,18 +235,29 @@ impl Store {
     pub async fn connect(db: &DatabaseSettings) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let url = db.url.clone();
-        let backend = if url.starts_with("sqlite:") { Backend::Sqlite } else { Backend::Postgres };
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
         let connect_url = match backend {
             Backend::Sqlite => {
-                let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
                 if path != ":memory:"
                     && let Some(parent) = std::path::Path::new(path).parent()
                     && !parent.as_os_str().is_empty()
                 {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
                 }
-                if url.contains('?') { url.clone() } else { format!("{url}?mode=rwc") }
+                if url.contains('?') {
+                    url.clone()
+                } else {
+                    format!("{url}?mode=rwc")
+                }
             }
             Backend::Postgres => url.clone(),
         };
@@ -247,11 +271,17 @@ impl Store {
                 Box::pin(async move {
                     match backend {
                         Backend::Sqlite => {
-                            conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA busy_timeout = {busy_ms}"))).await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {busy_ms}"
+                            )))
+                            .await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
                         }
                         Backend::Postgres => {
-                            conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {stmt_ms}"))).await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "SET statement_timeout = {stmt_ms}"
+                            )))
+                            .await?;
                         }
                     }
                     Ok(())
@@ -262,7 +292,11 @@ impl Store {
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        let store = Store { pool, backend, wake: Arc::new(Notify::new()) };
+        let store = Store {
+            pool,
+            backend,
+            wake: Arc::new(Notify::new()),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -277,8 +311,16 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -422,8 +464,8 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("instance {id}")))?;
         let data: String = r.try_get("data")?;
-        let data: Map<String, Value> =
-            serde_json::from_str(&data).map_err(|e| StoreError::Corrupt(format!("instance {id} data: {e}")))?;
+        let data: Map<String, Value> = serde_json::from_str(&data)
+            .map_err(|e| StoreError::Corrupt(format!("instance {id} data: {e}")))?;
         let id_s: String = r.try_get("id")?;
         Ok(InstanceRow {
             id: InstanceId::parse(&id_s).map_err(StoreError::Corrupt)?,
@@ -487,17 +529,25 @@ impl Store {
     }
 
     pub async fn timers_of(&self, id: &InstanceId) -> Result<Vec<JobRow>> {
-        self.jobs_where("subject = $1 AND kind = 'timer'", id.as_str(), 1000).await
+        self.jobs_where("subject = $1 AND kind = 'timer'", id.as_str(), 1000)
+            .await
     }
 
     pub async fn count_instances(&self, workflow: Option<&str>, final_only: bool) -> Result<i64> {
         let sql = match (workflow.is_some(), final_only) {
-            (true, true) => "SELECT COUNT(*) FROM instances WHERE workflow = $1 AND final_at IS NOT NULL",
+            (true, true) => {
+                "SELECT COUNT(*) FROM instances WHERE workflow = $1 AND final_at IS NOT NULL"
+            }
             (true, false) => "SELECT COUNT(*) FROM instances WHERE workflow = $1",
-            (false, true) => "SELECT COUNT(*) FROM instances WHERE final_at IS NOT NULL AND $1 = $1",
+            (false, true) => {
+                "SELECT COUNT(*) FROM instances WHERE final_at IS NOT NULL AND $1 = $1"
+            }
             (false, false) => "SELECT COUNT(*) FROM instances WHERE $1 = $1",
         };
-        let r = sqlx::query(sql).bind(workflow.unwrap_or("")).fetch_one(&self.pool).await?;
+        let r = sqlx::query(sql)
+            .bind(workflow.unwrap_or(""))
+            .fetch_one(&self.pool)
+            .await?;
         Ok(r.try_get(0)?)
     }
 
@@ -505,7 +555,13 @@ impl Store {
 
     /// Claims up to `limit` due jobs for `owner` with a lease until `lease_until`; jobs whose
     /// lease ran out (their worker died) are taken over. Each claim counts as an attempt.
-    pub async fn claim(&self, owner: &str, now: Timestamp, lease_until: Timestamp, limit: usize) -> Result<Vec<JobRow>> {
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<JobRow>> {
         let sql = match self.backend {
             Backend::Sqlite => format!(
                 "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
@@ -559,7 +615,12 @@ impl Store {
     /// Records the outcomes of finished attempts in one transaction. An outcome only applies
     /// while the owner still holds the job (same owner, same attempt): a job that was
     /// rescheduled or taken over meanwhile is left alone.
-    pub async fn finish(&self, owner: &str, outcomes: &[(JobRow, Outcome)], now: Timestamp) -> Result<()> {
+    pub async fn finish(
+        &self,
+        owner: &str,
+        outcomes: &[(JobRow, Outcome)],
+        now: Timestamp,
+    ) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
@@ -636,7 +697,10 @@ impl Store {
 
     async fn jobs_where(&self, cond: &str, arg: &str, limit: i64) -> Result<Vec<JobRow>> {
         let sql = format!("SELECT {JOB_COLS} FROM jobs WHERE {cond} ORDER BY id LIMIT {limit}");
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(arg).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(arg)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(job_from_row).collect()
     }
 
@@ -659,8 +723,12 @@ impl Store {
 
     pub async fn count_jobs(&self, state: &str, kind: Option<&str>) -> Result<i64> {
         let r = match kind {
-            Some(k) => sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1 AND kind = $2").bind(state).bind(k),
-            None => sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1 AND $2 = $2").bind(state).bind(""),
+            Some(k) => sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1 AND kind = $2")
+                .bind(state)
+                .bind(k),
+            None => sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = $1 AND $2 = $2")
+                .bind(state)
+                .bind(""),
         }
         .fetch_one(&self.pool)
         .await?;
@@ -678,7 +746,10 @@ impl Store {
         .await?;
         if r.rows_affected() != 1 {
             let j = self.job(id).await?;
-            return Err(StoreError::NotFound(format!("failed job {id} (it is {})", j.state)));
+            return Err(StoreError::NotFound(format!(
+                "failed job {id} (it is {})",
+                j.state
+            )));
         }
         sqlx::query("UPDATE emails SET state = 'queued' WHERE message_id = (SELECT message_id FROM emails WHERE message_id = $1) AND state = 'failed'")
             .bind(self.job(id).await?.payload.get("message_id").and_then(Value::as_str).unwrap_or(""))
@@ -689,19 +760,32 @@ impl Store {
     }
 
     /// Moves a scheduled timer to another time; false if there is none scheduled.
-    pub async fn reschedule_timer(&self, instance: &InstanceId, name: &str, at: Timestamp, now: Timestamp) -> Result<bool> {
-        let r = sqlx::query("UPDATE jobs SET run_at = $1, updated_at = $2 WHERE key = $3 AND state = 'scheduled'")
-            .bind(at.0)
-            .bind(now.0)
-            .bind(timer_key(instance, name))
-            .execute(&self.pool)
-            .await?;
+    pub async fn reschedule_timer(
+        &self,
+        instance: &InstanceId,
+        name: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE jobs SET run_at = $1, updated_at = $2 WHERE key = $3 AND state = 'scheduled'",
+        )
+        .bind(at.0)
+        .bind(now.0)
+        .bind(timer_key(instance, name))
+        .execute(&self.pool)
+        .await?;
         self.wake.notify_waiters();
         Ok(r.rows_affected() == 1)
     }
 
     /// Cancels a scheduled timer; false if there is none scheduled.
-    pub async fn cancel_timer(&self, instance: &InstanceId, name: &str, now: Timestamp) -> Result<bool> {
+    pub async fn cancel_timer(
+        &self,
+        instance: &InstanceId,
+        name: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
         let r = sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 WHERE key = $2 AND state = 'scheduled'")
             .bind(now.0)
             .bind(timer_key(instance, name))
@@ -729,13 +813,21 @@ impl Store {
 
     /// Reconcile: running jobs leased more than `stuck_after` ago whose lease is far past are
     /// made due again; overdue scheduled jobs are reported. Returns (re-enqueued, overdue).
-    pub async fn repair(&self, now: Timestamp, stuck_before: Timestamp) -> Result<(Vec<JobRow>, i64)> {
+    pub async fn repair(
+        &self,
+        now: Timestamp,
+        stuck_before: Timestamp,
+    ) -> Result<(Vec<JobRow>, i64)> {
         let sql = format!(
             "UPDATE jobs SET state = 'scheduled', run_at = $1, lease_owner = NULL, updated_at = $1
              WHERE state = 'running' AND lease_until < $2 RETURNING {JOB_COLS}"
         );
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.0).bind(stuck_before.0).fetch_all(&mut *tx).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.0)
+            .bind(stuck_before.0)
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         let r = sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = 'scheduled' AND run_at < $1")
             .bind(stuck_before.0)
@@ -824,7 +916,15 @@ impl Store {
         Ok(outcome)
     }
 
-    pub async fn record_schedule_run(&self, name: &str, tick: Timestamp, node: &str, started: Timestamp, finished: Timestamp, outcome: &str) -> Result<()> {
+    pub async fn record_schedule_run(
+        &self,
+        name: &str,
+        tick: Timestamp,
+        node: &str,
+        started: Timestamp,
+        finished: Timestamp,
+        outcome: &str,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO schedule_runs (name, tick, node, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(name)
             .bind(tick.0)
@@ -839,11 +939,14 @@ impl Store {
 
     /// (tick, node) of every recorded run of a schedule, oldest first.
     pub async fn schedule_runs(&self, name: &str) -> Result<Vec<(Timestamp, String)>> {
-        let rows = sqlx::query("SELECT tick, node FROM schedule_runs WHERE name = $1 ORDER BY tick, id")
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok((Timestamp(r.try_get(0)?), r.try_get(1)?))).collect()
+        let rows =
+            sqlx::query("SELECT tick, node FROM schedule_runs WHERE name = $1 ORDER BY tick, id")
+                .bind(name)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((Timestamp(r.try_get(0)?), r.try_get(1)?)))
+            .collect()
     }
 
     // ---------------------------------------------------------------- locations
@@ -853,7 +956,11 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let (mut new, mut updated) = (0, 0);
         for l in locs {
-            let existed = sqlx::query("SELECT 1 FROM locations WHERE id = $1").bind(&l.id).fetch_optional(&mut *tx).await?.is_some();
+            let existed = sqlx::query("SELECT 1 FROM locations WHERE id = $1")
+                .bind(&l.id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
             sqlx::query(
                 "INSERT INTO locations (id, name, country, partner_id, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $5)
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, country = excluded.country, partner_id = excluded.partner_id, last_seen_at = excluded.last_seen_at",
@@ -872,9 +979,11 @@ impl Store {
     }
 
     pub async fn locations(&self) -> Result<Vec<(Location, Timestamp)>> {
-        let rows = sqlx::query("SELECT id, name, country, partner_id, first_seen_at FROM locations ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, country, partner_id, first_seen_at FROM locations ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok((
@@ -896,9 +1005,16 @@ impl Store {
 pub enum Outcome {
     Done,
     /// An email accepted by the transport, with the server's reply.
-    Sent { reply: String },
-    Retry { at: Timestamp, error: String },
-    Failed { error: String },
+    Sent {
+        reply: String,
+    },
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -913,7 +1029,11 @@ pub fn timer_key(instance: &InstanceId, name: &str) -> String {
     format!("timer:{instance}:{name}")
 }
 
-async fn insert_job(tx: &mut sqlx::Transaction<'static, sqlx::Any>, j: &NewJob, now: Timestamp) -> Result<()> {
+async fn insert_job(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    j: &NewJob,
+    now: Timestamp,
+) -> Result<()> {
     let sql = if j.replace {
         "INSERT INTO jobs (key, kind, subject, payload, state, run_at, attempts, max_attempts, created_at, updated_at)
          VALUES ($1, $2, $3, $4, 'scheduled', $5, 0, $6, $7, $7)

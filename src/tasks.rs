@@ -15,15 +15,27 @@ struct RawLocation {
 
 /// Parses a locations document; every bad entry is named by its index.
 pub fn parse_locations(source: &str, text: &str) -> Result<Vec<Location>, String> {
-    let raw: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| format!("{source}: not a JSON array: {e}"))?;
+    let raw: Vec<serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| format!("{source}: not a JSON array: {e}"))?;
     let mut out = Vec::new();
     for (i, v) in raw.into_iter().enumerate() {
-        let r: RawLocation = serde_json::from_value(v).map_err(|e| format!("{source}: entry {i}: {e}"))?;
+        let r: RawLocation =
+            serde_json::from_value(v).map_err(|e| format!("{source}: entry {i}: {e}"))?;
         let country = r.country.trim().to_ascii_uppercase();
-        if r.id.trim().is_empty() || country.len() != 2 || !country.chars().all(|c| c.is_ascii_alphabetic()) {
-            return Err(format!("{source}: entry {i}: needs a non-empty id and a two-letter country code"));
+        if r.id.trim().is_empty()
+            || country.len() != 2
+            || !country.chars().all(|c| c.is_ascii_alphabetic())
+        {
+            return Err(format!(
+                "{source}: entry {i}: needs a non-empty id and a two-letter country code"
+            ));
         }
-        out.push(Location { id: r.id.trim().into(), name: r.name.trim().into(), country, partner_id: r.partner_id.trim().into() });
+        out.push(Location {
+            id: r.id.trim().into(),
+            name: r.name.trim().into(),
+            country,
+            partner_id: r.partner_id.trim().into(),
+        });
     }
     Ok(out)
 }
@@ -42,7 +54,9 @@ async fn fetch_source(source: &str) -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?
     } else {
-        tokio::fs::read_to_string(source).await.map_err(|e| format!("{source}: {e}"))
+        tokio::fs::read_to_string(source)
+            .await
+            .map_err(|e| format!("{source}: {e}"))
     }
 }
 
@@ -52,20 +66,37 @@ pub async fn location_sync(rt: &Runtime) -> Result<String, String> {
     let source = &rt.settings.schedules.location_sync.source;
     let text = fetch_source(source).await?;
     let locs = parse_locations(source, &text)?;
-    let (new, updated) = rt.store.upsert_locations(&locs, rt.clock.now()).await.map_err(|e| e.to_string())?;
-    Ok(format!("{} locations: {new} new, {updated} updated", locs.len()))
+    let (new, updated) = rt
+        .store
+        .upsert_locations(&locs, rt.clock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} locations: {new} new, {updated} updated",
+        locs.len()
+    ))
 }
 
 /// Finds jobs stuck past their lease and overdue timers, re-enqueues them, logs the repair.
 pub async fn reconcile(rt: &Runtime) -> Result<String, String> {
     let now = rt.clock.now();
     let stuck_before = now.plus(Span(-rt.settings.schedules.reconcile.stuck_after.0));
-    let (repaired, overdue) = rt.store.repair(now, stuck_before).await.map_err(|e| e.to_string())?;
+    let (repaired, overdue) = rt
+        .store
+        .repair(now, stuck_before)
+        .await
+        .map_err(|e| e.to_string())?;
     for j in &repaired {
         tracing::warn!(job = j.id, kind = %j.kind, subject = %j.subject, "re-enqueued a stuck job");
     }
     if overdue > 0 {
-        tracing::warn!(overdue, "jobs overdue by more than stuck_after: are workers running?");
+        tracing::warn!(
+            overdue,
+            "jobs overdue by more than stuck_after: are workers running?"
+        );
     }
-    Ok(format!("re-enqueued {} stuck jobs; {overdue} overdue", repaired.len()))
+    Ok(format!(
+        "re-enqueued {} stuck jobs; {overdue} overdue",
+        repaired.len()
+    ))
 }

@@ -76,11 +76,26 @@ pub enum TimerWhen {
 /// An effect as declared; [`step`] resolves it to an [`Effect`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EffectSpec {
-    SendEmail { template: String, to: String },
-    ScheduleTimer { name: String, when: TimerWhen, event: String },
-    CancelTimer { name: String },
-    SetTime { field: String, after: Span },
-    Extend { field: String, by: Span },
+    SendEmail {
+        template: String,
+        to: String,
+    },
+    ScheduleTimer {
+        name: String,
+        when: TimerWhen,
+        event: String,
+    },
+    CancelTimer {
+        name: String,
+    },
+    SetTime {
+        field: String,
+        after: Span,
+    },
+    Extend {
+        field: String,
+        by: Span,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -113,9 +128,18 @@ pub struct Definition {
 /// A resolved effect: what the engine must make happen after committing a transition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    SendEmail { template: String, role: String },
-    ScheduleTimer { name: String, at: Timestamp, event: String },
-    CancelTimer { name: String },
+    SendEmail {
+        template: String,
+        role: String,
+    },
+    ScheduleTimer {
+        name: String,
+        at: Timestamp,
+        event: String,
+    },
+    CancelTimer {
+        name: String,
+    },
     CancelAllTimers,
 }
 
@@ -496,7 +520,11 @@ pub fn compile_dir(
             });
         }
     }
-    if errors.is_empty() { Ok(defs) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(defs)
+    } else {
+        Err(errors)
+    }
 }
 
 /// Compiles one workflow file's text. All errors found are returned, not just the first.
@@ -528,14 +556,20 @@ pub fn compile(
     let mut states = Vec::new();
     for s in &raw.states {
         if states.contains(s.get_ref()) {
-            cx.err(s.span(), format!("state `{}` is declared twice", s.get_ref()));
+            cx.err(
+                s.span(),
+                format!("state `{}` is declared twice", s.get_ref()),
+            );
         }
         states.push(s.get_ref().clone());
     }
     let mut events = Vec::new();
     for e in &raw.events {
         if events.contains(e.get_ref()) {
-            cx.err(e.span(), format!("event `{}` is declared twice", e.get_ref()));
+            cx.err(
+                e.span(),
+                format!("event `{}` is declared twice", e.get_ref()),
+            );
         }
         events.push(e.get_ref().clone());
     }
@@ -559,12 +593,21 @@ pub fn compile(
     for (fname, f) in &raw.data {
         let rf = f.get_ref();
         if rf.values.is_some() && rf.ty != FieldType::String {
-            cx.err(f.span(), format!("data field `{fname}`: `values` applies to strings only"));
+            cx.err(
+                f.span(),
+                format!("data field `{fname}`: `values` applies to strings only"),
+            );
         }
         if rf.ty == FieldType::Json && rf.sample.is_none() {
-            cx.err(f.span(), format!("data field `{fname}` of type json needs a `sample` for template checks"));
+            cx.err(
+                f.span(),
+                format!("data field `{fname}` of type json needs a `sample` for template checks"),
+            );
         }
-        let sample = rf.sample.as_ref().and_then(|s| serde_json::to_value(s).ok());
+        let sample = rf
+            .sample
+            .as_ref()
+            .and_then(|s| serde_json::to_value(s).ok());
         let spec = FieldSpec {
             ty: rf.ty,
             required: rf.required,
@@ -584,12 +627,24 @@ pub fn compile(
     let mut roles = BTreeMap::new();
     for (role, field) in &raw.roles {
         if role == PARTNER_ROLE {
-            cx.err(field.span(), "role `partner` is built in; do not declare it");
+            cx.err(
+                field.span(),
+                "role `partner` is built in; do not declare it",
+            );
         }
         match data.get(field.get_ref()) {
             Some(spec) if spec.ty == FieldType::Email => {}
-            Some(_) => cx.err(field.span(), format!("role `{role}`: field `{}` is not of type email", field.get_ref())),
-            None => cx.err(field.span(), format!("role `{role}`: unknown data field `{}`", field.get_ref())),
+            Some(_) => cx.err(
+                field.span(),
+                format!(
+                    "role `{role}`: field `{}` is not of type email",
+                    field.get_ref()
+                ),
+            ),
+            None => cx.err(
+                field.span(),
+                format!("role `{role}`: unknown data field `{}`", field.get_ref()),
+            ),
         }
         roles.insert(role.clone(), field.get_ref().clone());
     }
@@ -607,7 +662,12 @@ pub fn compile(
     }
     for (dname, s) in duration_overrides {
         if !raw.durations.contains_key(dname) {
-            cx.err(0..0, format!("config overrides duration `{dname}`, which this workflow does not declare"));
+            cx.err(
+                0..0,
+                format!(
+                    "config overrides duration `{dname}`, which this workflow does not declare"
+                ),
+            );
         }
         durations.insert(dname.clone(), *s);
     }
@@ -632,12 +692,18 @@ pub fn compile(
         for f in &from {
             known_state(&mut cx, f);
             if finals.contains(f.get_ref()) {
-                cx.err(f.span(), format!("final state `{}` cannot have an exit", f.get_ref()));
+                cx.err(
+                    f.span(),
+                    format!("final state `{}` cannot have an exit", f.get_ref()),
+                );
             }
         }
         known_state(&mut cx, &rt.to);
         if !events.contains(rt.event.get_ref()) {
-            cx.err(rt.event.span(), format!("unknown event `{}`", rt.event.get_ref()));
+            cx.err(
+                rt.event.span(),
+                format!("unknown event `{}`", rt.event.get_ref()),
+            );
         }
         let guards = match &rt.guard {
             None => Vec::new(),
@@ -672,14 +738,29 @@ pub fn compile(
     }
     for s in &raw.states {
         if !seen.contains(s.get_ref()) {
-            cx.err(s.span(), format!("state `{}` is unreachable from `{}`", s.get_ref(), raw.initial.get_ref()));
-        } else if !finals.contains(s.get_ref()) && !transitions.iter().any(|t| t.from.contains(s.get_ref())) {
-            cx.err(s.span(), format!("state `{}` is not final and has no way out", s.get_ref()));
+            cx.err(
+                s.span(),
+                format!(
+                    "state `{}` is unreachable from `{}`",
+                    s.get_ref(),
+                    raw.initial.get_ref()
+                ),
+            );
+        } else if !finals.contains(s.get_ref())
+            && !transitions.iter().any(|t| t.from.contains(s.get_ref()))
+        {
+            cx.err(
+                s.span(),
+                format!("state `{}` is not final and has no way out", s.get_ref()),
+            );
         }
     }
     for e in &raw.events {
         if !transitions.iter().any(|t| &t.event == e.get_ref()) {
-            cx.err(e.span(), format!("event `{}` is used by no transition", e.get_ref()));
+            cx.err(
+                e.span(),
+                format!("event `{}` is used by no transition", e.get_ref()),
+            );
         }
     }
 
@@ -701,12 +782,18 @@ pub fn compile(
     if cx.errors.is_empty() {
         for t in &raw.transitions {
             for e in &t.get_ref().effects {
-                let Some(template) = &e.get_ref().send_email else { continue };
+                let Some(template) = &e.get_ref().send_email else {
+                    continue;
+                };
                 let role = e.get_ref().to.clone().unwrap_or_default();
                 for with_optional in [true, false] {
                     let ctx = sample_context(&def, &role, with_optional);
                     if let Err(msg) = templates.check(template, &ctx) {
-                        let which = if with_optional { "" } else { " (optional fields unset)" };
+                        let which = if with_optional {
+                            ""
+                        } else {
+                            " (optional fields unset)"
+                        };
                         cx.err(e.span(), format!("template `{template}`{which}: {msg}"));
                         break;
                     }
@@ -714,7 +801,11 @@ pub fn compile(
             }
         }
     }
-    if cx.errors.is_empty() { Ok(def) } else { Err(cx.errors) }
+    if cx.errors.is_empty() {
+        Ok(def)
+    } else {
+        Err(cx.errors)
+    }
 }
 
 /// The context a template of `def` sees, with sample values: what `check` renders.
@@ -746,7 +837,10 @@ fn parse_guards(
     let mut out = Vec::new();
     for item in items {
         let Some(t) = item.as_table() else {
-            cx.err(g.span(), "a guard is a table like { field = \"role\", equal = \"limited\" }");
+            cx.err(
+                g.span(),
+                "a guard is a table like { field = \"role\", equal = \"limited\" }",
+            );
             continue;
         };
         let Some(field) = t.get("field").and_then(|v| v.as_str()) else {
@@ -759,7 +853,10 @@ fn parse_guards(
         }
         let ops: Vec<&String> = t.keys().filter(|k| *k != "field").collect();
         if ops.len() != 1 {
-            cx.err(g.span(), "a guard needs exactly one of equal, not_equal, present, absent");
+            cx.err(
+                g.span(),
+                "a guard needs exactly one of equal, not_equal, present, absent",
+            );
             continue;
         }
         let val = |v: &toml::Value| serde_json::to_value(v).unwrap_or(Value::Null);
@@ -803,7 +900,10 @@ fn parse_effect(
         match s.parse::<Span>() {
             Ok(d) => Some(d),
             Err(_) => {
-                cx.err(span.clone(), format!("`{s}` is neither a declared duration nor a duration like 30d"));
+                cx.err(
+                    span.clone(),
+                    format!("`{s}` is neither a declared duration nor a duration like 30d"),
+                );
                 None
             }
         }
@@ -827,7 +927,10 @@ fn parse_effect(
             return None;
         };
         if to != PARTNER_ROLE && !roles.contains_key(to) {
-            cx.err(span, format!("unknown recipient role `{to}` (declare it in [roles])"));
+            cx.err(
+                span,
+                format!("unknown recipient role `{to}` (declare it in [roles])"),
+            );
             return None;
         }
         return Some(EffectSpec::SendEmail {
@@ -859,7 +962,10 @@ fn parse_effect(
                     },
                     None => Span(0),
                 };
-                TimerWhen::At { field: f.clone(), offset }
+                TimerWhen::At {
+                    field: f.clone(),
+                    offset,
+                }
             }
             _ => {
                 cx.err(span, "schedule_timer needs exactly one of `after` or `at`");
@@ -881,7 +987,10 @@ fn parse_effect(
             return None;
         };
         let after = duration(cx, after)?;
-        return time_field(cx, field).then(|| EffectSpec::SetTime { field: field.clone(), after });
+        return time_field(cx, field).then(|| EffectSpec::SetTime {
+            field: field.clone(),
+            after,
+        });
     }
     if let Some(field) = &r.extend {
         let Some(by) = &r.by else {
@@ -889,7 +998,10 @@ fn parse_effect(
             return None;
         };
         let by = duration(cx, by)?;
-        return time_field(cx, field).then(|| EffectSpec::Extend { field: field.clone(), by });
+        return time_field(cx, field).then(|| EffectSpec::Extend {
+            field: field.clone(),
+            by,
+        });
     }
     None
 }
@@ -900,9 +1012,24 @@ fn parse_effect(
 fn effect_label(e: &EffectSpec) -> String {
     match e {
         EffectSpec::SendEmail { template, to } => format!("✉ {template} → {to}"),
-        EffectSpec::ScheduleTimer { name, when: TimerWhen::After(d), .. } => format!("⏱ {name} +{d}"),
-        EffectSpec::ScheduleTimer { name, when: TimerWhen::At { field, offset }, .. } => {
-            format!("⏱ {name} @{field}{}", if offset.0 == 0 { String::new() } else { offset.to_string() })
+        EffectSpec::ScheduleTimer {
+            name,
+            when: TimerWhen::After(d),
+            ..
+        } => format!("⏱ {name} +{d}"),
+        EffectSpec::ScheduleTimer {
+            name,
+            when: TimerWhen::At { field, offset },
+            ..
+        } => {
+            format!(
+                "⏱ {name} @{field}{}",
+                if offset.0 == 0 {
+                    String::new()
+                } else {
+                    offset.to_string()
+                }
+            )
         }
         EffectSpec::CancelTimer { name } => format!("✕ {name}"),
         EffectSpec::SetTime { field, after } => format!("{field} = now+{after}"),
@@ -951,11 +1078,22 @@ pub fn to_mermaid(def: &Definition) -> String {
 /// A Graphviz DOT digraph of the lifecycle.
 pub fn to_dot(def: &Definition) -> String {
     let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
-    let mut out = format!("digraph \"{}\" {{\n    rankdir=LR;\n    node [shape=box, style=rounded];\n", esc(&def.name));
+    let mut out = format!(
+        "digraph \"{}\" {{\n    rankdir=LR;\n    node [shape=box, style=rounded];\n",
+        esc(&def.name)
+    );
     out.push_str("    __start [shape=point];\n");
     for s in &def.states {
-        let shape = if def.is_final(s) { ", peripheries=2" } else { "" };
-        out.push_str(&format!("    \"{}\" [label=\"{}\"{shape}];\n", esc(s), esc(s)));
+        let shape = if def.is_final(s) {
+            ", peripheries=2"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "    \"{}\" [label=\"{}\"{shape}];\n",
+            esc(s),
+            esc(s)
+        ));
     }
     out.push_str(&format!("    __start -> \"{}\";\n", esc(&def.initial)));
     for t in &def.transitions {
@@ -965,7 +1103,12 @@ pub fn to_dot(def: &Definition) -> String {
             label.push_str(&esc(&effect_label(e)));
         }
         for f in &t.from {
-            out.push_str(&format!("    \"{}\" -> \"{}\" [label=\"{}\"];\n", esc(f), esc(&t.to), label.replace('"', "\\\"")));
+            out.push_str(&format!(
+                "    \"{}\" -> \"{}\" [label=\"{}\"];\n",
+                esc(f),
+                esc(&t.to),
+                label.replace('"', "\\\"")
+            ));
         }
     }
     out.push_str("}\n");

@@ -22,11 +22,17 @@ async fn thirty_day_expiry_fires() {
     assert_eq!(app.state(&id).await, "expired");
     let h = app.rt.store.history(&id).await.unwrap();
     let last = h.last().unwrap();
-    assert_eq!((last.event.as_str(), last.actor.as_str()), ("expire", "timer:expiry"));
+    assert_eq!(
+        (last.event.as_str(), last.actor.as_str()),
+        ("expire", "timer:expiry")
+    );
     // invitation, reminder (day 7), expiry notice to the partner
     let emails = app.rt.store.emails_of(&id).await.unwrap();
     let templates: Vec<_> = emails.iter().map(|e| e.template.as_str()).collect();
-    assert_eq!(templates, ["trial_invitation", "invitation_reminder", "offer_expired"]);
+    assert_eq!(
+        templates,
+        ["trial_invitation", "invitation_reminder", "offer_expired"]
+    );
     assert!(emails.iter().all(|e| e.state == "sent"));
 }
 
@@ -40,13 +46,32 @@ async fn acceptance_on_day_29_wins() {
     app.clock.advance(Span(5 * DAY));
     app.rt.run_due().await.unwrap();
     assert_eq!(app.state(&id).await, "accepted");
-    let events: Vec<_> = app.rt.store.history(&id).await.unwrap().into_iter().map(|h| h.event).collect();
+    let events: Vec<_> = app
+        .rt
+        .store
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event)
+        .collect();
     assert_eq!(events, ["start", "send", "remind", "accept"]);
     let timers = app.rt.store.timers_of(&id).await.unwrap();
-    assert!(timers.iter().all(|t| t.state != "scheduled"), "no timer left: {timers:?}");
+    assert!(
+        timers.iter().all(|t| t.state != "scheduled"),
+        "no timer left: {timers:?}"
+    );
     // A late event gets the reason.
-    let err = app.rt.engine.fire(&id, "expire", "timer:expiry").await.unwrap_err();
-    assert!(matches!(&err, EngineError::Rejected(m) if m.contains("PF-TEST000002 accepted at")), "{err}");
+    let err = app
+        .rt
+        .engine
+        .fire(&id, "expire", "timer:expiry")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, EngineError::Rejected(m) if m.contains("PF-TEST000002 accepted at")),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,13 +122,44 @@ async fn timers_can_be_rescheduled_and_cancelled() {
     let app = spawn_app(&[]).await;
     let id = app.invite(3).await;
     let now = app.rt.clock.now();
-    assert!(app.rt.store.reschedule_timer(&id, "expiry", now.plus(Span(DAY)), now).await.unwrap());
-    assert!(app.rt.store.cancel_timer(&id, "reminder", now).await.unwrap());
-    assert!(!app.rt.store.cancel_timer(&id, "reminder", now).await.unwrap(), "already cancelled");
+    assert!(
+        app.rt
+            .store
+            .reschedule_timer(&id, "expiry", now.plus(Span(DAY)), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.rt
+            .store
+            .cancel_timer(&id, "reminder", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.rt
+            .store
+            .cancel_timer(&id, "reminder", now)
+            .await
+            .unwrap(),
+        "already cancelled"
+    );
     app.clock.advance(Span(DAY));
     app.rt.run_due().await.unwrap();
-    assert_eq!(app.state(&id).await, "expired", "expired one day in, as rescheduled");
-    let templates: Vec<_> = app.rt.store.emails_of(&id).await.unwrap().into_iter().map(|e| e.template).collect();
+    assert_eq!(
+        app.state(&id).await,
+        "expired",
+        "expired one day in, as rescheduled"
+    );
+    let templates: Vec<_> = app
+        .rt
+        .store
+        .emails_of(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.template)
+        .collect();
     assert!(!templates.contains(&"invitation_reminder".to_string()));
 }
 
@@ -113,9 +169,18 @@ async fn delegated_admin_auto_extends_only_when_limited() {
     let mut ids = Vec::new();
     for (role, auto) in [("limited", true), ("full", true)] {
         let data = serde_json::json!({"customer_email": "it@contoso.example", "role": role, "auto_extend": auto, "link": "https://x.example/a"});
-        let id = app.rt.engine.start("delegated_admin", data.as_object().unwrap(), None, "test").await.unwrap();
+        let id = app
+            .rt
+            .engine
+            .start("delegated_admin", data.as_object().unwrap(), None, "test")
+            .await
+            .unwrap();
         app.rt.engine.fire(&id, "request", "test").await.unwrap();
-        app.rt.engine.fire(&id, "approve", "customer").await.unwrap();
+        app.rt
+            .engine
+            .fire(&id, "approve", "customer")
+            .await
+            .unwrap();
         ids.push(id);
     }
     // 730 days later: limited auto-extends, full expires. Reminders come on the way.
@@ -123,17 +188,41 @@ async fn delegated_admin_auto_extends_only_when_limited() {
         app.clock.advance(Span(DAY));
         app.rt.run_due().await.unwrap();
     }
-    assert_eq!(app.state(&ids[0]).await, "active", "limited + auto_extend was extended");
-    assert_eq!(app.state(&ids[1]).await, "expired", "full admin never auto-extends");
-    let reminders = app.rt.store.emails_of(&ids[1]).await.unwrap().into_iter().filter(|e| e.template == "admin_expiry_reminder").count();
-    assert_eq!(reminders, 6, "30, 7 and 1 days before, to partner and customer");
+    assert_eq!(
+        app.state(&ids[0]).await,
+        "active",
+        "limited + auto_extend was extended"
+    );
+    assert_eq!(
+        app.state(&ids[1]).await,
+        "expired",
+        "full admin never auto-extends"
+    );
+    let reminders = app
+        .rt
+        .store
+        .emails_of(&ids[1])
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.template == "admin_expiry_reminder")
+        .count();
+    assert_eq!(
+        reminders, 6,
+        "30, 7 and 1 days before, to partner and customer"
+    );
 }
 
 #[tokio::test]
 async fn approval_request_expires_after_90_days() {
     let app = spawn_app(&[]).await;
     let data = serde_json::json!({"customer_email": "it@contoso.example", "role": "limited", "link": "https://x.example/a"});
-    let id = app.rt.engine.start("delegated_admin", data.as_object().unwrap(), None, "test").await.unwrap();
+    let id = app
+        .rt
+        .engine
+        .start("delegated_admin", data.as_object().unwrap(), None, "test")
+        .await
+        .unwrap();
     app.rt.engine.fire(&id, "request", "test").await.unwrap();
     app.clock.advance(Span(89 * DAY));
     app.rt.run_due().await.unwrap();
@@ -151,7 +240,15 @@ async fn finished_jobs_are_pruned_by_age() {
     let done = app.rt.store.count_jobs("done", None).await.unwrap();
     assert_eq!(done, 1);
     let now = app.rt.clock.now();
-    assert_eq!(app.rt.store.prune(now.plus(Span(-1000))).await.unwrap(), 0, "too young");
+    assert_eq!(
+        app.rt.store.prune(now.plus(Span(-1000))).await.unwrap(),
+        0,
+        "too young"
+    );
     assert_eq!(app.rt.store.prune(now.plus(Span(1))).await.unwrap(), 1);
-    assert_eq!(app.rt.store.count_jobs("scheduled", None).await.unwrap(), 2, "timers untouched");
+    assert_eq!(
+        app.rt.store.count_jobs("scheduled", None).await.unwrap(),
+        2,
+        "timers untouched"
+    );
 }

@@ -21,7 +21,10 @@ impl Drop for Proc {
 
 impl Proc {
     fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").arg(format!("-{sig}")).arg(self.0.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.0.id().to_string())
+            .status();
     }
     fn wait_exit(&mut self, within: Duration) -> bool {
         let end = Instant::now() + within;
@@ -65,7 +68,9 @@ where
 
 async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
     let settings = Settings::load(None, env).unwrap();
-    partnerflow::app::build(settings, None, "test").await.unwrap()
+    partnerflow::app::build(settings, None, "test")
+        .await
+        .unwrap()
 }
 
 async fn sql_count(rt: &Runtime, state: &str, kind: &str) -> i64 {
@@ -82,13 +87,24 @@ async fn sigkill_then_restart_does_everything_exactly_once() {
     let hole_port = hole.local_addr().unwrap().port().to_string();
     let base = common::test_env(
         dir.path(),
-        &[("PARTNERFLOW__JOBS__LEASE", "5s"), ("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms"), ("PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY", "1s")],
+        &[
+            ("PARTNERFLOW__JOBS__LEASE", "5s"),
+            ("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms"),
+            (
+                "PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY",
+                "1s",
+            ),
+        ],
     );
     let rt = local_runtime(&base).await;
     let n = 20;
     let mut ids = Vec::new();
     for i in 0..n {
-        let id = rt.engine.start("trial_invitation", &common::trial_data(i), None, "test").await.unwrap();
+        let id = rt
+            .engine
+            .start("trial_invitation", &common::trial_data(i), None, "test")
+            .await
+            .unwrap();
         rt.engine.fire(&id, "send", "test").await.unwrap();
         ids.push(id);
     }
@@ -107,27 +123,43 @@ async fn sigkill_then_restart_does_everything_exactly_once() {
     let mut a = spawn_worker(&env_a, &dir.path().join("a.log"));
     // A holds every invitation (stuck in SMTP) and expires the instances by their timers,
     // whose notices it also cannot send.
-    wait_for("worker A to hold all emails", Duration::from_secs(30), || async {
-        sql_count(&rt, "running", "email").await == 2 * n as i64
-    })
+    wait_for(
+        "worker A to hold all emails",
+        Duration::from_secs(30),
+        || async { sql_count(&rt, "running", "email").await == 2 * n as i64 },
+    )
     .await;
     a.signal("KILL");
     assert!(a.wait_exit(Duration::from_secs(5)));
-    assert_eq!(sql_count(&rt, "done", "email").await, 0, "nothing was sent before the kill");
+    assert_eq!(
+        sql_count(&rt, "done", "email").await,
+        0,
+        "nothing was sent before the kill"
+    );
 
     let mut b = spawn_worker(&base, &dir.path().join("b.log"));
-    wait_for("worker B to send every email after A's lease", Duration::from_secs(60), || async {
-        sql_count(&rt, "done", "email").await == 2 * n as i64
-    })
+    wait_for(
+        "worker B to send every email after A's lease",
+        Duration::from_secs(60),
+        || async { sql_count(&rt, "done", "email").await == 2 * n as i64 },
+    )
     .await;
     b.signal("TERM");
     assert!(b.wait_exit(Duration::from_secs(20)), "graceful shutdown");
 
-    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).collect();
+    let outbox: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .collect();
     assert_eq!(outbox.len(), 2 * n, "one file per message");
     for id in &ids {
         let h = rt.store.history(id).await.unwrap();
-        assert_eq!(h.iter().filter(|r| r.event == "expire").count(), 1, "{id}: one expiry");
+        assert_eq!(
+            h.iter().filter(|r| r.event == "expire").count(),
+            1,
+            "{id}: one expiry"
+        );
         assert_eq!(h.last().unwrap().to, "expired");
         let emails = rt.store.emails_of(id).await.unwrap();
         assert_eq!(emails.len(), 2);
@@ -147,7 +179,10 @@ async fn two_workers_run_each_job_and_tick_once() {
         dir.path(),
         &[
             ("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms"),
-            ("PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY", "2s"),
+            (
+                "PARTNERFLOW__WORKFLOWS__TRIAL_INVITATION__DURATIONS__EXPIRY",
+                "2s",
+            ),
             ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
             ("PARTNERFLOW__SCHEDULES__RECONCILE__CRON", "* * * * * *"),
         ],
@@ -155,30 +190,52 @@ async fn two_workers_run_each_job_and_tick_once() {
     let rt = local_runtime(&env).await;
     let n = 300;
     for i in 0..n {
-        let id = rt.engine.start("trial_invitation", &common::trial_data(i), None, "test").await.unwrap();
+        let id = rt
+            .engine
+            .start("trial_invitation", &common::trial_data(i), None, "test")
+            .await
+            .unwrap();
         rt.engine.fire(&id, "send", "test").await.unwrap();
     }
     let mut w1 = spawn_worker(&env, &dir.path().join("w1.log"));
     let mut w2 = spawn_worker(&env, &dir.path().join("w2.log"));
-    wait_for("all instances expired and all emails sent", Duration::from_secs(90), || async {
-        rt.store.count_instances(Some("trial_invitation"), true).await.unwrap() == n as i64 && sql_count(&rt, "done", "email").await == 2 * n as i64
-    })
+    wait_for(
+        "all instances expired and all emails sent",
+        Duration::from_secs(90),
+        || async {
+            rt.store
+                .count_instances(Some("trial_invitation"), true)
+                .await
+                .unwrap()
+                == n as i64
+                && sql_count(&rt, "done", "email").await == 2 * n as i64
+        },
+    )
     .await;
-    wait_for("at least 6 reconcile runs", Duration::from_secs(30), || async {
-        rt.store.schedule_runs("reconcile").await.unwrap().len() >= 6
-    })
+    wait_for(
+        "at least 6 reconcile runs",
+        Duration::from_secs(30),
+        || async { rt.store.schedule_runs("reconcile").await.unwrap().len() >= 6 },
+    )
     .await;
     w1.signal("TERM");
     w2.signal("TERM");
     assert!(w1.wait_exit(Duration::from_secs(20)) && w2.wait_exit(Duration::from_secs(20)));
 
     // Each job ran once: one attempt per email, one expiry per instance, one file per email.
-    let outbox = std::fs::read_dir(dir.path().join("outbox")).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "eml")).count();
+    let outbox = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .count();
     assert_eq!(outbox, 2 * n);
     let jobs = rt.store.list_jobs(Some("done"), 100_000).await.unwrap();
     let emails: Vec<_> = jobs.iter().filter(|j| j.kind == "email").collect();
     assert_eq!(emails.len(), 2 * n);
-    assert!(emails.iter().all(|j| j.attempts == 1), "an email job ran twice");
+    assert!(
+        emails.iter().all(|j| j.attempts == 1),
+        "an email job ran twice"
+    );
     let timers_fired = jobs.iter().filter(|j| j.kind == "timer").count();
     assert_eq!(timers_fired, n, "one expiry timer per instance");
     // Each tick fired once, and none was skipped between the first and the last.

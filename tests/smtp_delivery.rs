@@ -22,7 +22,10 @@ use serde_json::{Map, Value, json};
 fn ensure_aiosmtpd() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let have = Command::new("python3").args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
+        let have = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .status()
+            .is_ok_and(|s| s.success());
         if !have {
             let ok = Command::new("python3")
                 .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])

@@ -17,7 +17,12 @@ fn templates() -> Templates {
 }
 
 fn shipped() -> BTreeMap<String, Definition> {
-    compile_dir(&common::manifest("workflows"), &BTreeMap::new(), &templates()).unwrap()
+    compile_dir(
+        &common::manifest("workflows"),
+        &BTreeMap::new(),
+        &templates(),
+    )
+    .unwrap()
 }
 
 fn now() -> Timestamp {
@@ -52,10 +57,11 @@ fn data_for(def: &Definition, i: usize) -> Map<String, Value> {
     };
     // Earlier transitions for the same state and event must not match: break their first guard.
     for earlier in &def.transitions[..i] {
-        if earlier.event == t.event && earlier.from.iter().any(|f| t.from.contains(f)) {
-            if let Some(g) = earlier.guards.first() {
-                set(g, false);
-            }
+        if earlier.event == t.event
+            && earlier.from.iter().any(|f| t.from.contains(f))
+            && let Some(g) = earlier.guards.first()
+        {
+            set(g, false);
         }
     }
     for g in &t.guards {
@@ -67,25 +73,54 @@ fn data_for(def: &Definition, i: usize) -> Map<String, Value> {
 #[test]
 fn every_transition_of_every_shipped_workflow() {
     let defs = shipped();
-    assert_eq!(defs.keys().collect::<Vec<_>>(), ["delegated_admin", "purchase_offer", "reseller_partnership", "trial_invitation"]);
+    assert_eq!(
+        defs.keys().collect::<Vec<_>>(),
+        [
+            "delegated_admin",
+            "purchase_offer",
+            "reseller_partnership",
+            "trial_invitation"
+        ]
+    );
     let mut walked = 0;
     for def in defs.values() {
         for (i, t) in def.transitions.iter().enumerate() {
             let data = data_for(def, i);
             for from in &t.from {
-                let d = workflow::step(def, from, &data, &t.event, now())
-                    .unwrap_or_else(|e| panic!("{}:{}: {from} --{}--> {}: {e}", def.file.display(), t.line, t.event, t.to));
+                let d = workflow::step(def, from, &data, &t.event, now()).unwrap_or_else(|e| {
+                    panic!(
+                        "{}:{}: {from} --{}--> {}: {e}",
+                        def.file.display(),
+                        t.line,
+                        t.event,
+                        t.to
+                    )
+                });
                 assert_eq!(d.to, t.to, "{}:{}", def.file.display(), t.line);
                 assert_eq!(&d.from, from);
-                let emails = d.effects.iter().filter(|e| matches!(e, Effect::SendEmail { .. })).count();
-                let declared = t.effects.iter().filter(|e| matches!(e, workflow::EffectSpec::SendEmail { .. })).count();
+                let emails = d
+                    .effects
+                    .iter()
+                    .filter(|e| matches!(e, Effect::SendEmail { .. }))
+                    .count();
+                let declared = t
+                    .effects
+                    .iter()
+                    .filter(|e| matches!(e, workflow::EffectSpec::SendEmail { .. }))
+                    .count();
                 assert_eq!(emails, declared);
-                assert_eq!(d.effects.contains(&Effect::CancelAllTimers), def.is_final(&t.to));
+                assert_eq!(
+                    d.effects.contains(&Effect::CancelAllTimers),
+                    def.is_final(&t.to)
+                );
                 walked += 1;
             }
         }
     }
-    assert_eq!(walked, 34, "transitions (× from-states) in the shipped workflows");
+    assert_eq!(
+        walked, 34,
+        "transitions (× from-states) in the shipped workflows"
+    );
 }
 
 #[test]
@@ -94,8 +129,15 @@ fn trial_invitation_effects() {
     let def = &defs["trial_invitation"];
     let d = workflow::step(def, "created", &def.sample_data(true), "send", now()).unwrap();
     assert_eq!(d.to, "invited");
-    assert!(d.effects.contains(&Effect::SendEmail { template: "trial_invitation".into(), role: "customer".into() }));
-    assert!(d.effects.contains(&Effect::ScheduleTimer { name: "expiry".into(), at: now().plus(Span(30 * 86_400_000)), event: "expire".into() }));
+    assert!(d.effects.contains(&Effect::SendEmail {
+        template: "trial_invitation".into(),
+        role: "customer".into()
+    }));
+    assert!(d.effects.contains(&Effect::ScheduleTimer {
+        name: "expiry".into(),
+        at: now().plus(Span(30 * 86_400_000)),
+        event: "expire".into()
+    }));
     let e = workflow::step(def, "accepted", &def.sample_data(true), "expire", now()).unwrap_err();
     assert!(matches!(e, StepError::Final { .. }));
     let e = workflow::step(def, "invited", &def.sample_data(true), "nonsense", now()).unwrap_err();
@@ -111,7 +153,12 @@ fn delegated_admin_timers_follow_the_end_date() {
     let d = workflow::step(def, "approval_pending", &data, "approve", now()).unwrap();
     let ends = Timestamp::parse_rfc3339(d.data["ends_at"].as_str().unwrap()).unwrap();
     assert_eq!(ends, now().plus(Span(730 * 86_400_000)));
-    for (name, days) in [("reminder_30", 30), ("reminder_7", 7), ("reminder_1", 1), ("end", 0)] {
+    for (name, days) in [
+        ("reminder_30", 30),
+        ("reminder_7", 7),
+        ("reminder_1", 1),
+        ("end", 0),
+    ] {
         let at = ends.plus(Span(-days * 86_400_000));
         assert!(
             d.effects.iter().any(|e| matches!(e, Effect::ScheduleTimer { name: n, at: a, .. } if n == name && *a == at)),
@@ -122,16 +169,27 @@ fn delegated_admin_timers_follow_the_end_date() {
     // full admin never auto-extends
     let mut full = d.data.clone();
     full.insert("auto_extend".into(), Value::Bool(true));
-    assert_eq!(workflow::step(def, "expiring", &full, "expire", ends).unwrap().to, "expired");
+    assert_eq!(
+        workflow::step(def, "expiring", &full, "expire", ends)
+            .unwrap()
+            .to,
+        "expired"
+    );
     let mut limited = full.clone();
     limited.insert("role".into(), Value::String("limited".into()));
     let ext = workflow::step(def, "expiring", &limited, "expire", ends).unwrap();
     assert_eq!(ext.to, "active");
-    assert_eq!(ext.data["ends_at"].as_str().unwrap(), ends.plus(Span(180 * 86_400_000)).to_rfc3339());
+    assert_eq!(
+        ext.data["ends_at"].as_str().unwrap(),
+        ends.plus(Span(180 * 86_400_000)).to_rfc3339()
+    );
 }
 
 fn arb_walk() -> impl Strategy<Value = (usize, Vec<(usize, i64)>)> {
-    (0usize..4, proptest::collection::vec((0usize..12, 0i64..40 * 86_400_000), 1..40))
+    (
+        0usize..4,
+        proptest::collection::vec((0usize..12, 0i64..40 * 86_400_000), 1..40),
+    )
 }
 
 proptest! {
@@ -172,20 +230,34 @@ fn shipped_cached() -> &'static BTreeMap<String, Definition> {
 fn compile_error_corpus() {
     let t = templates();
     let dir = common::manifest("tests/workflow_errors");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 12);
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
-        let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).unwrap_or_else(|| panic!("{} lacks # expect:", path.display()));
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} lacks # expect:", path.display()));
         let (line, fragment) = expect.split_once(": ").unwrap();
-        let errors = compile(&path, &text, &BTreeMap::new(), &t).expect_err(&format!("{} compiled", path.display()));
+        let errors = compile(&path, &text, &BTreeMap::new(), &t)
+            .expect_err(&format!("{} compiled", path.display()));
         let want = format!("{}:{line}: {fragment}", path.display());
         assert!(
-            errors.iter().any(|e| e.to_string().starts_with(want.trim_end())),
+            errors
+                .iter()
+                .any(|e| e.to_string().starts_with(want.trim_end())),
             "{}: want `{want}`, got:\n{}",
             path.display(),
-            errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 }
@@ -193,9 +265,15 @@ fn compile_error_corpus() {
 #[test]
 fn config_duration_override_must_name_a_declared_duration() {
     let mut ov = BTreeMap::new();
-    ov.insert("trial_invitation".to_string(), BTreeMap::from([("expiree".to_string(), Span(1000))]));
+    ov.insert(
+        "trial_invitation".to_string(),
+        BTreeMap::from([("expiree".to_string(), Span(1000))]),
+    );
     let errs = compile_dir(&common::manifest("workflows"), &ov, &templates()).unwrap_err();
-    assert!(errs.iter().any(|e| e.message.contains("`expiree`")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.message.contains("`expiree`")),
+        "{errs:?}"
+    );
 }
 
 /// Every template × locale, rendered with the sample context of a workflow that sends it,
@@ -215,7 +293,12 @@ fn templates_match_snapshots() {
             for locale in Locale::ALL {
                 let ctx = workflow::sample_context(def, role, true);
                 let r = t.render(template, locale, &ctx).unwrap();
-                let got = format!("Subject: {}\n\n{}\n\n=== html ===\n{}\n", r.subject, r.text.trim_end(), r.html.trim_end());
+                let got = format!(
+                    "Subject: {}\n\n{}\n\n=== html ===\n{}\n",
+                    r.subject,
+                    r.text.trim_end(),
+                    r.html.trim_end()
+                );
                 let path = common::manifest(&format!("tests/snapshots/{locale}/{template}.snap"));
                 if update {
                     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -228,12 +311,23 @@ fn templates_match_snapshots() {
                     Err(_) => mismatches.push(format!("{} missing", path.display())),
                 }
                 assert!(!r.subject.contains('\n'));
-                assert!(r.html.contains(&format!("lang=\"{locale}\"")), "{template}/{locale}: html lang");
+                assert!(
+                    r.html.contains(&format!("lang=\"{locale}\"")),
+                    "{template}/{locale}: html lang"
+                );
             }
         }
     }
-    assert_eq!(seen.len(), t.names().len(), "every template is used by a workflow");
-    assert!(mismatches.is_empty(), "{}\n(run with UPDATE_SNAPSHOTS=1 and review)", mismatches.join("\n"));
+    assert_eq!(
+        seen.len(),
+        t.names().len(),
+        "every template is used by a workflow"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{}\n(run with UPDATE_SNAPSHOTS=1 and review)",
+        mismatches.join("\n")
+    );
 }
 
 #[test]
@@ -252,7 +346,11 @@ fn html_escapes_and_text_does_not() {
 fn a_broken_template_fails_at_load_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&common::manifest("email-templates"), dir.path());
-    std::fs::write(dir.path().join("de/offer_expired.txt.hbs"), "Hallo\n{{#if data.x}}\nkein Ende\n").unwrap();
+    std::fs::write(
+        dir.path().join("de/offer_expired.txt.hbs"),
+        "Hallo\n{{#if data.x}}\nkein Ende\n",
+    )
+    .unwrap();
     let e = Templates::load(dir.path()).unwrap_err().to_string();
     assert!(e.contains("de/offer_expired.txt.hbs:"), "{e}");
 }

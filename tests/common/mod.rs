@@ -23,13 +23,34 @@ pub fn manifest(p: &str) -> PathBuf {
 /// Environment for a test installation in `dir`, plus `extra` overrides.
 pub fn test_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
-        ("PARTNERFLOW__DATABASE__URL".into(), format!("sqlite://{}", dir.join("pf.db").display())),
-        ("PARTNERFLOW__EMAIL__OUTBOX_DIR".into(), dir.join("outbox").display().to_string()),
-        ("PARTNERFLOW__APP__DATA_DIR".into(), dir.display().to_string()),
-        ("PARTNERFLOW__APP__WORKFLOWS_DIR".into(), manifest("workflows").display().to_string()),
-        ("PARTNERFLOW__APP__TEMPLATES_DIR".into(), manifest("email-templates").display().to_string()),
-        ("PARTNERFLOW__SCHEDULES__LOCATION_SYNC__ENABLED".into(), "false".into()),
-        ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED".into(), "false".into()),
+        (
+            "PARTNERFLOW__DATABASE__URL".into(),
+            format!("sqlite://{}", dir.join("pf.db").display()),
+        ),
+        (
+            "PARTNERFLOW__EMAIL__OUTBOX_DIR".into(),
+            dir.join("outbox").display().to_string(),
+        ),
+        (
+            "PARTNERFLOW__APP__DATA_DIR".into(),
+            dir.display().to_string(),
+        ),
+        (
+            "PARTNERFLOW__APP__WORKFLOWS_DIR".into(),
+            manifest("workflows").display().to_string(),
+        ),
+        (
+            "PARTNERFLOW__APP__TEMPLATES_DIR".into(),
+            manifest("email-templates").display().to_string(),
+        ),
+        (
+            "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__ENABLED".into(),
+            "false".into(),
+        ),
+        (
+            "PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED".into(),
+            "false".into(),
+        ),
     ];
     for (k, v) in extra {
         env.retain(|(ek, _)| ek != k);
@@ -44,7 +65,9 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::load(None, &test_env(dir.path(), extra)).unwrap();
     let clock = ManualClock::new(Timestamp::parse_rfc3339(START).unwrap());
-    let rt = partnerflow::app::build(settings, Some(Arc::new(clock.clone())), "test").await.unwrap();
+    let rt = partnerflow::app::build(settings, Some(Arc::new(clock.clone())), "test")
+        .await
+        .unwrap();
     TestApp { rt, clock, dir }
 }
 
@@ -63,7 +86,12 @@ pub fn trial_data(n: usize) -> serde_json::Map<String, Value> {
 
 impl TestApp {
     pub async fn invite(&self, n: usize) -> InstanceId {
-        let id = self.rt.engine.start("trial_invitation", &trial_data(n), Some(Locale::De), "test").await.unwrap();
+        let id = self
+            .rt
+            .engine
+            .start("trial_invitation", &trial_data(n), Some(Locale::De), "test")
+            .await
+            .unwrap();
         self.rt.engine.fire(&id, "send", "test").await.unwrap();
         id
     }
@@ -72,7 +100,11 @@ impl TestApp {
     }
     pub fn outbox(&self) -> Vec<PathBuf> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("outbox"))
-            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "eml")).collect())
+            .map(|d| {
+                d.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v
