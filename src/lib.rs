@@ -1,3 +1,35 @@
+//! partnerflow: a partner's invitations, offers and their lifecycles, run by themselves.
+//!
+//! Codemap (one line per module):
+//! - `domain`   — types parsed once at the edge: `Timestamp`, `Span`, `EmailAddress`, `Locale`, `InstanceId`.
+//! - `config`   — layered settings (built-in default.toml < --config FILE < PARTNERFLOW__* env); `Secret`.
+//! - `workflow` — compiles `workflows/*.toml` into `Definition`s (errors carry file:line) and the
+//!   pure `step(definition, state, data, event, now) -> Decision`. No I/O, no clock.
+//! - `email`    — the only module that knows handlebars and lettre: templates, MIME building, transports.
+//! - `store`    — the only module that knows SQL: instances, history, jobs, email ledger, schedules,
+//!   locations, over SQLite or PostgreSQL (sqlx `Any`, backend chosen by the URL scheme).
+//! - `engine`   — drives instances: load → `step` → one `store::Commit` per transition.
+//! - `jobs`     — the only module that knows apalis: `Runtime::execute` for each job kind, the
+//!   custom backend that claims leased jobs, the batched acknowledger, schedule ticks, pruning.
+//! - `schedule` — cron tick arithmetic (pure): baseline, due, missed ticks and the catch-up policy.
+//! - `tasks`    — the scheduled tasks `location_sync` and `reconcile`.
+//! - `clock`    — `Clock` (system or manual): the only source of "now".
+//! - `app`      — one builder for production and tests: settings → templates → workflows → store → runtime.
+//! - `http`     — the only module that knows HTTP (axum); maps every error to a status in one place.
+//! - `cli`      — clap commands; `bench` — commands that print figures.
+//!
+//! Invariants:
+//! - A transition's new state, history row, email ledger rows, effect jobs and timer changes
+//!   commit in one transaction, guarded by the instance version (one winner per race).
+//! - A timer job completes inside the transaction of the transition it fires (fenced by its
+//!   lease), so a timer fires at most once and a rescheduled timer never fires stale.
+//! - Every job's key (and every email's Message-ID) is fixed before its first attempt; effects
+//!   are idempotent under at-least-once execution.
+//! - Job outcomes apply only while the worker still holds the job (same owner, same attempt).
+//! - Workflows and templates are checked together at start: a template that cannot render with
+//!   what its workflow supplies is a start-up error, never a send-time one.
+//! - Nothing outside `clock` reads the system time.
+
 pub mod app;
 pub mod bench;
 pub mod cli;

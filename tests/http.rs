@@ -1,0 +1,205 @@
+//! The HTTP API through the real router over TCP.
+
+mod common;
+
+use serde_json::{Value, json};
+
+async fn serve(app: &common::TestApp) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = partnerflow::http::router(app.rt.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+/// (status, JSON body) of a request; blocking ureq on a blocking thread.
+async fn call(
+    method: &'static str,
+    url: String,
+    token: Option<&'static str>,
+    body: Option<String>,
+) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = match method {
+            "GET" => {
+                let mut r = agent.get(&url);
+                if let Some(t) = token {
+                    r = r.header("Authorization", &format!("Bearer {t}"));
+                }
+                r.call().unwrap()
+            }
+            _ => {
+                let mut r = agent.post(&url).header("Content-Type", "application/json");
+                if let Some(t) = token {
+                    r = r.header("Authorization", &format!("Bearer {t}"));
+                }
+                r.send(body.unwrap_or_default()).unwrap()
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    })
+    .await
+    .unwrap()
+}
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_and_events_over_http() {
+    let app = common::spawn_app(&[("PARTNERFLOW__HTTP__ADMIN_TOKEN", TOKEN)]).await;
+    let base = serve(&app).await;
+
+    let (s, body) = call("GET", format!("{base}/healthz"), None, None).await;
+    assert_eq!((s, body["status"].as_str()), (200, Some("ok")));
+
+    let start = json!({"workflow": "trial_invitation", "data": common::trial_data(7), "event": "send", "locale": "de"}).to_string();
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        None,
+        Some(start.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (s, _) = call(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        Some("wrong"),
+        Some(start.clone()),
+    )
+    .await;
+    assert_eq!(s, 401);
+
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        Some(TOKEN),
+        Some(start),
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["state"], "invited");
+    let id = body["id"].as_str().unwrap().to_string();
+
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances/{id}/events"),
+        Some(TOKEN),
+        Some(r#"{"event":"accept"}"#.into()),
+    )
+    .await;
+    assert_eq!((s, body["to"].as_str()), (200, Some("accepted")), "{body}");
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances/{id}/events"),
+        Some(TOKEN),
+        Some(r#"{"event":"expire"}"#.into()),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (409, Some("event_rejected"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("PF-TEST000007 accepted at"),
+        "{body}"
+    );
+
+    let (s, body) = call(
+        "GET",
+        format!("{base}/api/v1/instances/{id}"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let events: Vec<_> = body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["start", "send", "accept"]);
+
+    // Errors name the field.
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances/{id}/events"),
+        Some(TOKEN),
+        Some(r#"{"evnt":"accept"}"#.into()),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("evnt"),
+        "{body}"
+    );
+    let bad = json!({"workflow": "trial_invitation", "data": {"offer_id": "PF-1", "customer_email": "not-an-address"}}).to_string();
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        Some(TOKEN),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (422, Some("invalid_data"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("customer_email"),
+        "{body}"
+    );
+    let (s, body) = call(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        Some(TOKEN),
+        Some(r#"{"workflow":"nope"}"#.into()),
+    )
+    .await;
+    assert_eq!(
+        (s, body["error"]["code"].as_str()),
+        (404, Some("unknown_workflow"))
+    );
+    let (s, _) = call(
+        "GET",
+        format!("{base}/api/v1/instances/in_doesnotexist"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn events_are_refused_when_no_token_is_configured() {
+    let app = common::spawn_app(&[]).await;
+    let base = serve(&app).await;
+    let id = app.invite(1).await;
+    let (s, _) = call(
+        "POST",
+        format!("{base}/api/v1/instances/{id}/events"),
+        Some(""),
+        Some(r#"{"event":"accept"}"#.into()),
+    )
+    .await;
+    assert_eq!(s, 401);
+}
