@@ -43,9 +43,9 @@ pub fn grace(cron: &cron::Schedule, at: Timestamp) -> Span {
 pub fn plan(def: &ScheduleDef, last: Option<Timestamp>, now: Timestamp) -> Plan {
     let now_dt: DateTime<Utc> = now.to_datetime();
     let Some(last) = last else {
-        // The latest tick at or before now; or now itself if there is none yet.
-        let start = now.plus(Span(-1));
-        return match def.cron.after(&start.to_datetime()).next() {
+        // The latest tick at or before now; or now itself if there is none.
+        let end = now.plus(Span(1)).to_datetime();
+        return match def.cron.after(&end).next_back() {
             Some(t) if t <= now_dt => Plan::Baseline(Timestamp::from_datetime(t)),
             _ => Plan::Baseline(now),
         };
