@@ -252,3 +252,93 @@ async fn finished_jobs_are_pruned_by_age() {
         "timers untouched"
     );
 }
+
+#[tokio::test]
+async fn location_sync_makes_locations_selectable_and_names_bad_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("locations.json");
+    std::fs::write(
+        &src,
+        r#"[{"id": "loc-berlin", "name": "Berlin", "country": "de", "partner_id": "1"}]"#,
+    )
+    .unwrap();
+    let src_s = src.display().to_string();
+    let app = spawn_app(&[(
+        "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE",
+        src_s.as_str(),
+    )])
+    .await;
+    assert!(
+        app.rt.store.locations().await.unwrap().is_empty(),
+        "nothing selectable before a sync"
+    );
+    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert!(summary.contains("1 new"), "{summary}");
+    let locs = app.rt.store.locations().await.unwrap();
+    assert_eq!(
+        (locs[0].0.id.as_str(), locs[0].0.country.as_str()),
+        ("loc-berlin", "DE")
+    );
+    std::fs::write(&src, r#"[{"id": "loc-berlin", "name": "Berlin", "country": "DE", "partner_id": "1"}, {"id": "", "name": "x", "country": "Germany", "partner_id": "2"}]"#).unwrap();
+    let err = partnerflow::tasks::location_sync(&app.rt)
+        .await
+        .unwrap_err();
+    assert!(err.contains("entry 1"), "{err}");
+}
+
+#[tokio::test]
+async fn schedules_tick_once_and_catch_up_per_policy() {
+    let app = spawn_app(&[
+        ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
+        ("PARTNERFLOW__SCHEDULES__RECONCILE__CATCH_UP", "once"),
+    ])
+    .await;
+    app.rt.tick_schedules().await; // baseline: 09:00
+    app.rt.run_due().await.unwrap();
+    assert!(
+        app.rt
+            .store
+            .schedule_runs("reconcile")
+            .await
+            .unwrap()
+            .is_empty(),
+        "a baseline fires nothing"
+    );
+    app.clock.advance(Span(3_600_000 + 500));
+    app.rt.tick_schedules().await;
+    app.rt.tick_schedules().await; // a second look at the same tick fires nothing more
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].0.to_string(), "2026-11-01T10:00:00Z");
+    // Down for five hours: one catch-up run for the latest tick.
+    app.clock.advance(Span(5 * 3_600_000));
+    app.rt.tick_schedules().await;
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.0.to_string()).collect::<Vec<_>>(),
+        ["2026-11-01T10:00:00Z", "2026-11-01T15:00:00Z"]
+    );
+}
+
+#[tokio::test]
+async fn reconcile_reenqueues_jobs_of_a_dead_worker() {
+    let app = spawn_app(&[]).await;
+    let id = app.invite(9).await;
+    let now = app.rt.clock.now();
+    // A worker claims the invitation and dies.
+    let claimed = app
+        .rt
+        .store
+        .claim("dead-worker", now, now.plus(Span(30_000)), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    app.clock.advance(Span(20 * 60_000));
+    let summary = partnerflow::tasks::reconcile(&app.rt).await.unwrap();
+    assert!(summary.starts_with("re-enqueued 1 stuck jobs"), "{summary}");
+    app.rt.run_due().await.unwrap();
+    let emails = app.rt.store.emails_of(&id).await.unwrap();
+    assert_eq!(emails[0].state, "sent");
+}
