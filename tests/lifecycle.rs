@@ -342,3 +342,42 @@ async fn reconcile_reenqueues_jobs_of_a_dead_worker() {
     let emails = app.rt.store.emails_of(&id).await.unwrap();
     assert_eq!(emails[0].state, "sent");
 }
+
+#[tokio::test]
+async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished() {
+    let app = spawn_app(&[("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true")]).await;
+    app.rt.tick_schedules().await; // baseline
+    app.clock.advance(Span(3_600_000));
+    app.rt.tick_schedules().await; // fires 10:00; the run has not run yet
+    assert_eq!(
+        app.rt
+            .store
+            .count_jobs("scheduled", Some("schedule"))
+            .await
+            .unwrap(),
+        1
+    );
+    app.clock.advance(Span(3_600_000));
+    app.rt.tick_schedules().await; // 11:00 comes while 10:00 is unfinished: skipped
+    assert_eq!(
+        app.rt
+            .store
+            .count_jobs("scheduled", Some("schedule"))
+            .await
+            .unwrap(),
+        1
+    );
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.0.to_string()).collect::<Vec<_>>(),
+        ["2026-11-01T10:00:00Z"]
+    );
+    app.clock.advance(Span(3_600_000));
+    app.rt.tick_schedules().await; // 12:00: the previous run is done, so this one fires
+    app.rt.run_due().await.unwrap();
+    assert_eq!(
+        app.rt.store.schedule_runs("reconcile").await.unwrap().len(),
+        2
+    );
+}
