@@ -291,7 +291,6 @@ async fn shutdown_signal() {
 async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
     match cmd {
         Command::Check => {
-            app::load_definitions(&settings)?;
             crate::schedule::from_settings(&settings).map_err(CliError::Other)?;
             let (templates, defs) = app::load_definitions(&settings)?;
             println!(
