@@ -141,8 +141,7 @@ impl Engine {
                 Ok(d) => d,
                 Err(e) => return Err(EngineError::Rejected(refusal(&inst, &e))),
             };
-            let version = inst.version + 1;
-            let mut commit = self.commit_for(def, &inst, decision, event, actor, now, version)?;
+            let mut commit = self.commit_for(def, &inst, decision, event, actor, now);
             commit.fence = fence.clone();
             match self.store.commit(&commit).await {
                 Ok(v) => {
@@ -162,7 +161,6 @@ impl Engine {
         Err(EngineError::Store(StoreError::Conflict(id.clone())))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn commit_for(
         &self,
         def: &Definition,
@@ -171,8 +169,9 @@ impl Engine {
         event: &str,
         actor: &str,
         now: Timestamp,
-        version: i64,
-    ) -> Result<Commit, EngineError> {
+    ) -> Commit {
+        // The history sequence this transition will get: fixes Message-IDs and job keys.
+        let version = inst.version + 1;
         let locale = Locale::parse(&inst.locale).unwrap_or(self.default_locale);
         let mut jobs = Vec::new();
         let mut emails = Vec::new();
@@ -224,7 +223,7 @@ impl Engine {
                 Effect::CancelAllTimers => cancel_all = true,
             }
         }
-        Ok(Commit {
+        Commit {
             instance: inst.id.clone(),
             expected_version: Some(inst.version),
             workflow: inst.workflow.clone(),
@@ -241,7 +240,7 @@ impl Engine {
             cancel_timers,
             cancel_all_timers: cancel_all,
             fence: None,
-        })
+        }
     }
 
     fn recipient(

@@ -173,16 +173,20 @@ pub async fn instance_json(rt: &Runtime, id: &InstanceId) -> Result<Value, Store
     }))
 }
 
+fn parse_id(id: &str) -> Result<InstanceId, ApiError> {
+    InstanceId::parse(id).map_err(|message| ApiError::BadRequest {
+        field: "id".into(),
+        message,
+    })
+}
+
 async fn show_instance(
     State(rt): State<Arc<Runtime>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&rt, &headers)?;
-    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest {
-        field: "id".into(),
-        message: m,
-    })?;
+    let id = parse_id(&id)?;
     Ok(Json(instance_json(&rt, &id).await?))
 }
 
@@ -199,10 +203,7 @@ async fn send_event(
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&rt, &headers)?;
-    let id = InstanceId::parse(&id).map_err(|m| ApiError::BadRequest {
-        field: "id".into(),
-        message: m,
-    })?;
+    let id = parse_id(&id)?;
     let b: EventBody = parse_json(&body)?;
     let t = rt.engine.fire(&id, &b.event, "api").await?;
     Ok(Json(json!(t)))

@@ -205,6 +205,13 @@ pub struct Location {
     pub partner_id: String,
 }
 
+/// The condition under which a worker's outcome still applies: it holds the job, same attempt.
+macro_rules! fence {
+    () => {
+        "id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3"
+    };
+}
+
 const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts, max_attempts, lease_owner, last_error, updated_at";
 
 fn job_from_row(r: &AnyRow) -> Result<JobRow> {
@@ -626,27 +633,29 @@ impl Store {
         }
         let mut tx = self.begin_write().await?;
         for (job, outcome) in outcomes {
-            let fence = "id = $1 AND state = 'running' AND lease_owner = $2 AND attempts = $3";
             let q = match outcome {
-                Outcome::Done | Outcome::Sent { .. } => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE jobs SET state = 'done', finished_at = $4, updated_at = $4, lease_owner = NULL, last_error = NULL WHERE {fence}"
-                )))
+                Outcome::Done | Outcome::Sent { .. } => sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'done', finished_at = $4, updated_at = $4, lease_owner = NULL, last_error = NULL WHERE ",
+                    fence!()
+                ))
                 .bind(job.id)
                 .bind(owner)
                 .bind(job.attempts)
                 .bind(now.0),
-                Outcome::Retry { at, error } => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE jobs SET state = 'scheduled', run_at = $4, updated_at = $5, lease_owner = NULL, last_error = $6 WHERE {fence}"
-                )))
+                Outcome::Retry { at, error } => sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'scheduled', run_at = $4, updated_at = $5, lease_owner = NULL, last_error = $6 WHERE ",
+                    fence!()
+                ))
                 .bind(job.id)
                 .bind(owner)
                 .bind(job.attempts)
                 .bind(at.0)
                 .bind(now.0)
                 .bind(error.as_str()),
-                Outcome::Failed { error } => sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE jobs SET state = 'failed', finished_at = $4, updated_at = $4, lease_owner = NULL, last_error = $5 WHERE {fence}"
-                )))
+                Outcome::Failed { error } => sqlx::query(concat!(
+                    "UPDATE jobs SET state = 'failed', finished_at = $4, updated_at = $4, lease_owner = NULL, last_error = $5 WHERE ",
+                    fence!()
+                ))
                 .bind(job.id)
                 .bind(owner)
                 .bind(job.attempts)
@@ -737,26 +746,36 @@ impl Store {
 
     /// Puts a failed job back to work now, with a fresh attempt budget.
     pub async fn retry_job(&self, id: i64, now: Timestamp) -> Result<JobRow> {
-        let r = sqlx::query(
-            "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL WHERE id = $2 AND state = 'failed'",
-        )
-        .bind(now.0)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() != 1 {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL
+             WHERE id = $2 AND state = 'failed' RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.0)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            drop(tx);
             let j = self.job(id).await?;
             return Err(StoreError::NotFound(format!(
                 "failed job {id} (it is {})",
                 j.state
             )));
-        }
-        sqlx::query("UPDATE emails SET state = 'queued' WHERE message_id = (SELECT message_id FROM emails WHERE message_id = $1) AND state = 'failed'")
-            .bind(self.job(id).await?.payload.get("message_id").and_then(Value::as_str).unwrap_or(""))
-            .execute(&self.pool)
+        };
+        let job = job_from_row(&row)?;
+        if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+            sqlx::query(
+                "UPDATE emails SET state = 'queued' WHERE message_id = $1 AND state = 'failed'",
+            )
+            .bind(mid)
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         self.wake.notify_waiters();
-        self.job(id).await
+        Ok(job)
     }
 
     /// Moves a scheduled timer to another time; false if there is none scheduled.
