@@ -222,27 +222,41 @@ impl Runtime {
             "test_tick" => Ok("ran".to_string()),
             other => Err(format!("unknown schedule `{other}`")),
         };
-        let finished = self.clock.now();
-        let outcome_text = match &result {
-            Ok(s) => s.clone(),
-            Err(e) => format!("error: {e}"),
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(e) => {
+                tracing::warn!(schedule = %name, tick = %tick, error = %e, "schedule run failed");
+                return self.retry_or_fail(job, e);
+            }
         };
-        if let Err(e) = self
-            .store
-            .record_schedule_run(&name, tick, &self.node, started, finished, &outcome_text)
-            .await
-        {
-            return self.retry_or_fail(job, e.to_string());
-        }
-        match result {
-            Ok(summary) => {
+        let run = crate::store::ScheduleRun {
+            name: name.clone(),
+            tick,
+            after: job
+                .payload
+                .get("after")
+                .and_then(Value::as_i64)
+                .map(Timestamp),
+            node: self.node.clone(),
+            started,
+            finished: self.clock.now(),
+            outcome: summary.clone(),
+        };
+        let fence = crate::store::JobFence {
+            job_id: job.id,
+            owner: self.node.clone(),
+            attempts: job.attempts,
+        };
+        match self.store.record_schedule_run(&run, &fence).await {
+            Ok(true) => {
                 tracing::info!(schedule = %name, tick = %tick, %summary, "schedule ran");
                 Outcome::Done
             }
-            Err(e) => {
-                tracing::warn!(schedule = %name, tick = %tick, error = %e, "schedule run failed");
-                self.retry_or_fail(job, e)
+            Ok(false) => {
+                tracing::info!(schedule = %name, tick = %tick, "schedule run was taken over by another node; not recorded here");
+                Outcome::Done
             }
+            Err(e) => self.retry_or_fail(job, e.to_string()),
         }
     }
 
@@ -311,7 +325,7 @@ impl Runtime {
                     key: format!("schedule:{}:{}", def.name, tick.0),
                     kind: "schedule".into(),
                     subject: format!("schedule:{}", def.name),
-                    payload: serde_json::json!({ "schedule": def.name, "tick": tick.0 }),
+                    payload: serde_json::json!({ "schedule": def.name, "tick": tick.0, "after": last.map(|t| t.0) }),
                     run_at: now,
                     max_attempts: self.cfg().max_attempts,
                     replace: false,
@@ -325,7 +339,7 @@ impl Runtime {
                         tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired")
                     }
                     AdvanceOutcome::SkippedBusy => {
-                        tracing::warn!(schedule = def.name, tick = %tick, "tick skipped: the previous run is still running")
+                        tracing::debug!(schedule = def.name, tick = %tick, "tick waits: the previous run is unfinished")
                     }
                     AdvanceOutcome::Advanced if missed > 0 => {
                         tracing::info!(schedule = def.name, tick = %tick, missed, "missed ticks skipped (catch_up = skip)")
@@ -462,6 +476,10 @@ pub async fn run_workers(
     let (ack_tx, ack_rx) = mpsc::channel::<Ack>(4096);
     let acker = tokio::spawn(acknowledger(rt.clone(), ack_rx));
     let side = tokio::spawn(side_tasks(rt.clone()));
+    let listener = {
+        let store = rt.store.clone();
+        tokio::spawn(async move { store.listen_for_work().await })
+    };
     let concurrency = rt.cfg().concurrency;
     let limit = rt.cfg().batch.min(concurrency);
     let ctx = WorkerCtx {
@@ -502,6 +520,7 @@ pub async fn run_workers(
         })
         .await;
     side.abort();
+    listener.abort();
     acker.abort();
     result.map_err(|e| -> BoxDynError { Box::new(e) })
 }

@@ -78,9 +78,15 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// Wakes this process's workers when it enqueued due work.
+    /// Wakes this process's workers when due work was enqueued (here, or — on PostgreSQL,
+    /// through LISTEN/NOTIFY — by any node).
     wake: Arc<Notify>,
+    /// Kept for the LISTEN connection; never printed.
+    url: Arc<str>,
 }
+
+/// The PostgreSQL channel on which a commit that enqueued due work notifies idle workers.
+const WORK_CHANNEL: &str = "partnerflow_work";
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,6 +203,19 @@ pub struct EmailRow {
     pub sent_at: Option<Timestamp>,
 }
 
+/// One execution of a schedule: the run for `tick`, standing for every tick after `after`
+/// (the schedule's previous tick; ticks between were caught up by this run).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScheduleRun {
+    pub name: String,
+    pub tick: Timestamp,
+    pub after: Option<Timestamp>,
+    pub node: String,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub outcome: String,
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct Location {
     pub id: String,
@@ -303,6 +322,7 @@ impl Store {
             pool,
             backend,
             wake: Arc::new(Notify::new()),
+            url: Arc::from(url.as_str()),
         };
         store.migrate().await?;
         Ok(store)
@@ -343,6 +363,57 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await
+    }
+
+    /// Inside a transaction that enqueued due work: on PostgreSQL, tells every node's idle
+    /// workers at commit (NOTIFY is transactional; a rollback sends nothing).
+    async fn notify_work(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            tx.execute(sqlx::AssertSqlSafe(format!("NOTIFY {WORK_CHANNEL}")))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs for as long as the process: on PostgreSQL, LISTENs for work enqueued by any node
+    /// and wakes this process's idle workers. A lost connection is re-made (with backoff);
+    /// after each reconnect the workers are woken once, since notifications sent meanwhile
+    /// are gone. On SQLite (one machine) there is nothing to listen to: returns at once.
+    pub async fn listen_for_work(&self) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let listener = async {
+                let mut l = sqlx::postgres::PgListener::connect(&self.url).await?;
+                l.listen(WORK_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            let mut listener = match listener.await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "LISTEN connection failed; workers poll meanwhile");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            delay = Duration::from_millis(100);
+            self.wake.notify_waiters();
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => self.wake.notify_waiters(),
+                    // The connection was lost and is being re-made: work may have come
+                    // meanwhile.
+                    Ok(None) => self.wake.notify_waiters(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- instances
@@ -454,6 +525,9 @@ impl Store {
         for j in &c.jobs {
             insert_job(&mut tx, j, c.at).await?;
             due_now |= j.run_at <= c.at;
+        }
+        if due_now {
+            self.notify_work(&mut tx).await?;
         }
         tx.commit().await?;
         if due_now {
@@ -578,12 +652,12 @@ impl Store {
                     SELECT id FROM (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $3 LIMIT $4))
                  RETURNING {JOB_COLS}"
             ),
+            // Row locks, not a table lock: concurrent claimers skip each other's rows.
             Backend::Postgres => format!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
-                 WHERE id IN (
-                    (SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED)
-                    UNION ALL
-                    (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $3 LIMIT $4 FOR UPDATE SKIP LOCKED))
+                "WITH due AS (SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED),
+                      expired AS (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $3 LIMIT $4 FOR UPDATE SKIP LOCKED)
+                 UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                 WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
                  RETURNING {JOB_COLS}"
             ),
         };
@@ -773,6 +847,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        self.notify_work(&mut tx).await?;
         tx.commit().await?;
         self.wake.notify_waiters();
         Ok(job)
@@ -794,6 +869,12 @@ impl Store {
         .bind(timer_key(instance, name))
         .execute(&self.pool)
         .await?;
+        if self.backend == Backend::Postgres {
+            // Idle workers elsewhere may be waiting for the timer's old time.
+            self.pool
+                .execute(sqlx::AssertSqlSafe(format!("NOTIFY {WORK_CHANNEL}")))
+                .await?;
+        }
         self.wake.notify_waiters();
         Ok(r.rows_affected() == 1)
     }
@@ -847,6 +928,9 @@ impl Store {
             .bind(stuck_before.0)
             .fetch_all(&mut *tx)
             .await?;
+        if !rows.is_empty() {
+            self.notify_work(&mut tx).await?;
+        }
         tx.commit().await?;
         let r = sqlx::query("SELECT COUNT(*) FROM jobs WHERE state = 'scheduled' AND run_at < $1")
             .bind(stuck_before.0)
@@ -873,8 +957,10 @@ impl Store {
     }
 
     /// Advances a schedule from `expected` (None: never ticked) to `tick`, and enqueues `run`
-    /// with it, in one transaction. False when another process advanced it first: the tick
-    /// is theirs. A run is not enqueued while the previous run of the schedule is unfinished.
+    /// with it, in one transaction. `Lost` when another process advanced it first: the tick
+    /// is theirs. While the previous run of the schedule is unfinished nothing changes
+    /// (`SkippedBusy`): runs never overlap, and the ticks that came due meanwhile are caught
+    /// up per policy once it has finished.
     pub async fn advance_schedule(
         &self,
         name: &str,
@@ -884,6 +970,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<AdvanceOutcome> {
         let mut tx = self.begin_write().await?;
+        if let Some(job) = &run {
+            let busy: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM jobs WHERE subject = $1 AND kind = 'schedule' AND state IN ('scheduled', 'running')",
+            )
+            .bind(&job.subject)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+            if busy > 0 {
+                return Ok(AdvanceOutcome::SkippedBusy);
+            }
+        }
         let won = match expected {
             None => {
                 sqlx::query("INSERT INTO schedules (name, last_tick, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
@@ -910,22 +1008,12 @@ impl Store {
         if !won {
             return Ok(AdvanceOutcome::Lost);
         }
-        let outcome = match run {
+        let outcome = match &run {
             None => AdvanceOutcome::Advanced,
             Some(job) => {
-                let busy: i64 = sqlx::query(
-                    "SELECT COUNT(*) FROM jobs WHERE subject = $1 AND kind = 'schedule' AND state IN ('scheduled', 'running')",
-                )
-                .bind(&job.subject)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-                if busy > 0 {
-                    AdvanceOutcome::SkippedBusy
-                } else {
-                    insert_job(&mut tx, &job, now).await?;
-                    AdvanceOutcome::Fired
-                }
+                insert_job(&mut tx, job, now).await?;
+                self.notify_work(&mut tx).await?;
+                AdvanceOutcome::Fired
             }
         };
         tx.commit().await?;
@@ -935,36 +1023,60 @@ impl Store {
         Ok(outcome)
     }
 
-    pub async fn record_schedule_run(
-        &self,
-        name: &str,
-        tick: Timestamp,
-        node: &str,
-        started: Timestamp,
-        finished: Timestamp,
-        outcome: &str,
-    ) -> Result<()> {
-        sqlx::query("INSERT INTO schedule_runs (name, tick, node, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(name)
-            .bind(tick.0)
-            .bind(node)
-            .bind(started.0)
-            .bind(finished.0)
-            .bind(outcome)
-            .execute(&self.pool)
+    /// Records a finished schedule run and completes its job in one transaction, fenced by
+    /// the job's lease: a run is recorded once even when its job ran twice (a node died
+    /// after recording, say). False (nothing recorded) when the job was taken over.
+    pub async fn record_schedule_run(&self, run: &ScheduleRun, fence: &JobFence) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let held = sqlx::query(
+            "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL
+             WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
+        )
+        .bind(run.finished.0)
+        .bind(fence.job_id)
+        .bind(&fence.owner)
+        .bind(fence.attempts)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !held {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO schedule_runs (name, tick, after_tick, node, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&run.name)
+            .bind(run.tick.0)
+            .bind(run.after.map(|t| t.0))
+            .bind(&run.node)
+            .bind(run.started.0)
+            .bind(run.finished.0)
+            .bind(&run.outcome)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// (tick, node) of every recorded run of a schedule, oldest first.
-    pub async fn schedule_runs(&self, name: &str) -> Result<Vec<(Timestamp, String)>> {
-        let rows =
-            sqlx::query("SELECT tick, node FROM schedule_runs WHERE name = $1 ORDER BY tick, id")
-                .bind(name)
-                .fetch_all(&self.pool)
-                .await?;
+    /// Every recorded run of a schedule, oldest tick first.
+    pub async fn schedule_runs(&self, name: &str) -> Result<Vec<ScheduleRun>> {
+        let rows = sqlx::query(
+            "SELECT name, tick, after_tick, node, started_at, finished_at, outcome FROM schedule_runs WHERE name = $1 ORDER BY tick, id",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((Timestamp(r.try_get(0)?), r.try_get(1)?)))
+            .map(|r| {
+                Ok(ScheduleRun {
+                    name: r.try_get(0)?,
+                    tick: Timestamp(r.try_get(1)?),
+                    after: r.try_get::<Option<i64>, _>(2)?.map(Timestamp),
+                    node: r.try_get(3)?,
+                    started: Timestamp(r.try_get(4)?),
+                    finished: Timestamp(r.try_get::<Option<i64>, _>(5)?.unwrap_or_default()),
+                    outcome: r.try_get::<Option<String>, _>(6)?.unwrap_or_default(),
+                })
+            })
             .collect()
     }
 

@@ -1,6 +1,9 @@
 //! The HTTP API through the real router over TCP.
 
+#[macro_use]
 mod common;
+
+use common::Store;
 
 use serde_json::{Value, json};
 
@@ -50,9 +53,8 @@ async fn call(
 
 const TOKEN: &str = "test-admin-token-0123456789";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn instances_and_events_over_http() {
-    let app = common::spawn_app(&[("PARTNERFLOW__HTTP__ADMIN_TOKEN", TOKEN)]).await;
+async fn instances_and_events_over_http(store: Store) {
+    let app = common::spawn_app(store, &[("PARTNERFLOW__HTTP__ADMIN_TOKEN", TOKEN)]).await;
     let base = serve(&app).await;
 
     let (s, body) = call("GET", format!("{base}/healthz"), None, None).await;
@@ -189,9 +191,8 @@ async fn instances_and_events_over_http() {
     assert_eq!(s, 404);
 }
 
-#[tokio::test]
-async fn events_are_refused_when_no_token_is_configured() {
-    let app = common::spawn_app(&[]).await;
+async fn events_are_refused_when_no_token_is_configured(store: Store) {
+    let app = common::spawn_app(store, &[]).await;
     let base = serve(&app).await;
     let id = app.invite(1).await;
     let (s, _) = call(
@@ -203,3 +204,8 @@ async fn events_are_refused_when_no_token_is_configured() {
     .await;
     assert_eq!(s, 401);
 }
+
+on_both_stores!(
+    instances_and_events_over_http,
+    events_are_refused_when_no_token_is_configured,
+);

@@ -1,6 +1,9 @@
 //! Lifecycles through the real store and job runtime, with an injected clock.
 
+#[macro_use]
 mod common;
+
+use common::Store;
 
 use common::spawn_app;
 use partnerflow::domain::Span;
@@ -8,9 +11,8 @@ use partnerflow::engine::EngineError;
 
 const DAY: i64 = 86_400_000;
 
-#[tokio::test]
-async fn thirty_day_expiry_fires() {
-    let app = spawn_app(&[]).await;
+async fn thirty_day_expiry_fires(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let id = app.invite(1).await;
     app.rt.run_due().await.unwrap();
     assert_eq!(app.outbox().len(), 1, "the invitation went out");
@@ -36,9 +38,8 @@ async fn thirty_day_expiry_fires() {
     assert!(emails.iter().all(|e| e.state == "sent"));
 }
 
-#[tokio::test]
-async fn acceptance_on_day_29_wins() {
-    let app = spawn_app(&[]).await;
+async fn acceptance_on_day_29_wins(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let id = app.invite(2).await;
     app.clock.advance(Span(29 * DAY));
     app.rt.run_due().await.unwrap();
@@ -74,9 +75,8 @@ async fn acceptance_on_day_29_wins() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accept_racing_expiry_has_one_winner() {
-    let app = spawn_app(&[]).await;
+async fn accept_racing_expiry_has_one_winner(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let mut outcomes = (0, 0);
     for n in 0..20 {
         let id = app.invite(100 + n).await;
@@ -117,9 +117,8 @@ async fn accept_racing_expiry_has_one_winner() {
     assert_eq!(outcomes.0 + outcomes.1, 20);
 }
 
-#[tokio::test]
-async fn timers_can_be_rescheduled_and_cancelled() {
-    let app = spawn_app(&[]).await;
+async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let id = app.invite(3).await;
     let now = app.rt.clock.now();
     assert!(
@@ -163,9 +162,8 @@ async fn timers_can_be_rescheduled_and_cancelled() {
     assert!(!templates.contains(&"invitation_reminder".to_string()));
 }
 
-#[tokio::test]
-async fn delegated_admin_auto_extends_only_when_limited() {
-    let app = spawn_app(&[]).await;
+async fn delegated_admin_auto_extends_only_when_limited(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let mut ids = Vec::new();
     for (role, auto) in [("limited", true), ("full", true)] {
         let data = serde_json::json!({"customer_email": "it@contoso.example", "role": role, "auto_extend": auto, "link": "https://x.example/a"});
@@ -213,9 +211,8 @@ async fn delegated_admin_auto_extends_only_when_limited() {
     );
 }
 
-#[tokio::test]
-async fn approval_request_expires_after_90_days() {
-    let app = spawn_app(&[]).await;
+async fn approval_request_expires_after_90_days(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let data = serde_json::json!({"customer_email": "it@contoso.example", "role": "limited", "link": "https://x.example/a"});
     let id = app
         .rt
@@ -232,9 +229,8 @@ async fn approval_request_expires_after_90_days() {
     assert_eq!(app.state(&id).await, "expired");
 }
 
-#[tokio::test]
-async fn finished_jobs_are_pruned_by_age() {
-    let app = spawn_app(&[]).await;
+async fn finished_jobs_are_pruned_by_age(store: Store) {
+    let app = spawn_app(store, &[]).await;
     app.invite(4).await;
     app.rt.run_due().await.unwrap();
     let done = app.rt.store.count_jobs("done", None).await.unwrap();
@@ -253,8 +249,7 @@ async fn finished_jobs_are_pruned_by_age() {
     );
 }
 
-#[tokio::test]
-async fn location_sync_makes_locations_selectable_and_names_bad_entries() {
+async fn location_sync_makes_locations_selectable_and_names_bad_entries(store: Store) {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("locations.json");
     std::fs::write(
@@ -263,10 +258,13 @@ async fn location_sync_makes_locations_selectable_and_names_bad_entries() {
     )
     .unwrap();
     let src_s = src.display().to_string();
-    let app = spawn_app(&[(
-        "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE",
-        src_s.as_str(),
-    )])
+    let app = spawn_app(
+        store,
+        &[(
+            "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE",
+            src_s.as_str(),
+        )],
+    )
     .await;
     assert!(
         app.rt.store.locations().await.unwrap().is_empty(),
@@ -286,12 +284,14 @@ async fn location_sync_makes_locations_selectable_and_names_bad_entries() {
     assert!(err.contains("entry 1"), "{err}");
 }
 
-#[tokio::test]
-async fn schedules_tick_once_and_catch_up_per_policy() {
-    let app = spawn_app(&[
-        ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
-        ("PARTNERFLOW__SCHEDULES__RECONCILE__CATCH_UP", "once"),
-    ])
+async fn schedules_tick_once_and_catch_up_per_policy(store: Store) {
+    let app = spawn_app(
+        store,
+        &[
+            ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
+            ("PARTNERFLOW__SCHEDULES__RECONCILE__CATCH_UP", "once"),
+        ],
+    )
     .await;
     app.rt.tick_schedules().await; // baseline: 09:00
     app.rt.run_due().await.unwrap();
@@ -310,21 +310,26 @@ async fn schedules_tick_once_and_catch_up_per_policy() {
     app.rt.run_due().await.unwrap();
     let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].0.to_string(), "2026-11-01T10:00:00Z");
+    assert_eq!(runs[0].tick.to_string(), "2026-11-01T10:00:00Z");
+    assert_eq!(
+        runs[0].after.map(|t| t.to_string()).as_deref(),
+        Some("2026-11-01T09:00:00Z")
+    );
     // Down for five hours: one catch-up run for the latest tick.
     app.clock.advance(Span(5 * 3_600_000));
     app.rt.tick_schedules().await;
     app.rt.run_due().await.unwrap();
     let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
     assert_eq!(
-        runs.iter().map(|r| r.0.to_string()).collect::<Vec<_>>(),
+        runs.iter().map(|r| r.tick.to_string()).collect::<Vec<_>>(),
         ["2026-11-01T10:00:00Z", "2026-11-01T15:00:00Z"]
     );
+    // … standing for 11:00 to 15:00.
+    assert_eq!(runs[1].after, Some(runs[0].tick));
 }
 
-#[tokio::test]
-async fn reconcile_reenqueues_jobs_of_a_dead_worker() {
-    let app = spawn_app(&[]).await;
+async fn reconcile_reenqueues_jobs_of_a_dead_worker(store: Store) {
+    let app = spawn_app(store, &[]).await;
     let id = app.invite(9).await;
     let now = app.rt.clock.now();
     // A worker claims the invitation and dies.
@@ -343,9 +348,12 @@ async fn reconcile_reenqueues_jobs_of_a_dead_worker() {
     assert_eq!(emails[0].state, "sent");
 }
 
-#[tokio::test]
-async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished() {
-    let app = spawn_app(&[("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true")]).await;
+async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished(store: Store) {
+    let app = spawn_app(
+        store,
+        &[("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true")],
+    )
+    .await;
     app.rt.tick_schedules().await; // baseline
     app.clock.advance(Span(3_600_000));
     app.rt.tick_schedules().await; // fires 10:00; the run has not run yet
@@ -358,7 +366,7 @@ async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished() {
         1
     );
     app.clock.advance(Span(3_600_000));
-    app.rt.tick_schedules().await; // 11:00 comes while 10:00 is unfinished: skipped
+    app.rt.tick_schedules().await; // 11:00 comes while 10:00 is unfinished: it waits
     assert_eq!(
         app.rt
             .store
@@ -370,14 +378,54 @@ async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished() {
     app.rt.run_due().await.unwrap();
     let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
     assert_eq!(
-        runs.iter().map(|r| r.0.to_string()).collect::<Vec<_>>(),
+        runs.iter().map(|r| r.tick.to_string()).collect::<Vec<_>>(),
         ["2026-11-01T10:00:00Z"]
     );
-    app.clock.advance(Span(3_600_000));
-    app.rt.tick_schedules().await; // 12:00: the previous run is done, so this one fires
+    // The run is done: 11:00 is caught up per policy (`once`), not lost and not doubled.
+    app.rt.tick_schedules().await;
     app.rt.run_due().await.unwrap();
+    app.clock.advance(Span(3_600_000));
+    app.rt.tick_schedules().await; // 12:00
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    let spans: Vec<_> = runs
+        .iter()
+        .map(|r| {
+            (
+                r.after.map(|t| t.to_string()).unwrap_or_default(),
+                r.tick.to_string(),
+            )
+        })
+        .collect();
     assert_eq!(
-        app.rt.store.schedule_runs("reconcile").await.unwrap().len(),
-        2
+        spans,
+        [
+            (
+                "2026-11-01T09:00:00Z".to_string(),
+                "2026-11-01T10:00:00Z".to_string()
+            ),
+            (
+                "2026-11-01T10:00:00Z".to_string(),
+                "2026-11-01T11:00:00Z".to_string()
+            ),
+            (
+                "2026-11-01T11:00:00Z".to_string(),
+                "2026-11-01T12:00:00Z".to_string()
+            ),
+        ]
     );
 }
+
+on_both_stores!(
+    thirty_day_expiry_fires,
+    acceptance_on_day_29_wins,
+    accept_racing_expiry_has_one_winner,
+    timers_can_be_rescheduled_and_cancelled,
+    delegated_admin_auto_extends_only_when_limited,
+    approval_request_expires_after_90_days,
+    finished_jobs_are_pruned_by_age,
+    location_sync_makes_locations_selectable_and_names_bad_entries,
+    schedules_tick_once_and_catch_up_per_policy,
+    reconcile_reenqueues_jobs_of_a_dead_worker,
+    a_tick_never_starts_a_run_while_the_previous_one_is_unfinished,
+);

@@ -5,6 +5,10 @@
 //! The server's behaviour is chosen by the recipient's local part: `temp…` gets a 451 on
 //! its first RCPT TO, `perm…` always a 550, anything else is accepted.
 
+#[macro_use]
+mod common;
+
+use common::{Store, TestDb};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -329,15 +333,13 @@ struct Harness {
 /// 2026-03-02T09:30:00Z: a whole second, so the Date header can be compared exactly.
 const START: Timestamp = Timestamp(1_772_443_800_000);
 
-async fn harness() -> Harness {
+async fn harness(store: Store) -> Harness {
     let tmp = tempfile::tempdir().expect("tempdir");
+    let db = TestDb::new(store, tmp.path()).await;
     let smtp = SmtpServer::start(&tmp.path().join("received"));
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let env: Vec<(String, String)> = [
-        (
-            "DATABASE__URL",
-            format!("sqlite://{}", tmp.path().join("pf.db").display()),
-        ),
+        ("DATABASE__URL", db.url.clone()),
         ("EMAIL__TRANSPORT", "smtp".into()),
         (
             "EMAIL__OUTBOX_DIR",
@@ -549,9 +551,8 @@ fn check_message(
 
 // ------------------------------------------------------------------ tests
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delivered_once_with_ledger_message_id() {
-    let h = harness().await;
+async fn delivered_once_with_ledger_message_id(store: Store) {
+    let h = harness(store).await;
     let to = "ok@customer.example";
     let id = h.invite(to).await;
     assert!(
@@ -580,9 +581,8 @@ async fn delivered_once_with_ledger_message_id() {
     assert_eq!(h.smtp.received().len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn transient_4xx_is_retried_after_backoff_with_the_same_message_id() {
-    let h = harness().await;
+async fn transient_4xx_is_retried_after_backoff_with_the_same_message_id(store: Store) {
+    let h = harness(store).await;
     let to = "temp1@customer.example";
     let id = h.invite(to).await;
 
@@ -654,9 +654,8 @@ async fn transient_4xx_is_retried_after_backoff_with_the_same_message_id() {
     assert_eq!((job.state.as_str(), job.attempts), ("done", 2), "{job:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permanent_5xx_fails_at_once_and_can_be_retried_by_hand() {
-    let h = harness().await;
+async fn permanent_5xx_fails_at_once_and_can_be_retried_by_hand(store: Store) {
+    let h = harness(store).await;
     let to = "perm1@customer.example";
     let id = h.invite(to).await;
 
@@ -708,9 +707,8 @@ async fn permanent_5xx_fails_at_once_and_can_be_retried_by_hand() {
 /// A worker claims the email job and stalls; its lease runs out and another worker sends
 /// the message. When the stalled attempt finally runs, the ledger says `sent`: it must not
 /// send again, and its late outcome must not overwrite the job.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_attempt_after_a_successful_send_does_not_send_again() {
-    let h = harness().await;
+async fn a_stale_attempt_after_a_successful_send_does_not_send_again(store: Store) {
+    let h = harness(store).await;
     let to = "ok2@customer.example";
     let id = h.invite(to).await;
 
@@ -754,3 +752,10 @@ async fn a_stale_attempt_after_a_successful_send_does_not_send_again() {
         "the stale outcome did not touch the ledger"
     );
 }
+
+on_both_stores!(
+    delivered_once_with_ledger_message_id,
+    transient_4xx_is_retried_after_backoff_with_the_same_message_id,
+    permanent_5xx_fails_at_once_and_can_be_retried_by_hand,
+    a_stale_attempt_after_a_successful_send_does_not_send_again,
+);

@@ -1,4 +1,11 @@
-//! Test helpers: one app builder for every test (like production's), on a fresh SQLite file.
+//! Test helpers: one app builder for every test (like production's), on a fresh database of
+//! either store. `on_both_stores!(a, b, …)` runs each listed `async fn a(store: Store)` once on
+//! SQLite and once on PostgreSQL (a backend matrix: `sqlite::a`, `postgres::a`).
+//!
+//! PostgreSQL: each test gets its own database on the server at `PARTNERFLOW_TEST_POSTGRES`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`). When that server cannot be reached
+//! the PostgreSQL half reports itself as skipped, with the reason, on stderr — unless
+//! `PARTNERFLOW_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes a skip a failure.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -20,13 +27,148 @@ pub fn manifest(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
 }
 
-/// Environment for a test installation in `dir`, plus `extra` overrides.
-pub fn test_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    pub store: Store,
+    pub url: String,
+}
+
+const PG_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn pg_admin_url() -> String {
+    std::env::var("PARTNERFLOW_TEST_POSTGRES").unwrap_or_else(|_| PG_DEFAULT.to_string())
+}
+
+fn pg_required() -> bool {
+    std::env::var("PARTNERFLOW_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+async fn pg_admin() -> Result<sqlx::PgConnection, String> {
+    use sqlx::Connection;
+    let url = pg_admin_url();
+    let connect = sqlx::PgConnection::connect(&url);
+    match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+        Err(_) => Err(format!("cannot connect to {url}: timed out")),
+    }
+}
+
+/// True when the PostgreSQL half must be skipped (the reason is printed past the test
+/// harness's capture, once per test binary). Panics instead when PostgreSQL is required.
+pub async fn postgres_skipped() -> bool {
+    use std::io::Write;
+    static REPORTED: std::sync::Once = std::sync::Once::new();
+    let Err(reason) = pg_admin().await.map(drop) else {
+        return false;
+    };
+    assert!(
+        !pg_required(),
+        "PostgreSQL is required (PARTNERFLOW_TEST_REQUIRE_POSTGRES=1) but {reason}"
+    );
+    REPORTED.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: the PostgreSQL half of this test binary: {reason} \
+             (set PARTNERFLOW_TEST_POSTGRES to a server's URL)"
+        );
+    });
+    true
+}
+
+impl TestDb {
+    pub async fn new(store: Store, dir: &Path) -> TestDb {
+        match store {
+            Store::Sqlite => TestDb {
+                store,
+                url: format!("sqlite://{}", dir.join("pf.db").display()),
+            },
+            Store::Postgres => {
+                use sqlx::Executor;
+                static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let mut admin = pg_admin().await.unwrap();
+                drop_leftover_databases(&mut admin).await;
+                let name = format!(
+                    "pf_test_{}_{}",
+                    std::process::id(),
+                    SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                );
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .unwrap();
+                let mut url = url::Url::parse(&pg_admin_url()).unwrap();
+                url.set_path(&name);
+                TestDb {
+                    store,
+                    url: url.to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// Databases left by test processes that have exited (each name carries its creator's pid).
+async fn drop_leftover_databases(admin: &mut sqlx::PgConnection) {
+    use sqlx::{Executor, Row};
+    static ONCE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    ONCE.get_or_init(|| async {
+        let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE 'pf_test_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
+        for r in rows {
+            let name: String = r.get(0);
+            let pid = name.split('_').nth(2).unwrap_or("");
+            if !Path::new("/proc").join(pid).exists() {
+                let _ = admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .await;
+            }
+        }
+    })
+    .await;
+}
+
+/// Runs each named `async fn name(store: Store)` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Store::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::common::postgres_skipped().await {
+                        return;
+                    }
+                    super::$name($crate::common::Store::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// Environment for a test installation in `dir` on `db`, plus `extra` overrides.
+pub fn test_env(dir: &Path, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
-        (
-            "PARTNERFLOW__DATABASE__URL".into(),
-            format!("sqlite://{}", dir.join("pf.db").display()),
-        ),
+        ("PARTNERFLOW__DATABASE__URL".into(), db.url.clone()),
         (
             "PARTNERFLOW__EMAIL__OUTBOX_DIR".into(),
             dir.join("outbox").display().to_string(),
@@ -61,9 +203,10 @@ pub fn test_env(dir: &Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
 
 pub const START: &str = "2026-11-01T09:00:00Z";
 
-pub async fn spawn_app(extra: &[(&str, &str)]) -> TestApp {
+pub async fn spawn_app(store: Store, extra: &[(&str, &str)]) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let settings = Settings::load(None, &test_env(dir.path(), extra)).unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let settings = Settings::load(None, &test_env(dir.path(), &db, extra)).unwrap();
     let clock = ManualClock::new(Timestamp::parse_rfc3339(START).unwrap());
     let rt = partnerflow::app::build(settings, Some(Arc::new(clock.clone())), "test")
         .await
@@ -109,4 +252,32 @@ impl TestApp {
         v.sort();
         v
     }
+}
+
+/// Checks that recorded schedule runs account for every tick exactly once: each run stands
+/// for the ticks after its `after` up to its own tick, and consecutive runs join up — no
+/// tick twice, no tick lost. Returns (runs, ticks caught up rather than fired on their own).
+pub fn assert_ticks_accounted(
+    runs: &[partnerflow::store::ScheduleRun],
+    step_ms: i64,
+) -> (usize, i64) {
+    assert!(!runs.is_empty(), "no runs");
+    let mut caught_up = 0;
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.tick.0 % step_ms, 0, "tick not on the schedule: {r:?}");
+        let after = r
+            .after
+            .unwrap_or_else(|| panic!("run without its span: {r:?}"));
+        assert!(after < r.tick, "{r:?}");
+        caught_up += (r.tick.0 - after.0) / step_ms - 1;
+        if i > 0 {
+            let prev = &runs[i - 1];
+            assert!(
+                after == prev.tick,
+                "runs do not join up (a tick {}): {prev:?} then {r:?}",
+                if after < prev.tick { "twice" } else { "lost" }
+            );
+        }
+    }
+    (runs.len(), caught_up)
 }
