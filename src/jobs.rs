@@ -94,6 +94,8 @@ impl Runtime {
                 "email" => self.send_email(job).await,
                 "timer" => self.fire_timer(job).await,
                 "schedule" => self.run_schedule(job).await,
+                // `partnerflow bench queue`: the queue's own cost, nothing else.
+                "noop" => Outcome::Done,
                 other => Outcome::Failed {
                     error: format!("unknown job kind `{other}`"),
                 },

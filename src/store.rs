@@ -231,6 +231,11 @@ macro_rules! fence {
     };
 }
 
+/// Rows per statement in batched writes (bind parameters stay well below both databases'
+/// limits: SQLite 32,766, PostgreSQL 65,535).
+const FINISH_CHUNK: usize = 1000;
+const INSERT_CHUNK: usize = 1000;
+
 const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts, max_attempts, lease_owner, last_error, updated_at";
 
 fn job_from_row(r: &AnyRow) -> Result<JobRow> {
@@ -695,7 +700,8 @@ impl Store {
 
     /// Records the outcomes of finished attempts in one transaction. An outcome only applies
     /// while the owner still holds the job (same owner, same attempt): a job that was
-    /// rescheduled or taken over meanwhile is left alone.
+    /// rescheduled or taken over meanwhile is left alone. Successes (the bulk) are written
+    /// with one statement per chunk, and their ledger rows with another.
     pub async fn finish(
         &self,
         owner: &str,
@@ -706,16 +712,62 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
-        for (job, outcome) in outcomes {
+        let (done, other): (Vec<_>, Vec<_>) = outcomes
+            .iter()
+            .partition(|(_, o)| matches!(o, Outcome::Done | Outcome::Sent { .. }));
+        for chunk in done.chunks(FINISH_CHUNK) {
+            // Ids and attempts are integers: written into the statement, never user text.
+            let pairs: Vec<String> = chunk
+                .iter()
+                .map(|(j, _)| format!("({}, {})", j.id, j.attempts))
+                .collect();
+            let sql = format!(
+                "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL, last_error = NULL
+                 WHERE state = 'running' AND lease_owner = $2 AND (id, attempts) IN (VALUES {}) RETURNING id",
+                pairs.join(", ")
+            );
+            let applied: std::collections::HashSet<i64> =
+                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                    .bind(now.0)
+                    .bind(owner)
+                    .fetch_all(&mut *tx)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let mut ledger: Vec<(&str, i64, Option<&str>)> = Vec::new();
+            for (job, outcome) in chunk {
+                if !applied.contains(&job.id) {
+                    continue;
+                }
+                if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+                    let reply = match outcome {
+                        Outcome::Sent { reply } => Some(reply.as_str()),
+                        _ => None,
+                    };
+                    ledger.push((mid, job.attempts, reply));
+                }
+            }
+            if !ledger.is_empty() {
+                let mut values = Vec::with_capacity(ledger.len());
+                for i in 0..ledger.len() {
+                    let b = 2 + 3 * i;
+                    values.push(format!("(${}, ${}, ${})", b, b + 1, b + 2));
+                }
+                let sql = format!(
+                    "WITH v (mid, attempts, reply) AS (VALUES {})
+                     UPDATE emails SET state = 'sent', attempts = v.attempts, last_error = NULL, reply = COALESCE(v.reply, emails.reply), sent_at = $1
+                     FROM v WHERE emails.message_id = v.mid AND emails.state <> 'sent'",
+                    values.join(", ")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.0);
+                for (mid, attempts, reply) in ledger {
+                    q = q.bind(mid).bind(attempts).bind(reply);
+                }
+                q.execute(&mut *tx).await?;
+            }
+        }
+        for (job, outcome) in other {
             let q = match outcome {
-                Outcome::Done | Outcome::Sent { .. } => sqlx::query(concat!(
-                    "UPDATE jobs SET state = 'done', finished_at = $4, updated_at = $4, lease_owner = NULL, last_error = NULL WHERE ",
-                    fence!()
-                ))
-                .bind(job.id)
-                .bind(owner)
-                .bind(job.attempts)
-                .bind(now.0),
                 Outcome::Retry { at, error } => sqlx::query(concat!(
                     "UPDATE jobs SET state = 'scheduled', run_at = $4, updated_at = $5, lease_owner = NULL, last_error = $6 WHERE ",
                     fence!()
@@ -735,28 +787,24 @@ impl Store {
                 .bind(job.attempts)
                 .bind(now.0)
                 .bind(error.as_str()),
+                Outcome::Done | Outcome::Sent { .. } => continue,
             };
             let applied = q.execute(&mut *tx).await?.rows_affected() == 1;
             if !applied {
                 continue;
             }
-            let message_id = job.payload.get("message_id").and_then(Value::as_str);
-            if let Some(mid) = message_id {
-                let (state, err, reply, sent_at) = match outcome {
-                    Outcome::Sent { reply } => ("sent", None, Some(reply.as_str()), Some(now.0)),
-                    Outcome::Done => ("sent", None, None, Some(now.0)),
-                    Outcome::Retry { error, .. } => ("queued", Some(error.as_str()), None, None),
-                    Outcome::Failed { error } => ("failed", Some(error.as_str()), None, None),
+            if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+                let (state, error) = match outcome {
+                    Outcome::Failed { error } => ("failed", error),
+                    Outcome::Retry { error, .. } => ("queued", error),
+                    Outcome::Done | Outcome::Sent { .. } => continue,
                 };
                 sqlx::query(
-                    "UPDATE emails SET state = $1, attempts = $2, last_error = CASE WHEN $1 = 'sent' THEN NULL ELSE COALESCE($3, last_error) END, reply = COALESCE($4, reply), sent_at = COALESCE($5, sent_at)
-                     WHERE message_id = $6 AND state <> 'sent'",
+                    "UPDATE emails SET state = $1, attempts = $2, last_error = $3 WHERE message_id = $4 AND state <> 'sent'",
                 )
                 .bind(state)
                 .bind(job.attempts)
-                .bind(err)
-                .bind(reply)
-                .bind(sent_at)
+                .bind(error.as_str())
                 .bind(mid)
                 .execute(&mut *tx)
                 .await?;
@@ -764,6 +812,54 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Enqueues many jobs (idempotent by key, like [`NewJob`] with `replace = false`) in one
+    /// transaction, a multi-row statement per chunk. Returns how many were new.
+    pub async fn insert_jobs(&self, jobs: &[NewJob], now: Timestamp) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let mut inserted = 0;
+        let mut due = false;
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let mut values = Vec::with_capacity(chunk.len());
+            for i in 0..chunk.len() {
+                let b = 2 + 6 * i;
+                values.push(format!(
+                    "(${}, ${}, ${}, ${}, 'scheduled', ${}, 0, ${}, $1, $1)",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                ));
+            }
+            let sql = format!(
+                "INSERT INTO jobs (key, kind, subject, payload, state, run_at, attempts, max_attempts, created_at, updated_at)
+                 VALUES {} ON CONFLICT (key) DO NOTHING",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.0);
+            for j in chunk {
+                due |= j.run_at <= now;
+                q = q
+                    .bind(&j.key)
+                    .bind(&j.kind)
+                    .bind(&j.subject)
+                    .bind(json_text(&j.payload))
+                    .bind(j.run_at.0)
+                    .bind(j.max_attempts as i64);
+            }
+            inserted += q.execute(&mut *tx).await?.rows_affected();
+        }
+        if due {
+            self.notify_work(&mut tx).await?;
+        }
+        tx.commit().await?;
+        if due {
+            self.wake.notify_waiters();
+        }
+        Ok(inserted)
     }
 
     /// The ledger state of an email: `sent` means a retried job must not send again.

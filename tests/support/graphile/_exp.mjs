@@ -133,7 +133,7 @@ async function main() {
     await utils.withPgClient(async (c) => {
       const deadline = Date.now() + opts.timeoutMs;
       for (;;) {
-        const { rows } = await c.query(`select exists (select 1 from ${JOBS_TABLE}) as left`);
+        const { rows } = await c.query(`select exists (select 1 from ${JOBS_TABLE} order by id limit 1) as left`);
         if (!rows[0].left) return;
         if (workerError) throw new Error(`worker error: ${workerError?.message ?? workerError}`);
         if (Date.now() > deadline) throw new Error(`drain timed out after ${opts.timeoutMs / 1000}s`);
