@@ -168,3 +168,186 @@ pub async fn lifecycle(
     );
     Ok(())
 }
+
+/// Which store a benchmark runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchStore {
+    Sqlite,
+    Postgres,
+}
+
+/// `bench queue`: what to run.
+#[derive(Debug, Clone)]
+pub struct QueueBench {
+    pub jobs: usize,
+    pub store: BenchStore,
+    /// A PostgreSQL server URL; scratch databases are made (and dropped) on it.
+    pub postgres: String,
+    pub insert_batch: usize,
+    pub claim_batch: usize,
+    pub concurrency: usize,
+    /// Also run Graphile Worker (both its default and its batching options) on the same
+    /// server, from this folder (`tests/support/graphile`).
+    pub peer: Option<PathBuf>,
+}
+
+/// A no-op burn-down: insert N jobs in batches, then drain them with this process's workers;
+/// jobs/s counted at durable completion (when the store has no unfinished job left).
+pub async fn queue(mut settings: Settings, b: QueueBench) -> Result<(), String> {
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let scratch = format!("pf_bench_queue_{}", std::process::id());
+    settings.database.url = match b.store {
+        BenchStore::Sqlite => format!("sqlite://{}", tmp.path().join("bench.db").display()),
+        BenchStore::Postgres => crate::store::create_scratch_database(&b.postgres, &scratch)
+            .await
+            .map_err(|e| format!("scratch database on {}: {e}", b.postgres))?,
+    };
+    settings.database.max_connections = settings.database.max_connections.max(4);
+    settings.email.transport = TransportKind::File;
+    settings.email.outbox_dir = tmp.path().join("outbox");
+    settings.schedules.location_sync.enabled = false;
+    settings.schedules.reconcile.enabled = false;
+    settings.jobs.concurrency = b.concurrency;
+    settings.jobs.batch = b.claim_batch;
+    let ours = queue_ours(settings, &b).await;
+    if b.store == BenchStore::Postgres {
+        let _ = crate::store::drop_scratch_database(&b.postgres, &scratch).await;
+    }
+    let ours = ours?;
+    println!(
+        "bench queue: {} no-op jobs on {:?} (insert batch {}, claim batch {}, concurrency {})",
+        b.jobs, b.store, b.insert_batch, b.claim_batch, b.concurrency
+    );
+    println!(
+        "  partnerflow:             insert {:>8.0} jobs/s   drain {:>8.0} jobs/s   ({:.2}s)",
+        b.jobs as f64 / ours.0,
+        b.jobs as f64 / ours.1,
+        ours.1
+    );
+    let Some(dir) = &b.peer else {
+        return Ok(());
+    };
+    let ours_rate = b.jobs as f64 / ours.1;
+    for mode in ["default", "batched"] {
+        let r = graphile(dir, &b, mode).await?;
+        println!(
+            "  graphile-worker {mode:<8} insert {:>8.0} jobs/s   drain {:>8.0} jobs/s   ({:.2}s)   partnerflow/graphile = {:.2}",
+            b.jobs as f64 / r.0,
+            b.jobs as f64 / r.1,
+            r.1,
+            ours_rate / (b.jobs as f64 / r.1)
+        );
+    }
+    Ok(())
+}
+
+/// (insert seconds, drain seconds) for partnerflow's own queue.
+async fn queue_ours(settings: Settings, b: &QueueBench) -> Result<(f64, f64), String> {
+    let rt = crate::app::build(settings, None, "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = rt.clock.now();
+    let started = Instant::now();
+    let mut i = 0;
+    while i < b.jobs {
+        let end = (i + b.insert_batch).min(b.jobs);
+        let batch: Vec<crate::store::NewJob> = (i..end)
+            .map(|k| crate::store::NewJob {
+                key: format!("noop:{k}"),
+                kind: "noop".into(),
+                subject: "bench".into(),
+                payload: json!({}),
+                run_at: now,
+                max_attempts: 1,
+                replace: false,
+            })
+            .collect();
+        rt.store
+            .insert_jobs(&batch, now)
+            .await
+            .map_err(|e| e.to_string())?;
+        i = end;
+    }
+    let inserted = started.elapsed().as_secs_f64();
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let workers = tokio::spawn(crate::jobs::run_workers(rt.clone(), async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    }));
+    let deadline = Instant::now() + std::time::Duration::from_secs(3600);
+    loop {
+        let left = rt
+            .store
+            .count_unfinished()
+            .await
+            .map_err(|e| e.to_string())?;
+        if left == 0 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{left} jobs left after an hour"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let drained = started.elapsed().as_secs_f64();
+    let _ = stop_tx.send(true);
+    let _ = workers.await;
+    let done = rt
+        .store
+        .count_jobs("done", Some("noop"))
+        .await
+        .map_err(|e| e.to_string())?;
+    if done as usize != b.jobs {
+        return Err(format!("{done} of {} jobs done", b.jobs));
+    }
+    rt.store.close().await;
+    Ok((inserted, drained))
+}
+
+/// (insert seconds, drain seconds) for Graphile Worker on the same server, by its own
+/// script (`drain.mjs`), in a scratch database of its own.
+async fn graphile(dir: &std::path::Path, b: &QueueBench, mode: &str) -> Result<(f64, f64), String> {
+    use tokio::process::Command;
+    if !dir.join("node_modules").exists() {
+        let st = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(dir)
+            .status()
+            .await
+            .map_err(|e| format!("npm ci in {}: {e}", dir.display()))?;
+        if !st.success() {
+            return Err(format!("npm ci in {} failed: {st}", dir.display()));
+        }
+    }
+    let name = format!("pf_bench_graphile_{}", std::process::id());
+    let url = crate::store::create_scratch_database(&b.postgres, &name)
+        .await
+        .map_err(|e| e.to_string())?;
+    let out = Command::new("node")
+        .arg("drain.mjs")
+        .args(["--url", &url, "--jobs", &b.jobs.to_string()])
+        .args(["--batch", &b.insert_batch.to_string(), "--mode", mode])
+        .current_dir(dir)
+        .output()
+        .await
+        .map_err(|e| format!("node drain.mjs: {e}"));
+    let _ = crate::store::drop_scratch_database(&b.postgres, &name).await;
+    let out = out?;
+    if !out.status.success() {
+        return Err(format!(
+            "graphile-worker ({mode}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = line
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("graphile-worker ({mode}) printed no result: {line}"))?;
+    let f = |k: &str| v.get(k).and_then(serde_json::Value::as_f64);
+    match (f("insert_seconds"), f("drain_seconds")) {
+        (Some(i), Some(d)) => Ok((i, d)),
+        _ => Err(format!("graphile-worker ({mode}): unexpected result {v}")),
+    }
+}

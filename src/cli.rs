@@ -200,6 +200,32 @@ enum BenchCmd {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// A no-op burn-down: insert N jobs in batches, then drain them with this process's
+    /// workers; jobs/s counted at durable completion. With `--peer`, the same workload on
+    /// Graphile Worker (its defaults, then its batching options) on the same PostgreSQL
+    /// server, and the ratio. Scratch databases are made on the server and dropped after.
+    Queue {
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
+        store: crate::bench::BenchStore,
+        /// The PostgreSQL server (any database on it; the user must be allowed to create
+        /// databases).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+        /// Jobs per insert transaction.
+        #[arg(long, default_value_t = 1_000)]
+        insert_batch: usize,
+        /// Jobs per claim.
+        #[arg(long, default_value_t = 500)]
+        claim_batch: usize,
+        /// Jobs run at once (and so the most whose outcome is not yet recorded).
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+        /// Folder of the Graphile Worker comparison (needs node and npm; PostgreSQL only).
+        #[arg(long)]
+        peer: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -380,6 +406,36 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
         } => crate::bench::lifecycle(settings, instances, dir)
             .await
             .map_err(CliError::Other),
+        Command::Bench {
+            command:
+                BenchCmd::Queue {
+                    jobs,
+                    store,
+                    postgres,
+                    insert_batch,
+                    claim_batch,
+                    concurrency,
+                    peer,
+                },
+        } => {
+            if peer.is_some() && store != crate::bench::BenchStore::Postgres {
+                return Err(CliError::Other(
+                    "--peer compares on PostgreSQL: add --store postgres".into(),
+                ));
+            }
+            let b = crate::bench::QueueBench {
+                jobs,
+                store,
+                postgres,
+                insert_batch: insert_batch.max(1),
+                claim_batch: claim_batch.max(1),
+                concurrency: concurrency.max(1),
+                peer,
+            };
+            crate::bench::queue(settings, b)
+                .await
+                .map_err(CliError::Other)
+        }
         other => {
             let role = match &other {
                 Command::Serve { .. } => "serve",

@@ -231,8 +231,7 @@ macro_rules! fence {
     };
 }
 
-/// Rows per statement in batched writes (bind parameters stay well below both databases'
-/// limits: SQLite 32,766, PostgreSQL 65,535).
+/// Rows per statement in batched writes (passed as one JSON parameter).
 const FINISH_CHUNK: usize = 1000;
 const INSERT_CHUNK: usize = 1000;
 
@@ -678,6 +677,16 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// Jobs not yet finished (scheduled or running), counted through the partial indexes.
+    pub async fn count_unfinished(&self) -> Result<i64> {
+        let r = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM jobs WHERE state = 'scheduled') + (SELECT COUNT(*) FROM jobs WHERE state = 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(r.try_get(0)?)
+    }
+
     /// The earliest time a scheduled job becomes due, if any.
     pub async fn next_due(&self) -> Result<Option<Timestamp>> {
         let r = sqlx::query("SELECT MIN(run_at) FROM jobs WHERE state = 'scheduled'")
@@ -716,25 +725,34 @@ impl Store {
             .iter()
             .partition(|(_, o)| matches!(o, Outcome::Done | Outcome::Sent { .. }));
         for chunk in done.chunks(FINISH_CHUNK) {
-            // Ids and attempts are integers: written into the statement, never user text.
-            let pairs: Vec<String> = chunk
+            // One constant statement per chunk (prepared once per connection), the rows
+            // passed as one JSON parameter and joined on the primary key.
+            let pairs: Vec<Value> = chunk
                 .iter()
-                .map(|(j, _)| format!("({}, {})", j.id, j.attempts))
+                .map(|(j, _)| serde_json::json!({ "id": j.id, "attempts": j.attempts }))
                 .collect();
-            let sql = format!(
-                "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL, last_error = NULL
-                 WHERE state = 'running' AND lease_owner = $2 AND (id, attempts) IN (VALUES {}) RETURNING id",
-                pairs.join(", ")
-            );
-            let applied: std::collections::HashSet<i64> =
-                sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
-                    .bind(now.0)
-                    .bind(owner)
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .into_iter()
-                    .collect();
-            let mut ledger: Vec<(&str, i64, Option<&str>)> = Vec::new();
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    "WITH v (vid, vattempts) AS (SELECT json_extract(value, '$.id'), json_extract(value, '$.attempts') FROM json_each($3))
+                     UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL, last_error = NULL
+                     FROM v WHERE id = vid AND attempts = vattempts AND state = 'running' AND lease_owner = $2 RETURNING id"
+                }
+                Backend::Postgres => {
+                    "WITH v AS (SELECT * FROM json_to_recordset($3::text::json) AS r (id BIGINT, attempts BIGINT))
+                     UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL, last_error = NULL
+                     FROM v WHERE jobs.id = v.id AND jobs.attempts = v.attempts AND jobs.state = 'running' AND jobs.lease_owner = $2
+                     RETURNING jobs.id"
+                }
+            };
+            let applied: std::collections::HashSet<i64> = sqlx::query_scalar::<_, i64>(sql)
+                .bind(now.0)
+                .bind(owner)
+                .bind(json_text(&pairs))
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+            let mut ledger: Vec<Value> = Vec::new();
             for (job, outcome) in chunk {
                 if !applied.contains(&job.id) {
                     continue;
@@ -744,26 +762,29 @@ impl Store {
                         Outcome::Sent { reply } => Some(reply.as_str()),
                         _ => None,
                     };
-                    ledger.push((mid, job.attempts, reply));
+                    ledger.push(
+                        serde_json::json!({ "mid": mid, "attempts": job.attempts, "reply": reply }),
+                    );
                 }
             }
             if !ledger.is_empty() {
-                let mut values = Vec::with_capacity(ledger.len());
-                for i in 0..ledger.len() {
-                    let b = 2 + 3 * i;
-                    values.push(format!("(${}, ${}, ${})", b, b + 1, b + 2));
-                }
-                let sql = format!(
-                    "WITH v (mid, attempts, reply) AS (VALUES {})
-                     UPDATE emails SET state = 'sent', attempts = v.attempts, last_error = NULL, reply = COALESCE(v.reply, emails.reply), sent_at = $1
-                     FROM v WHERE emails.message_id = v.mid AND emails.state <> 'sent'",
-                    values.join(", ")
-                );
-                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.0);
-                for (mid, attempts, reply) in ledger {
-                    q = q.bind(mid).bind(attempts).bind(reply);
-                }
-                q.execute(&mut *tx).await?;
+                let sql = match self.backend {
+                    Backend::Sqlite => {
+                        "WITH v (mid, attempts, reply) AS (SELECT json_extract(value, '$.mid'), json_extract(value, '$.attempts'), json_extract(value, '$.reply') FROM json_each($2))
+                         UPDATE emails SET state = 'sent', attempts = v.attempts, last_error = NULL, reply = COALESCE(v.reply, emails.reply), sent_at = $1
+                         FROM v WHERE emails.message_id = v.mid AND emails.state <> 'sent'"
+                    }
+                    Backend::Postgres => {
+                        "WITH v AS (SELECT * FROM json_to_recordset($2::text::json) AS r (mid TEXT, attempts BIGINT, reply TEXT))
+                         UPDATE emails SET state = 'sent', attempts = v.attempts, last_error = NULL, reply = COALESCE(v.reply, emails.reply), sent_at = $1
+                         FROM v WHERE emails.message_id = v.mid AND emails.state <> 'sent'"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(now.0)
+                    .bind(json_text(&ledger))
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         for (job, outcome) in other {
@@ -820,37 +841,40 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut inserted = 0;
         let mut due = false;
-        for chunk in jobs.chunks(INSERT_CHUNK) {
-            let mut values = Vec::with_capacity(chunk.len());
-            for i in 0..chunk.len() {
-                let b = 2 + 6 * i;
-                values.push(format!(
-                    "(${}, ${}, ${}, ${}, 'scheduled', ${}, 0, ${}, $1, $1)",
-                    b,
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                ));
-            }
-            let sql = format!(
+        let sql = match self.backend {
+            Backend::Sqlite => {
                 "INSERT INTO jobs (key, kind, subject, payload, state, run_at, attempts, max_attempts, created_at, updated_at)
-                 VALUES {} ON CONFLICT (key) DO NOTHING",
-                values.join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.0);
-            for j in chunk {
-                due |= j.run_at <= now;
-                q = q
-                    .bind(&j.key)
-                    .bind(&j.kind)
-                    .bind(&j.subject)
-                    .bind(json_text(&j.payload))
-                    .bind(j.run_at.0)
-                    .bind(j.max_attempts as i64);
+                 SELECT json_extract(value, '$.key'), json_extract(value, '$.kind'), json_extract(value, '$.subject'),
+                        json_extract(value, '$.payload'), 'scheduled', json_extract(value, '$.run_at'), 0,
+                        json_extract(value, '$.max_attempts'), $1, $1
+                 FROM json_each($2) WHERE true
+                 ON CONFLICT (key) DO NOTHING"
             }
-            inserted += q.execute(&mut *tx).await?.rows_affected();
+            Backend::Postgres => {
+                "INSERT INTO jobs (key, kind, subject, payload, state, run_at, attempts, max_attempts, created_at, updated_at)
+                 SELECT key, kind, subject, payload, 'scheduled', run_at, 0, max_attempts, $1, $1
+                 FROM json_to_recordset($2::text::json) AS r (key TEXT, kind TEXT, subject TEXT, payload TEXT, run_at BIGINT, max_attempts BIGINT)
+                 ON CONFLICT (key) DO NOTHING"
+            }
+        };
+        for chunk in jobs.chunks(INSERT_CHUNK) {
+            let rows: Vec<Value> = chunk
+                .iter()
+                .map(|j| {
+                    due |= j.run_at <= now;
+                    serde_json::json!({
+                        "key": j.key, "kind": j.kind, "subject": j.subject,
+                        "payload": json_text(&j.payload), "run_at": j.run_at.0,
+                        "max_attempts": j.max_attempts,
+                    })
+                })
+                .collect();
+            inserted += sqlx::query(sql)
+                .bind(now.0)
+                .bind(json_text(&rows))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         }
         if due {
             self.notify_work(&mut tx).await?;
@@ -1225,6 +1249,42 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Creates (anew: an existing one is dropped) database `name` on the PostgreSQL server of
+/// `server_url`, for benchmarks; returns its URL. `name` must be a plain identifier.
+pub async fn create_scratch_database(server_url: &str, name: &str) -> Result<String> {
+    use sqlx::Connection;
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(StoreError::NotFound(format!(
+            "a plain database name (got `{name}`)"
+        )));
+    }
+    let mut url = url::Url::parse(server_url)
+        .map_err(|e| StoreError::Db(sqlx::Error::Configuration(Box::new(e))))?;
+    let mut admin = sqlx::PgConnection::connect(server_url).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
+/// Drops a database made by [`create_scratch_database`].
+pub async fn drop_scratch_database(server_url: &str, name: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(server_url).await?;
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await?;
+    Ok(())
 }
 
 /// What became of one attempt of a job.

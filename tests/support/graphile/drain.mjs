@@ -129,11 +129,15 @@ async function main() {
       workerError ??= e;
     });
 
-    // Poll on one dedicated connection until no job row remains.
+    // Poll on one dedicated connection until the remaining-job count is 0.
+    // `exists (... order by id limit 1)` is that test done as a primary-key
+    // index probe: a literal count(*) (or a bare exists) seq-scans the whole
+    // heap of dead rows every 20 ms, which measurably slowed the worker
+    // (~2x in default mode on a 2-core box).
     await utils.withPgClient(async (c) => {
       const deadline = Date.now() + opts.timeoutMs;
       for (;;) {
-        const { rows } = await c.query(`select exists (select 1 from ${JOBS_TABLE}) as left`);
+        const { rows } = await c.query(`select exists (select 1 from ${JOBS_TABLE} order by id limit 1) as left`);
         if (!rows[0].left) return;
         if (workerError) throw new Error(`worker error: ${workerError?.message ?? workerError}`);
         if (Date.now() > deadline) throw new Error(`drain timed out after ${opts.timeoutMs / 1000}s`);
