@@ -287,7 +287,7 @@ async fn queue_ours(settings: Settings, b: &QueueBench) -> Result<(f64, f64), St
         if Instant::now() > deadline {
             return Err(format!("{left} jobs left after an hour"));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let drained = started.elapsed().as_secs_f64();
     let _ = stop_tx.send(true);

@@ -6,68 +6,12 @@ mod common;
 
 use common::{Store, TestDb};
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use common::{spawn_worker, wait_for};
+use std::time::Duration;
 
 use partnerflow::config::Settings;
 use partnerflow::jobs::Runtime;
 use std::sync::Arc;
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    fn signal(&self, sig: &str) {
-        let _ = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.0.id().to_string())
-            .status();
-    }
-    fn wait_exit(&mut self, within: Duration) -> bool {
-        let end = Instant::now() + within;
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-}
-
-fn spawn_worker(env: &[(String, String)], log: &std::path::Path) -> Proc {
-    let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_partnerflow"))
-        .arg("worker")
-        .envs(env.iter().cloned())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    Proc(child)
-}
-
-async fn wait_for<F, Fut>(what: &str, within: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = Instant::now() + within;
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
     let settings = Settings::load(None, env).unwrap();

@@ -8,6 +8,11 @@
 //! `PARTNERFLOW_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes a skip a failure.
 #![allow(dead_code)]
 
+pub mod smtp;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -280,4 +285,68 @@ pub fn assert_ticks_accounted(
         }
     }
     (runs.len(), caught_up)
+}
+
+/// A child `partnerflow` process; killed (and reaped) on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.0.id().to_string())
+            .status();
+    }
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
+        let end = Instant::now() + within;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+/// `partnerflow worker` with `env`, its log (info) written to `log`.
+pub fn spawn_worker(env: &[(String, String)], log: &std::path::Path) -> Proc {
+    spawn_partnerflow(&["worker"], env, log)
+}
+
+/// `partnerflow ARGS…` with `env`, its log (info) written to `log`.
+pub fn spawn_partnerflow(args: &[&str], env: &[(String, String)], log: &std::path::Path) -> Proc {
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+        .args(args)
+        .envs(env.iter().cloned())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// Waits until `cond` holds, checking every 50 ms; panics after `within`.
+pub async fn wait_for<F, Fut>(what: &str, within: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + within;
+    loop {
+        if cond().await {
+            return;
+        }
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
