@@ -448,13 +448,12 @@ fn claim_stream(
                         continue;
                     }
                     Ok(_) => {
-                        let mut wait = rt.cfg().poll_interval.as_std();
-                        if let Ok(Some(due)) = rt.store.next_due().await {
-                            wait = wait.min(Duration::from_millis((due.0 - now.0).max(0) as u64));
-                        }
+                        // Work enqueued by any node wakes this at once (a local Notify, and on
+                        // PostgreSQL LISTEN/NOTIFY); jobs that merely come due (timers,
+                        // backoffs) are picked up within the poll interval.
                         tokio::select! {
                             _ = notified => {}
-                            _ = tokio::time::sleep(wait) => {}
+                            _ = tokio::time::sleep(rt.cfg().poll_interval.as_std()) => {}
                         }
                     }
                     Err(e) => {

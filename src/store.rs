@@ -233,6 +233,8 @@ macro_rules! fence {
 
 /// Rows per statement in batched writes (passed as one JSON parameter).
 const FINISH_CHUNK: usize = 1000;
+/// Up to this many ledger rows are updated one statement each (see `finish`).
+const LEDGER_ROW_BY_ROW: usize = 8;
 const INSERT_CHUNK: usize = 1000;
 
 const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts, max_attempts, lease_owner, last_error, updated_at";
@@ -726,7 +728,12 @@ impl Store {
             .partition(|(_, o)| matches!(o, Outcome::Done | Outcome::Sent { .. }));
         for chunk in done.chunks(FINISH_CHUNK) {
             // One constant statement per chunk (prepared once per connection), the rows
-            // passed as one JSON parameter and joined on the primary key.
+            // passed as one JSON parameter. On PostgreSQL the `= ANY(ARRAY(…))` makes the
+            // (generic) plan look rows up by primary key: without it, it estimates 100 rows
+            // and hash-joins against a scan of the table. (`state = 'running'` is left out
+            // there, or the planner scans the partial index of running jobs, dead entries
+            // and all: a lease owner is set exactly while a job is running — every write
+            // that leaves `running` clears it.)
             let pairs: Vec<Value> = chunk
                 .iter()
                 .map(|(j, _)| serde_json::json!({ "id": j.id, "attempts": j.attempts }))
@@ -740,7 +747,8 @@ impl Store {
                 Backend::Postgres => {
                     "WITH v AS (SELECT * FROM json_to_recordset($3::text::json) AS r (id BIGINT, attempts BIGINT))
                      UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL, last_error = NULL
-                     FROM v WHERE jobs.id = v.id AND jobs.attempts = v.attempts AND jobs.state = 'running' AND jobs.lease_owner = $2
+                     FROM v WHERE jobs.id = ANY(ARRAY(SELECT id FROM v)) AND jobs.id = v.id AND jobs.attempts = v.attempts
+                       AND jobs.lease_owner = $2
                      RETURNING jobs.id"
                 }
             };
@@ -767,7 +775,21 @@ impl Store {
                     );
                 }
             }
-            if !ledger.is_empty() {
+            if !ledger.is_empty() && ledger.len() <= LEDGER_ROW_BY_ROW {
+                // A few rows: one primary-key update each beats any plan for a batch.
+                for row in &ledger {
+                    sqlx::query(
+                        "UPDATE emails SET state = 'sent', attempts = $2, last_error = NULL, reply = COALESCE($3, reply), sent_at = $1
+                         WHERE message_id = $4 AND state <> 'sent'",
+                    )
+                    .bind(now.0)
+                    .bind(row.get("attempts").and_then(Value::as_i64))
+                    .bind(row.get("reply").and_then(Value::as_str))
+                    .bind(row.get("mid").and_then(Value::as_str))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            } else if !ledger.is_empty() {
                 let sql = match self.backend {
                     Backend::Sqlite => {
                         "WITH v (mid, attempts, reply) AS (SELECT json_extract(value, '$.mid'), json_extract(value, '$.attempts'), json_extract(value, '$.reply') FROM json_each($2))
@@ -777,7 +799,7 @@ impl Store {
                     Backend::Postgres => {
                         "WITH v AS (SELECT * FROM json_to_recordset($2::text::json) AS r (mid TEXT, attempts BIGINT, reply TEXT))
                          UPDATE emails SET state = 'sent', attempts = v.attempts, last_error = NULL, reply = COALESCE(v.reply, emails.reply), sent_at = $1
-                         FROM v WHERE emails.message_id = v.mid AND emails.state <> 'sent'"
+                         FROM v WHERE emails.message_id = ANY(ARRAY(SELECT mid FROM v)) AND emails.message_id = v.mid AND emails.state <> 'sent'"
                     }
                 };
                 sqlx::query(sql)

@@ -350,3 +350,9 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Prints a test's measured figures past the harness's output capture.
+pub fn report(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
