@@ -167,11 +167,16 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    const msg = err instanceof UsageError ? `${err.message}\n${USAGE}` : (err?.stack ?? err);
-    process.stderr.write(`drain.mjs: ${msg}\n`);
-    process.exit(1);
-  },
-);
+function fail(err) {
+  const msg = err instanceof UsageError ? `${err.message}\n${USAGE}` : (err?.stack ?? err);
+  process.stderr.write(`drain.mjs: ${msg}\n`);
+  process.exit(1);
+}
+
+// Errors raised inside Graphile's background work (e.g. its batched
+// completion losing its connection when the server restarts) surface here
+// rather than through main(); report them the same way.
+process.on("uncaughtException", fail);
+process.on("unhandledRejection", fail);
+
+main().then(() => process.exit(0), fail);

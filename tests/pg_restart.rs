@@ -1,0 +1,173 @@
+//! PostgreSQL restarted under running workers: they reconnect by themselves (store pool,
+//! LISTEN connection, acknowledger) and nothing is lost. A test binary of its own, so that
+//! no other test's database connections are cut (cargo runs test binaries one at a time).
+//!
+//! The restart command is `PARTNERFLOW_TEST_POSTGRES_RESTART` (a shell command); by default
+//! the local Debian cluster's `pg_ctlcluster … restart`. Without PostgreSQL, or without a way
+//! to restart it, the test reports itself as skipped — a failure under
+//! `PARTNERFLOW_TEST_REQUIRE_POSTGRES=1`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::smtp::SmtpServer;
+use common::{Proc, Store, TestDb, spawn_worker, wait_for};
+use partnerflow::config::Settings;
+
+fn restart_command() -> Option<String> {
+    if let Ok(c) = std::env::var("PARTNERFLOW_TEST_POSTGRES_RESTART") {
+        return Some(c);
+    }
+    let version = std::fs::read_dir("/etc/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .max()?;
+    Some(format!(
+        "pg_ctlcluster --skip-systemctl-redirect {version} main restart"
+    ))
+}
+
+fn message_id(raw: &str) -> Option<String> {
+    raw.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("message-id")
+                .then(|| v.trim().to_string())
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_survive_a_postgres_restart_and_lose_nothing() {
+    if common::postgres_skipped().await {
+        return;
+    }
+    let Some(restart) = restart_command() else {
+        assert!(
+            std::env::var("PARTNERFLOW_TEST_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "PostgreSQL is required, but there is no way to restart it here \
+             (set PARTNERFLOW_TEST_POSTGRES_RESTART)"
+        );
+        common::report(
+            "SKIPPED: no command to restart PostgreSQL (PARTNERFLOW_TEST_POSTGRES_RESTART)",
+        );
+        return;
+    };
+    let (before, after) = (2_000, 500);
+    let concurrency = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(Store::Postgres, dir.path()).await;
+    let smtp = SmtpServer::start(&dir.path().join("received"));
+    let port = smtp.port.to_string();
+    let env = common::test_env(
+        dir.path(),
+        &db,
+        &[
+            ("PARTNERFLOW__EMAIL__TRANSPORT", "smtp"),
+            ("PARTNERFLOW__EMAIL__SMTP__HOST", "127.0.0.1"),
+            ("PARTNERFLOW__EMAIL__SMTP__PORT", &port),
+            ("PARTNERFLOW__EMAIL__SMTP__SECURITY", "none"),
+            ("PARTNERFLOW__JOBS__LEASE", "5s"),
+            ("PARTNERFLOW__JOBS__CONCURRENCY", "16"),
+            ("PARTNERFLOW__JOBS__BATCH", "16"),
+            // Idle workers poll only every 30 s: work started after the restart is sent
+            // promptly only if their LISTEN connection came back.
+            ("PARTNERFLOW__JOBS__POLL_INTERVAL", "30s"),
+        ],
+    );
+    let settings = Settings::load(None, &env).unwrap();
+    let rt = partnerflow::app::build(settings, None, "test")
+        .await
+        .unwrap();
+    for i in 0..before {
+        let id = rt
+            .engine
+            .start("trial_invitation", &common::trial_data(i), None, "test")
+            .await
+            .unwrap();
+        rt.engine.fire(&id, "send", "test").await.unwrap();
+    }
+    // A backlog first, so that the restart hits workers busy with it.
+    let mut workers: Vec<Proc> = (0..2)
+        .map(|i| spawn_worker(&env, &dir.path().join(format!("worker{i}.log"))))
+        .collect();
+    wait_for(
+        "a quarter of the emails sent",
+        Duration::from_secs(120),
+        || async { smtp.count() >= before / 4 },
+    )
+    .await;
+    let before_restart = smtp.count();
+    let t = Instant::now();
+    let st = Command::new("sh").arg("-c").arg(&restart).status().unwrap();
+    assert!(st.success(), "`{restart}` failed: {st}");
+    let restart_took = t.elapsed();
+    let at_restart = smtp.count();
+    assert!(
+        at_restart < before,
+        "the restart came after all emails were sent"
+    );
+
+    // The backlog drains. (A claim whose reply the restart cut off is taken over when
+    // its lease runs out, at the next poll: up to 5 s + 30 s.)
+    wait_for("the backlog sent", Duration::from_secs(90), || async {
+        rt.store.count_jobs("done", Some("email")).await.unwrap() == before as i64
+    })
+    .await;
+
+    // New work after the restart, through this process's pool (it reconnects too), while
+    // the workers are idle: only a NOTIFY can wake them before their next poll.
+    let t = Instant::now();
+    let mut i = before;
+    while i < before + after {
+        let started = rt
+            .engine
+            .start("trial_invitation", &common::trial_data(i), None, "test")
+            .await;
+        let id = match started {
+            Ok(id) => id,
+            Err(e) => panic!("starting an instance after the restart: {e}"),
+        };
+        rt.engine.fire(&id, "send", "test").await.unwrap();
+        i += 1;
+    }
+    let total = before + after;
+    wait_for(
+        "the new work sent well before the next poll (LISTEN reconnected)",
+        Duration::from_secs(15),
+        || async { rt.store.count_jobs("done", Some("email")).await.unwrap() == total as i64 },
+    )
+    .await;
+    let new_work = t.elapsed();
+    for w in workers.iter_mut() {
+        assert!(w.0.try_wait().unwrap().is_none(), "a worker exited");
+        w.signal("TERM");
+    }
+    for w in workers.iter_mut() {
+        assert!(w.wait_exit(Duration::from_secs(30)));
+    }
+    let received = smtp.received();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for m in &received {
+        *seen
+            .entry(message_id(&m.raw).expect("Message-ID"))
+            .or_default() += 1;
+    }
+    assert_eq!(seen.len(), total, "every email arrived");
+    let duplicates = received.len() - total;
+    assert!(
+        duplicates <= 2 * concurrency,
+        "{duplicates} duplicates; in flight at most {}",
+        2 * concurrency
+    );
+    assert_eq!(rt.store.count_jobs("failed", None).await.unwrap(), 0);
+    common::report(&format!(
+        "pg restart: {after} more started after it and sent within {:.1}s; all {total} arrived, \
+         {duplicates} duplicates, workers kept running",
+        new_work.as_secs_f64()
+    ));
+}
