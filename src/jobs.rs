@@ -548,6 +548,9 @@ async fn side_tasks(rt: Arc<Runtime>) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "pruning failed"),
             }
+            if let Err(e) = rt.store.vacuum_jobs().await {
+                tracing::warn!(error = %e, "vacuuming the job table failed");
+            }
             next_prune = now.plus(rt.cfg().prune_interval);
         }
         let wait = (next_tick.0 - rt.clock.now().0).clamp(20, 1000);

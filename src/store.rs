@@ -1053,6 +1053,17 @@ impl Store {
         }
     }
 
+    /// PostgreSQL: vacuums the job table, whose rows are rewritten by every claim and every
+    /// outcome (dead index entries slow claims until removed). Autovacuum does the same when
+    /// it is on (the migrations tune it for this table); this covers servers where it is off.
+    /// Run after each prune. SQLite: nothing to do.
+    pub async fn vacuum_jobs(&self) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            self.pool.execute("VACUUM (ANALYZE) jobs").await?;
+        }
+        Ok(())
+    }
+
     /// Reconcile: running jobs leased more than `stuck_after` ago whose lease is far past are
     /// made due again; overdue scheduled jobs are reported. Returns (re-enqueued, overdue).
     pub async fn repair(
