@@ -7,7 +7,8 @@
 //!   pure `step(definition, state, data, event, now) -> Decision`. No I/O, no clock.
 //! - `email`    — the only module that knows handlebars and lettre: templates, MIME building, transports.
 //! - `store`    — the only module that knows SQL: instances, history, jobs, email ledger, schedules,
-//!   locations, over SQLite or PostgreSQL (sqlx `Any`, backend chosen by the URL scheme).
+//!   locations, over SQLite or PostgreSQL (sqlx `Any`, backend chosen by the URL scheme; claims
+//!   with `FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY to wake idle workers on every node).
 //! - `engine`   — drives instances: load → `step` → one `store::Commit` per transition.
 //! - `jobs`     — the only module that knows apalis: `Runtime::execute` for each job kind, the
 //!   custom backend that claims leased jobs, the batched acknowledger, schedule ticks, pruning.
@@ -26,6 +27,13 @@
 //! - Every job's key (and every email's Message-ID) is fixed before its first attempt; effects
 //!   are idempotent under at-least-once execution.
 //! - Job outcomes apply only while the worker still holds the job (same owner, same attempt).
+//!   A job has a lease owner exactly while it is `running`: every write that leaves `running`
+//!   clears it (the PostgreSQL outcome statement relies on this).
+//! - A schedule tick is advanced by compare-and-set, and its run is recorded in the transaction
+//!   that completes the run's job (fenced): no tick fires or is recorded twice, on any number of
+//!   nodes; runs never overlap.
+//! - Nodes share nothing but the database: any node may die at any time; its jobs are taken
+//!   over when their lease runs out.
 //! - Workflows and templates are checked together at start: a template that cannot render with
 //!   what its workflow supplies is a start-up error, never a send-time one.
 //! - Nothing outside `clock` reads the system time.
