@@ -428,20 +428,10 @@ impl Store {
     /// changes in one transaction. A version mismatch is [`StoreError::Conflict`].
     pub async fn commit(&self, c: &Commit) -> Result<i64> {
         let mut tx = self.begin_write().await?;
-        if let Some(f) = &c.fence {
-            let r = sqlx::query(
-                "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL
-                 WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
-            )
-            .bind(c.at.0)
-            .bind(f.job_id)
-            .bind(&f.owner)
-            .bind(f.attempts)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
-                return Err(StoreError::Stale(f.job_id));
-            }
+        if let Some(f) = &c.fence
+            && !complete_fenced(&mut tx, f, c.at).await?
+        {
+            return Err(StoreError::Stale(f.job_id));
         }
         let data = json_text(&c.data);
         let final_at = c.is_final.then_some(c.at.0);
@@ -1181,19 +1171,7 @@ impl Store {
     /// after recording, say). False (nothing recorded) when the job was taken over.
     pub async fn record_schedule_run(&self, run: &ScheduleRun, fence: &JobFence) -> Result<bool> {
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query(
-            "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL
-             WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
-        )
-        .bind(run.finished.0)
-        .bind(fence.job_id)
-        .bind(&fence.owner)
-        .bind(fence.attempts)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !held {
+        if !complete_fenced(&mut tx, fence, run.finished).await? {
             return Ok(false);
         }
         sqlx::query("INSERT INTO schedule_runs (name, tick, after_tick, node, started_at, finished_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)")
@@ -1347,6 +1325,26 @@ pub enum AdvanceOutcome {
 
 pub fn timer_key(instance: &InstanceId, name: &str) -> String {
     format!("timer:{instance}:{name}")
+}
+
+/// Completes the job of `fence` inside `tx` if its worker still holds it (same owner, same
+/// attempt); false if it was rescheduled, cancelled or taken over meanwhile.
+async fn complete_fenced(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    fence: &JobFence,
+    at: Timestamp,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE jobs SET state = 'done', finished_at = $1, updated_at = $1, lease_owner = NULL
+         WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4",
+    )
+    .bind(at.0)
+    .bind(fence.job_id)
+    .bind(&fence.owner)
+    .bind(fence.attempts)
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 async fn insert_job(

@@ -6,22 +6,12 @@
 mod common;
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::smtp::SmtpServer;
 use common::{Proc, Store, TestDb, spawn_partnerflow, spawn_worker, wait_for};
-use partnerflow::config::Settings;
-use partnerflow::jobs::Runtime;
 
 const TOKEN: &str = "cluster-test-token";
-
-async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
-    let settings = Settings::load(None, env).unwrap();
-    partnerflow::app::build(settings, None, "test")
-        .await
-        .unwrap()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -124,7 +114,7 @@ async fn three_workers_and_a_web_node_deliver_every_email_through_a_kill(store: 
         smtp.port,
         &[("PARTNERFLOW__HTTP__BIND", bind.as_str())],
     );
-    let rt = local_runtime(&env).await; // migrates; used to observe the store
+    let rt = common::local_runtime(&env).await; // migrates; used to observe the store
     let web = spawn_partnerflow(
         &["serve", "--no-workers"],
         &env,
@@ -262,7 +252,7 @@ async fn one_second_schedule_survives_killing_its_firing_node(store: Store) {
             ("PARTNERFLOW__SCHEDULES__RECONCILE__CATCH_UP", "once"),
         ],
     );
-    let rt = local_runtime(&env).await;
+    let rt = common::local_runtime(&env).await;
     let mut spawned = 0;
     let spawn = |spawned: &mut usize| {
         *spawned += 1;

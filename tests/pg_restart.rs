@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::smtp::SmtpServer;
 use common::{Proc, Store, TestDb, spawn_worker, wait_for};
-use partnerflow::config::Settings;
 
 fn restart_command() -> Option<String> {
     if let Ok(c) = std::env::var("PARTNERFLOW_TEST_POSTGRES_RESTART") {
@@ -79,17 +78,9 @@ async fn workers_survive_a_postgres_restart_and_lose_nothing() {
             ("PARTNERFLOW__JOBS__POLL_INTERVAL", "30s"),
         ],
     );
-    let settings = Settings::load(None, &env).unwrap();
-    let rt = partnerflow::app::build(settings, None, "test")
-        .await
-        .unwrap();
+    let rt = common::local_runtime(&env).await;
     for i in 0..before {
-        let id = rt
-            .engine
-            .start("trial_invitation", &common::trial_data(i), None, "test")
-            .await
-            .unwrap();
-        rt.engine.fire(&id, "send", "test").await.unwrap();
+        common::start_and_send(&rt, i).await;
     }
     // A backlog first, so that the restart hits workers busy with it.
     let mut workers: Vec<Proc> = (0..2)
@@ -128,15 +119,7 @@ async fn workers_survive_a_postgres_restart_and_lose_nothing() {
     let t = Instant::now();
     let mut i = before;
     while i < before + after {
-        let started = rt
-            .engine
-            .start("trial_invitation", &common::trial_data(i), None, "test")
-            .await;
-        let id = match started {
-            Ok(id) => id,
-            Err(e) => panic!("starting an instance after the restart: {e}"),
-        };
-        rt.engine.fire(&id, "send", "test").await.unwrap();
+        common::start_and_send(&rt, i).await;
         i += 1;
     }
     let total = before + after;

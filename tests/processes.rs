@@ -9,16 +9,7 @@ use common::{Store, TestDb};
 use common::{spawn_worker, wait_for};
 use std::time::Duration;
 
-use partnerflow::config::Settings;
 use partnerflow::jobs::Runtime;
-use std::sync::Arc;
-
-async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
-    let settings = Settings::load(None, env).unwrap();
-    partnerflow::app::build(settings, None, "test")
-        .await
-        .unwrap()
-}
 
 async fn sql_count(rt: &Runtime, state: &str, kind: &str) -> i64 {
     rt.store.count_jobs(state, Some(kind)).await.unwrap()
@@ -44,17 +35,11 @@ async fn sigkill_then_restart_does_everything_exactly_once(store: Store) {
             ),
         ],
     );
-    let rt = local_runtime(&base).await;
+    let rt = common::local_runtime(&base).await;
     let n = 20;
     let mut ids = Vec::new();
     for i in 0..n {
-        let id = rt
-            .engine
-            .start("trial_invitation", &common::trial_data(i), None, "test")
-            .await
-            .unwrap();
-        rt.engine.fire(&id, "send", "test").await.unwrap();
-        ids.push(id);
+        ids.push(common::start_and_send(&rt, i).await);
     }
     let mut env_a = base.clone();
     for (k, v) in [
@@ -136,15 +121,10 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
             ("PARTNERFLOW__SCHEDULES__RECONCILE__CRON", "* * * * * *"),
         ],
     );
-    let rt = local_runtime(&env).await;
+    let rt = common::local_runtime(&env).await;
     let n = 300;
     for i in 0..n {
-        let id = rt
-            .engine
-            .start("trial_invitation", &common::trial_data(i), None, "test")
-            .await
-            .unwrap();
-        rt.engine.fire(&id, "send", "test").await.unwrap();
+        common::start_and_send(&rt, i).await;
     }
     let mut w1 = spawn_worker(&env, &dir.path().join("w1.log"));
     let mut w2 = spawn_worker(&env, &dir.path().join("w2.log"));

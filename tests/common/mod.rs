@@ -232,6 +232,25 @@ pub fn trial_data(n: usize) -> serde_json::Map<String, Value> {
     .unwrap()
 }
 
+/// A runtime on `env` without workers, to start instances and observe the store.
+pub async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
+    let settings = Settings::load(None, env).unwrap();
+    partnerflow::app::build(settings, None, "test")
+        .await
+        .unwrap()
+}
+
+/// Starts trial invitation `n` on `rt` and sends it (one email job due now).
+pub async fn start_and_send(rt: &Runtime, n: usize) -> InstanceId {
+    let id = rt
+        .engine
+        .start("trial_invitation", &trial_data(n), None, "test")
+        .await
+        .unwrap();
+    rt.engine.fire(&id, "send", "test").await.unwrap();
+    id
+}
+
 impl TestApp {
     pub async fn invite(&self, n: usize) -> InstanceId {
         let id = self
