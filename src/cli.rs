@@ -36,6 +36,13 @@ enum Command {
         no_workers: bool,
     },
     /// Run workers and schedules only (no HTTP).
+    ///
+    /// Any number of worker processes, on any hosts, may share one PostgreSQL database: jobs
+    /// are claimed with leases (a killed node's jobs are taken over when `jobs.lease` runs
+    /// out), each schedule tick fires once across all of them, and idle workers are woken by
+    /// LISTEN/NOTIFY. Each start has its own node identity (`worker-HOST-PID-random`), the
+    /// lease owner in the job table and a field of every log line. SIGTERM or Ctrl-C: finish
+    /// the jobs in flight, then exit.
     Worker,
     /// Apply database migrations and exit.
     Migrate,

@@ -52,7 +52,12 @@ impl std::fmt::Debug for Runtime {
 }
 
 pub fn node_name(role: &str) -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "local".into());
     format!(
         "{role}-{host}-{}-{}",
         std::process::id(),
