@@ -23,6 +23,27 @@ pub async fn lifecycle(
     mut settings: Settings,
     n: usize,
     dir: Option<PathBuf>,
+    store: BenchStore,
+    postgres: &str,
+) -> Result<(), String> {
+    let scratch = format!("pf_bench_lifecycle_{}", std::process::id());
+    if store == BenchStore::Postgres {
+        settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
+            .await
+            .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
+    }
+    let r = lifecycle_on(settings, n, dir, store).await;
+    if store == BenchStore::Postgres {
+        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
+    }
+    r
+}
+
+async fn lifecycle_on(
+    mut settings: Settings,
+    n: usize,
+    dir: Option<PathBuf>,
+    store: BenchStore,
 ) -> Result<(), String> {
     let tmp;
     let dir = match dir {
@@ -33,7 +54,9 @@ pub async fn lifecycle(
         }
     };
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    if store == BenchStore::Sqlite {
+        settings.database.url = format!("sqlite://{}", dir.join("bench.db").display());
+    }
     settings.email.transport = TransportKind::File;
     settings.email.outbox_dir = dir.join("outbox");
     settings.schedules.location_sync.enabled = false;
@@ -155,7 +178,7 @@ pub async fn lifecycle(
         .count_jobs("failed", None)
         .await
         .map_err(|e| e.to_string())?;
-    println!("bench lifecycle: {n} instances, {emails} emails, {failed} failed jobs");
+    println!("bench lifecycle on {store:?}: {n} instances, {emails} emails, {failed} failed jobs");
     println!(
         "  created+sent in {:.1}s; all final in {total:.1}s (timers: reminder 1s, expiry 3s)",
         created.as_secs_f64()

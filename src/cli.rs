@@ -203,9 +203,15 @@ enum BenchCmd {
     Lifecycle {
         #[arg(long, default_value_t = 10_000)]
         instances: usize,
-        /// Work folder (database and outbox); a temporary one by default.
+        /// Work folder (SQLite database and outbox); a temporary one by default.
         #[arg(long)]
         dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
+        store: crate::bench::BenchStore,
+        /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
+        /// dropped after).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
     },
     /// A no-op burn-down: insert N jobs in batches, then drain them with this process's
     /// workers; jobs/s counted at durable completion. With `--peer`, the same workload on
@@ -409,8 +415,14 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
             Ok(())
         }
         Command::Bench {
-            command: BenchCmd::Lifecycle { instances, dir },
-        } => crate::bench::lifecycle(settings, instances, dir)
+            command:
+                BenchCmd::Lifecycle {
+                    instances,
+                    dir,
+                    store,
+                    postgres,
+                },
+        } => crate::bench::lifecycle(settings, instances, dir, store, &postgres)
             .await
             .map_err(CliError::Other),
         Command::Bench {
