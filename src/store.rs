@@ -1026,7 +1026,8 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// Deletes finished (done, cancelled) jobs that finished before `before`.
+    /// Deletes finished (done, cancelled) jobs that finished before `before`, and the records
+    /// of schedule runs that did. Returns how many jobs were deleted.
     pub async fn prune(&self, before: Timestamp) -> Result<u64> {
         let mut total = 0;
         loop {
@@ -1038,9 +1039,15 @@ impl Store {
             .await?;
             total += r.rows_affected();
             if r.rows_affected() < 5000 {
-                return Ok(total);
+                break;
             }
         }
+        // The record of schedule runs grows by one row a tick: kept as long as finished jobs.
+        sqlx::query("DELETE FROM schedule_runs WHERE finished_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(total)
     }
 
     /// PostgreSQL: vacuums the job table, whose rows are rewritten by every claim and every

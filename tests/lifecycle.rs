@@ -6,7 +6,7 @@ mod common;
 use common::Store;
 
 use common::spawn_app;
-use partnerflow::domain::Span;
+use partnerflow::domain::{Span, Timestamp};
 use partnerflow::engine::EngineError;
 
 const DAY: i64 = 86_400_000;
@@ -328,6 +328,34 @@ async fn schedules_tick_once_and_catch_up_per_policy(store: Store) {
     );
     // … standing for 11:00 to 15:00.
     assert_eq!(runs[1].after, Some(runs[0].tick));
+    // Run records are pruned with finished jobs, by age; the schedule keeps its last tick.
+    let now = app.rt.clock.now();
+    app.rt
+        .store
+        .prune(now.plus(Span(-3_600_000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        app.rt.store.schedule_runs("reconcile").await.unwrap().len(),
+        1
+    );
+    app.rt.store.prune(now.plus(Span(1))).await.unwrap();
+    assert!(
+        app.rt
+            .store
+            .schedule_runs("reconcile")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    app.clock.advance(Span(3_600_000));
+    app.rt.tick_schedules().await;
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    assert_eq!(
+        runs[0].after,
+        Some(Timestamp::parse_rfc3339("2026-11-01T15:00:00Z").unwrap())
+    );
 }
 
 async fn reconcile_reenqueues_jobs_of_a_dead_worker(store: Store) {
