@@ -144,13 +144,9 @@ async fn lifecycle_on(
             .map_err(|e| e.to_string())?;
         let pending = rt
             .store
-            .count_jobs("scheduled", None)
+            .count_unfinished()
             .await
-            .map_err(|e| e.to_string())?
-            + rt.store
-                .count_jobs("running", None)
-                .await
-                .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?;
         if finals as usize >= n && pending == 0 {
             break;
         }

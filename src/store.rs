@@ -679,14 +679,6 @@ impl Store {
         Ok(r.try_get(0)?)
     }
 
-    /// The earliest time a scheduled job becomes due, if any.
-    pub async fn next_due(&self) -> Result<Option<Timestamp>> {
-        let r = sqlx::query("SELECT MIN(run_at) FROM jobs WHERE state = 'scheduled'")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(r.try_get::<Option<i64>, _>(0)?.map(Timestamp))
-    }
-
     /// Extends the lease of a running job this owner still holds.
     pub async fn extend_lease(&self, job: &JobRow, owner: &str, until: Timestamp) -> Result<bool> {
         let r = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4")
@@ -750,7 +742,8 @@ impl Store {
                 .await?
                 .into_iter()
                 .collect();
-            let mut ledger: Vec<Value> = Vec::new();
+            // (Message-ID, attempts, the server's reply) of each email whose outcome applied.
+            let mut ledger: Vec<(&str, i64, Option<&str>)> = Vec::new();
             for (job, outcome) in chunk {
                 if !applied.contains(&job.id) {
                     continue;
@@ -760,22 +753,20 @@ impl Store {
                         Outcome::Sent { reply } => Some(reply.as_str()),
                         _ => None,
                     };
-                    ledger.push(
-                        serde_json::json!({ "mid": mid, "attempts": job.attempts, "reply": reply }),
-                    );
+                    ledger.push((mid, job.attempts, reply));
                 }
             }
             if !ledger.is_empty() && ledger.len() <= LEDGER_ROW_BY_ROW {
                 // A few rows: one primary-key update each beats any plan for a batch.
-                for row in &ledger {
+                for &(mid, attempts, reply) in &ledger {
                     sqlx::query(
                         "UPDATE emails SET state = 'sent', attempts = $2, last_error = NULL, reply = COALESCE($3, reply), sent_at = $1
                          WHERE message_id = $4 AND state <> 'sent'",
                     )
                     .bind(now.0)
-                    .bind(row.get("attempts").and_then(Value::as_i64))
-                    .bind(row.get("reply").and_then(Value::as_str))
-                    .bind(row.get("mid").and_then(Value::as_str))
+                    .bind(attempts)
+                    .bind(reply)
+                    .bind(mid)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -792,9 +783,15 @@ impl Store {
                          FROM v WHERE emails.message_id = ANY(ARRAY(SELECT mid FROM v)) AND emails.message_id = v.mid AND emails.state <> 'sent'"
                     }
                 };
+                let rows: Vec<Value> = ledger
+                    .iter()
+                    .map(|(mid, attempts, reply)| {
+                        serde_json::json!({ "mid": mid, "attempts": attempts, "reply": reply })
+                    })
+                    .collect();
                 sqlx::query(sql)
                     .bind(now.0)
-                    .bind(json_text(&ledger))
+                    .bind(json_text(&rows))
                     .execute(&mut *tx)
                     .await?;
             }

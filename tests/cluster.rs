@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::smtp::SmtpServer;
@@ -19,17 +19,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The Message-ID header of a raw message.
-fn message_id(raw: &str) -> Option<String> {
-    raw.lines()
-        .take_while(|l| !l.is_empty() && *l != "\r")
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("message-id")
-                .then(|| v.trim().to_string())
-        })
 }
 
 /// Starts `n` trial invitations (each sends one email) through the web node's API, from
@@ -201,12 +190,7 @@ async fn three_workers_and_a_web_node_deliver_every_email_through_a_kill(store: 
     drop(web);
 
     // At the SMTP server: every ledger Message-ID arrived; duplicates only from the kill.
-    let received = smtp.received();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for m in &received {
-        let mid = message_id(&m.raw).expect("a Message-ID header");
-        *seen.entry(mid).or_default() += 1;
-    }
+    let (seen, arrived) = smtp.message_id_counts();
     assert_eq!(seen.len(), n, "distinct messages at the server");
     for mid in seen.keys() {
         assert_eq!(
@@ -215,7 +199,7 @@ async fn three_workers_and_a_web_node_deliver_every_email_through_a_kill(store: 
             "{mid} is in the ledger as sent"
         );
     }
-    let duplicates = received.len() - n;
+    let duplicates = arrived - n;
     assert!(
         duplicates <= concurrency,
         "{duplicates} duplicates; the in-flight bound is the killed worker's concurrency {concurrency}"

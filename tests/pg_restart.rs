@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -28,16 +27,6 @@ fn restart_command() -> Option<String> {
     Some(format!(
         "pg_ctlcluster --skip-systemctl-redirect {version} main restart"
     ))
-}
-
-fn message_id(raw: &str) -> Option<String> {
-    raw.lines()
-        .take_while(|l| !l.trim().is_empty())
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("message-id")
-                .then(|| v.trim().to_string())
-        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,15 +126,9 @@ async fn workers_survive_a_postgres_restart_and_lose_nothing() {
     for w in workers.iter_mut() {
         assert!(w.wait_exit(Duration::from_secs(30)));
     }
-    let received = smtp.received();
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for m in &received {
-        *seen
-            .entry(message_id(&m.raw).expect("Message-ID"))
-            .or_default() += 1;
-    }
+    let (seen, arrived) = smtp.message_id_counts();
     assert_eq!(seen.len(), total, "every email arrived");
-    let duplicates = received.len() - total;
+    let duplicates = arrived - total;
     assert!(
         duplicates <= 2 * concurrency,
         "{duplicates} duplicates; in flight at most {}",

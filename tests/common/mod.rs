@@ -96,7 +96,6 @@ impl TestDb {
                 url: format!("sqlite://{}", dir.join("pf.db").display()),
             },
             Store::Postgres => {
-                use sqlx::Executor;
                 static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let mut admin = pg_admin().await.unwrap();
                 drop_leftover_databases(&mut admin).await;
@@ -105,16 +104,10 @@ impl TestDb {
                     std::process::id(),
                     SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 );
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                let url = partnerflow::store::create_scratch_database(&pg_admin_url(), &name)
                     .await
                     .unwrap();
-                let mut url = url::Url::parse(&pg_admin_url()).unwrap();
-                url.set_path(&name);
-                TestDb {
-                    store,
-                    url: url.to_string(),
-                }
+                TestDb { store, url }
             }
         }
     }

@@ -107,7 +107,32 @@ pub struct Received {
     pub raw: String,
 }
 
+impl Received {
+    /// The value of the Message-ID header, as sent (with its angle brackets).
+    pub fn message_id(&self) -> Option<String> {
+        self.raw
+            .lines()
+            .take_while(|l| !l.trim().is_empty())
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("message-id")
+                    .then(|| v.trim().to_string())
+            })
+    }
+}
+
 impl SmtpServer {
+    /// How often each Message-ID arrived, and how many messages arrived in all.
+    pub fn message_id_counts(&self) -> (std::collections::HashMap<String, usize>, usize) {
+        let received = self.received();
+        let mut seen = std::collections::HashMap::new();
+        for m in &received {
+            let mid = m.message_id().expect("every message has a Message-ID");
+            *seen.entry(mid).or_insert(0) += 1;
+        }
+        (seen, received.len())
+    }
+
     /// How many messages were accepted so far (cheap: counts files).
     pub fn count(&self) -> usize {
         std::fs::read_dir(&self.dir)
