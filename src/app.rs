@@ -21,6 +21,10 @@ pub enum StartError {
     Workflows(String),
     #[error("{0}")]
     Schedules(String),
+    #[error("catalog:\n{0}")]
+    Catalog(String),
+    #[error("link keys: {0}")]
+    Keys(String),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -66,6 +70,13 @@ pub async fn build(
     let schedules = crate::schedule::from_settings(&settings).map_err(StartError::Schedules)?;
     let transport = Transport::from_settings(&settings.email)
         .map_err(|e| StartError::Templates(e.to_string()))?;
+    let catalog =
+        crate::catalog::Catalog::load(&settings.app.catalog).map_err(StartError::Catalog)?;
+    let (keys, warning) = crate::links::KeyRing::load(&settings.links, &settings.app.data_dir)
+        .map_err(StartError::Keys)?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
     let store = Store::connect(&settings.database).await?;
     let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
     Ok(Arc::new(Runtime {
@@ -77,5 +88,7 @@ pub async fn build(
         schedules,
         clock,
         node: crate::jobs::node_name(role),
+        catalog: Arc::new(catalog),
+        keys: Arc::new(keys),
     }))
 }

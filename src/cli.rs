@@ -28,7 +28,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {
+pub(crate) enum Command {
     /// Run the HTTP server, the workers and the schedules.
     Serve {
         /// Web only: no workers, no schedules (for nodes behind a load balancer).
@@ -73,6 +73,56 @@ enum Command {
         #[command(subcommand)]
         command: SchedulesCmd,
     },
+    /// Offers: create, track by Offer ID, list, withdraw.
+    Offer {
+        #[command(subcommand)]
+        command: OfferCmd,
+    },
+    /// Send an offer's link to a recipient (an invitation email).
+    Invite {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
+        offer_id: String,
+        /// The recipient's email address.
+        recipient: String,
+        /// de or en (default: app.default_locale).
+        #[arg(long)]
+        locale: Option<String>,
+        /// The recipient's name, for the greeting.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Partner locations (synced every 24 hours; only synced ones can be chosen).
+    Locations {
+        #[command(subcommand)]
+        command: LocationsCmd,
+    },
+    /// The product catalog (config/catalog.toml).
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCmd,
+    },
+    /// Customers (from acceptances): search by exact user name or exact domain.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCmd,
+    },
+    /// API tokens for the partner API (stored hashed; the token is shown once).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCmd,
+    },
+    /// Completed sign-ups reported by the sign-up system.
+    Signups {
+        #[command(subcommand)]
+        command: SignupsCmd,
+    },
+    /// Reseller partnerships (indirect provider).
+    Resellers {
+        #[command(subcommand)]
+        command: ResellersCmd,
+    },
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -81,7 +131,7 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
-enum WorkflowsCmd {
+pub(crate) enum WorkflowsCmd {
     /// List the workflows with their states.
     List {
         #[arg(long)]
@@ -96,13 +146,13 @@ enum WorkflowsCmd {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-enum GraphFormat {
+pub(crate) enum GraphFormat {
     Mermaid,
     Dot,
 }
 
 #[derive(Subcommand, Debug)]
-enum TemplatesCmd {
+pub(crate) enum TemplatesCmd {
     /// Render a template with data from a JSON file (the full template context, or just the
     /// instance data with --workflow, which fills in the rest like a real send).
     Render {
@@ -122,7 +172,7 @@ enum TemplatesCmd {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
-enum Part {
+pub(crate) enum Part {
     All,
     Subject,
     Text,
@@ -130,7 +180,7 @@ enum Part {
 }
 
 #[derive(Subcommand, Debug)]
-enum InstancesCmd {
+pub(crate) enum InstancesCmd {
     /// Start a lifecycle; optionally send a first event (e.g. `--event send`).
     Start {
         workflow: String,
@@ -168,7 +218,7 @@ enum InstancesCmd {
 }
 
 #[derive(Subcommand, Debug)]
-enum JobsCmd {
+pub(crate) enum JobsCmd {
     /// List jobs, e.g. `--state failed`.
     List {
         #[arg(long)]
@@ -185,7 +235,7 @@ enum JobsCmd {
 }
 
 #[derive(Subcommand, Debug)]
-enum SchedulesCmd {
+pub(crate) enum SchedulesCmd {
     /// The schedules, their last tick and next fire times.
     List {
         #[arg(long)]
@@ -194,10 +244,174 @@ enum SchedulesCmd {
         #[arg(long, default_value_t = 3)]
         next: usize,
     },
+    /// Run a scheduled task now, in this process (location_sync or reconcile); its tick
+    /// schedule is not touched.
+    Run { name: String },
 }
 
 #[derive(Subcommand, Debug)]
-enum BenchCmd {
+pub(crate) enum OfferCmd {
+    /// Create an offer; prints its Offer ID and link.
+    ///
+    /// Examples:
+    ///   partnerflow offer create --kind trial --location loc-berlin --country DE --product m365-business-premium-trial
+    ///   partnerflow offer create --kind purchase --location loc-berlin --country DE --product m365-e3:25 --product exchange-online-plan-1:10 --delegated-admin limited
+    ///   partnerflow offer create --kind delegated_admin --location loc-berlin --country DE --delegated-admin full
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// trial, purchase or delegated_admin.
+        #[arg(long)]
+        kind: String,
+        /// A synced partner location id (`partnerflow locations list`).
+        #[arg(long)]
+        location: String,
+        /// Usage country (ISO code, e.g. DE): decides which products may be offered.
+        #[arg(long)]
+        country: String,
+        /// A catalog product, `ID` for a trial or `ID:LICENCES` for a purchase; repeatable.
+        #[arg(long = "product", value_name = "ID[:LICENCES]")]
+        products: Vec<String>,
+        /// Include delegated administration: full or limited.
+        #[arg(long)]
+        delegated_admin: Option<String>,
+        /// RFC 3339 expiry (default per kind: offers.*_expiry).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// The partner's message to customers, shown in the email and on the page.
+        #[arg(long)]
+        message: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Track an offer by Offer ID: state, products, link, invitations (delivery), acceptances,
+    /// delegated-admin relationships, sign-ups, history.
+    Show {
+        offer_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List offers, newest first.
+    List {
+        /// created, open, expired or withdrawn.
+        #[arg(long)]
+        state: Option<String>,
+        /// trial, purchase or delegated_admin.
+        #[arg(long)]
+        kind: Option<String>,
+        /// A location id.
+        #[arg(long)]
+        location: Option<String>,
+        /// Created on or after (2026-11-01 or RFC 3339).
+        #[arg(long)]
+        created_from: Option<String>,
+        /// Created before (2026-12-01 or RFC 3339).
+        #[arg(long)]
+        created_to: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw an offer: its link stops working (410) and open invitations end.
+    Withdraw { offer_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LocationsCmd {
+    /// The synced locations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync now from schedules.location_sync.source.
+    Sync,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CatalogCmd {
+    /// Products, optionally only those sold in a country.
+    List {
+        #[arg(long)]
+        country: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CustomersCmd {
+    /// By exact user name (person@contoso.com) or exact domain (contoso.com); no wildcards.
+    Search {
+        query: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokensCmd {
+    /// Create a token; it is printed once (only a hash is stored).
+    Create {
+        /// Who or what uses it, e.g. "crm-sync".
+        #[arg(long)]
+        name: String,
+        /// admin, sales_agent (create offers, send invitations, read), viewer (read) or
+        /// signups (only POST /api/v1/signups, for the sign-up system's webhook).
+        #[arg(long)]
+        role: String,
+    },
+    /// The tokens (never their secrets).
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (tXXXXXXXXXX).
+    Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SignupsCmd {
+    /// Import completed sign-ups from a CSV file with the header
+    /// `advisor_code,customer_domain,completed_at` (completed_at RFC 3339). A bad row is
+    /// reported with its line and skipped; the others are imported. Exit status 1 if any row
+    /// was bad. The reconcile schedule matches them to acceptances (or run
+    /// `partnerflow schedules run reconcile`).
+    Import { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ResellersCmd {
+    /// Send a partnership request to a reseller (an email with a personal link).
+    Request {
+        #[arg(long)]
+        mpn_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// The reseller partnerships.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Associate an active reseller with a customer domain or an acceptance.
+    Associate {
+        mpn_id: String,
+        #[arg(long, conflicts_with = "acceptance")]
+        domain: Option<String>,
+        #[arg(long)]
+        acceptance: Option<String>,
+        /// Make the reseller the customer's support contact.
+        #[arg(long)]
+        support_contact: bool,
+    },
+    /// End a partnership; its customers stay.
+    Remove { mpn_id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BenchCmd {
     /// Create N trial-invitation lifecycles and drive them to a final state through the real
     /// store, job runtime and file outbox; prints instances/s, emails/s and peak RSS.
     Lifecycle {
@@ -242,15 +456,26 @@ enum BenchCmd {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error(transparent)]
     Start(#[from] app::StartError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Offer(#[from] crate::offers::OfferError),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<crate::http::ApiError> for CliError {
+    fn from(e: crate::http::ApiError) -> Self {
+        match e {
+            crate::http::ApiError::Offer(o) => CliError::Offer(o),
+            other => CliError::Other(other.to_string()),
+        }
+    }
 }
 
 fn init_logging(settings: &Settings) {
@@ -295,11 +520,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn print_json(v: &Value) {
+pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn read_json_file(path: &PathBuf) -> Result<Value, CliError> {
+pub(crate) fn read_json_file(path: &PathBuf) -> Result<Value, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
     serde_json::from_str(&text).map_err(|e| {
@@ -512,6 +737,29 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 .map_err(|e| CliError::Other(e.to_string()))?;
         }
         Command::Instances { command } => instances(command, &rt).await?,
+        Command::Schedules {
+            command: SchedulesCmd::Run { name },
+        } => {
+            let out = match name.as_str() {
+                "location_sync" => crate::tasks::location_sync(&rt).await,
+                "reconcile" => crate::tasks::reconcile(&rt).await,
+                other => {
+                    return Err(CliError::Other(format!(
+                        "no schedule `{other}` (have: location_sync, reconcile)"
+                    )));
+                }
+            }
+            .map_err(CliError::Other)?;
+            println!("{name}: {out}");
+        }
+        cmd @ (Command::Offer { .. }
+        | Command::Invite { .. }
+        | Command::Locations { .. }
+        | Command::Catalog { .. }
+        | Command::Customers { .. }
+        | Command::Tokens { .. }
+        | Command::Signups { .. }
+        | Command::Resellers { .. }) => crate::cli_offers::run(cmd, &rt).await?,
         Command::Jobs { command } => match command {
             JobsCmd::List { state, limit, json } => {
                 let jobs = rt.store.list_jobs(state.as_deref(), limit).await?;

@@ -62,6 +62,8 @@ pub struct Settings {
     pub email: EmailSettings,
     pub jobs: JobSettings,
     pub schedules: Schedules,
+    pub links: LinkSettings,
+    pub offers: OfferSettings,
     #[serde(default)]
     pub workflows: BTreeMap<String, WorkflowOverride>,
 }
@@ -72,6 +74,7 @@ pub struct AppSettings {
     pub data_dir: PathBuf,
     pub workflows_dir: PathBuf,
     pub templates_dir: PathBuf,
+    pub catalog: PathBuf,
     pub default_locale: Locale,
     pub public_base_url: url::Url,
 }
@@ -115,6 +118,32 @@ pub struct PartnerSettings {
     pub email: crate::domain::EmailAddress,
     pub phone: String,
     pub website: String,
+}
+
+/// Keys that sign advisor codes and customer page links (HMAC-SHA256).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSettings {
+    /// `kid:base64url-key, kid2:…` (each key at least 32 bytes); empty: the key file in the
+    /// data folder, generated on first start.
+    pub keys: Secret,
+    /// The key id that signs new links; empty: the first of `keys`.
+    pub signing_key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OfferSettings {
+    /// Default expiry per kind, when an offer is created without one.
+    pub trial_expiry: Span,
+    pub purchase_expiry: Span,
+    pub delegated_admin_expiry: Span,
+    /// The latest an offer may expire, from its creation.
+    pub max_expiry: Span,
+    /// Where an accepting customer is sent (303), with `advisor_code` added to the query.
+    pub signup_url: url::Url,
+    /// An acceptance whose sign-up is not reported within this time is marked abandoned.
+    pub signup_window: Span,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -401,6 +430,30 @@ impl Settings {
                 "email.message_id_domain",
                 "must be a plain domain".into(),
             ));
+        }
+        for (key, span) in [
+            ("offers.trial_expiry", self.offers.trial_expiry),
+            ("offers.purchase_expiry", self.offers.purchase_expiry),
+            (
+                "offers.delegated_admin_expiry",
+                self.offers.delegated_admin_expiry,
+            ),
+            ("offers.signup_window", self.offers.signup_window),
+        ] {
+            if span.0 <= 0 || span > self.offers.max_expiry && !key.ends_with("window") {
+                return Err(err(
+                    key,
+                    format!("{span} must be positive and at most offers.max_expiry"),
+                ));
+            }
+        }
+        if !matches!(self.offers.signup_url.scheme(), "http" | "https") {
+            return Err(err("offers.signup_url", "must be an http(s) URL".into()));
+        }
+        if !matches!(self.app.public_base_url.scheme(), "http" | "https")
+            || self.app.public_base_url.cannot_be_a_base()
+        {
+            return Err(err("app.public_base_url", "must be an http(s) URL".into()));
         }
         if self.email.smtp.pool_size == 0 {
             return Err(err("email.smtp.pool_size", "must be at least 1".into()));

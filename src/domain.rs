@@ -256,6 +256,363 @@ impl fmt::Display for InstanceId {
     }
 }
 
+/// Public tracking ID of an offer: `PF-` + 12 random base32 characters (60 bits, not sequential).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct OfferId(String);
+
+impl OfferId {
+    pub const LEN: usize = 12;
+    pub fn generate() -> Self {
+        OfferId(format!("PF-{}", random_base32(Self::LEN)))
+    }
+    /// Case-insensitive; `pf-abcd…` is the same offer as `PF-ABCD…`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_uppercase();
+        let ok = t
+            .strip_prefix("PF-")
+            .is_some_and(|b| b.len() == Self::LEN && b.bytes().all(|c| B32.contains(&c)));
+        if ok {
+            Ok(OfferId(t))
+        } else {
+            Err(format!(
+                "`{}` is not an Offer ID (PF- and {} characters of A-Z without I and O, 2-9)",
+                s.trim().escape_debug(),
+                Self::LEN
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for OfferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an offer offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OfferKind {
+    /// Exactly one trial product.
+    Trial,
+    /// One or more paid products, each with a licence count.
+    Purchase,
+    /// Delegated administration on its own (for a customer who already has a subscription).
+    DelegatedAdmin,
+}
+
+impl OfferKind {
+    pub const ALL: [OfferKind; 3] = [
+        OfferKind::Trial,
+        OfferKind::Purchase,
+        OfferKind::DelegatedAdmin,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfferKind::Trial => "trial",
+            OfferKind::Purchase => "purchase",
+            OfferKind::DelegatedAdmin => "delegated_admin",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not an offer kind (trial, purchase, delegated_admin)",
+                    s.escape_debug()
+                )
+            })
+    }
+    /// The per-recipient invitation lifecycle of this kind.
+    pub fn invitation_workflow(self) -> &'static str {
+        match self {
+            OfferKind::Trial => "trial_invitation",
+            OfferKind::Purchase => "purchase_offer",
+            OfferKind::DelegatedAdmin => "admin_offer",
+        }
+    }
+}
+
+impl fmt::Display for OfferKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A delegated-administration role: `full` ≈ global admin, `limited` ≈ password (helpdesk) admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    Full,
+    Limited,
+}
+
+impl AdminRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminRole::Full => "full",
+            AdminRole::Limited => "limited",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "full" => Ok(AdminRole::Full),
+            "limited" => Ok(AdminRole::Limited),
+            o => Err(format!(
+                "`{}` is not a delegated-admin role (full, limited)",
+                o.escape_debug()
+            )),
+        }
+    }
+}
+
+/// ISO 3166-1 alpha-2 country code, upper case (`DE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let b = t.as_bytes();
+        if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
+            Ok(Country([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
+        } else {
+            Err(format!(
+                "`{}` is not a two-letter country code like DE",
+                t.escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Country::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A catalog product id: lower-case letters, digits and `-`, 1 to 64 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct ProductId(String);
+
+impl ProductId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if !t.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        {
+            Ok(ProductId(t.to_string()))
+        } else {
+            Err(format!(
+                "`{}` is not a product id (a-z, 0-9 and -, at most 64)",
+                t.escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ProductId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProductId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ProductId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A number of user licences, checked against a product's limits where it is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LicenseCount(u32);
+
+impl LicenseCount {
+    /// `n` within `min..=max`, or a message naming the limits.
+    pub fn within(n: i64, min: u32, max: u32) -> Result<Self, String> {
+        if n < i64::from(min) || n > i64::from(max) {
+            Err(format!("{n} licences is outside {min}–{max}"))
+        } else {
+            Ok(LicenseCount(n as u32))
+        }
+    }
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// An internet domain name (the customer's), lower case, without wildcards.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct DomainName(String);
+
+impl DomainName {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim().trim_end_matches('.').to_lowercase();
+        if t.contains(['*', '%', '?']) {
+            return Err(format!(
+                "`{}`: wildcards are not allowed; give the exact domain",
+                t.escape_debug()
+            ));
+        }
+        let labels: Vec<&str> = t.split('.').collect();
+        let ok = t.len() <= 253
+            && labels.len() >= 2
+            && labels.iter().all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if ok {
+            Ok(DomainName(t))
+        } else {
+            Err(format!(
+                "`{}` is not a domain name like contoso.com",
+                s.trim().escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reseller's MPN ID (Microsoft Partner Network ID): 5 to 10 digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct MpnId(String);
+
+impl MpnId {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if (5..=10).contains(&t.len()) && t.bytes().all(|c| c.is_ascii_digit()) {
+            Ok(MpnId(t.to_string()))
+        } else {
+            Err(format!(
+                "`{}` is not an MPN ID (5 to 10 digits)",
+                t.escape_debug()
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MpnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What an API token may do: `admin` everything, `sales_agent` create offers and send
+/// invitations (and read), `viewer` read, `signups` only report completed sign-ups (for the
+/// sign-up system's webhook).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    SalesAgent,
+    Viewer,
+    Signups,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Admin, Role::SalesAgent, Role::Viewer, Role::Signups];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::SalesAgent => "sales_agent",
+            Role::Viewer => "viewer",
+            Role::Signups => "signups",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not a role (admin, sales_agent, viewer, signups)",
+                    s.escape_debug()
+                )
+            })
+    }
+    /// Whether a holder of `self` may do what needs `needed`.
+    pub fn allows(self, needed: Role) -> bool {
+        matches!(
+            (self, needed),
+            (Role::Admin, _)
+                | (Role::SalesAgent, Role::SalesAgent | Role::Viewer)
+                | (Role::Viewer, Role::Viewer)
+                | (Role::Signups, Role::Signups)
+        )
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A free-text name typed by a person (organisation, reseller name): trimmed, 1 to `max`
+/// characters, no control characters. HTML in it is kept as typed and escaped on output.
+pub fn parse_name(s: &str, max: usize) -> Result<String, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("is empty".into());
+    }
+    if t.chars().count() > max {
+        return Err(format!("is longer than {max} characters"));
+    }
+    if t.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
+    Ok(t.to_string())
+}
+
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -310,5 +667,54 @@ mod tests {
         assert_eq!(Locale::parse("de-AT"), Some(Locale::De));
         assert_eq!(Locale::parse("EN"), Some(Locale::En));
         assert_eq!(Locale::parse("fr"), None);
+    }
+
+    #[test]
+    fn offer_ids() {
+        let id = OfferId::generate();
+        assert_eq!(id.as_str().len(), 15);
+        assert_eq!(
+            OfferId::parse(&id.as_str().to_ascii_lowercase()).unwrap(),
+            id
+        );
+        for bad in [
+            "",
+            "PF-",
+            "PF-ABCDEFGHJKM",
+            "PF-ABCDEFGHJKMNP",
+            "PF-ABCDEFGHJKMO",
+            "XX-ABCDEFGHJKMN",
+            "PF-ABCDEFGHJK1N",
+        ] {
+            assert!(OfferId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_ne!(OfferId::generate(), OfferId::generate());
+    }
+
+    #[test]
+    fn domains_countries_mpn_and_licences() {
+        assert_eq!(
+            DomainName::parse("Contoso.COM.").unwrap().as_str(),
+            "contoso.com"
+        );
+        for bad in [
+            "contoso",
+            "*.contoso.com",
+            "con%",
+            "-a.de",
+            "a b.de",
+            "<b>.de",
+        ] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(Country::parse("de").unwrap().as_str(), "DE");
+        assert!(Country::parse("DEU").is_err());
+        assert!(MpnId::parse("1234567").is_ok());
+        assert!(MpnId::parse("12a4567").is_err());
+        assert_eq!(LicenseCount::within(5, 1, 300).unwrap().get(), 5);
+        assert!(LicenseCount::within(0, 1, 300).is_err());
+        assert!(LicenseCount::within(301, 1, 300).is_err());
+        assert!(parse_name(" a\u{7}b ", 10).is_err());
+        assert_eq!(parse_name(" <b>x</b> ", 20).unwrap(), "<b>x</b>");
     }
 }

@@ -105,10 +105,97 @@ impl Engine {
             cancel_timers: vec![],
             cancel_all_timers: false,
             fence: None,
+            records: vec![],
         };
         self.store.commit(&commit).await?;
         tracing::info!(instance = %id, workflow, offer_id = offer_id(&commit.data), state = %def.initial, "instance started");
         Ok(id)
+    }
+
+    /// Plans the creation of instance `id` and its first `events`, as commits for one
+    /// transaction (see [`Store::commit_all`]); nothing is written yet. Returns the commits and
+    /// the state the instance will be in.
+    pub fn plan_start(
+        &self,
+        id: &InstanceId,
+        workflow: &str,
+        data: &Map<String, Value>,
+        locale: Option<Locale>,
+        actor: &str,
+        events: &[&str],
+    ) -> Result<(Vec<Commit>, String), EngineError> {
+        let def = self.definition(workflow)?;
+        let data = def.validate_data(data).map_err(EngineError::InvalidData)?;
+        let now = self.clock.now();
+        let locale = locale.unwrap_or(self.default_locale).as_str().to_string();
+        let create = Commit {
+            instance: id.clone(),
+            expected_version: None,
+            workflow: workflow.into(),
+            locale: locale.clone(),
+            state: def.initial.clone(),
+            data: data.clone(),
+            is_final: false,
+            event: "start".into(),
+            from: None,
+            actor: actor.into(),
+            at: now,
+            jobs: vec![],
+            emails: vec![],
+            cancel_timers: vec![],
+            cancel_all_timers: false,
+            fence: None,
+            records: vec![],
+        };
+        let mut commits = vec![create];
+        let mut row = store::InstanceRow {
+            id: id.clone(),
+            workflow: workflow.into(),
+            state: def.initial.clone(),
+            version: 1,
+            data,
+            locale,
+            created_at: now,
+            updated_at: now,
+            final_at: None,
+        };
+        for event in events {
+            let decision = workflow::step(def, &row.state, &row.data, event, now)
+                .map_err(|e| EngineError::Rejected(refusal(&row, &e)))?;
+            let next = self.commit_for(def, &row, decision, event, actor, now);
+            row.state = next.state.clone();
+            row.data = next.data.clone();
+            row.version += 1;
+            commits.push(next);
+        }
+        Ok((commits, row.state))
+    }
+
+    /// Plans `event` on an existing instance as a commit (not written yet), for a caller
+    /// that commits it together with others. A version race shows up as
+    /// [`StoreError::Conflict`] at commit time.
+    pub async fn plan_fire(
+        &self,
+        id: &InstanceId,
+        event: &str,
+        actor: &str,
+    ) -> Result<Commit, EngineError> {
+        let inst = self.store.instance(id).await?;
+        let def = self.definition(&inst.workflow)?;
+        let now = self.clock.now();
+        let decision = workflow::step(def, &inst.state, &inst.data, event, now)
+            .map_err(|e| EngineError::Rejected(refusal(&inst, &e)))?;
+        Ok(self.commit_for(def, &inst, decision, event, actor, now))
+    }
+
+    /// Writes planned commits in one transaction.
+    pub async fn commit_plan(&self, commits: &[Commit]) -> Result<(), EngineError> {
+        self.store.commit_all(commits).await?;
+        for c in commits {
+            tracing::info!(instance = %c.instance, workflow = %c.workflow, offer_id = offer_id(&c.data),
+                event = %c.event, to = %c.state, actor = %c.actor, "transition");
+        }
+        Ok(())
     }
 
     /// Sends `event` to an instance. Two events racing on one instance have one winner: the
@@ -240,6 +327,7 @@ impl Engine {
             cancel_timers,
             cancel_all_timers: cancel_all,
             fence: None,
+            records: vec![],
         }
     }
 

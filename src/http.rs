@@ -1,96 +1,431 @@
-//! The only module that knows HTTP. Errors map to status codes in one place
-//! ([`ApiError::into_response`]).
+//! The only module that knows HTTP (axum): the partner API under `/api/v1` (JSON, bearer
+//! tokens with roles, OpenAPI document) and the customer's pages (`/o/…` offer and accept,
+//! `/r/…` remove admin roles, `/p/…` reseller request). Every error maps to a status and a
+//! stable code in one place ([`ApiError::into_response`]; pages: [`page_error`]).
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::{InstanceId, Locale};
+use crate::domain::{
+    AdminRole, Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, OfferKind,
+    ProductId, Role, Timestamp,
+};
 use crate::engine::EngineError;
 use crate::jobs::Runtime;
-use crate::store::StoreError;
+use crate::links::{Purpose, constant_time_eq};
+use crate::offers::{self, Accepted, LineRequest, NewOffer, OfferError, ResellerTarget, Resolve};
+use crate::pages::{self, FormValues};
+use crate::store::{OfferFilter, OfferLine, OfferView, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("missing or wrong bearer token")]
+    #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
+    #[error("this needs the role `{0}` (or admin)")]
+    Forbidden(Role),
     #[error("{field}: {message}")]
     BadRequest { field: String, message: String },
+    #[error("no route {0}")]
+    RouteNotFound(String),
     #[error(transparent)]
-    Engine(#[from] EngineError),
+    Offer(#[from] OfferError),
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
-            ApiError::Engine(EngineError::UnknownWorkflow(_)) => {
-                (StatusCode::NOT_FOUND, "unknown_workflow")
-            }
-            ApiError::Engine(EngineError::InvalidData(_)) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_data")
-            }
-            ApiError::Engine(EngineError::Rejected(_)) => (StatusCode::CONFLICT, "event_rejected"),
-            ApiError::Engine(EngineError::Store(StoreError::NotFound(_))) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            ApiError::Engine(EngineError::Store(StoreError::Conflict(_))) => {
-                (StatusCode::CONFLICT, "conflict")
-            }
-            ApiError::Engine(EngineError::Store(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable")
-            }
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        (
-            status,
-            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
-        )
-            .into_response()
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        ApiError::Offer(OfferError::Engine(e))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ApiError::Engine(EngineError::Store(e))
+        ApiError::Offer(OfferError::Engine(EngineError::Store(e)))
     }
 }
+
+/// Every error code the API answers with, its status, and what it means (also in the
+/// OpenAPI document).
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    (
+        "unauthorized",
+        401,
+        "no bearer token, or an unknown or revoked one",
+    ),
+    ("forbidden", 403, "the token's role does not allow this"),
+    (
+        "invalid_request",
+        400,
+        "the body or query is malformed (field names the place)",
+    ),
+    (
+        "invalid_field",
+        422,
+        "a field's value is not acceptable (field names it)",
+    ),
+    ("unknown_product", 422, "a product id is not in the catalog"),
+    (
+        "product_not_available",
+        422,
+        "a product is not sold in the usage country",
+    ),
+    (
+        "licence_count_out_of_range",
+        422,
+        "a licence count is outside the product's limits",
+    ),
+    (
+        "location_not_synced",
+        422,
+        "the partner location has not been synced (yet)",
+    ),
+    ("offer_not_found", 404, "no offer with this Offer ID"),
+    ("offer_closed", 409, "the offer is expired or withdrawn"),
+    ("not_found", 404, "no such resource"),
+    ("route_not_found", 404, "no such route"),
+    (
+        "conflict",
+        409,
+        "the resource is in a state that does not allow this",
+    ),
+    (
+        "event_rejected",
+        409,
+        "the lifecycle does not allow this event now",
+    ),
+    ("unknown_workflow", 404, "no such workflow"),
+    (
+        "invalid_data",
+        422,
+        "instance data does not fit the workflow",
+    ),
+    (
+        "store_unavailable",
+        503,
+        "the database is unavailable; retry",
+    ),
+];
+
+impl ApiError {
+    fn code(&self) -> (StatusCode, &'static str, Option<String>) {
+        use OfferError as O;
+        let s = |c: u16| StatusCode::from_u16(c).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match self {
+            ApiError::Unauthorized => (s(401), "unauthorized", None),
+            ApiError::Forbidden(_) => (s(403), "forbidden", None),
+            ApiError::BadRequest { field, .. } => (s(400), "invalid_request", Some(field.clone())),
+            ApiError::RouteNotFound(_) => (s(404), "route_not_found", None),
+            ApiError::Offer(e) => match e {
+                O::Invalid { field, .. } => (s(422), "invalid_field", Some(field.clone())),
+                O::UnknownProduct { field, .. } => (s(422), "unknown_product", Some(field.clone())),
+                O::NotAvailable { field, .. } => {
+                    (s(422), "product_not_available", Some(field.clone()))
+                }
+                O::LicenceCount { field, .. } => {
+                    (s(422), "licence_count_out_of_range", Some(field.clone()))
+                }
+                O::LocationNotSynced { field, .. } => {
+                    (s(422), "location_not_synced", Some(field.clone()))
+                }
+                O::OfferNotFound(_) => (s(404), "offer_not_found", None),
+                O::OfferClosed { .. } => (s(409), "offer_closed", None),
+                O::NotFound(_) => (s(404), "not_found", None),
+                O::Conflict(_) => (s(409), "conflict", None),
+                O::Engine(EngineError::UnknownWorkflow(_)) => (s(404), "unknown_workflow", None),
+                O::Engine(EngineError::InvalidData(_)) => (s(422), "invalid_data", None),
+                O::Engine(EngineError::Rejected(_)) => (s(409), "event_rejected", None),
+                O::Engine(EngineError::Store(StoreError::NotFound(_))) => {
+                    (s(404), "not_found", None)
+                }
+                O::Engine(EngineError::Store(StoreError::Conflict(_))) => {
+                    (s(409), "conflict", None)
+                }
+                O::Engine(EngineError::Store(_)) => (s(503), "store_unavailable", None),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, field) = self.code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut err = json!({ "code": code, "message": self.to_string() });
+        if let Some(f) = field {
+            err["field"] = json!(f);
+        }
+        let mut r = (status, Json(json!({ "error": err }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"partnerflow\""),
+            );
+        }
+        r
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn bad(field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+// ---------------------------------------------------------------- routes
+
+/// One route of the partner API: the router and the OpenAPI document are both made from
+/// this table's paths (a test checks every entry answers through the real router).
+pub struct Op {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// None: public.
+    pub role: Option<Role>,
+    pub summary: &'static str,
+}
+
+pub const API: &[Op] = &[
+    Op {
+        method: "get",
+        path: "/healthz",
+        role: None,
+        summary: "Liveness and failed-job count",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/openapi.json",
+        role: None,
+        summary: "This document",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/catalog",
+        role: Some(Role::Viewer),
+        summary: "Catalog products, optionally only those sold in ?country=DE",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/locations",
+        role: Some(Role::Viewer),
+        summary: "Synced partner locations (only these can be chosen for offers)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/locations/sync",
+        role: Some(Role::Admin),
+        summary: "Sync partner locations now",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/offers",
+        role: Some(Role::SalesAgent),
+        summary: "Create an offer (trial, purchase or delegated_admin); answers with its Offer ID and link",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/offers",
+        role: Some(Role::Viewer),
+        summary: "List offers; filter by state, kind, location, created_from, created_to; page with limit and before",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/offers/{offer_id}",
+        role: Some(Role::Viewer),
+        summary: "Track an offer: state, products, link, invitations, acceptances, relationships, sign-ups, history",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/offers/{offer_id}/withdraw",
+        role: Some(Role::Admin),
+        summary: "Withdraw an offer (and its open invitations)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/offers/{offer_id}/invitations",
+        role: Some(Role::SalesAgent),
+        summary: "Send the offer's link to a recipient",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/customers",
+        role: Some(Role::Viewer),
+        summary: "Find customers by exact user name (?q=person@contoso.com) or exact domain (?q=contoso.com); no wildcards",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/resellers",
+        role: Some(Role::Admin),
+        summary: "Send a partnership request to a reseller",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/resellers",
+        role: Some(Role::Viewer),
+        summary: "List reseller partnerships",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/resellers/{mpn_id}",
+        role: Some(Role::Viewer),
+        summary: "A reseller partnership and its customers",
+    },
+    Op {
+        method: "delete",
+        path: "/api/v1/resellers/{mpn_id}",
+        role: Some(Role::Admin),
+        summary: "End a reseller partnership (its customers stay)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/resellers/{mpn_id}/customers",
+        role: Some(Role::Admin),
+        summary: "Associate the reseller with a customer (domain) or an acceptance; optionally as support contact",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/signups",
+        role: Some(Role::Signups),
+        summary: "Webhook of the sign-up system: a completed sign-up (advisor code, customer domain, time)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/instances",
+        role: Some(Role::Admin),
+        summary: "Start a workflow instance (low level)",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/instances/{id}",
+        role: Some(Role::Admin),
+        summary: "A workflow instance with history, emails and timers (low level)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/instances/{id}/events",
+        role: Some(Role::Admin),
+        summary: "Send an event to a workflow instance (low level)",
+    },
+];
 
 pub fn router(rt: Arc<Runtime>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/catalog", get(catalog))
+        .route("/api/v1/locations", get(locations))
+        .route("/api/v1/locations/sync", post(locations_sync))
+        .route("/api/v1/offers", post(create_offer).get(list_offers))
+        .route("/api/v1/offers/{offer_id}", get(show_offer))
+        .route("/api/v1/offers/{offer_id}/withdraw", post(withdraw_offer))
+        .route("/api/v1/offers/{offer_id}/invitations", post(invite))
+        .route("/api/v1/customers", get(customers))
+        .route(
+            "/api/v1/resellers",
+            post(create_reseller).get(list_resellers),
+        )
+        .route(
+            "/api/v1/resellers/{mpn_id}",
+            get(show_reseller).delete(remove_reseller),
+        )
+        .route(
+            "/api/v1/resellers/{mpn_id}/customers",
+            post(associate_reseller),
+        )
+        .route("/api/v1/signups", post(signup_webhook))
         .route("/api/v1/instances", post(start_instance))
         .route("/api/v1/instances/{id}", get(show_instance))
         .route("/api/v1/instances/{id}/events", post(send_event))
+        .route("/o/{code}", get(offer_page).post(accept_offer))
+        .route("/r/{token}", get(remove_roles_page).post(remove_roles))
+        .route("/p/{token}", get(reseller_page).post(reseller_accept))
+        .fallback(fallback)
         .with_state(rt)
 }
 
-fn authorize(rt: &Runtime, headers: &HeaderMap) -> Result<(), ApiError> {
-    let expected = rt.settings.http.admin_token.expose();
+async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if uri.path().starts_with("/api/") {
+        return ApiError::RouteNotFound(uri.path().to_string()).into_response();
+    }
+    let l = pages::negotiate(accept_language(&headers), Locale::En);
+    html(StatusCode::NOT_FOUND, pages::not_found_page(l))
+}
+
+/// Checks the bearer token: the operator's `http.admin_token` (role admin) or an API token.
+/// Returns the actor name for history rows.
+async fn auth(rt: &Runtime, headers: &HeaderMap, needed: Role) -> ApiResult<String> {
     let given = headers
-        .get(axum::http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if !expected.is_empty() && constant_time_eq(g.as_bytes(), expected.as_bytes()) => {
-            Ok(())
-        }
-        _ => Err(ApiError::Unauthorized),
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(ApiError::Unauthorized)?;
+    let admin = rt.settings.http.admin_token.expose();
+    let (actor, role) = if !admin.is_empty() && constant_time_eq(given, admin) {
+        ("admin-token".to_string(), Role::Admin)
+    } else {
+        offers::authenticate(rt, given)
+            .await?
+            .ok_or(ApiError::Unauthorized)?
+    };
+    if role.allows(needed) {
+        Ok(actor)
+    } else {
+        Err(ApiError::Forbidden(needed))
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." || path == "?" {
+            "body"
+        } else {
+            &path
+        };
+        bad(field, e.into_inner().to_string())
+    })
 }
+
+fn query_pairs(q: &Option<String>) -> Vec<(String, String)> {
+    q.as_deref()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn query_map(q: &Option<String>, allowed: &[&str]) -> ApiResult<Map<String, Value>> {
+    let mut m = Map::new();
+    for (k, v) in query_pairs(q) {
+        if !allowed.contains(&k.as_str()) {
+            return Err(bad(
+                &k,
+                format!("unknown query parameter (allowed: {})", allowed.join(", ")),
+            ));
+        }
+        m.insert(k, Value::String(v));
+    }
+    Ok(m)
+}
+
+fn parse_offer_id(s: &str) -> ApiResult<OfferId> {
+    OfferId::parse(s).map_err(|m| bad("offer_id", m))
+}
+
+// ---------------------------------------------------------------- handlers: misc
 
 async fn healthz(State(rt): State<Arc<Runtime>>) -> Response {
     match rt.store.count_jobs("failed", None).await {
@@ -105,6 +440,410 @@ async fn healthz(State(rt): State<Arc<Runtime>>) -> Response {
     }
 }
 
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+async fn catalog(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let m = query_map(&q, &["country"])?;
+    let products: Vec<_> = match m.get("country").and_then(Value::as_str) {
+        Some(c) => {
+            let c = Country::parse(c).map_err(|e| bad("country", e))?;
+            rt.catalog.in_country(c)
+        }
+        None => rt.catalog.all().collect(),
+    };
+    Ok(Json(json!({ "products": products })))
+}
+
+async fn locations(State(rt): State<Arc<Runtime>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let locs = rt.store.locations().await?;
+    Ok(Json(
+        json!({ "locations": locs.iter().map(|(l, first)| json!({
+        "id": l.id, "name": l.name, "country": l.country, "partner_id": l.partner_id, "first_seen_at": first,
+    })).collect::<Vec<_>>() }),
+    ))
+}
+
+async fn locations_sync(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Admin).await?;
+    let summary = crate::tasks::location_sync(&rt)
+        .await
+        .map_err(|m| ApiError::Offer(OfferError::Conflict(format!("location sync failed: {m}"))))?;
+    Ok(Json(json!({ "summary": summary })))
+}
+
+// ---------------------------------------------------------------- handlers: offers
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferBody {
+    kind: String,
+    location_id: String,
+    country: String,
+    #[serde(default)]
+    products: Vec<LineBody>,
+    delegated_admin: Option<String>,
+    expires_at: Option<String>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    id: String,
+    licences: Option<i64>,
+}
+
+/// Parses an offer request at the edge (shared with the CLI).
+pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
+    let b: OfferBody = parse_json(body)?;
+    let kind = OfferKind::parse(&b.kind).map_err(|m| bad("kind", m))?;
+    let country = Country::parse(&b.country).map_err(|m| bad("country", m))?;
+    let mut products = Vec::new();
+    for (i, l) in b.products.iter().enumerate() {
+        products.push(LineRequest {
+            product: ProductId::parse(&l.id).map_err(|m| bad(&format!("products[{i}].id"), m))?,
+            licences: l.licences,
+        });
+    }
+    let delegated_admin = match b.delegated_admin.as_deref() {
+        None | Some("none") => None,
+        Some(r) => Some(AdminRole::parse(r).map_err(|m| bad("delegated_admin", m))?),
+    };
+    let expires_at = b
+        .expires_at
+        .as_deref()
+        .map(Timestamp::parse_rfc3339)
+        .transpose()
+        .map_err(|m| bad("expires_at", m))?;
+    let message = b
+        .message
+        .as_deref()
+        .map(offers::parse_message)
+        .transpose()
+        .map_err(|m| bad("message", m))?;
+    let location_id = b.location_id.trim().to_string();
+    if location_id.is_empty() || location_id.len() > 100 {
+        return Err(bad("location_id", "is empty or longer than 100 characters"));
+    }
+    Ok(NewOffer {
+        kind,
+        location_id,
+        country,
+        products,
+        delegated_admin,
+        expires_at,
+        message,
+    })
+}
+
+async fn create_offer(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::SalesAgent).await?;
+    let n = parse_new_offer(&body)?;
+    let o = offers::create(&rt, n, &actor).await?;
+    let v = offers::tracking(&rt, &o.offer.offer_id).await?;
+    let mut r = (StatusCode::CREATED, Json(v)).into_response();
+    if let Ok(h) = HeaderValue::from_str(&format!("/api/v1/offers/{}", o.offer.offer_id)) {
+        r.headers_mut().insert(header::LOCATION, h);
+    }
+    Ok(r)
+}
+
+/// Parses list filters (shared with the CLI).
+pub fn parse_filter(m: &Map<String, Value>) -> ApiResult<OfferFilter> {
+    let get = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let time = |k: &str| -> ApiResult<Option<Timestamp>> {
+        get(k)
+            .map(|s| parse_time_or_date(s).map_err(|e| bad(k, e)))
+            .transpose()
+    };
+    let limit = match get("limit") {
+        None => 100,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad("limit", "a number from 1 to 1000"))?,
+    };
+    let before = match get("before") {
+        None => None,
+        Some(c) => {
+            let (t, id) = c
+                .split_once('~')
+                .ok_or_else(|| bad("before", "use the `next` value of the previous page"))?;
+            let t = t
+                .parse::<i64>()
+                .map_err(|_| bad("before", "use the `next` value of the previous page"))?;
+            Some((Timestamp(t), parse_offer_id(id)?))
+        }
+    };
+    let state = get("state").map(str::to_string);
+    if let Some(s) = &state
+        && !["created", "open", "expired", "withdrawn"].contains(&s.as_str())
+    {
+        return Err(bad("state", "one of open, expired, withdrawn, created"));
+    }
+    Ok(OfferFilter {
+        state,
+        kind: get("kind")
+            .map(OfferKind::parse)
+            .transpose()
+            .map_err(|m| bad("kind", m))?,
+        location_id: get("location").map(str::to_string),
+        created_from: time("created_from")?,
+        created_to: time("created_to")?,
+        before,
+        limit,
+    })
+}
+
+/// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
+pub fn parse_time_or_date(s: &str) -> Result<Timestamp, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let dt = d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc());
+        return dt
+            .map(Timestamp::from_datetime)
+            .ok_or_else(|| format!("`{s}` is not a date"));
+    }
+    Timestamp::parse_rfc3339(s)
+        .map_err(|_| format!("`{s}` is neither a date (2026-11-22) nor an RFC 3339 date-time"))
+}
+
+pub fn offers_page_json(list: &[OfferView], limit: i64) -> Value {
+    let next = (list.len() as i64 == limit)
+        .then(|| {
+            list.last()
+                .map(|o| format!("{}~{}", o.offer.created_at.0, o.offer.offer_id))
+        })
+        .flatten();
+    json!({ "offers": list, "next": next })
+}
+
+async fn list_offers(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let m = query_map(
+        &q,
+        &[
+            "state",
+            "kind",
+            "location",
+            "created_from",
+            "created_to",
+            "limit",
+            "before",
+        ],
+    )?;
+    let f = parse_filter(&m)?;
+    let list = offers::list(&rt, &f).await?;
+    Ok(Json(offers_page_json(&list, f.limit)))
+}
+
+async fn show_offer(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    Ok(Json(offers::tracking(&rt, &parse_offer_id(&id)?).await?))
+}
+
+async fn withdraw_offer(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    let id = parse_offer_id(&id)?;
+    offers::withdraw(&rt, &id, &actor).await?;
+    Ok(Json(offers::tracking(&rt, &id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteBody {
+    recipient: String,
+    locale: Option<String>,
+    name: Option<String>,
+}
+
+async fn invite(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::SalesAgent).await?;
+    let id = parse_offer_id(&id)?;
+    let b: InviteBody = parse_json(&body)?;
+    let to = EmailAddress::parse(&b.recipient).map_err(|m| bad("recipient", m))?;
+    let locale = b
+        .locale
+        .as_deref()
+        .map(|l| Locale::parse(l).ok_or_else(|| bad("locale", format!("`{l}` is not de or en"))))
+        .transpose()?;
+    let name = b
+        .name
+        .as_deref()
+        .map(|n| crate::domain::parse_name(n, 200).map_err(|m| bad("name", m)))
+        .transpose()?;
+    let sent = offers::invite(&rt, &id, to, name, locale, &actor).await?;
+    Ok((StatusCode::CREATED, Json(json!(sent))).into_response())
+}
+
+async fn customers(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let m = query_map(&q, &["q"])?;
+    let q = m.get("q").and_then(Value::as_str).unwrap_or("");
+    Ok(Json(
+        json!({ "customers": offers::search_customers(&rt, q).await? }),
+    ))
+}
+
+// ---------------------------------------------------------------- handlers: resellers
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResellerBody {
+    mpn_id: String,
+    name: String,
+    email: String,
+}
+
+async fn create_reseller(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    let b: ResellerBody = parse_json(&body)?;
+    let mpn = MpnId::parse(&b.mpn_id).map_err(|m| bad("mpn_id", m))?;
+    let name = crate::domain::parse_name(&b.name, 200).map_err(|m| bad("name", m))?;
+    let email = EmailAddress::parse(&b.email).map_err(|m| bad("email", m))?;
+    let r = offers::request_reseller(&rt, mpn, name, email, &actor).await?;
+    Ok((StatusCode::CREATED, Json(json!(r))).into_response())
+}
+
+async fn list_resellers(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    Ok(Json(json!({ "resellers": rt.store.resellers().await? })))
+}
+
+fn parse_mpn(s: &str) -> ApiResult<MpnId> {
+    MpnId::parse(s).map_err(|m| bad("mpn_id", m))
+}
+
+async fn show_reseller(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(mpn): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    Ok(Json(json!(offers::reseller(&rt, &parse_mpn(&mpn)?).await?)))
+}
+
+async fn remove_reseller(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(mpn): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    Ok(Json(json!(
+        offers::remove_reseller(&rt, &parse_mpn(&mpn)?, &actor).await?
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssociateBody {
+    domain: Option<String>,
+    acceptance_id: Option<String>,
+    #[serde(default)]
+    support_contact: bool,
+}
+
+async fn associate_reseller(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(mpn): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Admin).await?;
+    let mpn = parse_mpn(&mpn)?;
+    let b: AssociateBody = parse_json(&body)?;
+    let target = match (b.domain.as_deref(), b.acceptance_id.as_deref()) {
+        (Some(d), None) => {
+            ResellerTarget::Customer(DomainName::parse(d).map_err(|m| bad("domain", m))?)
+        }
+        (None, Some(a)) => {
+            ResellerTarget::Acceptance(InstanceId::parse(a).map_err(|m| bad("acceptance_id", m))?)
+        }
+        _ => return Err(bad("body", "give exactly one of domain and acceptance_id")),
+    };
+    Ok(Json(json!(
+        offers::associate_reseller(&rt, &mpn, target, b.support_contact).await?
+    )))
+}
+
+// ---------------------------------------------------------------- handlers: sign-ups
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignupBody {
+    advisor_code: String,
+    customer_domain: String,
+    completed_at: String,
+}
+
+async fn signup_webhook(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    auth(&rt, &headers, Role::Signups).await?;
+    let b: SignupBody = parse_json(&body)?;
+    let domain = DomainName::parse(&b.customer_domain).map_err(|m| bad("customer_domain", m))?;
+    let at = Timestamp::parse_rfc3339(&b.completed_at).map_err(|m| bad("completed_at", m))?;
+    let r = offers::record_signup(&rt, &b.advisor_code, domain, at, "webhook").await?;
+    let status = if r.recorded {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(json!(r))).into_response())
+}
+
+// ---------------------------------------------------------------- handlers: instances
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
@@ -116,35 +855,25 @@ struct StartBody {
     event: Option<String>,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| ApiError::BadRequest {
-        field: if e.path().to_string() == "." {
-            "body".into()
-        } else {
-            e.path().to_string()
-        },
-        message: e.into_inner().to_string(),
-    })
-}
-
 async fn start_instance(
     State(rt): State<Arc<Runtime>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    authorize(&rt, &headers)?;
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
     let b: StartBody = parse_json(&body)?;
     let locale = match b.locale.as_deref() {
         None => None,
-        Some(l) => Some(Locale::parse(l).ok_or_else(|| ApiError::BadRequest {
-            field: "locale".into(),
-            message: format!("`{l}` is not de or en"),
-        })?),
+        Some(l) => {
+            Some(Locale::parse(l).ok_or_else(|| bad("locale", format!("`{l}` is not de or en")))?)
+        }
     };
-    let id = rt.engine.start(&b.workflow, &b.data, locale, "api").await?;
+    let id = rt
+        .engine
+        .start(&b.workflow, &b.data, locale, &actor)
+        .await?;
     if let Some(ev) = &b.event {
-        rt.engine.fire(&id, ev, "api").await?;
+        rt.engine.fire(&id, ev, &actor).await?;
     }
     let body = instance_json(&rt, &id).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
@@ -173,19 +902,16 @@ pub async fn instance_json(rt: &Runtime, id: &InstanceId) -> Result<Value, Store
     }))
 }
 
-fn parse_id(id: &str) -> Result<InstanceId, ApiError> {
-    InstanceId::parse(id).map_err(|message| ApiError::BadRequest {
-        field: "id".into(),
-        message,
-    })
+fn parse_id(id: &str) -> ApiResult<InstanceId> {
+    InstanceId::parse(id).map_err(|m| bad("id", m))
 }
 
 async fn show_instance(
     State(rt): State<Arc<Runtime>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&rt, &headers)?;
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Admin).await?;
     let id = parse_id(&id)?;
     Ok(Json(instance_json(&rt, &id).await?))
 }
@@ -201,10 +927,631 @@ async fn send_event(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&rt, &headers)?;
+) -> ApiResult<Json<Value>> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
     let id = parse_id(&id)?;
     let b: EventBody = parse_json(&body)?;
-    let t = rt.engine.fire(&id, &b.event, "api").await?;
+    let t = rt.engine.fire(&id, &b.event, &actor).await?;
     Ok(Json(json!(t)))
+}
+
+// ---------------------------------------------------------------- the customer's pages
+
+const CSRF_COOKIE: &str = "pf_csrf";
+
+fn accept_language(h: &HeaderMap) -> Option<&str> {
+    h.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+fn locale_of(rt: &Runtime, h: &HeaderMap) -> Locale {
+    pages::negotiate(accept_language(h), rt.settings.app.default_locale)
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    r
+}
+
+/// A page with the content security policy: no scripts at all, forms only to us (and the
+/// sign-up page the accept form redirects to).
+fn page(rt: &Runtime, status: StatusCode, body: String, set_cookie: Option<String>) -> Response {
+    let mut r = html(status, body);
+    let signup = rt.settings.offers.signup_url.origin().ascii_serialization();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self' {signup}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    if let Some(c) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        r.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    r
+}
+
+fn cookie_nonce(h: &HeaderMap) -> Option<String> {
+    h.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == CSRF_COOKIE)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| v.len() == 26 && v.bytes().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// The browser's CSRF nonce (a new one, with its Set-Cookie, if it has none) and the form
+/// token for `path`.
+fn csrf_for(rt: &Runtime, h: &HeaderMap, path: &str) -> (String, Option<String>) {
+    let (nonce, set) = match cookie_nonce(h) {
+        Some(n) => (n, None),
+        None => {
+            let n = crate::domain::random_base32(26);
+            let secure = if rt.settings.app.public_base_url.scheme() == "https" {
+                "; Secure"
+            } else {
+                ""
+            };
+            let c = format!("{CSRF_COOKIE}={n}; Path=/; HttpOnly; SameSite=Strict{secure}");
+            (n, Some(c))
+        }
+    };
+    (rt.keys.csrf_token(&nonce, path), set)
+}
+
+/// A form post is ours: the cookie nonce and the form's token match for this path, and an
+/// Origin header, when sent, is our own.
+fn csrf_ok(rt: &Runtime, h: &HeaderMap, form: &[(String, String)], path: &str) -> bool {
+    if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let ours = rt
+            .settings
+            .app
+            .public_base_url
+            .origin()
+            .ascii_serialization();
+        if origin != ours {
+            return false;
+        }
+    }
+    let Some(nonce) = cookie_nonce(h) else {
+        return false;
+    };
+    let token = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    rt.keys.check_csrf(token, &nonce, path)
+}
+
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body)
+        .into_owned()
+        .take(200)
+        .collect()
+}
+
+fn limits_of(rt: &Runtime) -> impl Fn(&OfferLine) -> (u32, u32) + '_ {
+    move |l: &OfferLine| {
+        rt.catalog
+            .get(&l.id)
+            .map(|p| (p.min_licences, p.max_licences))
+            .unwrap_or((1, 1))
+    }
+}
+
+/// What a customer page shows when the link or the store fails.
+fn page_error(rt: &Runtime, l: Locale, e: Resolve) -> Response {
+    match e {
+        Resolve::NotFound(why) => {
+            tracing::info!(why, "customer link refused");
+            page(rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None)
+        }
+        Resolve::Closed(o) => {
+            let state = if o.state == "open" {
+                "expired".to_string()
+            } else {
+                o.state.clone()
+            };
+            page(
+                rt,
+                StatusCode::GONE,
+                pages::closed_page(l, &rt.settings.partner, &o, &state),
+                None,
+            )
+        }
+    }
+}
+
+async fn offer_page(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let o = match offers::resolve_code(&rt, &code).await {
+        Ok(o) => o,
+        Err(e) => return page_error(&rt, l, e),
+    };
+    let path = format!("/o/{code}");
+    let (token, set) = csrf_for(&rt, &headers, &path);
+    let limits = limits_of(&rt);
+    let body = pages::offer_page(
+        l,
+        &rt.settings.partner,
+        &o,
+        &limits,
+        &path,
+        &token,
+        &FormValues::default(),
+        &[],
+    );
+    page(&rt, StatusCode::OK, body, set)
+}
+
+async fn accept_offer(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let path = format!("/o/{code}");
+    let form = form_pairs(&body);
+    if !csrf_ok(&rt, &headers, &form, &path) {
+        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    }
+    let o = match offers::resolve_code(&rt, &code).await {
+        Ok(o) => o,
+        Err(e) => return page_error(&rt, l, e),
+    };
+    let field = |k: &str| {
+        form.iter()
+            .find(|(f, _)| f == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let values = FormValues {
+        organisation: field("organisation"),
+        domain: field("domain"),
+        admin_email: field("admin_email"),
+        licences: form
+            .iter()
+            .filter_map(|(k, v)| {
+                k.strip_prefix("licences.")
+                    .map(|p| (p.to_string(), v.clone()))
+            })
+            .collect(),
+        delegated_admin: field("delegated_admin") == "yes",
+    };
+    let limits = limits_of(&rt);
+    let mut errors: Vec<(String, String)> = Vec::new();
+    let organisation = crate::domain::parse_name(&values.organisation, 200)
+        .map_err(|_| {
+            errors.push((
+                "organisation".into(),
+                pages::field_message(l, "organisation", None),
+            ))
+        })
+        .ok();
+    let domain = DomainName::parse(&values.domain)
+        .map_err(|_| errors.push(("domain".into(), pages::field_message(l, "domain", None))))
+        .ok();
+    let admin_email = EmailAddress::parse(&values.admin_email)
+        .map_err(|_| {
+            errors.push((
+                "admin_email".into(),
+                pages::field_message(l, "admin_email", None),
+            ))
+        })
+        .ok();
+    let mut licences = Vec::new();
+    for (p, v) in &values.licences {
+        let line = o.offer.products.iter().find(|x| x.id.as_str() == p);
+        match (line, v.trim().parse::<i64>()) {
+            (Some(line), Ok(n)) => licences.push((line.id.clone(), n)),
+            (Some(line), Err(_)) => errors.push((
+                format!("licences.{p}"),
+                pages::field_message(l, "licences", Some(limits(line))),
+            )),
+            // A product that is not on the offer: refused, nothing recorded.
+            (None, _) => errors.push((
+                format!("licences.{p}"),
+                pages::field_message(l, "unknown", None),
+            )),
+        }
+    }
+    let (token, set) = csrf_for(&rt, &headers, &path);
+    let again = |errors: &[(String, String)]| {
+        let body = pages::offer_page(
+            l,
+            &rt.settings.partner,
+            &o,
+            &limits,
+            &path,
+            &token,
+            &values,
+            errors,
+        );
+        page(&rt, StatusCode::UNPROCESSABLE_ENTITY, body, set.clone())
+    };
+    let (Some(organisation), Some(domain), Some(admin_email), true) =
+        (organisation, domain, admin_email, errors.is_empty())
+    else {
+        return again(&errors);
+    };
+    let a = offers::Acceptance {
+        organisation,
+        domain,
+        admin_email,
+        licences,
+        delegated_admin: o.offer.kind == OfferKind::DelegatedAdmin || values.delegated_admin,
+        locale: l,
+    };
+    match offers::accept(&rt, &o, a).await {
+        Ok(Accepted::New(_) | Accepted::Again(_)) => {
+            let to = offers::signup_redirect(&rt, &o);
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(OfferError::LicenceCount { field, product, .. }) => {
+            let line = o.offer.products.iter().find(|x| x.id.as_str() == product);
+            let msg = pages::field_message(l, "licences", line.map(&limits));
+            again(&[(field, msg)])
+        }
+        Err(OfferError::OfferClosed { .. }) => page_error(&rt, l, Resolve::Closed(Box::new(o))),
+        Err(OfferError::Invalid { field, .. }) if field.starts_with("licences") => {
+            again(&[(field, pages::field_message(l, "unknown", None))])
+        }
+        Err(
+            e @ (OfferError::LocationNotSynced { .. }
+            | OfferError::NotAvailable { .. }
+            | OfferError::UnknownProduct { .. }),
+        ) => {
+            // The partner's data changed since the offer was made: the offer cannot be taken.
+            tracing::warn!(offer_id = %o.offer.offer_id, error = %e, "acceptance refused: offer no longer valid");
+            page_error(
+                &rt,
+                l,
+                Resolve::Closed(Box::new(OfferView {
+                    state: "withdrawn".into(),
+                    ..o
+                })),
+            )
+        }
+        Err(e) => {
+            tracing::error!(offer_id = %o.offer.offer_id, error = %e, "acceptance failed");
+            page(
+                &rt,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page(l),
+                None,
+            )
+        }
+    }
+}
+
+async fn relationship_of(rt: &Runtime, token: &str) -> Option<crate::store::InstanceRow> {
+    let id = offers::resolve_page_token(rt, Purpose::RemoveRoles, token)?;
+    rt.store
+        .instance(&id)
+        .await
+        .ok()
+        .filter(|i| i.workflow == "delegated_admin")
+}
+
+fn rel_active(state: &str) -> bool {
+    matches!(
+        state,
+        "approval_pending" | "active" | "expiring" | "termination_requested"
+    )
+}
+
+async fn remove_roles_page(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let Some(rel) = relationship_of(&rt, &token).await else {
+        return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
+    };
+    let path = format!("/r/{token}");
+    let (csrf, set) = csrf_for(&rt, &headers, &path);
+    let who = format!(
+        "{} ({})",
+        rel.data
+            .get("customer_name")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        rel.data.get("domain").and_then(Value::as_str).unwrap_or("")
+    );
+    let role = rel
+        .data
+        .get("role")
+        .and_then(Value::as_str)
+        .and_then(|r| AdminRole::parse(r).ok());
+    let body = pages::remove_roles_page(
+        l,
+        &rt.settings.partner,
+        &who,
+        role,
+        &path,
+        &csrf,
+        rel_active(&rel.state),
+    );
+    page(&rt, StatusCode::OK, body, set)
+}
+
+async fn remove_roles(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let path = format!("/r/{token}");
+    if !csrf_ok(&rt, &headers, &form_pairs(&body), &path) {
+        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    }
+    let Some(rel) = relationship_of(&rt, &token).await else {
+        return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
+    };
+    if rel_active(&rel.state) {
+        match offers::remove_roles(&rt, &rel.id).await {
+            Ok(()) | Err(OfferError::Engine(EngineError::Rejected(_))) => {}
+            Err(e) => {
+                tracing::error!(relationship = %rel.id, error = %e, "removing roles failed");
+                return page(
+                    &rt,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::error_page(l),
+                    None,
+                );
+            }
+        }
+    }
+    page(
+        &rt,
+        StatusCode::OK,
+        pages::roles_removed_page(l, &rt.settings.partner),
+        None,
+    )
+}
+
+async fn reseller_of(rt: &Runtime, token: &str) -> Option<crate::store::ResellerView> {
+    let id = offers::resolve_page_token(rt, Purpose::Reseller, token)?;
+    let r = rt.store.reseller_by_instance(&id).await.ok()??;
+    // A later request for the same reseller replaces the row: an old link leads nowhere.
+    (r.reseller.instance_id == id).then_some(r)
+}
+
+async fn reseller_page(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let Some(r) = reseller_of(&rt, &token).await else {
+        return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
+    };
+    let path = format!("/p/{token}");
+    let (csrf, set) = csrf_for(&rt, &headers, &path);
+    let open = r.state == "request_sent";
+    let status = if open || r.state == "active" {
+        StatusCode::OK
+    } else {
+        StatusCode::GONE
+    };
+    let body = pages::reseller_page(
+        l,
+        &rt.settings.partner,
+        &r.reseller.name,
+        r.reseller.mpn_id.as_str(),
+        &path,
+        &csrf,
+        open,
+    );
+    page(&rt, status, body, set)
+}
+
+async fn reseller_accept(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let path = format!("/p/{token}");
+    if !csrf_ok(&rt, &headers, &form_pairs(&body), &path) {
+        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    }
+    let Some(r) = reseller_of(&rt, &token).await else {
+        return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
+    };
+    match r.state.as_str() {
+        "active" => page(
+            &rt,
+            StatusCode::OK,
+            pages::reseller_done_page(l, &rt.settings.partner),
+            None,
+        ),
+        "request_sent" => match rt
+            .engine
+            .fire(&r.reseller.instance_id, "accept", "reseller")
+            .await
+        {
+            Ok(_) => page(
+                &rt,
+                StatusCode::OK,
+                pages::reseller_done_page(l, &rt.settings.partner),
+                None,
+            ),
+            Err(EngineError::Rejected(_)) => {
+                let body = pages::reseller_page(
+                    l,
+                    &rt.settings.partner,
+                    &r.reseller.name,
+                    r.reseller.mpn_id.as_str(),
+                    &path,
+                    "",
+                    false,
+                );
+                page(&rt, StatusCode::GONE, body, None)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reseller accept failed");
+                page(
+                    &rt,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::error_page(l),
+                    None,
+                )
+            }
+        },
+        _ => {
+            let body = pages::reseller_page(
+                l,
+                &rt.settings.partner,
+                &r.reseller.name,
+                r.reseller.mpn_id.as_str(),
+                &path,
+                "",
+                false,
+            );
+            page(&rt, StatusCode::GONE, body, None)
+        }
+    }
+}
+
+// ---------------------------------------------------------------- OpenAPI
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// The OpenAPI 3.0 document of [`API`].
+pub fn openapi_document() -> Value {
+    let mut paths = Map::new();
+    for op in API {
+        let mut o = json!({
+            "summary": op.summary,
+            "operationId": format!("{}_{}", op.method, op.path.trim_start_matches('/').replace(['/', '{', '}', '.'], "_")),
+            "responses": {
+                "default": { "description": "An error", "content": { "application/json": { "schema": schema_ref("Error") } } }
+            }
+        });
+        let ok = if op.method == "post"
+            && !op.path.ends_with("/withdraw")
+            && !op.path.ends_with("/sync")
+            && !op.path.ends_with("/events")
+            && !op.path.ends_with("/customers")
+        {
+            "201"
+        } else {
+            "200"
+        };
+        o["responses"][ok] = json!({ "description": "Success", "content": { "application/json": { "schema": { "type": "object" } } } });
+        if let Some(role) = op.role {
+            o["security"] = json!([{ "bearer": [] }]);
+            o["description"] = json!(format!("Needs a token with role `{}` (or `admin`).", role));
+        }
+        let mut params: Vec<Value> = Vec::new();
+        for seg in op.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                params.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
+            }
+        }
+        let queries: &[&str] = match (op.method, op.path) {
+            ("get", "/api/v1/offers") => &[
+                "state",
+                "kind",
+                "location",
+                "created_from",
+                "created_to",
+                "limit",
+                "before",
+            ],
+            ("get", "/api/v1/catalog") => &["country"],
+            ("get", "/api/v1/customers") => &["q"],
+            _ => &[],
+        };
+        for q in queries {
+            params.push(json!({ "name": q, "in": "query", "required": *q == "q", "schema": { "type": "string" } }));
+        }
+        if !params.is_empty() {
+            o["parameters"] = json!(params);
+        }
+        let body = match (op.method, op.path) {
+            ("post", "/api/v1/offers") => Some("NewOffer"),
+            ("post", "/api/v1/offers/{offer_id}/invitations") => Some("NewInvitation"),
+            ("post", "/api/v1/resellers") => Some("NewReseller"),
+            ("post", "/api/v1/resellers/{mpn_id}/customers") => Some("ResellerCustomer"),
+            ("post", "/api/v1/signups") => Some("Signup"),
+            ("post", "/api/v1/instances") => Some("NewInstance"),
+            ("post", "/api/v1/instances/{id}/events") => Some("Event"),
+            _ => None,
+        };
+        if let Some(b) = body {
+            o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema_ref(b) } } });
+        }
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[op.method] = o;
+    }
+    let codes: Vec<&str> = ERROR_CODES.iter().map(|c| c.0).collect();
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "partnerflow partner API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!("Offers, invitations, acceptances, resellers and sign-ups. Every write needs a bearer token (`partnerflow tokens create`). Errors: {}", ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}")).collect::<Vec<_>>().join("; ")),
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
+                    "code": { "type": "string", "enum": codes }, "message": { "type": "string" }, "field": { "type": "string" } } } } },
+                "NewOffer": { "type": "object", "required": ["kind", "location_id", "country"], "additionalProperties": false, "properties": {
+                    "kind": { "type": "string", "enum": ["trial", "purchase", "delegated_admin"] },
+                    "location_id": { "type": "string" }, "country": { "type": "string", "example": "DE" },
+                    "products": { "type": "array", "items": { "type": "object", "required": ["id"], "additionalProperties": false, "properties": { "id": { "type": "string" }, "licences": { "type": "integer" } } } },
+                    "delegated_admin": { "type": "string", "enum": ["none", "full", "limited"] },
+                    "expires_at": { "type": "string", "format": "date-time" }, "message": { "type": "string", "maxLength": 2000 } } },
+                "NewInvitation": { "type": "object", "required": ["recipient"], "additionalProperties": false, "properties": {
+                    "recipient": { "type": "string", "format": "email" }, "locale": { "type": "string", "enum": ["de", "en"] }, "name": { "type": "string" } } },
+                "NewReseller": { "type": "object", "required": ["mpn_id", "name", "email"], "additionalProperties": false, "properties": {
+                    "mpn_id": { "type": "string" }, "name": { "type": "string" }, "email": { "type": "string", "format": "email" } } },
+                "ResellerCustomer": { "type": "object", "additionalProperties": false, "properties": {
+                    "domain": { "type": "string" }, "acceptance_id": { "type": "string" }, "support_contact": { "type": "boolean" } } },
+                "Signup": { "type": "object", "required": ["advisor_code", "customer_domain", "completed_at"], "additionalProperties": false, "properties": {
+                    "advisor_code": { "type": "string" }, "customer_domain": { "type": "string" }, "completed_at": { "type": "string", "format": "date-time" } } },
+                "NewInstance": { "type": "object", "required": ["workflow"], "additionalProperties": false, "properties": {
+                    "workflow": { "type": "string" }, "data": { "type": "object" }, "locale": { "type": "string" }, "event": { "type": "string" } } },
+                "Event": { "type": "object", "required": ["event"], "additionalProperties": false, "properties": { "event": { "type": "string" } } },
+            }
+        }
+    })
 }

@@ -43,6 +43,10 @@ pub struct Runtime {
     pub clock: Arc<dyn Clock>,
     /// Unique per process start: lease owner and log field.
     pub node: String,
+    /// The product catalog (config/catalog.toml), checked at start.
+    pub catalog: Arc<crate::catalog::Catalog>,
+    /// Keys that sign and verify advisor codes and page links.
+    pub keys: Arc<crate::links::KeyRing>,
 }
 
 impl std::fmt::Debug for Runtime {

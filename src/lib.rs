@@ -40,7 +40,9 @@
 
 pub mod app;
 pub mod bench;
+pub mod catalog;
 pub mod cli;
+mod cli_offers;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -48,6 +50,9 @@ pub mod email;
 pub mod engine;
 pub mod http;
 pub mod jobs;
+pub mod links;
+pub mod offers;
+pub mod pages;
 pub mod schedule;
 pub mod store;
 pub mod tasks;

@@ -13,6 +13,9 @@ use tokio::sync::Notify;
 use crate::config::DatabaseSettings;
 use crate::domain::{InstanceId, Timestamp};
 
+mod offers;
+pub use offers::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -163,6 +166,8 @@ pub struct Commit {
     /// The timer job whose firing this transition is: completed in the same transaction,
     /// and the whole commit refused if the job was rescheduled or taken over meanwhile.
     pub fence: Option<JobFence>,
+    /// Domain rows written with the transition (an offer with its instance, an acceptance…).
+    pub records: Vec<Record>,
 }
 
 #[derive(Debug, Clone)]
@@ -427,100 +432,20 @@ impl Store {
     /// Commits a transition (or a creation): state, history row, jobs, ledger rows and timer
     /// changes in one transaction. A version mismatch is [`StoreError::Conflict`].
     pub async fn commit(&self, c: &Commit) -> Result<i64> {
+        let seqs = self.commit_all(std::slice::from_ref(c)).await?;
+        Ok(seqs.first().copied().unwrap_or(0))
+    }
+
+    /// Commits several transitions (of one or more instances, creations included) in one
+    /// transaction: all or none. Returns each one's new version.
+    pub async fn commit_all(&self, commits: &[Commit]) -> Result<Vec<i64>> {
         let mut tx = self.begin_write().await?;
-        if let Some(f) = &c.fence
-            && !complete_fenced(&mut tx, f, c.at).await?
-        {
-            return Err(StoreError::Stale(f.job_id));
-        }
-        let data = json_text(&c.data);
-        let final_at = c.is_final.then_some(c.at.0);
-        let seq = match c.expected_version {
-            None => {
-                sqlx::query(
-                    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
-                     VALUES ($1, $2, $3, 1, $4, $5, $6, $6, $7)",
-                )
-                .bind(c.instance.as_str())
-                .bind(&c.workflow)
-                .bind(&c.state)
-                .bind(&data)
-                .bind(&c.locale)
-                .bind(c.at.0)
-                .bind(final_at)
-                .execute(&mut *tx)
-                .await?;
-                1
-            }
-            Some(v) => {
-                let r = sqlx::query(
-                    "UPDATE instances SET state = $1, version = version + 1, data = $2, updated_at = $3, final_at = $4
-                     WHERE id = $5 AND version = $6",
-                )
-                .bind(&c.state)
-                .bind(&data)
-                .bind(c.at.0)
-                .bind(final_at)
-                .bind(c.instance.as_str())
-                .bind(v)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(c.instance.clone()));
-                }
-                v + 1
-            }
-        };
-        sqlx::query(
-            "INSERT INTO history (instance_id, seq, event, from_state, to_state, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(c.instance.as_str())
-        .bind(seq)
-        .bind(&c.event)
-        .bind(c.from.as_deref())
-        .bind(&c.state)
-        .bind(c.at.0)
-        .bind(&c.actor)
-        .execute(&mut *tx)
-        .await?;
-        if c.cancel_all_timers {
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1
-                 WHERE subject = $2 AND kind = 'timer' AND state = 'scheduled'",
-            )
-            .bind(c.at.0)
-            .bind(c.instance.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for name in &c.cancel_timers {
-            sqlx::query(
-                "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 WHERE key = $2 AND state = 'scheduled'",
-            )
-            .bind(c.at.0)
-            .bind(timer_key(&c.instance, name))
-            .execute(&mut *tx)
-            .await?;
-        }
-        for e in &c.emails {
-            sqlx::query(
-                "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (message_id) DO NOTHING",
-            )
-            .bind(&e.message_id)
-            .bind(c.instance.as_str())
-            .bind(&e.template)
-            .bind(&e.locale)
-            .bind(&e.role)
-            .bind(&e.recipient)
-            .bind(c.at.0)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut seqs = Vec::with_capacity(commits.len());
         let mut due_now = false;
-        for j in &c.jobs {
-            insert_job(&mut tx, j, c.at).await?;
-            due_now |= j.run_at <= c.at;
+        for c in commits {
+            let (seq, due) = commit_in(&mut tx, c).await?;
+            seqs.push(seq);
+            due_now |= due;
         }
         if due_now {
             self.notify_work(&mut tx).await?;
@@ -529,7 +454,18 @@ impl Store {
         if due_now {
             self.wake.notify_waiters();
         }
-        Ok(seq)
+        Ok(seqs)
+    }
+
+    /// Writes domain rows that belong to no transition (a reseller's customer) in one
+    /// transaction.
+    pub async fn write_records(&self, records: &[Record], at: Timestamp) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for r in records {
+            offers::write_record(&mut tx, r, at).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn instance(&self, id: &InstanceId) -> Result<InstanceRow> {
@@ -1264,6 +1200,112 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One transition inside a write transaction; returns its new version and whether it
+/// enqueued work that is due now.
+async fn commit_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    c: &Commit,
+) -> Result<(i64, bool)> {
+    if let Some(f) = &c.fence
+        && !complete_fenced(tx, f, c.at).await?
+    {
+        return Err(StoreError::Stale(f.job_id));
+    }
+    let data = json_text(&c.data);
+    let final_at = c.is_final.then_some(c.at.0);
+    let seq = match c.expected_version {
+        None => {
+            sqlx::query(
+                    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
+                     VALUES ($1, $2, $3, 1, $4, $5, $6, $6, $7)",
+                )
+                .bind(c.instance.as_str())
+                .bind(&c.workflow)
+                .bind(&c.state)
+                .bind(&data)
+                .bind(&c.locale)
+                .bind(c.at.0)
+                .bind(final_at)
+                .execute(&mut **tx)
+                .await?;
+            1
+        }
+        Some(v) => {
+            let r = sqlx::query(
+                    "UPDATE instances SET state = $1, version = version + 1, data = $2, updated_at = $3, final_at = $4
+                     WHERE id = $5 AND version = $6",
+                )
+                .bind(&c.state)
+                .bind(&data)
+                .bind(c.at.0)
+                .bind(final_at)
+                .bind(c.instance.as_str())
+                .bind(v)
+                .execute(&mut **tx)
+                .await?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict(c.instance.clone()));
+            }
+            v + 1
+        }
+    };
+    sqlx::query(
+            "INSERT INTO history (instance_id, seq, event, from_state, to_state, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.instance.as_str())
+        .bind(seq)
+        .bind(&c.event)
+        .bind(c.from.as_deref())
+        .bind(&c.state)
+        .bind(c.at.0)
+        .bind(&c.actor)
+        .execute(&mut **tx)
+        .await?;
+    if c.cancel_all_timers {
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1
+                 WHERE subject = $2 AND kind = 'timer' AND state = 'scheduled'",
+        )
+        .bind(c.at.0)
+        .bind(c.instance.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for name in &c.cancel_timers {
+        sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 WHERE key = $2 AND state = 'scheduled'",
+            )
+            .bind(c.at.0)
+            .bind(timer_key(&c.instance, name))
+            .execute(&mut **tx)
+            .await?;
+    }
+    for e in &c.emails {
+        sqlx::query(
+                "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7) ON CONFLICT (message_id) DO NOTHING",
+            )
+            .bind(&e.message_id)
+            .bind(c.instance.as_str())
+            .bind(&e.template)
+            .bind(&e.locale)
+            .bind(&e.role)
+            .bind(&e.recipient)
+            .bind(c.at.0)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let mut due_now = false;
+    for j in &c.jobs {
+        insert_job(tx, j, c.at).await?;
+        due_now |= j.run_at <= c.at;
+    }
+    for r in &c.records {
+        offers::write_record(tx, r, c.at).await?;
+    }
+    Ok((seq, due_now))
 }
 
 /// Creates (anew: an existing one is dropped) database `name` on the PostgreSQL server of

@@ -95,8 +95,20 @@ pub async fn reconcile(rt: &Runtime) -> Result<String, String> {
             "jobs overdue by more than stuck_after: are workers running?"
         );
     }
+    let r = crate::offers::reconcile_signups(rt)
+        .await
+        .map_err(|e| e.to_string())?;
+    if r.unmatched > 0 {
+        tracing::warn!(
+            unmatched = r.unmatched,
+            "reported sign-ups that match no acceptance (see `partnerflow offer show`)"
+        );
+    }
     Ok(format!(
-        "re-enqueued {} stuck jobs; {overdue} overdue",
-        repaired.len()
+        "re-enqueued {} stuck jobs; {overdue} overdue; sign-ups: {} acceptances completed, {} abandoned, {} sign-ups unmatched",
+        repaired.len(),
+        r.completed,
+        r.abandoned,
+        r.unmatched
     ))
 }

@@ -10,7 +10,7 @@ use partnerflow::domain::{Locale, Span, Timestamp};
 use partnerflow::email::Templates;
 use partnerflow::workflow::{self, Definition, Effect, Guard, StepError, compile, compile_dir};
 use proptest::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 fn templates() -> Templates {
     Templates::load(&common::manifest("email-templates")).unwrap()
@@ -76,7 +76,10 @@ fn every_transition_of_every_shipped_workflow() {
     assert_eq!(
         defs.keys().collect::<Vec<_>>(),
         [
+            "acceptance",
+            "admin_offer",
             "delegated_admin",
+            "offer",
             "purchase_offer",
             "reseller_partnership",
             "trial_invitation"
@@ -118,7 +121,7 @@ fn every_transition_of_every_shipped_workflow() {
         }
     }
     assert_eq!(
-        walked, 35,
+        walked, 58,
         "transitions (× from-states) in the shipped workflows"
     );
 }
@@ -127,7 +130,10 @@ fn every_transition_of_every_shipped_workflow() {
 fn trial_invitation_effects() {
     let defs = shipped();
     let def = &defs["trial_invitation"];
-    let d = workflow::step(def, "created", &def.sample_data(true), "send", now()).unwrap();
+    // A standalone invitation (no expires_at) runs 30 days from sending.
+    let mut standalone = def.sample_data(true);
+    standalone.insert("expires_at".into(), Value::Null);
+    let d = workflow::step(def, "created", &standalone, "send", now()).unwrap();
     assert_eq!(d.to, "invited");
     assert!(d.effects.contains(&Effect::SendEmail {
         template: "trial_invitation".into(),
@@ -137,6 +143,28 @@ fn trial_invitation_effects() {
         name: "expiry".into(),
         at: now().plus(Span(30 * 86_400_000)),
         event: "expire".into()
+    }));
+    // An invitation of an offer ends with the offer, and expires silently (the offer tells
+    // the partner once).
+    let mut bound = def.sample_data(true);
+    bound.insert("expires_at".into(), json!("2026-12-24T00:00:00Z"));
+    let d = workflow::step(def, "created", &bound, "send", now()).unwrap();
+    assert!(d.effects.contains(&Effect::ScheduleTimer {
+        name: "expiry".into(),
+        at: Timestamp::parse_rfc3339("2026-12-24T00:00:00Z").unwrap(),
+        event: "expire".into()
+    }));
+    let d = workflow::step(def, "invited", &bound, "expire", now()).unwrap();
+    assert_eq!(d.to, "expired");
+    assert!(
+        !d.effects
+            .iter()
+            .any(|e| matches!(e, Effect::SendEmail { .. }))
+    );
+    let d = workflow::step(def, "invited", &standalone, "expire", now()).unwrap();
+    assert!(d.effects.contains(&Effect::SendEmail {
+        template: "offer_expired".into(),
+        role: "partner".into()
     }));
     let e = workflow::step(def, "accepted", &def.sample_data(true), "expire", now()).unwrap_err();
     assert!(matches!(e, StepError::Final { .. }));

@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+pub mod web;
+pub mod webdriver;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -184,8 +186,16 @@ pub fn test_env(dir: &Path, db: &TestDb, extra: &[(&str, &str)]) -> Vec<(String,
             manifest("email-templates").display().to_string(),
         ),
         (
+            "PARTNERFLOW__APP__CATALOG".into(),
+            manifest("config/catalog.toml").display().to_string(),
+        ),
+        (
             "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__ENABLED".into(),
             "false".into(),
+        ),
+        (
+            "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE".into(),
+            manifest("config/locations.json").display().to_string(),
         ),
         (
             "PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED".into(),

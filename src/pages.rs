@@ -1,0 +1,699 @@
+//! The customer's pages as HTML strings (German or English): the offer with its accept
+//! form, the pages that say a link is unknown, closed or expired, the page to remove the
+//! partner's admin roles and the reseller's request page. Plain HTML that works without
+//! JavaScript, labelled for screen readers, one column on a phone. Every value from outside
+//! goes through [`esc`]. Pure: no HTTP, no I/O.
+
+use crate::config::PartnerSettings;
+use crate::domain::{AdminRole, Locale, OfferKind, Timestamp};
+use crate::store::{OfferLine, OfferView};
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// The best of de/en for an `Accept-Language` header (quality values honoured); `fallback`
+/// when it names neither.
+pub fn negotiate(header: Option<&str>, fallback: Locale) -> Locale {
+    let Some(h) = header else { return fallback };
+    let mut best: Option<(f32, usize, Locale)> = None;
+    for (i, part) in h.split(',').enumerate().take(20) {
+        let mut it = part.split(';');
+        let tag = it.next().unwrap_or("").trim();
+        let q = it
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q <= 0.0 {
+            continue;
+        }
+        if let Some(l) = Locale::parse(tag) {
+            let better = match best {
+                None => true,
+                Some((bq, bi, _)) => q > bq || (q == bq && i < bi),
+            };
+            if better {
+                best = Some((q, i, l));
+            }
+        }
+    }
+    best.map(|b| b.2).unwrap_or(fallback)
+}
+
+struct T {
+    lang: &'static str,
+    offer_title_trial: &'static str,
+    offer_title_purchase: &'static str,
+    offer_title_admin: &'static str,
+    from_partner: &'static str,
+    authorised: &'static str,
+    phone: &'static str,
+    email: &'static str,
+    offer_id: &'static str,
+    valid_until: &'static str,
+    products: &'static str,
+    licences: &'static str,
+    trial_note: &'static str,
+    billing: &'static str,
+    customer: &'static str,
+    organisation: &'static str,
+    domain: &'static str,
+    domain_hint: &'static str,
+    admin_email: &'static str,
+    admin_email_hint: &'static str,
+    da_legend: &'static str,
+    da_full: &'static str,
+    da_limited: &'static str,
+    da_checkbox_full: &'static str,
+    da_checkbox_limited: &'static str,
+    da_optional: &'static str,
+    da_standalone_note: &'static str,
+    accept: &'static str,
+    accept_note: &'static str,
+    errors_title: &'static str,
+    not_found_title: &'static str,
+    not_found_text: &'static str,
+    closed_title: &'static str,
+    expired_text: &'static str,
+    withdrawn_text: &'static str,
+    forbidden_title: &'static str,
+    forbidden_text: &'static str,
+    error_title: &'static str,
+    error_text: &'static str,
+    remove_title: &'static str,
+    remove_text: &'static str,
+    remove_keeps: &'static str,
+    remove_button: &'static str,
+    removed_title: &'static str,
+    removed_text: &'static str,
+    remove_gone_text: &'static str,
+    reseller_title: &'static str,
+    reseller_text: &'static str,
+    reseller_button: &'static str,
+    reseller_done_title: &'static str,
+    reseller_done_text: &'static str,
+    reseller_gone_text: &'static str,
+    state_word: &'static str,
+}
+
+const DE: T = T {
+    lang: "de",
+    offer_title_trial: "Einladung zum Testen",
+    offer_title_purchase: "Kaufangebot",
+    offer_title_admin: "Angebot für die delegierte Administration",
+    from_partner: "Ein Angebot von",
+    authorised: "autorisierter Partner des Dienstanbieters",
+    phone: "Telefon",
+    email: "E-Mail",
+    offer_id: "Angebots-ID",
+    valid_until: "Gültig bis",
+    products: "Angebotene Abonnements",
+    licences: "Benutzerlizenzen",
+    trial_note: "Testabonnement",
+    billing: "Die Abrechnung erfolgt direkt durch den Dienstanbieter, nicht durch den Partner. Sie bestimmen die Anzahl der Lizenzen selbst und können sie später ändern.",
+    customer: "Ihre Organisation",
+    organisation: "Name der Organisation",
+    domain: "Domäne",
+    domain_hint: "zum Beispiel contoso.com",
+    admin_email: "E-Mail-Adresse des Administrators",
+    admin_email_hint: "zum Beispiel admin@contoso.com",
+    da_legend: "Delegierte Administration (optional)",
+    da_full: "Vollständige Verwaltung: Der Partner erhält Rechte vergleichbar mit einem globalen Administrator. Er kann z. B. Benutzer anlegen, Kennwörter zurücksetzen, Domänen hinzufügen und Abonnements für Sie verwalten.",
+    da_limited: "Eingeschränkte Verwaltung: Der Partner erhält Rechte vergleichbar mit einem Kennwortadministrator (Helpdesk). Er kann z. B. Kennwörter zurücksetzen und Benutzer unterstützen; Käufe, Domänen und Abonnements bleiben bei Ihnen.",
+    da_checkbox_full: "Ich erteile dem Partner die vollständige Verwaltung",
+    da_checkbox_limited: "Ich erteile dem Partner die eingeschränkte Verwaltung",
+    da_optional: "Sie können das Angebot auch ohne delegierte Administration annehmen und die Rechte jederzeit wieder entziehen.",
+    da_standalone_note: "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
+    accept: "Angebot annehmen",
+    accept_note: "Nach der Annahme werden Sie zur Registrierungsseite des Dienstanbieters weitergeleitet.",
+    errors_title: "Bitte prüfen Sie Ihre Angaben:",
+    not_found_title: "Angebot nicht gefunden",
+    not_found_text: "Dieser Link ist ungültig oder unvollständig. Bitte verwenden Sie den vollständigen Link aus Ihrer E-Mail oder wenden Sie sich an den Absender.",
+    closed_title: "Angebot nicht mehr verfügbar",
+    expired_text: "Dieses Angebot ist abgelaufen und kann nicht mehr angenommen werden. Bitte wenden Sie sich an den Partner, wenn Sie ein neues Angebot wünschen.",
+    withdrawn_text: "Dieses Angebot wurde vom Partner zurückgezogen und kann nicht mehr angenommen werden.",
+    forbidden_title: "Formular abgelaufen",
+    forbidden_text: "Das Formular konnte nicht überprüft werden (z. B. weil Cookies blockiert sind oder die Seite zu alt ist). Bitte laden Sie die Seite neu und senden Sie das Formular erneut.",
+    error_title: "Vorübergehender Fehler",
+    error_text: "Ihre Anfrage konnte gerade nicht bearbeitet werden. Bitte versuchen Sie es in einigen Minuten erneut.",
+    remove_title: "Administratorrechte des Partners entfernen",
+    remove_text: "Hier können Sie die delegierten Administratorrechte entfernen, die Sie dem Partner erteilt haben.",
+    remove_keeps: "Der Partner bleibt Ihr Abonnementberater; Ihre Abonnements sind nicht betroffen.",
+    remove_button: "Administratorrechte entfernen",
+    removed_title: "Administratorrechte entfernt",
+    removed_text: "Die Administratorrechte des Partners sind beendet. Der Partner wurde benachrichtigt.",
+    remove_gone_text: "Für diese Beziehung bestehen keine Administratorrechte mehr.",
+    reseller_title: "Partnerschaftsanfrage eines indirekten Anbieters",
+    reseller_text: "bittet Sie als Wiederverkäufer um eine Partnerschaft. Danach kann der Anbieter Kunden in Ihrem Namen hinzufügen, Sie Kunden und Abonnements zuordnen und Sie als Supportkontakt benennen.",
+    reseller_button: "Partnerschaft annehmen",
+    reseller_done_title: "Partnerschaft angenommen",
+    reseller_done_text: "Die Partnerschaft ist aktiv. Der Anbieter wurde benachrichtigt.",
+    reseller_gone_text: "Diese Anfrage kann nicht mehr angenommen werden.",
+    state_word: "Status",
+};
+
+const EN: T = T {
+    lang: "en",
+    offer_title_trial: "Trial invitation",
+    offer_title_purchase: "Purchase offer",
+    offer_title_admin: "Delegated administration offer",
+    from_partner: "An offer from",
+    authorised: "an authorised partner of the service provider",
+    phone: "Phone",
+    email: "Email",
+    offer_id: "Offer ID",
+    valid_until: "Valid until",
+    products: "Subscriptions offered",
+    licences: "User licences",
+    trial_note: "Trial subscription",
+    billing: "You are billed directly by the service provider, not by the partner. You decide the number of licences and can change it later.",
+    customer: "Your organisation",
+    organisation: "Organisation name",
+    domain: "Domain",
+    domain_hint: "for example contoso.com",
+    admin_email: "Administrator's email address",
+    admin_email_hint: "for example admin@contoso.com",
+    da_legend: "Delegated administration (optional)",
+    da_full: "Full administration: the partner gets rights comparable to a global administrator, for example to add users, reset passwords, add domains and manage subscriptions for you.",
+    da_limited: "Limited administration: the partner gets rights comparable to a password (helpdesk) administrator, for example to reset passwords and support your users; purchases, domains and subscriptions stay with you.",
+    da_checkbox_full: "I grant the partner full administration",
+    da_checkbox_limited: "I grant the partner limited administration",
+    da_optional: "You may accept the offer without delegated administration, and you can remove the rights at any time.",
+    da_standalone_note: "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
+    accept: "Accept offer",
+    accept_note: "After accepting you are taken to the service provider's sign-up page.",
+    errors_title: "Please check what you entered:",
+    not_found_title: "Offer not found",
+    not_found_text: "This link is invalid or incomplete. Please use the complete link from your email, or contact the sender.",
+    closed_title: "Offer no longer available",
+    expired_text: "This offer has expired and can no longer be accepted. Please contact the partner if you would like a new offer.",
+    withdrawn_text: "The partner has withdrawn this offer; it can no longer be accepted.",
+    forbidden_title: "Form expired",
+    forbidden_text: "The form could not be verified (for example because cookies are blocked or the page is too old). Please reload the page and send the form again.",
+    error_title: "Temporary error",
+    error_text: "Your request could not be processed just now. Please try again in a few minutes.",
+    remove_title: "Remove the partner's administrator rights",
+    remove_text: "Here you can remove the delegated administrator rights you granted to the partner.",
+    remove_keeps: "The partner remains your subscription advisor; your subscriptions are not affected.",
+    remove_button: "Remove administrator rights",
+    removed_title: "Administrator rights removed",
+    removed_text: "The partner's administrator rights have ended. The partner has been notified.",
+    remove_gone_text: "There are no administrator rights left in this relationship.",
+    reseller_title: "Partnership request from an indirect provider",
+    reseller_text: "asks you, as a reseller, for a partnership. Then the provider can add customers on your behalf, associate you with customers and subscriptions, and name you as support contact.",
+    reseller_button: "Accept partnership",
+    reseller_done_title: "Partnership accepted",
+    reseller_done_text: "The partnership is active. The provider has been notified.",
+    reseller_gone_text: "This request can no longer be accepted.",
+    state_word: "State",
+};
+
+fn t(l: Locale) -> &'static T {
+    match l {
+        Locale::De => &DE,
+        Locale::En => &EN,
+    }
+}
+
+const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0 0 .5rem}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
+
+fn layout(l: Locale, title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"robots\" content=\"noindex\">\n<meta name=\"referrer\" content=\"same-origin\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
+        t(l).lang,
+        esc(title)
+    )
+}
+
+fn partner_block(l: Locale, p: &PartnerSettings) -> String {
+    let t = t(l);
+    let mut s = format!(
+        "<section aria-labelledby=\"partner-h\"><h2 id=\"partner-h\">{} {}</h2><p>{}, {}.</p><dl><dt>{}</dt><dd><a href=\"mailto:{}\">{}</a></dd>",
+        t.from_partner,
+        esc(&p.name),
+        esc(&p.legal_name),
+        t.authorised,
+        t.email,
+        esc(p.email.as_str()),
+        esc(p.email.as_str()),
+    );
+    if !p.phone.is_empty() {
+        s.push_str(&format!("<dt>{}</dt><dd>{}</dd>", t.phone, esc(&p.phone)));
+    }
+    if !p.website.is_empty() {
+        s.push_str(&format!(
+            "<dt>Web</dt><dd><a href=\"{}\">{}</a></dd>",
+            esc(&p.website),
+            esc(&p.website)
+        ));
+    }
+    s.push_str("</dl></section>\n");
+    s
+}
+
+fn date(ts: Timestamp, l: Locale) -> String {
+    crate::email::format_date(ts, l)
+}
+
+/// What the customer typed, to show the form again after an error.
+#[derive(Debug, Clone, Default)]
+pub struct FormValues {
+    pub organisation: String,
+    pub domain: String,
+    pub admin_email: String,
+    pub licences: Vec<(String, String)>,
+    pub delegated_admin: bool,
+}
+
+fn field_error(errors: &[(String, String)], field: &str) -> (String, String) {
+    match errors.iter().find(|(f, _)| f == field) {
+        Some((_, m)) => (
+            format!(
+                " aria-invalid=\"true\" aria-describedby=\"{}-error\"",
+                esc(field)
+            ),
+            format!(
+                "<p class=\"field-error\" id=\"{}-error\">{}</p>",
+                esc(field),
+                esc(m)
+            ),
+        ),
+        None => (String::new(), String::new()),
+    }
+}
+
+fn title_of(l: Locale, kind: OfferKind) -> &'static str {
+    let t = t(l);
+    match kind {
+        OfferKind::Trial => t.offer_title_trial,
+        OfferKind::Purchase => t.offer_title_purchase,
+        OfferKind::DelegatedAdmin => t.offer_title_admin,
+    }
+}
+
+fn role_text(l: Locale, r: AdminRole) -> &'static str {
+    match r {
+        AdminRole::Full => t(l).da_full,
+        AdminRole::Limited => t(l).da_limited,
+    }
+}
+
+fn product_rows(
+    l: Locale,
+    lines: &[OfferLine],
+    limits: &dyn Fn(&OfferLine) -> (u32, u32),
+    editable: bool,
+    v: &FormValues,
+    errors: &[(String, String)],
+) -> String {
+    let t = t(l);
+    let mut s = String::from("<ul class=\"products\">");
+    for line in lines {
+        match line.licences {
+            None => s.push_str(&format!(
+                "<li>{} <small>({})</small></li>",
+                esc(&line.name),
+                t.trial_note
+            )),
+            Some(n) if editable => {
+                let field = format!("licences.{}", line.id);
+                let id = format!("licences-{}", line.id);
+                let value = v
+                    .licences
+                    .iter()
+                    .find(|(p, _)| p == line.id.as_str())
+                    .map(|(_, x)| x.clone())
+                    .unwrap_or_else(|| n.to_string());
+                let (min, max) = limits(line);
+                let (attr, msg) = field_error(errors, &field);
+                s.push_str(&format!(
+                    "<li><label for=\"{id}\">{} — {}</label><input type=\"number\" id=\"{id}\" name=\"{}\" value=\"{}\" min=\"{min}\" max=\"{max}\" step=\"1\" inputmode=\"numeric\" required{attr}><p class=\"hint\">{min}–{max}</p>{msg}</li>",
+                    esc(&line.name),
+                    t.licences,
+                    esc(&field),
+                    esc(&value),
+                ));
+            }
+            Some(n) => s.push_str(&format!(
+                "<li>{} — {n} {}</li>",
+                esc(&line.name),
+                t.licences
+            )),
+        }
+    }
+    s.push_str("</ul>");
+    s
+}
+
+/// The offer page with its accept form. `errors` are (field, message) pairs shown at the top
+/// and at their fields; `action` is the form's own path.
+#[allow(clippy::too_many_arguments)]
+pub fn offer_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    o: &OfferView,
+    limits: &dyn Fn(&OfferLine) -> (u32, u32),
+    action: &str,
+    csrf: &str,
+    v: &FormValues,
+    errors: &[(String, String)],
+) -> String {
+    let t = t(l);
+    let offer = &o.offer;
+    let title = title_of(l, offer.kind);
+    let mut b = format!("<h1>{}</h1>\n", esc(title));
+    if !errors.is_empty() {
+        b.push_str(&format!(
+            "<section class=\"errors\" role=\"alert\" aria-labelledby=\"errors-h\"><h2 id=\"errors-h\">{}</h2><ul>",
+            t.errors_title
+        ));
+        for (f, m) in errors {
+            b.push_str(&format!(
+                "<li><a href=\"#{}\">{}</a></li>",
+                esc(&field_anchor(f)),
+                esc(m)
+            ));
+        }
+        b.push_str("</ul></section>\n");
+    }
+    b.push_str(&partner_block(l, partner));
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"{}\" id=\"accept-form\" novalidate>\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n",
+        esc(action),
+        esc(csrf)
+    ));
+    b.push_str(&format!(
+        "<dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd></dl>\n",
+        t.offer_id,
+        esc(offer.offer_id.as_str()),
+        t.valid_until,
+        date(offer.expires_at, l)
+    ));
+    if let Some(m) = &offer.message {
+        b.push_str(&format!("<p>{}</p>\n", esc(m).replace('\n', "<br>")));
+    }
+    if !offer.products.is_empty() {
+        b.push_str(&format!("<h2>{}</h2>", t.products));
+        b.push_str(&product_rows(
+            l,
+            &offer.products,
+            limits,
+            offer.kind == OfferKind::Purchase,
+            v,
+            errors,
+        ));
+        b.push_str(&format!("<p class=\"hint\">{}</p>\n", t.billing));
+    }
+    b.push_str(&format!("<h2>{}</h2>\n", t.customer));
+    for (field, label, ty, hint, value, auto) in [
+        (
+            "organisation",
+            t.organisation,
+            "text",
+            "",
+            &v.organisation,
+            "organization",
+        ),
+        ("domain", t.domain, "text", t.domain_hint, &v.domain, "off"),
+        (
+            "admin_email",
+            t.admin_email,
+            "email",
+            t.admin_email_hint,
+            &v.admin_email,
+            "email",
+        ),
+    ] {
+        let (attr, msg) = field_error(errors, field);
+        let hint_html = if hint.is_empty() {
+            String::new()
+        } else {
+            format!("<p class=\"hint\" id=\"{field}-hint\">{hint}</p>")
+        };
+        b.push_str(&format!(
+            "<label for=\"{field}\">{label}</label><input type=\"{ty}\" id=\"{field}\" name=\"{field}\" value=\"{}\" autocomplete=\"{auto}\" maxlength=\"254\" required{attr}>{hint_html}{msg}\n",
+            esc(value)
+        ));
+    }
+    if let Some(role) = offer.delegated_admin {
+        if offer.kind == OfferKind::DelegatedAdmin {
+            b.push_str(&format!(
+                "<fieldset><legend>{}</legend><p>{}</p><p>{}</p></fieldset>\n",
+                esc(title),
+                role_text(l, role),
+                t.da_standalone_note
+            ));
+        } else {
+            let label = match role {
+                AdminRole::Full => t.da_checkbox_full,
+                AdminRole::Limited => t.da_checkbox_limited,
+            };
+            b.push_str(&format!(
+                "<fieldset><legend>{}</legend><p id=\"da-text\">{}</p><label class=\"check\" for=\"delegated_admin\"><input type=\"checkbox\" id=\"delegated_admin\" name=\"delegated_admin\" value=\"yes\" aria-describedby=\"da-text da-optional\"{}> <span>{}</span></label><p class=\"hint\" id=\"da-optional\">{}</p></fieldset>\n",
+                t.da_legend,
+                role_text(l, role),
+                if v.delegated_admin { " checked" } else { "" },
+                label,
+                t.da_optional
+            ));
+        }
+    }
+    b.push_str(&format!(
+        "<button type=\"submit\" id=\"accept\">{}</button><p class=\"hint\">{}</p>\n</form>\n",
+        t.accept, t.accept_note
+    ));
+    layout(l, &format!("{title} {}", offer.offer_id), &b)
+}
+
+fn field_anchor(field: &str) -> String {
+    field.replace('.', "-")
+}
+
+pub fn not_found_page(l: Locale) -> String {
+    let t = t(l);
+    layout(
+        l,
+        t.not_found_title,
+        &format!(
+            "<h1>{}</h1><section><p>{}</p></section>",
+            t.not_found_title, t.not_found_text
+        ),
+    )
+}
+
+/// An expired or withdrawn offer (410).
+pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &str) -> String {
+    let t = t(l);
+    let text = if state == "withdrawn" {
+        t.withdrawn_text
+    } else {
+        t.expired_text
+    };
+    layout(
+        l,
+        t.closed_title,
+        &format!(
+            "<h1>{}</h1><section><p>{}</p><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            t.closed_title,
+            text,
+            t.offer_id,
+            esc(o.offer.offer_id.as_str()),
+            t.state_word,
+            esc(state),
+            partner_block(l, partner)
+        ),
+    )
+}
+
+pub fn forbidden_page(l: Locale) -> String {
+    let t = t(l);
+    layout(
+        l,
+        t.forbidden_title,
+        &format!(
+            "<h1>{}</h1><section><p>{}</p></section>",
+            t.forbidden_title, t.forbidden_text
+        ),
+    )
+}
+
+pub fn error_page(l: Locale) -> String {
+    let t = t(l);
+    layout(
+        l,
+        t.error_title,
+        &format!(
+            "<h1>{}</h1><section><p>{}</p></section>",
+            t.error_title, t.error_text
+        ),
+    )
+}
+
+/// The page to remove the partner's admin roles; `active` false: nothing left to remove.
+pub fn remove_roles_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    customer: &str,
+    role: Option<AdminRole>,
+    action: &str,
+    csrf: &str,
+    active: bool,
+) -> String {
+    let t = t(l);
+    let mut b = format!("<h1>{}</h1>\n", t.remove_title);
+    b.push_str(&partner_block(l, partner));
+    if !active {
+        b.push_str(&format!("<section><p>{}</p></section>", t.remove_gone_text));
+        return layout(l, t.remove_title, &b);
+    }
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"{}\" id=\"remove-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><p>{}</p><p><strong>{}</strong></p>",
+        esc(action),
+        esc(csrf),
+        t.remove_text,
+        esc(customer)
+    ));
+    if let Some(r) = role {
+        b.push_str(&format!("<p>{}</p>", role_text(l, r)));
+    }
+    b.push_str(&format!(
+        "<p>{}</p><button type=\"submit\" id=\"remove\">{}</button></form>",
+        t.remove_keeps, t.remove_button
+    ));
+    layout(l, t.remove_title, &b)
+}
+
+pub fn roles_removed_page(l: Locale, partner: &PartnerSettings) -> String {
+    let t = t(l);
+    layout(
+        l,
+        t.removed_title,
+        &format!(
+            "<h1>{}</h1><section role=\"status\"><p>{}</p><p>{}</p></section>{}",
+            t.removed_title,
+            t.removed_text,
+            t.remove_keeps,
+            partner_block(l, partner)
+        ),
+    )
+}
+
+/// The reseller's page for a partnership request; `open` false: it can no longer be accepted.
+pub fn reseller_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    reseller_name: &str,
+    mpn: &str,
+    action: &str,
+    csrf: &str,
+    open: bool,
+) -> String {
+    let t = t(l);
+    let mut b = format!(
+        "<h1>{}</h1>\n<section><p><strong>{}</strong> {}</p><dl><dt>{}</dt><dd>{}</dd><dt>MPN ID</dt><dd>{}</dd></dl></section>\n",
+        t.reseller_title,
+        esc(&partner.name),
+        t.reseller_text,
+        t.organisation,
+        esc(reseller_name),
+        esc(mpn)
+    );
+    b.push_str(&partner_block(l, partner));
+    if open {
+        b.push_str(&format!(
+            "<form method=\"post\" action=\"{}\" id=\"reseller-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"accept\">{}</button></form>",
+            esc(action),
+            esc(csrf),
+            t.reseller_button
+        ));
+    } else {
+        b.push_str(&format!(
+            "<section><p>{}</p></section>",
+            t.reseller_gone_text
+        ));
+    }
+    layout(l, t.reseller_title, &b)
+}
+
+pub fn reseller_done_page(l: Locale, partner: &PartnerSettings) -> String {
+    let t = t(l);
+    layout(
+        l,
+        t.reseller_done_title,
+        &format!(
+            "<h1>{}</h1><section role=\"status\"><p>{}</p></section>{}",
+            t.reseller_done_title,
+            t.reseller_done_text,
+            partner_block(l, partner)
+        ),
+    )
+}
+
+/// The customer-facing message for a refused form field, in the page's language.
+pub fn field_message(l: Locale, field: &str, limits: Option<(u32, u32)>) -> String {
+    match (l, field) {
+        (Locale::De, "organisation") => {
+            "Bitte geben Sie den Namen Ihrer Organisation an (höchstens 200 Zeichen).".into()
+        }
+        (Locale::En, "organisation") => {
+            "Please enter your organisation's name (at most 200 characters).".into()
+        }
+        (Locale::De, "domain") => {
+            "Bitte geben Sie eine Domäne wie contoso.com an (ohne Platzhalter).".into()
+        }
+        (Locale::En, "domain") => "Please enter a domain like contoso.com (no wildcards).".into(),
+        (Locale::De, "admin_email") => "Bitte geben Sie eine gültige E-Mail-Adresse an.".into(),
+        (Locale::En, "admin_email") => "Please enter a valid email address.".into(),
+        (Locale::De, "licences") => match limits {
+            Some((a, b)) => format!("Bitte geben Sie eine ganze Zahl von {a} bis {b} an."),
+            None => "Bitte geben Sie eine ganze Zahl an.".into(),
+        },
+        (Locale::En, "licences") => match limits {
+            Some((a, b)) => format!("Please enter a whole number from {a} to {b}."),
+            None => "Please enter a whole number.".into(),
+        },
+        (Locale::De, _) => "Dieses Feld gehört nicht zu diesem Angebot.".into(),
+        (Locale::En, _) => "This field does not belong to this offer.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_everything_that_matters() {
+        assert_eq!(
+            esc("<script>\"x\"&'y'</script>"),
+            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn accept_language_with_quality() {
+        assert_eq!(
+            negotiate(Some("fr-FR,fr;q=0.9,en;q=0.8,de;q=0.7"), Locale::De),
+            Locale::En
+        );
+        assert_eq!(negotiate(Some("de-AT"), Locale::En), Locale::De);
+        assert_eq!(
+            negotiate(Some("en;q=0.5, de;q=0.9"), Locale::En),
+            Locale::De
+        );
+        assert_eq!(negotiate(Some("fr"), Locale::De), Locale::De);
+        assert_eq!(negotiate(Some("en;q=0"), Locale::De), Locale::De);
+        assert_eq!(negotiate(None, Locale::En), Locale::En);
+    }
+}

@@ -1,0 +1,850 @@
+//! Offers and what hangs off them: the rows written with transitions ([`Record`]) and the
+//! queries that track, list and search them. Lifecycle states come from `instances`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{EmailRow, Result, Store, StoreError, json_text};
+use crate::domain::{
+    AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, ProductId,
+    Timestamp,
+};
+
+/// One product line of an offer or an acceptance. `licences` is None for trials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferLine {
+    pub id: ProductId,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licences: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferRow {
+    pub offer_id: OfferId,
+    pub instance_id: InstanceId,
+    pub kind: OfferKind,
+    pub location_id: String,
+    pub country: Country,
+    pub products: Vec<OfferLine>,
+    pub delegated_admin: Option<AdminRole>,
+    pub key_id: String,
+    pub link: String,
+    pub message: Option<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// An offer with its lifecycle state.
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferView {
+    #[serde(flatten)]
+    pub offer: OfferRow,
+    pub state: String,
+    pub final_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationRow {
+    pub instance_id: InstanceId,
+    pub offer_id: OfferId,
+    pub recipient: EmailAddress,
+    pub locale: String,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InvitationView {
+    #[serde(flatten)]
+    pub invitation: InvitationRow,
+    pub state: String,
+    pub emails: Vec<EmailRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptanceRow {
+    pub instance_id: InstanceId,
+    pub offer_id: OfferId,
+    pub organisation: String,
+    pub domain: DomainName,
+    pub admin_email: EmailAddress,
+    pub products: Vec<OfferLine>,
+    pub delegated_admin: Option<AdminRole>,
+    pub relationship_id: Option<InstanceId>,
+    pub accepted_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RelationshipView {
+    pub id: InstanceId,
+    pub role: Option<String>,
+    pub state: String,
+    pub ends_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptanceView {
+    #[serde(flatten)]
+    pub acceptance: AcceptanceRow,
+    pub state: String,
+    pub relationship: Option<RelationshipView>,
+    pub signup: Option<SignupRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignupRow {
+    pub id: i64,
+    pub advisor_code: String,
+    pub offer_id: Option<String>,
+    pub domain: String,
+    pub completed_at: Timestamp,
+    pub received_at: Timestamp,
+    pub source: String,
+    pub acceptance_id: Option<String>,
+    pub matched_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSignup {
+    pub advisor_code: String,
+    pub offer_id: Option<OfferId>,
+    pub domain: DomainName,
+    pub completed_at: Timestamp,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(skip)]
+    pub secret_hash: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResellerRow {
+    pub mpn_id: MpnId,
+    pub instance_id: InstanceId,
+    pub name: String,
+    pub email: EmailAddress,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResellerView {
+    #[serde(flatten)]
+    pub reseller: ResellerRow,
+    pub state: String,
+    pub customers: Vec<ResellerCustomer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResellerCustomer {
+    pub mpn_id: String,
+    pub domain: String,
+    pub acceptance_id: Option<String>,
+    pub support_contact: bool,
+    pub created_at: Timestamp,
+}
+
+/// A customer found by search: its acceptances (with offers) and resellers.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub domain: String,
+    pub organisation: String,
+    pub admin_emails: Vec<String>,
+    pub acceptances: Vec<AcceptanceView>,
+    pub resellers: Vec<ResellerCustomer>,
+}
+
+/// Rows written in the transaction of a transition.
+#[derive(Debug, Clone)]
+pub enum Record {
+    Offer(OfferRow),
+    Invitation(InvitationRow),
+    Acceptance(AcceptanceRow),
+    /// A new partnership request for `mpn_id` (replaces an ended one; keeps its customers).
+    Reseller(ResellerRow),
+    ResellerCustomer {
+        mpn_id: MpnId,
+        domain: DomainName,
+        acceptance_id: Option<InstanceId>,
+        support_contact: bool,
+    },
+    /// A reported sign-up matched to the acceptance this transition completes.
+    SignupMatched {
+        signup_id: i64,
+        acceptance: InstanceId,
+    },
+}
+
+pub(super) async fn write_record(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    r: &Record,
+    at: Timestamp,
+) -> Result<()> {
+    match r {
+        Record::Offer(o) => {
+            sqlx::query(
+                "INSERT INTO offers (offer_id, instance_id, kind, location_id, country, products, delegated_admin, key_id, link, message, created_by, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(o.offer_id.as_str())
+            .bind(o.instance_id.as_str())
+            .bind(o.kind.as_str())
+            .bind(&o.location_id)
+            .bind(o.country.as_str())
+            .bind(json_text(&o.products))
+            .bind(o.delegated_admin.map(AdminRole::as_str))
+            .bind(&o.key_id)
+            .bind(&o.link)
+            .bind(o.message.as_deref())
+            .bind(&o.created_by)
+            .bind(o.created_at.0)
+            .bind(o.expires_at.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Invitation(i) => {
+            sqlx::query(
+                "INSERT INTO invitations (instance_id, offer_id, recipient, locale, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(i.instance_id.as_str())
+            .bind(i.offer_id.as_str())
+            .bind(i.recipient.as_str())
+            .bind(&i.locale)
+            .bind(&i.created_by)
+            .bind(i.created_at.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Acceptance(a) => {
+            sqlx::query(
+                "INSERT INTO acceptances (instance_id, offer_id, organisation, domain, admin_email, products, delegated_admin, relationship_id, accepted_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(a.instance_id.as_str())
+            .bind(a.offer_id.as_str())
+            .bind(&a.organisation)
+            .bind(a.domain.as_str())
+            .bind(a.admin_email.as_str())
+            .bind(json_text(&a.products))
+            .bind(a.delegated_admin.map(AdminRole::as_str))
+            .bind(a.relationship_id.as_ref().map(InstanceId::as_str))
+            .bind(a.accepted_at.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::Reseller(r) => {
+            sqlx::query(
+                "INSERT INTO resellers (mpn_id, instance_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (mpn_id) DO UPDATE SET instance_id = excluded.instance_id, name = excluded.name, email = excluded.email, created_at = excluded.created_at",
+            )
+            .bind(r.mpn_id.as_str())
+            .bind(r.instance_id.as_str())
+            .bind(&r.name)
+            .bind(r.email.as_str())
+            .bind(r.created_at.0)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Record::ResellerCustomer {
+            mpn_id,
+            domain,
+            acceptance_id,
+            support_contact,
+        } => {
+            sqlx::query(
+                "INSERT INTO reseller_customers (mpn_id, domain, acceptance_id, support_contact, created_at) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (mpn_id, domain) DO UPDATE SET acceptance_id = COALESCE(excluded.acceptance_id, reseller_customers.acceptance_id), support_contact = excluded.support_contact",
+            )
+            .bind(mpn_id.as_str())
+            .bind(domain.as_str())
+            .bind(acceptance_id.as_ref().map(InstanceId::as_str))
+            .bind(i64::from(*support_contact))
+            .bind(at.0)
+            .execute(&mut **tx)
+            .await?;
+            if *support_contact {
+                // One support contact per customer.
+                sqlx::query("UPDATE reseller_customers SET support_contact = 0 WHERE domain = $1 AND mpn_id <> $2")
+                    .bind(domain.as_str())
+                    .bind(mpn_id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+        Record::SignupMatched {
+            signup_id,
+            acceptance,
+        } => {
+            sqlx::query("UPDATE signups SET acceptance_id = $1, matched_at = $2 WHERE id = $3 AND acceptance_id IS NULL")
+                .bind(acceptance.as_str())
+                .bind(at.0)
+                .bind(signup_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn lines(r: &AnyRow, col: &str) -> Result<Vec<OfferLine>> {
+    let s: String = r.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| corrupt(col, e))
+}
+
+fn role(r: &AnyRow, col: &str) -> Result<Option<AdminRole>> {
+    let s: Option<String> = r.try_get(col)?;
+    s.map(|s| AdminRole::parse(&s).map_err(|e| corrupt(col, e)))
+        .transpose()
+}
+
+fn inst(r: &AnyRow, col: &str) -> Result<InstanceId> {
+    let s: String = r.try_get(col)?;
+    InstanceId::parse(&s).map_err(|e| corrupt(col, e))
+}
+
+const OFFER_COLS: &str = "o.offer_id, o.instance_id, o.kind, o.location_id, o.country, o.products, o.delegated_admin, o.key_id, o.link, o.message, o.created_by, o.created_at, o.expires_at, i.state, i.final_at";
+
+fn offer_view(r: &AnyRow) -> Result<OfferView> {
+    let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
+    Ok(OfferView {
+        offer: OfferRow {
+            offer_id: OfferId::parse(&s("offer_id")?).map_err(|e| corrupt("offer_id", e))?,
+            instance_id: inst(r, "instance_id")?,
+            kind: OfferKind::parse(&s("kind")?).map_err(|e| corrupt("kind", e))?,
+            location_id: s("location_id")?,
+            country: Country::parse(&s("country")?).map_err(|e| corrupt("country", e))?,
+            products: lines(r, "products")?,
+            delegated_admin: role(r, "delegated_admin")?,
+            key_id: s("key_id")?,
+            link: s("link")?,
+            message: r.try_get("message")?,
+            created_by: s("created_by")?,
+            created_at: Timestamp(r.try_get("created_at")?),
+            expires_at: Timestamp(r.try_get("expires_at")?),
+        },
+        state: s("state")?,
+        final_at: r.try_get::<Option<i64>, _>("final_at")?.map(Timestamp),
+    })
+}
+
+const ACC_COLS: &str = "a.instance_id, a.offer_id, a.organisation, a.domain, a.admin_email, a.products, a.delegated_admin, a.relationship_id, a.accepted_at, i.state, r.state AS rel_state, r.data AS rel_data";
+
+fn acceptance_view(r: &AnyRow) -> Result<AcceptanceView> {
+    let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
+    let relationship_id: Option<String> = r.try_get("relationship_id")?;
+    let relationship = match (
+        relationship_id,
+        r.try_get::<Option<String>, _>("rel_state")?,
+    ) {
+        (Some(id), Some(state)) => {
+            let data: Value = r
+                .try_get::<Option<String>, _>("rel_data")?
+                .and_then(|d| serde_json::from_str(&d).ok())
+                .unwrap_or(Value::Null);
+            Some(RelationshipView {
+                id: InstanceId::parse(&id).map_err(|e| corrupt("relationship_id", e))?,
+                role: data.get("role").and_then(Value::as_str).map(str::to_string),
+                state,
+                ends_at: data
+                    .get("ends_at")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        }
+        _ => None,
+    };
+    Ok(AcceptanceView {
+        acceptance: AcceptanceRow {
+            instance_id: inst(r, "instance_id")?,
+            offer_id: OfferId::parse(&s("offer_id")?).map_err(|e| corrupt("offer_id", e))?,
+            organisation: s("organisation")?,
+            domain: DomainName::parse(&s("domain")?).map_err(|e| corrupt("domain", e))?,
+            admin_email: EmailAddress::parse(&s("admin_email")?)
+                .map_err(|e| corrupt("admin_email", e))?,
+            products: lines(r, "products")?,
+            delegated_admin: role(r, "delegated_admin")?,
+            relationship_id: relationship.as_ref().map(|r| r.id.clone()),
+            accepted_at: Timestamp(r.try_get("accepted_at")?),
+        },
+        state: s("state")?,
+        relationship,
+        signup: None,
+    })
+}
+
+const SIGNUP_COLS: &str = "id, advisor_code, offer_id, domain, completed_at, received_at, source, acceptance_id, matched_at";
+
+fn signup_row(r: &AnyRow) -> Result<SignupRow> {
+    Ok(SignupRow {
+        id: r.try_get("id")?,
+        advisor_code: r.try_get("advisor_code")?,
+        offer_id: r.try_get("offer_id")?,
+        domain: r.try_get("domain")?,
+        completed_at: Timestamp(r.try_get("completed_at")?),
+        received_at: Timestamp(r.try_get("received_at")?),
+        source: r.try_get("source")?,
+        acceptance_id: r.try_get("acceptance_id")?,
+        matched_at: r.try_get::<Option<i64>, _>("matched_at")?.map(Timestamp),
+    })
+}
+
+/// Filters of an offer list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct OfferFilter {
+    pub state: Option<String>,
+    pub kind: Option<OfferKind>,
+    pub location_id: Option<String>,
+    pub created_from: Option<Timestamp>,
+    pub created_to: Option<Timestamp>,
+    /// Offers created before this one (by creation time, then id): the next page.
+    pub before: Option<(Timestamp, OfferId)>,
+    pub limit: i64,
+}
+
+impl StoreError {
+    /// A unique constraint refused the write (e.g. the same customer accepting twice at once).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => {
+                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+                matches!(code.as_str(), "2067" | "1555" | "23505")
+                    || d.message().to_ascii_lowercase().contains("unique")
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Store {
+    pub async fn offer(&self, id: &OfferId) -> Result<Option<OfferView>> {
+        let q = format!(
+            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id WHERE o.offer_id = $1"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| offer_view(&r))
+            .transpose()
+    }
+
+    pub async fn offers(&self, f: &OfferFilter) -> Result<Vec<OfferView>> {
+        // Every filter is bound as a parameter; "unset" is a NULL that matches everything.
+        let q = format!(
+            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id
+             WHERE ($1 IS NULL OR i.state = $1)
+               AND ($2 IS NULL OR o.kind = $2)
+               AND ($3 IS NULL OR o.location_id = $3)
+               AND ($4 IS NULL OR o.created_at >= $4)
+               AND ($5 IS NULL OR o.created_at < $5)
+               AND ($6 IS NULL OR o.created_at < $6 OR (o.created_at = $6 AND o.offer_id < $7))
+             ORDER BY o.created_at DESC, o.offer_id DESC LIMIT $8"
+        );
+        let q = match self.backend {
+            super::Backend::Postgres => q
+                .replace("$1 IS NULL", "$1::text IS NULL")
+                .replace("$2 IS NULL", "$2::text IS NULL")
+                .replace("$3 IS NULL", "$3::text IS NULL")
+                .replace("$4 IS NULL", "$4::bigint IS NULL")
+                .replace("$5 IS NULL", "$5::bigint IS NULL")
+                .replace("$6 IS NULL", "$6::bigint IS NULL"),
+            super::Backend::Sqlite => q,
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(f.state.as_deref())
+            .bind(f.kind.map(OfferKind::as_str))
+            .bind(f.location_id.as_deref())
+            .bind(f.created_from.map(|t| t.0))
+            .bind(f.created_to.map(|t| t.0))
+            .bind(f.before.as_ref().map(|b| b.0.0))
+            .bind(
+                f.before
+                    .as_ref()
+                    .map(|b| b.1.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(offer_view).collect()
+    }
+
+    pub async fn invitations_of(&self, offer: &OfferId) -> Result<Vec<InvitationView>> {
+        let rows = sqlx::query(
+            "SELECT v.instance_id, v.offer_id, v.recipient, v.locale, v.created_by, v.created_at, i.state
+             FROM invitations v JOIN instances i ON i.id = v.instance_id WHERE v.offer_id = $1 ORDER BY v.created_at, v.instance_id",
+        )
+        .bind(offer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id = inst(r, "instance_id")?;
+            let emails = self.emails_of(&id).await?;
+            out.push(InvitationView {
+                invitation: InvitationRow {
+                    instance_id: id,
+                    offer_id: offer.clone(),
+                    recipient: EmailAddress::parse(&r.try_get::<String, _>("recipient")?)
+                        .map_err(|e| corrupt("recipient", e))?,
+                    locale: r.try_get("locale")?,
+                    created_by: r.try_get("created_by")?,
+                    created_at: Timestamp(r.try_get("created_at")?),
+                },
+                state: r.try_get("state")?,
+                emails,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Invitations of an offer not yet in a final state (to close them with the offer).
+    pub async fn open_invitations(
+        &self,
+        offer: &OfferId,
+    ) -> Result<Vec<(InstanceId, EmailAddress)>> {
+        let rows = sqlx::query(
+            "SELECT v.instance_id, v.recipient FROM invitations v JOIN instances i ON i.id = v.instance_id
+             WHERE v.offer_id = $1 AND i.final_at IS NULL",
+        )
+        .bind(offer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    inst(r, "instance_id")?,
+                    EmailAddress::parse(&r.try_get::<String, _>("recipient")?)
+                        .map_err(|e| corrupt("recipient", e))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn acceptances_where(&self, cond: &str, arg: &str) -> Result<Vec<AcceptanceView>> {
+        let q = format!(
+            "SELECT {ACC_COLS} FROM acceptances a JOIN instances i ON i.id = a.instance_id
+             LEFT JOIN instances r ON r.id = a.relationship_id WHERE {cond} ORDER BY a.accepted_at, a.instance_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(arg)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<AcceptanceView> =
+            rows.iter().map(acceptance_view).collect::<Result<_>>()?;
+        for a in &mut out {
+            let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {SIGNUP_COLS} FROM signups WHERE acceptance_id = $1"
+            )))
+            .bind(a.acceptance.instance_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+            a.signup = r.map(|r| signup_row(&r)).transpose()?;
+        }
+        Ok(out)
+    }
+
+    pub async fn acceptances_of(&self, offer: &OfferId) -> Result<Vec<AcceptanceView>> {
+        self.acceptances_where("a.offer_id = $1", offer.as_str())
+            .await
+    }
+
+    pub async fn acceptance(&self, id: &InstanceId) -> Result<Option<AcceptanceView>> {
+        Ok(self
+            .acceptances_where("a.instance_id = $1", id.as_str())
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    pub async fn acceptance_by_domain(
+        &self,
+        offer: &OfferId,
+        domain: &DomainName,
+    ) -> Result<Option<AcceptanceView>> {
+        Ok(self
+            .acceptances_where("a.offer_id = $1", offer.as_str())
+            .await?
+            .into_iter()
+            .find(|a| &a.acceptance.domain == domain))
+    }
+
+    /// The acceptance whose delegated-admin relationship is `rel`.
+    pub async fn acceptance_of_relationship(
+        &self,
+        rel: &InstanceId,
+    ) -> Result<Option<AcceptanceView>> {
+        Ok(self
+            .acceptances_where("a.relationship_id = $1", rel.as_str())
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Acceptances still `submitted` that were accepted before `before` (to abandon).
+    pub async fn stale_acceptances(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<InstanceId>> {
+        let rows = sqlx::query(
+            "SELECT a.instance_id FROM acceptances a JOIN instances i ON i.id = a.instance_id
+             WHERE i.state = 'submitted' AND a.accepted_at < $1 ORDER BY a.accepted_at LIMIT $2",
+        )
+        .bind(before.0)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| inst(r, "instance_id")).collect()
+    }
+
+    /// Records a reported sign-up; false if the same (code, domain) was reported before.
+    pub async fn insert_signup(&self, s: &NewSignup, now: Timestamp) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO signups (advisor_code, offer_id, domain, completed_at, received_at, source) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (advisor_code, domain) DO NOTHING",
+        )
+        .bind(&s.advisor_code)
+        .bind(s.offer_id.as_ref().map(OfferId::as_str))
+        .bind(s.domain.as_str())
+        .bind(s.completed_at.0)
+        .bind(now.0)
+        .bind(&s.source)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Sign-ups not matched to an acceptance, oldest first.
+    pub async fn unmatched_signups(&self, limit: i64) -> Result<Vec<SignupRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SIGNUP_COLS} FROM signups WHERE acceptance_id IS NULL ORDER BY received_at, id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signup_row).collect()
+    }
+
+    /// Sign-ups reported with a code of this offer that match no acceptance.
+    pub async fn unmatched_signups_of(&self, offer: &OfferId) -> Result<Vec<SignupRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SIGNUP_COLS} FROM signups WHERE offer_id = $1 AND acceptance_id IS NULL ORDER BY received_at, id"
+        )))
+        .bind(offer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signup_row).collect()
+    }
+
+    // ------------------------------------------------------------ tokens
+
+    pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        sqlx::query("INSERT INTO api_tokens (id, name, role, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.role)
+            .bind(&t.secret_hash)
+            .bind(t.created_at.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn token_row(r: &AnyRow) -> Result<TokenRow> {
+        Ok(TokenRow {
+            id: r.try_get("id")?,
+            name: r.try_get("name")?,
+            role: r.try_get("role")?,
+            secret_hash: r.try_get("secret_hash")?,
+            created_at: Timestamp(r.try_get("created_at")?),
+            revoked_at: r.try_get::<Option<i64>, _>("revoked_at")?.map(Timestamp),
+        })
+    }
+
+    pub async fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        sqlx::query("SELECT id, name, role, secret_hash, created_at, revoked_at FROM api_tokens WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| Self::token_row(&r))
+            .transpose()
+    }
+
+    pub async fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query("SELECT id, name, role, secret_hash, created_at, revoked_at FROM api_tokens ORDER BY created_at, id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::token_row).collect()
+    }
+
+    /// Revokes a token; false if there is none with this id or it was revoked already.
+    pub async fn revoke_token(&self, id: &str, now: Timestamp) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(now.0)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    // ------------------------------------------------------------ resellers
+
+    pub async fn reseller(&self, mpn: &MpnId) -> Result<Option<ResellerView>> {
+        let row = sqlx::query(
+            "SELECT r.mpn_id, r.instance_id, r.name, r.email, r.created_at, i.state
+             FROM resellers r JOIN instances i ON i.id = r.instance_id WHERE r.mpn_id = $1",
+        )
+        .bind(mpn.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let customers = self.reseller_customers("mpn_id", mpn.as_str()).await?;
+        Ok(Some(ResellerView {
+            reseller: Self::reseller_row(&r)?,
+            state: r.try_get("state")?,
+            customers,
+        }))
+    }
+
+    pub async fn reseller_by_instance(&self, id: &InstanceId) -> Result<Option<ResellerView>> {
+        let mpn: Option<String> =
+            sqlx::query("SELECT mpn_id FROM resellers WHERE instance_id = $1")
+                .bind(id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+        match mpn {
+            Some(m) => {
+                self.reseller(&MpnId::parse(&m).map_err(|e| corrupt("mpn_id", e))?)
+                    .await
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn reseller_row(r: &AnyRow) -> Result<ResellerRow> {
+        Ok(ResellerRow {
+            mpn_id: MpnId::parse(&r.try_get::<String, _>("mpn_id")?)
+                .map_err(|e| corrupt("mpn_id", e))?,
+            instance_id: inst(r, "instance_id")?,
+            name: r.try_get("name")?,
+            email: EmailAddress::parse(&r.try_get::<String, _>("email")?)
+                .map_err(|e| corrupt("email", e))?,
+            created_at: Timestamp(r.try_get("created_at")?),
+        })
+    }
+
+    pub async fn resellers(&self) -> Result<Vec<ResellerView>> {
+        let rows = sqlx::query("SELECT mpn_id FROM resellers ORDER BY created_at, mpn_id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let m: String = r.try_get(0)?;
+            if let Some(v) = self
+                .reseller(&MpnId::parse(&m).map_err(|e| corrupt("mpn_id", e))?)
+                .await?
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn reseller_customers(&self, col: &str, v: &str) -> Result<Vec<ResellerCustomer>> {
+        let col = if col == "domain" { "domain" } else { "mpn_id" };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT mpn_id, domain, acceptance_id, support_contact, created_at FROM reseller_customers WHERE {col} = $1 ORDER BY created_at, domain"
+        )))
+        .bind(v)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ResellerCustomer {
+                    mpn_id: r.try_get("mpn_id")?,
+                    domain: r.try_get("domain")?,
+                    acceptance_id: r.try_get("acceptance_id")?,
+                    support_contact: r.try_get::<i64, _>("support_contact")? != 0,
+                    created_at: Timestamp(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ customers
+
+    /// Customers by exact domain, or by exact user name (the admin email, case-insensitive).
+    pub async fn search_customers(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerView>> {
+        let accs = match q {
+            CustomerQuery::Domain(d) => self.acceptances_where("a.domain = $1", d.as_str()).await?,
+            CustomerQuery::User(e) => {
+                self.acceptances_where("lower(a.admin_email) = lower($1)", e.as_str())
+                    .await?
+            }
+        };
+        let mut by_domain: std::collections::BTreeMap<String, Vec<AcceptanceView>> =
+            Default::default();
+        for a in accs {
+            by_domain
+                .entry(a.acceptance.domain.as_str().to_string())
+                .or_default()
+                .push(a);
+        }
+        let mut out = Vec::new();
+        for (domain, acceptances) in by_domain {
+            let mut admin_emails: Vec<String> = acceptances
+                .iter()
+                .map(|a| a.acceptance.admin_email.as_str().to_string())
+                .collect();
+            admin_emails.sort();
+            admin_emails.dedup();
+            let organisation = acceptances
+                .last()
+                .map(|a| a.acceptance.organisation.clone())
+                .unwrap_or_default();
+            let resellers = self.reseller_customers("domain", &domain).await?;
+            out.push(CustomerView {
+                domain,
+                organisation,
+                admin_emails,
+                acceptances,
+                resellers,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn location(&self, id: &str) -> Result<Option<super::Location>> {
+        Ok(self
+            .locations()
+            .await?
+            .into_iter()
+            .map(|(l, _)| l)
+            .find(|l| l.id == id))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CustomerQuery<'a> {
+    Domain(&'a DomainName),
+    User(&'a EmailAddress),
+}

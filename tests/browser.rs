@@ -1,0 +1,248 @@
+//! A real browser: headless Chromium (Debian's chromium + chromium-driver, driven over
+//! WebDriver) opens the offer link taken from an email delivered over SMTP, edits a licence
+//! count, accepts with and without delegated administration, and lands on the sign-up URL
+//! with the advisor code. No JavaScript on our pages: the browser submits plain HTML forms.
+//!
+//! Without /usr/bin/chromium the test reports itself skipped, unless
+//! PARTNERFLOW_TEST_REQUIRE_BROWSER=1 (set by `.ci/run`, which installs Chromium).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::smtp::SmtpServer;
+use common::web::link_in;
+use common::webdriver::Driver;
+use partnerflow::domain::OfferId;
+use serde_json::json;
+
+/// The provider's sign-up page, stood in by a tiny HTTP server that records what it was
+/// asked for.
+fn signup_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = r.read_line(&mut first);
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            s.lock().unwrap().push(first.trim().to_string());
+            let body = "<!DOCTYPE html><title>Sign-up</title><h1>Provider sign-up</h1>";
+            let mut w = stream;
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (base, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_accepts_an_offer_from_a_delivered_email() {
+    if !std::path::Path::new(common::webdriver::CHROMIUM).exists() {
+        if std::env::var("PARTNERFLOW_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!(
+                "{} is missing (apt-get install chromium chromium-driver)",
+                common::webdriver::CHROMIUM
+            );
+        }
+        common::report(
+            "SKIPPED: chromium_accepts_an_offer_from_a_delivered_email: no /usr/bin/chromium (apt-get install chromium chromium-driver)",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&tmp.path().join("received"));
+    let (signup, signup_seen) = signup_server();
+    // Our server's address is fixed first: links in emails start with it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let port = smtp.port.to_string();
+    let signup_url = format!("{signup}/start");
+    let app = common::spawn_app(
+        common::Store::Sqlite,
+        &[
+            ("PARTNERFLOW__APP__PUBLIC_BASE_URL", &base),
+            ("PARTNERFLOW__OFFERS__SIGNUP_URL", &signup_url),
+            ("PARTNERFLOW__EMAIL__TRANSPORT", "smtp"),
+            ("PARTNERFLOW__EMAIL__SMTP__HOST", "127.0.0.1"),
+            ("PARTNERFLOW__EMAIL__SMTP__PORT", &port),
+            ("PARTNERFLOW__EMAIL__SMTP__SECURITY", "none"),
+        ],
+    )
+    .await;
+    let router = partnerflow::http::router(app.rt.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+
+    // The partner creates a purchase offer with limited delegated admin and invites someone.
+    let body = json!({
+        "kind": "purchase", "location_id": "loc-berlin", "country": "DE",
+        "products": [{ "id": "m365-e3", "licences": 25 }, { "id": "exchange-online-plan-1", "licences": 10 }],
+        "delegated_admin": "limited",
+    });
+    let n = partnerflow::http::parse_new_offer(body.to_string().as_bytes()).unwrap();
+    let o = partnerflow::offers::create(&app.rt, n, "test")
+        .await
+        .unwrap();
+    let id = o.offer.offer_id.clone();
+    let to = partnerflow::domain::EmailAddress::parse("einkauf@fabrikam.example").unwrap();
+    partnerflow::offers::invite(
+        &app.rt,
+        &id,
+        to,
+        None,
+        Some(partnerflow::domain::Locale::En),
+        "test",
+    )
+    .await
+    .unwrap();
+    common::wait_for(
+        "the invitation delivered over SMTP",
+        Duration::from_secs(30),
+        || {
+            let rt = app.rt.clone();
+            let smtp_count = smtp.count();
+            async move {
+                if smtp_count >= 1 {
+                    return true;
+                }
+                let _ = rt.run_due().await;
+                false
+            }
+        },
+    )
+    .await;
+    let mail = smtp.received().into_iter().next().unwrap();
+    assert!(
+        mail.rcpt_to
+            .iter()
+            .any(|r| r.contains("einkauf@fabrikam.example"))
+    );
+    let link =
+        link_in(&mail.raw, &format!("{base}/o/")).expect("the offer link in the delivered email");
+    let code = link.rsplit('/').next().unwrap().to_string();
+
+    let driver = tokio::task::spawn_blocking(Driver::start)
+        .await
+        .unwrap()
+        .unwrap();
+    let driver = Arc::new(driver);
+    let expected = format!("{signup_url}?advisor_code={code}");
+
+    // 1: with delegated admin, 40 licences instead of 25.
+    let (d, l, e) = (driver.clone(), link.clone(), expected.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let s = d.session("en")?;
+        s.goto(&l)?;
+        assert!(s.title()?.contains(id_str(&l)), "title names the offer");
+        let box_ = s.find("#delegated_admin")?;
+        assert!(!s.is_selected(&box_)?, "delegated admin starts unticked");
+        let count = s.find("#licences-m365-e3")?;
+        s.clear(&count)?;
+        s.send_keys(&count, "40")?;
+        s.send_keys(&s.find("#organisation")?, "Fabrikam GmbH")?;
+        s.send_keys(&s.find("#domain")?, "fabrikam.example")?;
+        s.send_keys(&s.find("#admin_email")?, "admin@fabrikam.example")?;
+        s.click(&box_)?;
+        s.click(&s.find("#accept")?)?;
+        s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
+            Ok(s.current_url()? == e)
+        })
+        .map_err(|err| format!("{err}\n{}", s.page_source().unwrap_or_default()))?;
+        assert!(s.page_source()?.contains("Provider sign-up"));
+        Ok(())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    // 2: another customer, without delegated admin, German page; a bad count first.
+    let (d, l, e) = (driver.clone(), link.clone(), expected.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let s = d.session("de")?;
+        s.goto(&l)?;
+        assert!(s.page_source()?.contains("Kaufangebot"));
+        let count = s.find("#licences-exchange-online-plan-1")?;
+        s.clear(&count)?;
+        s.send_keys(&count, "0")?;
+        s.send_keys(&s.find("#organisation")?, "Tailspin AG")?;
+        s.send_keys(&s.find("#domain")?, "tailspin.example")?;
+        s.send_keys(&s.find("#admin_email")?, "it@tailspin.example")?;
+        s.click(&s.find("#accept")?)?;
+        s.wait_until(
+            Duration::from_secs(20),
+            "the form again with the error",
+            |s| Ok(s.page_source()?.contains("aria-invalid=\"true\"")),
+        )?;
+        assert!(s.page_source()?.contains("ganze Zahl von 1 bis 10000"));
+        let count = s.find("#licences-exchange-online-plan-1")?;
+        s.clear(&count)?;
+        s.send_keys(&count, "12")?;
+        s.click(&s.find("#accept")?)?;
+        s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
+            Ok(s.current_url()? == e)
+        })?;
+        Ok(())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+
+    let seen: Vec<String> = signup_seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| !l.contains("/favicon.ico"))
+        .cloned()
+        .collect();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|l| l.starts_with(&format!("GET /start?advisor_code={code} "))),
+        "{seen:?}"
+    );
+
+    let accs = app
+        .rt
+        .store
+        .acceptances_of(&OfferId::parse(id.as_str()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(accs.len(), 2);
+    let fab = accs
+        .iter()
+        .find(|a| a.acceptance.domain.as_str() == "fabrikam.example")
+        .unwrap();
+    assert_eq!(fab.acceptance.products[0].licences, Some(40));
+    assert_eq!(
+        fab.acceptance.delegated_admin,
+        Some(partnerflow::domain::AdminRole::Limited)
+    );
+    assert_eq!(fab.relationship.as_ref().unwrap().state, "approval_pending");
+    let tail = accs
+        .iter()
+        .find(|a| a.acceptance.domain.as_str() == "tailspin.example")
+        .unwrap();
+    assert_eq!(tail.acceptance.products[1].licences, Some(12));
+    assert_eq!(tail.acceptance.delegated_admin, None);
+    assert!(tail.relationship.is_none());
+}
+
+/// The Offer ID inside a link's advisor code.
+fn id_str(link: &str) -> &str {
+    link.rsplit('/').next().unwrap().split('.').nth(1).unwrap()
+}

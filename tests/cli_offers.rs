@@ -1,0 +1,236 @@
+//! The CLI mirror of the partner API, run as the real binary: the README walk-through
+//! (locations, catalog, offer create, invite, offer show), tokens, customers search and the
+//! sign-up import with a bad row reported by line and skipped.
+
+mod common;
+
+use std::process::Command;
+
+use common::Store;
+
+struct Cli {
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli {
+    async fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::TestDb::new(Store::Sqlite, dir.path()).await;
+        let env = common::test_env(dir.path(), &db, &[("PARTNERFLOW__LOG__LEVEL", "warn")]);
+        Cli { env, _dir: dir }
+    }
+    fn run(&self, args: &[&str]) -> Out {
+        let o = Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        Out {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(
+            o.ok,
+            "partnerflow {args:?} failed:\n{}\n{}",
+            o.stdout, o.stderr
+        );
+        o.stdout
+    }
+}
+
+#[tokio::test]
+async fn walkthrough_tokens_customers_and_signup_import() {
+    let cli = Cli::new().await;
+    // A location must be synced before it can be chosen.
+    let o = cli.run(&[
+        "offer",
+        "create",
+        "--kind",
+        "trial",
+        "--location",
+        "loc-berlin",
+        "--country",
+        "DE",
+        "--product",
+        "m365-e3-trial",
+    ]);
+    assert!(!o.ok);
+    assert!(
+        o.stderr
+            .contains("location_id: location `loc-berlin` is not synced yet"),
+        "{}",
+        o.stderr
+    );
+    assert!(cli.ok(&["locations", "sync"]).contains("2 locations"));
+    assert!(cli.ok(&["locations", "list"]).contains("loc-berlin"));
+    let cat = cli.ok(&["catalog", "list", "--country", "US"]);
+    assert!(cat.contains("teams-essentials"));
+    assert!(
+        !cli.ok(&["catalog", "list", "--country", "DE"])
+            .contains("teams-essentials")
+    );
+
+    let out = cli.ok(&[
+        "offer",
+        "create",
+        "--kind",
+        "purchase",
+        "--location",
+        "loc-berlin",
+        "--country",
+        "DE",
+        "--product",
+        "m365-e3:25",
+        "--product",
+        "exchange-online-plan-1:10",
+        "--delegated-admin",
+        "limited",
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    assert!(id.starts_with("PF-"), "{out}");
+    assert!(out.contains("link: http://127.0.0.1:8080/o/"), "{out}");
+    let o = cli.run(&[
+        "offer",
+        "create",
+        "--kind",
+        "purchase",
+        "--location",
+        "loc-berlin",
+        "--country",
+        "DE",
+        "--product",
+        "m365-e3:0",
+    ]);
+    assert!(
+        !o.ok
+            && o.stderr
+                .contains("products[0].licences: product `m365-e3`: 0 licences is outside 1–10000"),
+        "{}",
+        o.stderr
+    );
+
+    let inv = cli.ok(&["invite", &id, "einkauf@fabrikam.example", "--locale", "en"]);
+    assert!(inv.contains("invited"), "{inv}");
+    cli.ok(&["jobs", "run-due"]);
+    let show = cli.ok(&["offer", "show", &id]);
+    assert!(show.contains("state open"), "{show}");
+    assert!(
+        show.contains("invitations (1):") && show.contains("einkauf@fabrikam.example"),
+        "{show}"
+    );
+    assert!(show.contains("purchase_offer sent"), "{show}");
+    assert!(show.contains("acceptances (0):"), "{show}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["offer", "show", &id, "--json"])).unwrap();
+    assert_eq!(json["products"][0]["licences"], 25);
+    let list = cli.ok(&["offer", "list", "--kind", "purchase", "--state", "open"]);
+    assert!(list.contains(&id));
+    assert!(!cli.ok(&["offer", "list", "--kind", "trial"]).contains(&id));
+
+    // Tokens: created once (secret printed once), listed without secrets, revoked.
+    let token = cli
+        .ok(&["tokens", "create", "--name", "crm", "--role", "viewer"])
+        .trim()
+        .to_string();
+    assert!(token.starts_with("pf_t"), "{token}");
+    let tid = token.split('_').nth(1).unwrap().to_string();
+    let list = cli.ok(&["tokens", "list"]);
+    assert!(
+        list.contains(&tid)
+            && list.contains("viewer")
+            && !list.contains(token.rsplit('_').next().unwrap())
+    );
+    assert!(
+        !cli.run(&["tokens", "create", "--name", "x", "--role", "root"])
+            .ok
+    );
+    assert!(cli.ok(&["tokens", "revoke", &tid]).contains("revoked"));
+    assert!(!cli.run(&["tokens", "revoke", &tid]).ok);
+
+    // Sign-ups: a CSV with bad rows; they are reported by line and skipped, the rest land.
+    let code = json["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let csv = format!(
+        "advisor_code,customer_domain,completed_at\n{code},fabrikam.example,2026-11-02T10:00:00Z\n{code},not a domain,2026-11-02T10:00:00Z\n{code},tailspin.example,yesterday\n{code},only-two-fields\n\n{code},contoso.example,2026-11-02T11:00:00Z\n"
+    );
+    let file = cli._dir.path().join("signups.csv");
+    std::fs::write(&file, csv).unwrap();
+    let o = cli.run(&["signups", "import", file.to_str().unwrap()]);
+    assert!(!o.ok, "bad rows make the exit status 1");
+    let f = file.display().to_string();
+    assert!(
+        o.stderr.contains(&format!("{f}:3: customer_domain:")),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains(&format!("{f}:4: completed_at:")),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr
+            .contains(&format!("{f}:5: 2 fields, the header has 3")),
+        "{}",
+        o.stderr
+    );
+    assert!(o.stdout.contains("2 sign-ups recorded"), "{}", o.stdout);
+    assert!(o.stdout.contains("3 bad rows skipped"), "{}", o.stdout);
+    // Imported again: nothing new.
+    let o = cli.run(&["signups", "import", file.to_str().unwrap()]);
+    assert!(
+        o.stdout.contains("0 sign-ups recorded") && o.stdout.contains("2 already known"),
+        "{}",
+        o.stdout
+    );
+    // Nobody accepted yet: reconcile reports them unmatched; offer show lists them.
+    let r = cli.ok(&["schedules", "run", "reconcile"]);
+    assert!(r.contains("2 sign-ups unmatched"), "{r}");
+    let show = cli.ok(&["offer", "show", &id]);
+    assert!(
+        show.contains("sign-ups matching no acceptance (2):"),
+        "{show}"
+    );
+
+    let c = cli.run(&["customers", "search", "fab*"]);
+    assert!(!c.ok && c.stderr.contains("wildcards"), "{}", c.stderr);
+    assert!(
+        cli.ok(&["customers", "search", "fabrikam.example"])
+            .contains("no customer")
+    );
+
+    assert!(cli.ok(&["offer", "withdraw", &id]).contains("withdrawn"));
+    let o = cli.run(&["invite", &id, "x@fabrikam.example"]);
+    assert!(!o.ok && o.stderr.contains("withdrawn"), "{}", o.stderr);
+    // --help documents the commands.
+    let help = cli.ok(&["--help"]);
+    for c in [
+        "offer",
+        "invite",
+        "locations",
+        "catalog",
+        "customers",
+        "tokens",
+        "signups",
+        "resellers",
+    ] {
+        assert!(help.contains(c), "--help lacks {c}");
+    }
+}
