@@ -370,3 +370,155 @@ async fn graphile(dir: &std::path::Path, b: &QueueBench, mode: &str) -> Result<(
         _ => Err(format!("graphile-worker ({mode}): unexpected result {v}")),
     }
 }
+
+/// `bench offers`: one purchase offer (two products, limited delegated admin), then
+/// `acceptances` customers through the service the accept page uses: the link resolved and
+/// the page rendered (advisor-code lookup, HMAC check, HTML), then each acceptance committed
+/// (acceptance + delegated-admin relationship lifecycles, their rows, three email jobs, in one
+/// transaction), `concurrency` customers at a time. Prints pages/s and acceptances/s.
+pub async fn offers(
+    mut settings: Settings,
+    acceptances: usize,
+    concurrency: usize,
+    store: BenchStore,
+    postgres: &str,
+) -> Result<(), String> {
+    let scratch = format!("pf_bench_offers_{}", std::process::id());
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    match store {
+        BenchStore::Postgres => {
+            settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
+                .await
+                .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
+        }
+        BenchStore::Sqlite => {
+            settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
+        }
+    }
+    settings.app.data_dir = tmp.path().to_path_buf();
+    settings.email.transport = TransportKind::File;
+    settings.email.outbox_dir = tmp.path().join("outbox");
+    settings.schedules.location_sync.enabled = false;
+    settings.schedules.reconcile.enabled = false;
+    let r = offers_on(settings, acceptances, concurrency.max(1)).await;
+    if store == BenchStore::Postgres {
+        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
+    }
+    r
+}
+
+async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(), String> {
+    use crate::offers::{self, Acceptance, Accepted, LineRequest, NewOffer};
+    let rt = crate::app::build(settings, None, "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::tasks::location_sync(&rt).await?;
+    let p = |s: &str| crate::domain::ProductId::parse(s);
+    let o = offers::create(
+        &rt,
+        NewOffer {
+            kind: crate::domain::OfferKind::Purchase,
+            location_id: "loc-berlin".into(),
+            country: crate::domain::Country::parse("DE")?,
+            products: vec![
+                LineRequest {
+                    product: p("m365-e3")?,
+                    licences: Some(25),
+                },
+                LineRequest {
+                    product: p("exchange-online-plan-1")?,
+                    licences: Some(10),
+                },
+            ],
+            delegated_admin: Some(crate::domain::AdminRole::Limited),
+            expires_at: None,
+            message: None,
+        },
+        "bench",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let code = o.offer.advisor_code().to_string();
+    let limits = |_: &crate::store::OfferLine| (1, 10_000);
+
+    let pages = n.max(1000);
+    let started = Instant::now();
+    let mut bytes = 0usize;
+    for _ in 0..pages {
+        let o = offers::resolve_code(&rt, &code)
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let html = crate::pages::offer_page(
+            crate::domain::Locale::De,
+            &rt.settings.partner,
+            &o,
+            &limits,
+            "/o/x",
+            "csrf",
+            &crate::pages::FormValues::default(),
+            &[],
+        );
+        bytes += html.len();
+    }
+    let page_time = started.elapsed();
+
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..concurrency {
+        let rt = rt.clone();
+        let o = o.clone();
+        handles.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            for i in (w..n).step_by(concurrency) {
+                let a = Acceptance {
+                    organisation: format!("Kunde {i} GmbH"),
+                    domain: crate::domain::DomainName::parse(&format!("kunde{i}.example"))?,
+                    admin_email: crate::domain::EmailAddress::parse(&format!(
+                        "it@kunde{i}.example"
+                    ))?,
+                    licences: vec![(p("m365-e3")?, 30)],
+                    delegated_admin: true,
+                    locale: crate::domain::Locale::De,
+                };
+                match offers::accept(&rt, &o, a)
+                    .await
+                    .map_err(|e| e.to_string())?
+                {
+                    Accepted::New(_) => done += 1,
+                    Accepted::Again(_) => {}
+                }
+            }
+            Ok::<_, String>(done)
+        }));
+    }
+    let mut accepted = 0;
+    for h in handles {
+        accepted += h.await.map_err(|e| e.to_string())??;
+    }
+    let accept_time = started.elapsed();
+    let jobs = rt
+        .store
+        .count_unfinished()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "bench offers: {:?} store, 1 purchase offer, {n} customers, {concurrency} at a time",
+        rt.store.backend()
+    );
+    println!(
+        "  offer page (code lookup + HMAC + HTML): {pages} in {:.2} s = {:.0} pages/s, {} bytes each",
+        page_time.as_secs_f64(),
+        pages as f64 / page_time.as_secs_f64(),
+        bytes / pages.max(1)
+    );
+    println!(
+        "  acceptances (2 lifecycles + rows + 3 email jobs, one transaction each): {accepted} in {:.2} s = {:.0} acceptances/s; {jobs} jobs queued",
+        accept_time.as_secs_f64(),
+        accepted as f64 / accept_time.as_secs_f64()
+    );
+    if let Some(rss) = peak_rss_mib() {
+        println!("  peak RSS {rss:.0} MiB");
+    }
+    rt.store.close().await;
+    Ok(())
+}

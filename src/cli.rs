@@ -412,6 +412,20 @@ pub(crate) enum ResellersCmd {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum BenchCmd {
+    /// Customers accepting one offer: the offer page (code lookup, HMAC check, HTML) and the
+    /// acceptance commit (two lifecycles, rows and three email jobs in one transaction), as
+    /// the accept page runs them; prints pages/s and acceptances/s.
+    Offers {
+        #[arg(long, default_value_t = 5_000)]
+        acceptances: usize,
+        /// Customers accepting at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
+        store: crate::bench::BenchStore,
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
+    },
     /// Create N trial-invitation lifecycles and drive them to a final state through the real
     /// store, job runtime and file outbox; prints instances/s, emails/s and peak RSS.
     Lifecycle {
@@ -557,11 +571,21 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
         Command::Check => {
             crate::schedule::from_settings(&settings).map_err(CliError::Other)?;
             let (templates, defs) = app::load_definitions(&settings)?;
+            let catalog = crate::catalog::Catalog::load(&settings.app.catalog)
+                .map_err(|e| CliError::Other(format!("catalog:\n{e}")))?;
+            if !settings.links.keys.is_empty() {
+                crate::links::KeyRing::parse(
+                    settings.links.keys.expose(),
+                    &settings.links.signing_key,
+                )
+                .map_err(|e| CliError::Other(format!("links.keys: {e}")))?;
+            }
             println!(
-                "ok: configuration, {} workflows, {} templates × {} locales",
+                "ok: configuration, {} workflows, {} templates × {} locales, {} catalog products",
                 defs.len(),
                 templates.names().len(),
-                Locale::ALL.len()
+                Locale::ALL.len(),
+                catalog.all().count()
             );
             Ok(())
         }
@@ -639,6 +663,17 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
             }
             Ok(())
         }
+        Command::Bench {
+            command:
+                BenchCmd::Offers {
+                    acceptances,
+                    concurrency,
+                    store,
+                    postgres,
+                },
+        } => crate::bench::offers(settings, acceptances, concurrency, store, &postgres)
+            .await
+            .map_err(CliError::Other),
         Command::Bench {
             command:
                 BenchCmd::Lifecycle {

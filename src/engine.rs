@@ -84,31 +84,10 @@ impl Engine {
         locale: Option<Locale>,
         actor: &str,
     ) -> Result<InstanceId, EngineError> {
-        let def = self.definition(workflow)?;
-        let data = def.validate_data(data).map_err(EngineError::InvalidData)?;
         let id = InstanceId::generate();
-        let now = self.clock.now();
-        let commit = Commit {
-            instance: id.clone(),
-            expected_version: None,
-            workflow: workflow.into(),
-            locale: locale.unwrap_or(self.default_locale).as_str().into(),
-            state: def.initial.clone(),
-            data,
-            is_final: false,
-            event: "start".into(),
-            from: None,
-            actor: actor.into(),
-            at: now,
-            jobs: vec![],
-            emails: vec![],
-            cancel_timers: vec![],
-            cancel_all_timers: false,
-            fence: None,
-            records: vec![],
-        };
-        self.store.commit(&commit).await?;
-        tracing::info!(instance = %id, workflow, offer_id = offer_id(&commit.data), state = %def.initial, "instance started");
+        let (commits, _) = self.plan_start(&id, workflow, data, locale, actor, &[])?;
+        self.store.commit_all(&commits).await?;
+        tracing::info!(instance = %id, workflow, offer_id = offer_id(&commits[0].data), state = %commits[0].state, "instance started");
         Ok(id)
     }
 

@@ -1062,6 +1062,15 @@ fn page_error(rt: &Runtime, l: Locale, e: Resolve) -> Response {
             tracing::info!(why, "customer link refused");
             page(rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None)
         }
+        Resolve::Unavailable(e) => {
+            tracing::error!(error = %e, "customer page: store unavailable");
+            page(
+                rt,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page(l),
+                None,
+            )
+        }
         Resolve::Closed(o) => {
             let state = if o.state == "open" {
                 "expired".to_string()
@@ -1309,9 +1318,8 @@ async fn remove_roles(
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let l = locale_of(&rt, &headers);
-    let path = format!("/r/{token}");
-    if !csrf_ok(&rt, &headers, &form_pairs(&body), &path) {
+    let (l, _, ok) = personal_post(&rt, &headers, "r", &token, &body);
+    if !ok {
         return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
     }
     let Some(rel) = relationship_of(&rt, &token).await else {
@@ -1381,67 +1389,59 @@ async fn reseller_accept(
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let l = locale_of(&rt, &headers);
-    let path = format!("/p/{token}");
-    if !csrf_ok(&rt, &headers, &form_pairs(&body), &path) {
+    let (l, path, ok) = personal_post(&rt, &headers, "p", &token, &body);
+    if !ok {
         return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
     }
     let Some(r) = reseller_of(&rt, &token).await else {
         return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
     };
-    match r.state.as_str() {
-        "active" => page(
-            &rt,
-            StatusCode::OK,
-            pages::reseller_done_page(l, &rt.settings.partner),
-            None,
-        ),
+    let accepted = match r.state.as_str() {
+        "active" => true,
         "request_sent" => match rt
             .engine
             .fire(&r.reseller.instance_id, "accept", "reseller")
             .await
         {
-            Ok(_) => page(
-                &rt,
-                StatusCode::OK,
-                pages::reseller_done_page(l, &rt.settings.partner),
-                None,
-            ),
-            Err(EngineError::Rejected(_)) => {
-                let body = pages::reseller_page(
-                    l,
-                    &rt.settings.partner,
-                    &r.reseller.name,
-                    r.reseller.mpn_id.as_str(),
-                    &path,
-                    "",
-                    false,
-                );
-                page(&rt, StatusCode::GONE, body, None)
-            }
+            Ok(_) => true,
+            Err(EngineError::Rejected(_)) => false,
             Err(e) => {
                 tracing::error!(error = %e, "reseller accept failed");
-                page(
-                    &rt,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    pages::error_page(l),
-                    None,
-                )
+                let body = pages::error_page(l);
+                return page(&rt, StatusCode::SERVICE_UNAVAILABLE, body, None);
             }
         },
-        _ => {
-            let body = pages::reseller_page(
-                l,
-                &rt.settings.partner,
-                &r.reseller.name,
-                r.reseller.mpn_id.as_str(),
-                &path,
-                "",
-                false,
-            );
-            page(&rt, StatusCode::GONE, body, None)
-        }
+        _ => false,
+    };
+    if accepted {
+        let body = pages::reseller_done_page(l, &rt.settings.partner);
+        return page(&rt, StatusCode::OK, body, None);
     }
+    let p = &rt.settings.partner;
+    let body = pages::reseller_page(
+        l,
+        p,
+        &r.reseller.name,
+        r.reseller.mpn_id.as_str(),
+        &path,
+        "",
+        false,
+    );
+    page(&rt, StatusCode::GONE, body, None)
+}
+
+/// The start of every POST to a personal page (`/r/…`, `/p/…`): its locale, its path, and
+/// whether the CSRF check passed.
+fn personal_post(
+    rt: &Runtime,
+    headers: &HeaderMap,
+    prefix: &str,
+    token: &str,
+    body: &[u8],
+) -> (Locale, String, bool) {
+    let path = format!("/{prefix}/{token}");
+    let ok = csrf_ok(rt, headers, &form_pairs(body), &path);
+    (locale_of(rt, headers), path, ok)
 }
 
 // ---------------------------------------------------------------- OpenAPI

@@ -1,8 +1,11 @@
 //! partnerflow: a partner's invitations, offers and their lifecycles, run by themselves.
 //!
 //! Codemap (one line per module):
-//! - `domain`   — types parsed once at the edge: `Timestamp`, `Span`, `EmailAddress`, `Locale`, `InstanceId`.
+//! - `domain`   — types parsed once at the edge: `Timestamp`, `Span`, `EmailAddress`, `Locale`, `InstanceId`,
+//!   `OfferId`, `OfferKind`, `AdminRole`, `Country`, `ProductId`, `LicenseCount`, `DomainName`, `MpnId`, `Role`.
 //! - `config`   — layered settings (built-in default.toml < --config FILE < PARTNERFLOW__* env); `Secret`.
+//! - `catalog`  — `config/catalog.toml` (products, trial/paid, licence limits, countries), checked at start.
+//! - `links`    — HMAC-SHA256 key ring with key ids: advisor codes, personal page links, CSRF tokens.
 //! - `workflow` — compiles `workflows/*.toml` into `Definition`s (errors carry file:line) and the
 //!   pure `step(definition, state, data, event, now) -> Decision`. No I/O, no clock.
 //! - `email`    — the only module that knows handlebars and lettre: templates, MIME building, transports.
@@ -13,11 +16,15 @@
 //! - `jobs`     — the only module that knows apalis: `Runtime::execute` for each job kind, the
 //!   custom backend that claims leased jobs, the batched acknowledger, schedule ticks, pruning.
 //! - `schedule` — cron tick arithmetic (pure): baseline, due, missed ticks and the catch-up policy.
-//! - `tasks`    — the scheduled tasks `location_sync` and `reconcile`.
+//! - `tasks`    — the scheduled tasks `location_sync` and `reconcile` (jobs, and sign-ups via `offers`).
+//! - `offers`   — the partner's business over the engine: offers, invitations, acceptances, delegated
+//!   admin, resellers, sign-ups, API tokens. Knows neither HTTP nor SQL; shared by `http` and `cli`.
+//! - `pages`    — the customer's pages as HTML strings (de/en), every outside value escaped. Pure.
 //! - `clock`    — `Clock` (system or manual): the only source of "now".
 //! - `app`      — one builder for production and tests: settings → templates → workflows → store → runtime.
-//! - `http`     — the only module that knows HTTP (axum); maps every error to a status in one place.
-//! - `cli`      — clap commands; `bench` — commands that print figures.
+//! - `http`     — the only module that knows HTTP (axum): partner API (bearer tokens, roles, OpenAPI
+//!   from one route table), customer pages (CSRF, 303 to the sign-up URL); errors → status + code in one place.
+//! - `cli`      — clap commands (`cli_offers` mirrors the partner API); `bench` — commands that print figures.
 //!
 //! Invariants:
 //! - A transition's new state, history row, email ledger rows, effect jobs and timer changes
@@ -37,6 +44,11 @@
 //! - Workflows and templates are checked together at start: a template that cannot render with
 //!   what its workflow supplies is a start-up error, never a send-time one.
 //! - Nothing outside `clock` reads the system time.
+//! - An offer's row and its `offer` lifecycle commit together; so do an acceptance's row, its
+//!   lifecycle and its delegated-admin relationship. One acceptance per (offer, customer domain).
+//! - A customer link is trusted only after its MAC verifies over data the server looks up itself
+//!   (the offer's location); the sign-up redirect is built from configuration and the stored
+//!   link only, never from the request.
 
 pub mod app;
 pub mod bench;

@@ -332,6 +332,38 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_generated_once_into_the_data_folder_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = LinkSettings {
+            keys: crate::config::Secret::new(""),
+            signing_key: String::new(),
+        };
+        let (first, warning) = KeyRing::load(&none, dir.path()).unwrap();
+        assert!(warning.unwrap().contains("link-keys"));
+        let (again, warning) = KeyRing::load(&none, dir.path()).unwrap();
+        assert!(warning.is_none());
+        assert_eq!(first.signing_kid(), again.signing_kid());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("link-keys"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the key file is private");
+        }
+        // Configured keys win over the file.
+        let spec = generate_spec();
+        let configured = LinkSettings {
+            keys: crate::config::Secret::new(spec.clone()),
+            signing_key: String::new(),
+        };
+        let (r, w) = KeyRing::load(&configured, dir.path()).unwrap();
+        assert!(w.is_none());
+        assert_eq!(r.signing_kid(), spec.split_once(':').unwrap().0);
+    }
+
+    #[test]
     fn csrf_binds_nonce_and_path() {
         let r = ring2();
         let t = r.csrf_token("nonce1", "/o/x");

@@ -483,6 +483,8 @@ pub async fn tracking(rt: &Runtime, id: &OfferId) -> Result<Value> {
 #[derive(Debug)]
 pub enum Resolve {
     NotFound(String),
+    /// The store could not be asked: try again later (never shown as "not found").
+    Unavailable(StoreError),
     Closed(Box<OfferView>),
 }
 
@@ -494,7 +496,7 @@ pub async fn resolve_code(rt: &Runtime, code: &str) -> Result<OfferView, Resolve
     let o = match rt.store.offer(&id).await {
         Ok(Some(o)) => o,
         Ok(None) => return Err(Resolve::NotFound(format!("no offer {id}"))),
-        Err(e) => return Err(Resolve::NotFound(format!("store: {e}"))),
+        Err(e) => return Err(Resolve::Unavailable(e)),
     };
     rt.keys
         .verify(Purpose::AdvisorCode, &p, &[&o.offer.location_id])
@@ -530,14 +532,8 @@ pub enum Accepted {
 /// nothing from the customer's request.
 pub fn signup_redirect(rt: &Runtime, o: &OfferView) -> String {
     let mut u = rt.settings.offers.signup_url.clone();
-    let code = o
-        .offer
-        .link
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    u.query_pairs_mut().append_pair("advisor_code", &code);
+    u.query_pairs_mut()
+        .append_pair("advisor_code", o.offer.advisor_code());
     u.to_string()
 }
 
@@ -696,11 +692,13 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
     }
     tracing::info!(offer_id = %offer.offer_id, acceptance = %acc_id, domain = %a.domain, delegated_admin = da_str(granted), "offer accepted");
     // The recipient's invitation, if the admin email was invited: accepted (silently).
-    if let Ok(open) = rt.store.open_invitations(&offer.offer_id).await {
-        for (inv, to) in open {
-            if to.as_str().eq_ignore_ascii_case(a.admin_email.as_str()) {
-                let _ = rt.engine.fire(&inv, "accept", "customer").await;
-            }
+    if let Ok(open) = rt
+        .store
+        .open_invitations_to(&offer.offer_id, &a.admin_email)
+        .await
+    {
+        for inv in open {
+            let _ = rt.engine.fire(&inv, "accept", "customer").await;
         }
     }
     Ok(Accepted::New(acc_id))
@@ -891,6 +889,7 @@ pub async fn record_signup(
         Ok(o) => Some(o.offer.offer_id),
         Err(Resolve::Closed(o)) => Some(o.offer.offer_id),
         Err(Resolve::NotFound(_)) => None,
+        Err(Resolve::Unavailable(e)) => return Err(e.into()),
     };
     let recorded = rt
         .store

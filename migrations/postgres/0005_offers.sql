@@ -28,7 +28,7 @@ CREATE TABLE invitations (
     created_by  TEXT NOT NULL,
     created_at  BIGINT NOT NULL
 );
-CREATE INDEX invitations_offer ON invitations (offer_id);
+CREATE INDEX invitations_offer ON invitations (offer_id, lower(recipient));
 
 -- One acceptance per offer and customer domain: the same customer accepting twice is one.
 CREATE TABLE acceptances (
@@ -61,6 +61,7 @@ CREATE TABLE signups (
 );
 CREATE INDEX signups_unmatched ON signups (received_at) WHERE acceptance_id IS NULL;
 CREATE INDEX signups_offer ON signups (offer_id);
+CREATE INDEX signups_acceptance ON signups (acceptance_id);
 
 -- Partner API tokens: only a SHA-256 of the secret is kept.
 CREATE TABLE api_tokens (

@@ -38,6 +38,13 @@ pub struct OfferRow {
     pub expires_at: Timestamp,
 }
 
+impl OfferRow {
+    /// The advisor code: the last path segment of the offer's link.
+    pub fn advisor_code(&self) -> &str {
+        self.link.rsplit('/').next().unwrap_or_default()
+    }
+}
+
 /// An offer with its lifecycle state.
 #[derive(Debug, Clone, Serialize)]
 pub struct OfferView {
@@ -535,37 +542,73 @@ impl Store {
             .collect()
     }
 
-    async fn acceptances_where(&self, cond: &str, arg: &str) -> Result<Vec<AcceptanceView>> {
+    /// Acceptances matching `cond` (over `$1`, and `$2` if given), with their lifecycle
+    /// state, relationship and matched sign-up, in one query.
+    /// The open invitations of an offer to one recipient (case-insensitive).
+    pub async fn open_invitations_to(
+        &self,
+        offer: &OfferId,
+        recipient: &EmailAddress,
+    ) -> Result<Vec<InstanceId>> {
+        let rows = sqlx::query(
+            "SELECT v.instance_id FROM invitations v JOIN instances i ON i.id = v.instance_id
+             WHERE v.offer_id = $1 AND lower(v.recipient) = lower($2) AND i.final_at IS NULL",
+        )
+        .bind(offer.as_str())
+        .bind(recipient.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| inst(r, "instance_id")).collect()
+    }
+
+    async fn acceptances_where(
+        &self,
+        cond: &str,
+        arg: &str,
+        arg2: Option<&str>,
+    ) -> Result<Vec<AcceptanceView>> {
         let q = format!(
-            "SELECT {ACC_COLS} FROM acceptances a JOIN instances i ON i.id = a.instance_id
-             LEFT JOIN instances r ON r.id = a.relationship_id WHERE {cond} ORDER BY a.accepted_at, a.instance_id"
+            "SELECT {ACC_COLS}, s.id AS s_id, s.advisor_code AS s_advisor_code, s.offer_id AS s_offer_id, s.domain AS s_domain,
+                    s.completed_at AS s_completed_at, s.received_at AS s_received_at, s.source AS s_source, s.matched_at AS s_matched_at
+             FROM acceptances a JOIN instances i ON i.id = a.instance_id
+             LEFT JOIN instances r ON r.id = a.relationship_id
+             LEFT JOIN signups s ON s.acceptance_id = a.instance_id
+             WHERE {cond} ORDER BY a.accepted_at, a.instance_id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
-            .bind(arg)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out: Vec<AcceptanceView> =
-            rows.iter().map(acceptance_view).collect::<Result<_>>()?;
-        for a in &mut out {
-            let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {SIGNUP_COLS} FROM signups WHERE acceptance_id = $1"
-            )))
-            .bind(a.acceptance.instance_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-            a.signup = r.map(|r| signup_row(&r)).transpose()?;
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(q)).bind(arg);
+        if let Some(a2) = arg2 {
+            query = query.bind(a2);
         }
-        Ok(out)
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let mut v = acceptance_view(r)?;
+                if let Some(id) = r.try_get::<Option<i64>, _>("s_id")? {
+                    v.signup = Some(SignupRow {
+                        id,
+                        advisor_code: r.try_get("s_advisor_code")?,
+                        offer_id: r.try_get("s_offer_id")?,
+                        domain: r.try_get("s_domain")?,
+                        completed_at: Timestamp(r.try_get("s_completed_at")?),
+                        received_at: Timestamp(r.try_get("s_received_at")?),
+                        source: r.try_get("s_source")?,
+                        acceptance_id: Some(v.acceptance.instance_id.as_str().to_string()),
+                        matched_at: r.try_get::<Option<i64>, _>("s_matched_at")?.map(Timestamp),
+                    });
+                }
+                Ok(v)
+            })
+            .collect()
     }
 
     pub async fn acceptances_of(&self, offer: &OfferId) -> Result<Vec<AcceptanceView>> {
-        self.acceptances_where("a.offer_id = $1", offer.as_str())
+        self.acceptances_where("a.offer_id = $1", offer.as_str(), None)
             .await
     }
 
     pub async fn acceptance(&self, id: &InstanceId) -> Result<Option<AcceptanceView>> {
         Ok(self
-            .acceptances_where("a.instance_id = $1", id.as_str())
+            .acceptances_where("a.instance_id = $1", id.as_str(), None)
             .await?
             .into_iter()
             .next())
@@ -577,10 +620,14 @@ impl Store {
         domain: &DomainName,
     ) -> Result<Option<AcceptanceView>> {
         Ok(self
-            .acceptances_where("a.offer_id = $1", offer.as_str())
+            .acceptances_where(
+                "a.offer_id = $1 AND a.domain = $2",
+                offer.as_str(),
+                Some(domain.as_str()),
+            )
             .await?
             .into_iter()
-            .find(|a| &a.acceptance.domain == domain))
+            .next())
     }
 
     /// The acceptance whose delegated-admin relationship is `rel`.
@@ -589,7 +636,7 @@ impl Store {
         rel: &InstanceId,
     ) -> Result<Option<AcceptanceView>> {
         Ok(self
-            .acceptances_where("a.relationship_id = $1", rel.as_str())
+            .acceptances_where("a.relationship_id = $1", rel.as_str(), None)
             .await?
             .into_iter()
             .next())
@@ -795,9 +842,12 @@ impl Store {
     /// Customers by exact domain, or by exact user name (the admin email, case-insensitive).
     pub async fn search_customers(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerView>> {
         let accs = match q {
-            CustomerQuery::Domain(d) => self.acceptances_where("a.domain = $1", d.as_str()).await?,
+            CustomerQuery::Domain(d) => {
+                self.acceptances_where("a.domain = $1", d.as_str(), None)
+                    .await?
+            }
             CustomerQuery::User(e) => {
-                self.acceptances_where("lower(a.admin_email) = lower($1)", e.as_str())
+                self.acceptances_where("lower(a.admin_email) = lower($1)", e.as_str(), None)
                     .await?
             }
         };
