@@ -1,6 +1,7 @@
 //! `partnerflow bench …`: commands that print figures.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::json;
@@ -516,6 +517,188 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
         accept_time.as_secs_f64(),
         accepted as f64 / accept_time.as_secs_f64()
     );
+    if let Some(rss) = peak_rss_mib() {
+        println!("  peak RSS {rss:.0} MiB");
+    }
+    rt.store.close().await;
+    Ok(())
+}
+
+/// `bench campaign`: N generated recipients through the whole path — streamed CSV import,
+/// ledger, claiming, rendering, delivery over SMTP (to `--smtp HOST:PORT` or a sink of its own
+/// on loopback), batched outcomes — with no rate limit. Prints emails/s, p50/p99 from claim
+/// to the server's acceptance, and peak RSS.
+pub async fn campaign(
+    mut settings: Settings,
+    n: usize,
+    smtp: Option<String>,
+    pool: u32,
+    in_flight: u32,
+) -> Result<(), String> {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
+    settings.app.data_dir = tmp.path().to_path_buf();
+    settings.schedules.location_sync.enabled = false;
+    settings.schedules.reconcile.enabled = false;
+    let sink = match &smtp {
+        Some(hp) => {
+            let (h, p) = hp.rsplit_once(':').ok_or("--smtp HOST:PORT")?;
+            settings.email.smtp.host = h.to_string();
+            settings.email.smtp.port = p.parse().map_err(|_| "--smtp HOST:PORT: bad port")?;
+            None
+        }
+        None => {
+            let (port, stats) = crate::smtp_sink::start().await.map_err(|e| e.to_string())?;
+            settings.email.smtp.host = "127.0.0.1".into();
+            settings.email.smtp.port = port;
+            Some(stats)
+        }
+    };
+    settings.email.transport = TransportKind::Smtp;
+    settings.email.smtp.security = crate::config::SmtpSecurity::None;
+    settings.email.smtp.pool_size = pool.max(1);
+    settings.campaigns.in_flight = in_flight.max(1);
+    let rt = crate::app::build(settings, None, "bench")
+        .await
+        .map_err(|e| e.to_string())?;
+    crate::tasks::location_sync(&rt).await?;
+    let o = crate::offers::create(
+        &rt,
+        crate::offers::NewOffer {
+            kind: crate::domain::OfferKind::Trial,
+            location_id: "loc-berlin".into(),
+            country: crate::domain::Country::parse("DE")?,
+            products: vec![crate::offers::LineRequest {
+                product: crate::domain::ProductId::parse("m365-business-premium-trial")?,
+                licences: None,
+            }],
+            delegated_admin: Some(crate::domain::AdminRole::Limited),
+            expires_at: None,
+            message: None,
+        },
+        "bench",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let c = crate::campaigns::create(
+        &rt,
+        &o.offer.offer_id,
+        crate::campaigns::NewCampaign {
+            name: "bench".into(),
+            ..Default::default()
+        },
+        "bench",
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    // The recipients file, written and read as a stream.
+    let file = tmp.path().join("recipients.csv");
+    {
+        use std::io::Write;
+        let f = std::fs::File::create(&file).map_err(|e| e.to_string())?;
+        let mut w = std::io::BufWriter::new(f);
+        writeln!(w, "email,name,company,locale").map_err(|e| e.to_string())?;
+        for i in 0..n {
+            let l = if i % 3 == 0 { "en" } else { "de" };
+            writeln!(
+                w,
+                "kunde{i}@bench{}.example,Kunde {i},Firma {i} GmbH,{l}",
+                i % 97
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    let started = Instant::now();
+    let f = std::fs::File::open(&file).map_err(|e| e.to_string())?;
+    let report = crate::campaigns::import_csv(&rt, &c.id, std::io::BufReader::new(f), |b| {
+        eprintln!("line {}: {}", b.line, b.reason)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let import = started.elapsed();
+    crate::campaigns::start(&rt, &c.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let stats = Arc::new(crate::campaigns::SenderStats::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let sender = tokio::spawn(crate::campaigns::run_sender(
+        rt.clone(),
+        stop_rx,
+        stats.clone(),
+    ));
+    let mut last = (Instant::now(), 0u64);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let done = stats.sent.load(Ordering::Relaxed) + stats.failed.load(Ordering::Relaxed);
+        if last.0.elapsed().as_secs() >= 5 {
+            eprintln!(
+                "  {done} / {n} sent ({:.0}/s over the last {:.0} s)",
+                (done - last.1) as f64 / last.0.elapsed().as_secs_f64(),
+                last.0.elapsed().as_secs_f64()
+            );
+            last = (Instant::now(), done);
+        }
+        if done >= report.added {
+            break;
+        }
+        let c = rt.store.campaign(&c.id).await.map_err(|e| e.to_string())?;
+        if c.as_ref().is_some_and(|c| c.state != "running") {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
+    let counts = rt
+        .store
+        .recipient_counts(&c.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lat = stats
+        .latencies_us
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    lat.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0
+    };
+    println!(
+        "bench campaign: {n} recipients, SQLite, SMTP {}, pool {pool}, in flight {in_flight}",
+        smtp.as_deref().unwrap_or("sink on loopback")
+    );
+    println!(
+        "  import (streamed CSV → ledger): {} rows in {:.2} s = {:.0} rows/s",
+        report.rows,
+        import.as_secs_f64(),
+        report.rows as f64 / import.as_secs_f64()
+    );
+    println!(
+        "  delivery: {} sent, {} failed in {:.2} s = {:.0} emails/s",
+        counts.sent,
+        counts.failed,
+        elapsed.as_secs_f64(),
+        counts.sent as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  claim → SMTP acceptance: p50 {:.1} ms, p99 {:.1} ms",
+        pct(0.50),
+        pct(0.99)
+    );
+    if let Some(s) = sink {
+        println!(
+            "  sink: {} messages, {} connections, {:.0} bytes each",
+            s.messages.load(Ordering::Relaxed),
+            s.connections.load(Ordering::Relaxed),
+            s.bytes.load(Ordering::Relaxed) as f64
+                / s.messages.load(Ordering::Relaxed).max(1) as f64
+        );
+    }
     if let Some(rss) = peak_rss_mib() {
         println!("  peak RSS {rss:.0} MiB");
     }

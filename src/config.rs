@@ -64,6 +64,7 @@ pub struct Settings {
     pub schedules: Schedules,
     pub links: LinkSettings,
     pub offers: OfferSettings,
+    pub campaigns: CampaignSettings,
     #[serde(default)]
     pub workflows: BTreeMap<String, WorkflowOverride>,
 }
@@ -144,6 +145,36 @@ pub struct OfferSettings {
     pub signup_url: url::Url,
     /// An acceptance whose sign-up is not reported within this time is marked abandoned.
     pub signup_window: Span,
+}
+
+/// How campaigns send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// Recipients claimed per round trip.
+    pub batch: u32,
+    /// Messages being sent at once by one worker process (rendered, handed to the transport,
+    /// outcome not yet committed): the bound on duplicates after a crash.
+    pub in_flight: u32,
+    /// A claimed recipient belongs to its worker this long (extended while it is being sent).
+    pub lease: Span,
+    /// Consecutive delivery failures (transient) that pause a campaign.
+    pub max_failures: u32,
+    /// A campaign paused for delivery failures resumes by itself after this long (0s: never).
+    pub auto_resume_after: Span,
+    /// Attempts per recipient before it is `failed`.
+    pub max_attempts: u32,
+    /// Retry n of a recipient waits retry_base * 2^(n-1), at most retry_max.
+    pub retry_base: Span,
+    pub retry_max: Span,
+    /// Per SMTP transport, messages per second, shared by every worker on the database (0: no
+    /// limit). Concurrent connections are `email.smtp.pool_size` per worker process.
+    pub rate_per_second: u32,
+    /// Per recipient domain, messages per minute (0: no limit).
+    pub rate_per_domain_per_minute: u32,
+    /// The default follow-up of a new campaign: a reminder this long after the invitation to
+    /// those who have not accepted ("0s": none). `campaign create --reminder-after` overrides.
+    pub reminder_after: Span,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -454,6 +485,23 @@ impl Settings {
             || self.app.public_base_url.cannot_be_a_base()
         {
             return Err(err("app.public_base_url", "must be an http(s) URL".into()));
+        }
+        let c = &self.campaigns;
+        if c.batch == 0 || c.in_flight == 0 || c.max_failures == 0 || c.max_attempts == 0 {
+            return Err(err(
+                "campaigns",
+                "batch, in_flight, max_failures and max_attempts must be at least 1".into(),
+            ));
+        }
+        if c.lease.0 < 5_000
+            || c.retry_base.0 <= 0
+            || c.retry_max < c.retry_base
+            || c.auto_resume_after.0 < 0
+        {
+            return Err(err(
+                "campaigns",
+                "lease at least 5s, retry_base positive, retry_max not below retry_base, auto_resume_after not negative".into(),
+            ));
         }
         if self.email.smtp.pool_size == 0 {
             return Err(err("email.smtp.pool_size", "must be at least 1".into()));

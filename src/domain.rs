@@ -556,16 +556,25 @@ pub enum Role {
     SalesAgent,
     Viewer,
     Signups,
+    /// The mail system's bounce webhook.
+    Bounces,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Admin, Role::SalesAgent, Role::Viewer, Role::Signups];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::SalesAgent,
+        Role::Viewer,
+        Role::Signups,
+        Role::Bounces,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::SalesAgent => "sales_agent",
             Role::Viewer => "viewer",
             Role::Signups => "signups",
+            Role::Bounces => "bounces",
         }
     }
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -574,7 +583,7 @@ impl Role {
             .find(|r| r.as_str() == s.trim())
             .ok_or_else(|| {
                 format!(
-                    "`{}` is not a role (admin, sales_agent, viewer, signups)",
+                    "`{}` is not a role (admin, sales_agent, viewer, signups, bounces)",
                     s.escape_debug()
                 )
             })
@@ -587,6 +596,7 @@ impl Role {
                 | (Role::SalesAgent, Role::SalesAgent | Role::Viewer)
                 | (Role::Viewer, Role::Viewer)
                 | (Role::Signups, Role::Signups)
+                | (Role::Bounces, Role::Bounces)
         )
     }
 }

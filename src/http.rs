@@ -38,6 +38,30 @@ pub enum ApiError {
     Offer(#[from] OfferError),
 }
 
+impl From<crate::campaigns::CampaignError> for ApiError {
+    fn from(e: crate::campaigns::CampaignError) -> Self {
+        use crate::campaigns::CampaignError as C;
+        match e {
+            C::NotFound(id) => ApiError::Offer(OfferError::NotFound(format!("campaign {id}"))),
+            e @ C::WrongState { .. } => ApiError::Offer(OfferError::Conflict(e.to_string())),
+            C::Invalid(m) => match m.split_once(": ") {
+                Some((field, message)) if !field.contains(' ') => {
+                    ApiError::Offer(OfferError::Invalid {
+                        field: field.to_string(),
+                        message: message.to_string(),
+                    })
+                }
+                _ => ApiError::Offer(OfferError::Invalid {
+                    field: "body".into(),
+                    message: m,
+                }),
+            },
+            C::Offer(o) => ApiError::Offer(o),
+            C::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         ApiError::Offer(OfferError::Engine(e))
@@ -299,6 +323,60 @@ pub const API: &[Op] = &[
     },
     Op {
         method: "post",
+        path: "/api/v1/campaigns",
+        role: Some(Role::SalesAgent),
+        summary: "Create a campaign (draft) for an open offer: name, optional template, max_per_minute, reminder_after (e.g. \"3d\"), reminder_template",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/campaigns",
+        role: Some(Role::Viewer),
+        summary: "List campaigns",
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/campaigns/{id}",
+        role: Some(Role::Viewer),
+        summary: "A campaign: state, pause reason and recipient counts by state (as `campaign status`)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/campaigns/{id}/recipients",
+        role: Some(Role::SalesAgent),
+        summary: "Add recipients: a CSV body (text/csv, header row, `email` required) or JSON {\"recipients\": [{\"email\", \"name\", \"company\", \"locale\", …}]}; answers with counts and each bad row (line, reason)",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/campaigns/{id}/start",
+        role: Some(Role::SalesAgent),
+        summary: "Start sending a draft campaign",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/campaigns/{id}/pause",
+        role: Some(Role::SalesAgent),
+        summary: "Pause a running campaign",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/campaigns/{id}/resume",
+        role: Some(Role::SalesAgent),
+        summary: "Resume a paused campaign where it stopped",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/campaigns/{id}/cancel",
+        role: Some(Role::Admin),
+        summary: "Cancel a campaign for good",
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/bounces",
+        role: Some(Role::Bounces),
+        summary: "Webhook of the mail system: one bounce message (message/rfc822 body, a delivery status notification); hard bounces suppress",
+    },
+    Op {
+        method: "post",
         path: "/api/v1/instances",
         role: Some(Role::Admin),
         summary: "Start a workflow instance (low level)",
@@ -342,6 +420,18 @@ pub fn router(rt: Arc<Runtime>) -> Router {
             post(associate_reseller),
         )
         .route("/api/v1/signups", post(signup_webhook))
+        .route(
+            "/api/v1/campaigns",
+            post(create_campaign).get(list_campaigns),
+        )
+        .route("/api/v1/campaigns/{id}", get(show_campaign))
+        .route("/api/v1/campaigns/{id}/recipients", post(add_recipients))
+        .route("/api/v1/campaigns/{id}/start", post(campaign_start))
+        .route("/api/v1/campaigns/{id}/pause", post(campaign_pause))
+        .route("/api/v1/campaigns/{id}/resume", post(campaign_resume))
+        .route("/api/v1/campaigns/{id}/cancel", post(campaign_cancel))
+        .route("/api/v1/bounces", post(bounce_webhook))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe_post))
         .route("/api/v1/instances", post(start_instance))
         .route("/api/v1/instances/{id}", get(show_instance))
         .route("/api/v1/instances/{id}/events", post(send_event))
@@ -840,6 +930,245 @@ async fn signup_webhook(
         StatusCode::OK
     };
     Ok((status, Json(json!(r))).into_response())
+}
+
+// ---------------------------------------------------------------- handlers: campaigns
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CampaignBody {
+    offer_id: String,
+    name: String,
+    template: Option<String>,
+    max_per_minute: Option<u32>,
+    reminder_after: Option<String>,
+    reminder_template: Option<String>,
+}
+
+async fn create_campaign(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::SalesAgent).await?;
+    let b: CampaignBody = parse_json(&body)?;
+    let offer = parse_offer_id(&b.offer_id)?;
+    let reminder_after = b
+        .reminder_after
+        .as_deref()
+        .map(|r| {
+            r.parse::<crate::domain::Span>()
+                .map_err(|m| bad("reminder_after", m))
+        })
+        .transpose()?;
+    let c = crate::campaigns::create(
+        &rt,
+        &offer,
+        crate::campaigns::NewCampaign {
+            name: b.name,
+            template: b.template,
+            max_per_minute: b.max_per_minute,
+            reminder_after,
+            reminder_template: b.reminder_template,
+        },
+        &actor,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(c))).into_response())
+}
+
+async fn list_campaigns(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    Ok(Json(json!({ "campaigns": rt.store.campaigns().await? })))
+}
+
+fn campaign_json(c: &crate::store::CampaignRow, n: &crate::store::RecipientCounts) -> Value {
+    let mut v = json!(c);
+    v["counts"] = json!(n);
+    v
+}
+
+async fn show_campaign(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let (c, n) = crate::campaigns::status(&rt, &id).await?;
+    Ok(Json(campaign_json(&c, &n)))
+}
+
+async fn add_recipients(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    auth(&rt, &headers, Role::SalesAgent).await?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let csv_bytes: Vec<u8> = if is_json {
+        // JSON rows become CSV rows (line 2 = recipients[0]), so both take one parser.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            recipients: Vec<Map<String, Value>>,
+        }
+        let b: Body = parse_json(&body)?;
+        let mut cols: Vec<String> = vec!["email".into()];
+        for r in &b.recipients {
+            for k in r.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let io = |e: csv::Error| bad("recipients", e.to_string());
+        w.write_record(&cols).map_err(io)?;
+        for r in &b.recipients {
+            let row: Vec<String> = cols
+                .iter()
+                .map(|c| match r.get(c) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                })
+                .collect();
+            w.write_record(&row).map_err(io)?;
+        }
+        w.into_inner()
+            .map_err(|e| bad("recipients", e.to_string()))?
+    } else {
+        body.to_vec()
+    };
+    let mut bad_rows = Vec::new();
+    let report = crate::campaigns::import_csv(&rt, &id, csv_bytes.as_slice(), |b| {
+        if bad_rows.len() < 1000 {
+            bad_rows.push(b);
+        }
+    })
+    .await?;
+    Ok((
+        StatusCode::OK,
+        Json(json!({ "report": report, "bad_rows": bad_rows })),
+    )
+        .into_response())
+}
+
+async fn campaign_action(
+    rt: Arc<Runtime>,
+    headers: HeaderMap,
+    id: String,
+    needed: Role,
+    what: &str,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, needed).await?;
+    let c = match what {
+        "start" => crate::campaigns::start(&rt, &id).await?,
+        "pause" => crate::campaigns::pause(&rt, &id).await?,
+        "resume" => crate::campaigns::resume(&rt, &id).await?,
+        _ => crate::campaigns::cancel(&rt, &id).await?,
+    };
+    let n = rt.store.recipient_counts(&c.id).await?;
+    Ok(Json(campaign_json(&c, &n)))
+}
+
+async fn campaign_start(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    campaign_action(rt, headers, id, Role::SalesAgent, "start").await
+}
+async fn campaign_pause(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    campaign_action(rt, headers, id, Role::SalesAgent, "pause").await
+}
+async fn campaign_resume(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    campaign_action(rt, headers, id, Role::SalesAgent, "resume").await
+}
+async fn campaign_cancel(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    campaign_action(rt, headers, id, Role::Admin, "cancel").await
+}
+
+async fn bounce_webhook(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Bounces).await?;
+    let results = crate::campaigns::ingest_bounce(&rt, &body, "bounce-webhook")
+        .await
+        .map_err(|e| match e {
+            crate::campaigns::CampaignError::Invalid(m) => bad("body", m),
+            e => e.into(),
+        })?;
+    Ok(Json(json!({ "bounces": results })))
+}
+
+/// `/u/{token}`: the unsubscribe page (GET, a confirm button) and the one-click POST
+/// (RFC 8058: mail clients POST `List-Unsubscribe=One-Click` without cookies, so no CSRF
+/// token is asked for: the signed token is the authority, and unsubscribing is harmless).
+async fn unsubscribe_page(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    let lang = locale_of(&rt, &headers);
+    let target = crate::campaigns::unsubscribe_target(&rt, &token).await?;
+    Ok(match target {
+        None => page(
+            &rt,
+            StatusCode::NOT_FOUND,
+            pages::not_found_page(lang),
+            None,
+        ),
+        Some((_, _, email)) => page(
+            &rt,
+            StatusCode::OK,
+            pages::unsubscribe_confirm(lang, &email, &format!("/u/{token}")),
+            None,
+        ),
+    })
+}
+
+async fn unsubscribe_post(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    let lang = locale_of(&rt, &headers);
+    Ok(match crate::campaigns::unsubscribe(&rt, &token).await? {
+        None => page(
+            &rt,
+            StatusCode::NOT_FOUND,
+            pages::not_found_page(lang),
+            None,
+        ),
+        Some(email) => page(
+            &rt,
+            StatusCode::OK,
+            pages::unsubscribe_done(lang, &email),
+            None,
+        ),
+    })
 }
 
 // ---------------------------------------------------------------- handlers: instances

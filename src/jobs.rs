@@ -522,13 +522,22 @@ pub async fn run_workers(
                 .data(ctx.clone())
                 .build(handle)
         });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let sender = tokio::spawn(crate::campaigns::run_sender(
+        rt.clone(),
+        stop_rx,
+        Arc::new(crate::campaigns::SenderStats::default()),
+    ));
     tracing::info!(node = %rt.node, concurrency, "workers started");
     let result = monitor
         .run_with_signal(async move {
             shutdown.await;
+            let _ = stop_tx.send(true);
             Ok(())
         })
         .await;
+    // The campaign sender finishes what is in flight and commits it.
+    let _ = tokio::time::timeout(rt.cfg().job_timeout.as_std(), sender).await;
     side.abort();
     listener.abort();
     acker.abort();

@@ -24,7 +24,13 @@
 //! - `app`      — one builder for production and tests: settings → templates → workflows → store → runtime.
 //! - `http`     — the only module that knows HTTP (axum): partner API (bearer tokens, roles, OpenAPI
 //!   from one route table), customer pages (CSRF, 303 to the sign-up URL); errors → status + code in one place.
-//! - `cli`      — clap commands (`cli_offers` mirrors the partner API); `bench` — commands that print figures.
+//! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
+//!   batched sender (leases, at most `in_flight` unconfirmed sends, rate limits as token buckets
+//!   spent in the claim transaction), auto-pause/resume, reminders, unsubscribe, bounces.
+//! - `bounces`  — delivery status notifications (RFC 3464) → hard/soft bounces. Pure.
+//! - `smtp_sink` — a minimal counting SMTP server: the local sink of `bench campaign`.
+//! - `cli`      — clap commands (`cli_offers` mirrors the partner API, `cli_campaigns` campaigns,
+//!   bounces, suppressions); `bench` — commands that print figures.
 //!
 //! Invariants:
 //! - A transition's new state, history row, email ledger rows, effect jobs and timer changes
@@ -49,11 +55,17 @@
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
 //!   (the offer's location); the sign-up redirect is built from configuration and the stored
 //!   link only, never from the request.
+//! - A campaign recipient's Message-ID is fixed when its row is written; its sender holds one
+//!   in-flight permit from claim until the outcome committed, so a crash re-sends at most
+//!   `campaigns.in_flight` messages per worker and never one whose row says `sent`.
 
 pub mod app;
 pub mod bench;
+pub mod bounces;
+pub mod campaigns;
 pub mod catalog;
 pub mod cli;
+mod cli_campaigns;
 mod cli_offers;
 pub mod clock;
 pub mod config;
@@ -66,6 +78,7 @@ pub mod links;
 pub mod offers;
 pub mod pages;
 pub mod schedule;
+pub mod smtp_sink;
 pub mod store;
 pub mod tasks;
 pub mod workflow;

@@ -19,6 +19,8 @@ pub enum Purpose {
     RemoveRoles,
     Reseller,
     Csrf,
+    /// A campaign recipient's unsubscribe link (subject `{campaign}_{seq}`).
+    Unsubscribe,
 }
 
 impl Purpose {
@@ -28,6 +30,7 @@ impl Purpose {
             Purpose::RemoveRoles => "partnerflow/remove-roles/v1",
             Purpose::Reseller => "partnerflow/reseller-request/v1",
             Purpose::Csrf => "partnerflow/csrf/v1",
+            Purpose::Unsubscribe => "partnerflow/unsubscribe/v1",
         }
     }
 }

@@ -100,7 +100,7 @@ pub fn parse_message(s: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
-fn link_for(rt: &Runtime, prefix: &str, code: &str) -> String {
+pub(crate) fn link_for(rt: &Runtime, prefix: &str, code: &str) -> String {
     let mut u = rt.settings.app.public_base_url.clone();
     if let Ok(mut segs) = u.path_segments_mut() {
         segs.pop_if_empty().push(prefix).push(code);
@@ -691,6 +691,18 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
         Err(e) => return Err(e.into()),
     }
     tracing::info!(offer_id = %offer.offer_id, acceptance = %acc_id, domain = %a.domain, delegated_admin = da_str(granted), "offer accepted");
+    // A campaign recipient who accepted is `accepted` in the campaign's ledger.
+    if let Err(e) = rt
+        .store
+        .mark_recipient_accepted(
+            offer.offer_id.as_str(),
+            &a.admin_email.as_str().to_lowercase(),
+            rt.clock.now(),
+        )
+        .await
+    {
+        tracing::warn!(offer_id = %offer.offer_id, error = %e, "marking the campaign recipient accepted failed");
+    }
     // The recipient's invitation, if the admin email was invited: accepted (silently).
     if let Ok(open) = rt
         .store

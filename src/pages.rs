@@ -493,6 +493,53 @@ pub fn not_found_page(l: Locale) -> String {
     )
 }
 
+/// The unsubscribe page of a campaign recipient: one button (the one-click POST target).
+pub fn unsubscribe_confirm(l: Locale, email: &str, action: &str) -> String {
+    let (title, text, button) = match l {
+        Locale::De => (
+            "Abmelden",
+            "Keine weiteren Einladungen an diese Adresse senden:",
+            "Abmelden",
+        ),
+        Locale::En => (
+            "Unsubscribe",
+            "Send no further invitations to this address:",
+            "Unsubscribe",
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section><p>{text} <strong>{}</strong></p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\" id=\"unsubscribe\">{button}</button></form></section>",
+            esc(email),
+            esc(action)
+        ),
+    )
+}
+
+/// After unsubscribing.
+pub fn unsubscribe_done(l: Locale, email: &str) -> String {
+    let (title, text) = match l {
+        Locale::De => (
+            "Abgemeldet",
+            "Diese Adresse erhält keine weiteren Einladungen:",
+        ),
+        Locale::En => (
+            "Unsubscribed",
+            "This address will receive no further invitations:",
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section><p>{text} <strong>{}</strong></p></section>",
+            esc(email)
+        ),
+    )
+}
+
 /// An expired or withdrawn offer (410).
 pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &str) -> String {
     let t = t(l);

@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 use crate::config::DatabaseSettings;
 use crate::domain::{InstanceId, Timestamp};
 
+mod campaigns;
 mod offers;
+pub use campaigns::*;
 pub use offers::*;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 //! `PARTNERFLOW_TEST_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes a skip a failure.
 #![allow(dead_code)]
 
+pub mod campaign_smtp;
 pub mod smtp;
 pub mod web;
 pub mod webdriver;

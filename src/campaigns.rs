@@ -1,0 +1,1148 @@
+//! Invitation campaigns: one offer sent to many recipients, each with a ledger row whose
+//! Message-ID is fixed when it is written. Recipients files are streamed (bad rows reported by
+//! line and skipped). The sender claims recipients in leased batches, renders and hands them to
+//! the transport with at most `campaigns.in_flight` in flight, and commits outcomes in batches;
+//! a recipient's permit is released only after its outcome committed, so after a crash at most
+//! `in_flight` recipients can be sent twice, and none marked `sent` is sent again.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::domain::{
+    EmailAddress, Locale, OfferId, OfferKind, Span, Timestamp, parse_name, random_base32,
+};
+use crate::email::{EmailError, Envelope};
+use crate::jobs::Runtime;
+use crate::offers::OfferError;
+use crate::store::{
+    CampaignRow, ClaimedRecipient, NewRecipient, RateLimits, RecipientCounts, RecipientOutcome,
+    StoreError,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("campaign {0} not found")]
+    NotFound(String),
+    #[error("campaign {id} is {state}: {what} is not possible")]
+    WrongState {
+        id: String,
+        state: String,
+        what: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Offer(#[from] OfferError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T, E = CampaignError> = std::result::Result<T, E>;
+
+/// The invitation template of an offer kind (a campaign's default).
+pub fn default_template(kind: OfferKind) -> &'static str {
+    match kind {
+        OfferKind::Trial => "trial_invitation",
+        OfferKind::Purchase => "purchase_offer",
+        OfferKind::DelegatedAdmin => "admin_offer",
+    }
+}
+
+/// The template context shared by every recipient of a campaign (the offer's data).
+fn base_context(rt: &Runtime, c: &CampaignRow, o: &crate::store::OfferView) -> Value {
+    let offer = &o.offer;
+    let mut data = Map::new();
+    data.insert("offer_id".into(), json!(offer.offer_id));
+    data.insert("kind".into(), json!(offer.kind));
+    data.insert("link".into(), json!(offer.link));
+    data.insert("message".into(), json!(offer.message));
+    data.insert("expires_at".into(), json!(offer.expires_at.to_rfc3339()));
+    data.insert(
+        "product_name".into(),
+        json!(offer.products.first().map(|l| &l.name)),
+    );
+    data.insert("products".into(), json!(offer.products));
+    data.insert(
+        "delegated_admin".into(),
+        json!(offer.delegated_admin.map(|r| r.as_str()).unwrap_or("none")),
+    );
+    json!({
+        "partner": rt.settings.partner,
+        "instance": { "id": c.id, "workflow": offer.kind.invitation_workflow(), "state": "invited", "event": "send" },
+        "data": data,
+    })
+}
+
+/// The context for one recipient: the campaign's, plus who they are and any extra columns.
+fn recipient_context(base: &Value, r: &ClaimedRecipient) -> Value {
+    let mut ctx = base.clone();
+    ctx["recipient"] = json!({ "email": r.email, "role": "customer", "name": r.name, "company": r.company, "extra": r.extra });
+    if let Some(d) = ctx["data"].as_object_mut() {
+        d.insert("customer_email".into(), json!(r.email));
+        d.insert("customer_name".into(), json!(r.name));
+        d.insert("company".into(), json!(r.company));
+    }
+    ctx
+}
+
+/// What a new campaign is.
+#[derive(Debug, Clone, Default)]
+pub struct NewCampaign {
+    pub name: String,
+    /// Default: the offer kind's invitation template.
+    pub template: Option<String>,
+    /// Overall cap, messages per minute.
+    pub max_per_minute: Option<u32>,
+    /// Follow-up delay; default `campaigns.reminder_after` ("0s" there: none).
+    pub reminder_after: Option<Span>,
+    /// Default: `invitation_reminder`.
+    pub reminder_template: Option<String>,
+}
+
+/// The reminder template a campaign uses unless told otherwise.
+pub const DEFAULT_REMINDER_TEMPLATE: &str = "invitation_reminder";
+
+/// Creates a campaign (state `draft`) for an open offer; checks at once that its templates
+/// render for this offer in both locales.
+pub async fn create(
+    rt: &Runtime,
+    offer: &OfferId,
+    new: NewCampaign,
+    actor: &str,
+) -> Result<CampaignRow> {
+    let NewCampaign {
+        name,
+        template,
+        max_per_minute,
+        reminder_after,
+        reminder_template,
+    } = new;
+    let name = name.as_str();
+    let template = template.as_deref();
+    let reminder_after = reminder_after.unwrap_or(rt.settings.campaigns.reminder_after);
+    if reminder_after.0 < 0 {
+        return Err(CampaignError::Invalid(
+            "reminder_after: must not be negative".into(),
+        ));
+    }
+    let reminder_after = (reminder_after.0 > 0).then_some(reminder_after);
+    if max_per_minute == Some(0) {
+        return Err(CampaignError::Invalid(
+            "max_per_minute: must be at least 1 (leave it out for no cap)".into(),
+        ));
+    }
+    let o = crate::offers::get(rt, offer).await?;
+    if o.state != "open" {
+        return Err(OfferError::OfferClosed {
+            offer: offer.clone(),
+            state: o.state,
+        }
+        .into());
+    }
+    let name = parse_name(name, 200).map_err(|m| CampaignError::Invalid(format!("name: {m}")))?;
+    let template = template
+        .unwrap_or(default_template(o.offer.kind))
+        .to_string();
+    let now = rt.clock.now();
+    let c = CampaignRow {
+        id: format!("cmp_{}", random_base32(12).to_ascii_lowercase()),
+        offer_id: offer.to_string(),
+        name,
+        template: template.clone(),
+        state: "draft".into(),
+        pause_reason: None,
+        consecutive_failures: 0,
+        created_by: actor.into(),
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+        max_per_minute: max_per_minute.map(i64::from),
+        reminder_after,
+        reminder_template: reminder_after
+            .map(|_| reminder_template.unwrap_or_else(|| DEFAULT_REMINDER_TEMPLATE.into())),
+    };
+    let sample = ClaimedRecipient {
+        campaign_id: c.id.clone(),
+        seq: 0,
+        email: "kunde@contoso.example".into(),
+        email_key: "kunde@contoso.example".into(),
+        name: Some("Erika Mustermann".into()),
+        company: Some("Contoso AG".into()),
+        locale: "de".into(),
+        extra: None,
+        message_id: String::new(),
+        attempts: 0,
+        phase: 0,
+    };
+    let ctx = recipient_context(&base_context(rt, &c, &o), &sample);
+    for (what, t) in [
+        ("template", Some(&template)),
+        ("reminder_template", c.reminder_template.as_ref()),
+    ] {
+        let Some(t) = t else { continue };
+        for l in Locale::ALL {
+            rt.templates
+                .render(t, l, &ctx)
+                .map_err(|e| CampaignError::Invalid(format!("{what}: {e}")))?;
+        }
+    }
+    rt.store.insert_campaign(&c).await?;
+    Ok(c)
+}
+
+pub async fn get(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+    rt.store
+        .campaign(id)
+        .await?
+        .ok_or_else(|| CampaignError::NotFound(id.into()))
+}
+
+/// What an import did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct ImportReport {
+    pub rows: u64,
+    pub added: u64,
+    pub duplicates: u64,
+    pub invalid: u64,
+    pub suppressed: u64,
+}
+
+/// A refused row: its line in the file and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadRow {
+    pub line: u64,
+    pub reason: String,
+}
+
+const KNOWN: [&str; 4] = ["email", "name", "company", "locale"];
+
+/// Streams a recipients CSV (header row; `email` required; `name`, `company`, `locale` and
+/// any other columns reach the template) into a campaign. Each bad row goes to `bad` with
+/// its line and reason and is skipped; duplicates (of a row before, or an address already in
+/// the campaign) and suppressed addresses are counted. Memory stays flat: rows go to the
+/// database in chunks.
+pub async fn import_csv<R: Read>(
+    rt: &Runtime,
+    campaign: &str,
+    reader: R,
+    mut bad: impl FnMut(BadRow),
+) -> Result<ImportReport> {
+    let c = get(rt, campaign).await?;
+    if !matches!(c.state.as_str(), "draft" | "running" | "paused") {
+        return Err(CampaignError::WrongState {
+            id: c.id,
+            state: c.state,
+            what: "adding recipients".into(),
+        });
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let headers: Vec<String> = csv
+        .headers()
+        .map_err(|e| CampaignError::Invalid(format!("line 1: {e}")))?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    let col = |n: &str| headers.iter().position(|h| h == n);
+    let email_col = col("email").ok_or_else(|| {
+        CampaignError::Invalid(format!(
+            "line 1: the header needs an `email` column (have: {})",
+            headers.join(",")
+        ))
+    })?;
+    let (name_col, company_col, locale_col) = (col("name"), col("company"), col("locale"));
+    let extra_cols: Vec<(usize, &String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !KNOWN.contains(&h.as_str()))
+        .collect();
+    let mid_domain = rt.settings.email.message_id_domain.clone();
+    let mut report = ImportReport::default();
+    let mut chunk: Vec<NewRecipient> = Vec::with_capacity(1000);
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = csv.position().line();
+        match csv.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                report.rows += 1;
+                report.invalid += 1;
+                bad(BadRow {
+                    line: e.position().map(|p| p.line()).unwrap_or(line),
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(line);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        report.rows += 1;
+        match parse_row(
+            &record,
+            &headers,
+            email_col,
+            name_col,
+            company_col,
+            locale_col,
+            &extra_cols,
+            rt.settings.app.default_locale,
+        ) {
+            Ok((email, name, company, locale, extra)) => {
+                let seq = line as i64;
+                chunk.push(NewRecipient {
+                    seq,
+                    email_key: email.as_str().to_lowercase(),
+                    domain: email.domain().to_string(),
+                    email: email.as_str().to_string(),
+                    name,
+                    company,
+                    locale: locale.as_str().into(),
+                    extra,
+                    message_id: format!("<{}.{seq}@{mid_domain}>", c.id),
+                });
+            }
+            Err(reason) => {
+                report.invalid += 1;
+                bad(BadRow { line, reason });
+            }
+        }
+        if chunk.len() >= 1000 {
+            flush(rt, &c.id, &mut chunk, &mut report, &mut bad).await?;
+        }
+    }
+    flush(rt, &c.id, &mut chunk, &mut report, &mut bad).await?;
+    report.suppressed = rt.store.suppress_pending(&c.id, rt.clock.now()).await?;
+    Ok(report)
+}
+
+async fn flush(
+    rt: &Runtime,
+    campaign: &str,
+    chunk: &mut Vec<NewRecipient>,
+    report: &mut ImportReport,
+    bad: &mut impl FnMut(BadRow),
+) -> Result<()> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let inserted: std::collections::HashSet<i64> = rt
+        .store
+        .insert_recipients(campaign, chunk, rt.clock.now())
+        .await?
+        .into_iter()
+        .collect();
+    for r in chunk.iter() {
+        if inserted.contains(&r.seq) {
+            report.added += 1;
+        } else {
+            report.duplicates += 1;
+            bad(BadRow {
+                line: r.seq as u64,
+                reason: format!("duplicate: {} is already a recipient", r.email),
+            });
+        }
+    }
+    chunk.clear();
+    Ok(())
+}
+
+type Parsed = (
+    EmailAddress,
+    Option<String>,
+    Option<String>,
+    Locale,
+    Option<Value>,
+);
+
+#[allow(clippy::too_many_arguments)]
+fn parse_row(
+    r: &csv::StringRecord,
+    headers: &[String],
+    email_col: usize,
+    name_col: Option<usize>,
+    company_col: Option<usize>,
+    locale_col: Option<usize>,
+    extra_cols: &[(usize, &String)],
+    default_locale: Locale,
+) -> Result<Parsed, String> {
+    if r.len() != headers.len() {
+        return Err(format!(
+            "{} fields, the header has {}",
+            r.len(),
+            headers.len()
+        ));
+    }
+    let get = |i: usize| r.get(i).unwrap_or("");
+    let raw = get(email_col);
+    let email = EmailAddress::parse(raw).map_err(|m| format!("email: {m}"))?;
+    let text = |c: Option<usize>, what: &str| -> Result<Option<String>, String> {
+        match c.map(get).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(v) => parse_name(v, 200)
+                .map(Some)
+                .map_err(|m| format!("{what}: {m}")),
+        }
+    };
+    let name = text(name_col, "name")?;
+    let company = text(company_col, "company")?;
+    let locale = match locale_col.map(get).filter(|v| !v.is_empty()) {
+        None => default_locale,
+        Some(l) => Locale::parse(l)
+            .ok_or_else(|| format!("locale: unknown locale `{}` (de or en)", l.escape_debug()))?,
+    };
+    let extra = if extra_cols.is_empty() {
+        None
+    } else {
+        let mut m = Map::new();
+        for (i, h) in extra_cols {
+            let v = get(*i);
+            if v.chars().any(|c| c.is_control()) {
+                return Err(format!("{h}: contains control characters"));
+            }
+            m.insert((*h).clone(), Value::String(v.to_string()));
+        }
+        Some(Value::Object(m))
+    };
+    Ok((email, name, company, locale, extra))
+}
+
+/// Starts (or resumes) a campaign.
+pub async fn start(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+    transition(rt, id, &["draft", "paused"], "running", "starting").await
+}
+
+/// Resumes a paused campaign (paused by the operator or automatically).
+pub async fn resume(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+    transition(rt, id, &["paused"], "running", "resuming").await
+}
+
+pub async fn pause(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+    let now = rt.clock.now();
+    if !rt
+        .store
+        .set_campaign_state(
+            id,
+            &["running"],
+            "paused",
+            Some("paused by the operator"),
+            now,
+        )
+        .await?
+    {
+        let c = get(rt, id).await?;
+        return Err(CampaignError::WrongState {
+            id: c.id,
+            state: c.state,
+            what: "pausing".into(),
+        });
+    }
+    get(rt, id).await
+}
+
+pub async fn cancel(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+    transition(
+        rt,
+        id,
+        &["draft", "running", "paused"],
+        "cancelled",
+        "cancelling",
+    )
+    .await
+}
+
+async fn transition(
+    rt: &Runtime,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    what: &str,
+) -> Result<CampaignRow> {
+    if !rt
+        .store
+        .set_campaign_state(id, from, to, None, rt.clock.now())
+        .await?
+    {
+        let c = get(rt, id).await?;
+        return Err(CampaignError::WrongState {
+            id: c.id,
+            state: c.state,
+            what: what.into(),
+        });
+    }
+    rt.store.wake_handle().notify_waiters();
+    get(rt, id).await
+}
+
+pub async fn status(rt: &Runtime, id: &str) -> Result<(CampaignRow, RecipientCounts)> {
+    let c = get(rt, id).await?;
+    let n = rt.store.recipient_counts(id).await?;
+    Ok((c, n))
+}
+
+/// Writes the ledger as CSV, a page at a time.
+pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -> Result<u64> {
+    get(rt, id).await?;
+    let mut w = csv::Writer::from_writer(out);
+    let io = |e: csv::Error| CampaignError::Invalid(format!("writing the report: {e}"));
+    w.write_record([
+        "line",
+        "email",
+        "state",
+        "message_id",
+        "attempts",
+        "sent_at",
+        "reply",
+        "error",
+    ])
+    .map_err(io)?;
+    let mut after = 0;
+    let mut n = 0;
+    loop {
+        let page = rt.store.ledger(id, after, 5000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            w.write_record([
+                r.seq.to_string(),
+                r.email.clone(),
+                r.state.clone(),
+                r.message_id.clone(),
+                r.attempts.to_string(),
+                r.sent_at.map(|t| t.to_string()).unwrap_or_default(),
+                r.reply.clone().unwrap_or_default(),
+                r.error.clone().unwrap_or_default(),
+            ])
+            .map_err(io)?;
+            n += 1;
+        }
+    }
+    w.flush()
+        .map_err(|e| CampaignError::Invalid(format!("writing the report: {e}")))?;
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- the sender
+
+/// What one send produced, with the permit that is released once it is committed.
+struct Done {
+    recipient: ClaimedRecipient,
+    outcome: RecipientOutcome,
+    transient: bool,
+    latency: Duration,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Figures the sender reports (for `bench campaign` and progress).
+#[derive(Debug, Default)]
+pub struct SenderStats {
+    pub sent: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    /// Claim to SMTP acceptance, in microseconds, of each sent message.
+    pub latencies_us: std::sync::Mutex<Vec<u32>>,
+}
+
+struct CampaignCtx {
+    template: String,
+    reminder_template: Option<String>,
+    base: Value,
+    limits: RateLimits,
+}
+
+fn retry_at(rt: &Runtime, attempts: i64, now: Timestamp) -> Timestamp {
+    let c = &rt.settings.campaigns;
+    now.plus(crate::jobs::backoff(
+        attempts,
+        c.retry_base,
+        c.retry_max,
+        rand::random::<f64>() * 2.0 - 1.0,
+    ))
+}
+
+async fn send_one(
+    rt: Arc<Runtime>,
+    ctx: Arc<CampaignCtx>,
+    r: ClaimedRecipient,
+) -> (RecipientOutcome, bool) {
+    let now = || rt.clock.now();
+    let locale = Locale::parse(&r.locale).unwrap_or(rt.settings.app.default_locale);
+    let template = match (r.phase, &ctx.reminder_template) {
+        (1, Some(t)) => t.as_str(),
+        (1, None) => DEFAULT_REMINDER_TEMPLATE,
+        _ => ctx.template.as_str(),
+    };
+    let unsubscribe = unsubscribe_url(&rt, &r.campaign_id, r.seq);
+    let mut rendered =
+        match rt
+            .templates
+            .render(template, locale, &recipient_context(&ctx.base, &r))
+        {
+            Ok(x) => x,
+            Err(e) => {
+                return (
+                    RecipientOutcome::Failed {
+                        error: e.to_string(),
+                    },
+                    false,
+                );
+            }
+        };
+    add_unsubscribe_footer(&mut rendered, locale, &unsubscribe);
+    let to = match EmailAddress::parse(&r.email) {
+        Ok(t) => t,
+        Err(e) => return (RecipientOutcome::Failed { error: e }, false),
+    };
+    let env = Envelope {
+        message_id: r.phase_message_id(),
+        to,
+        locale,
+        template: template.to_string(),
+    };
+    let date = SystemTime::UNIX_EPOCH + Duration::from_millis(now().0.max(0) as u64);
+    let msg = match crate::email::build_message_with(
+        &env,
+        &rendered,
+        &rt.settings.partner,
+        &rt.settings.email.from_address,
+        date,
+        Some(&unsubscribe),
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            return (
+                RecipientOutcome::Failed {
+                    error: e.to_string(),
+                },
+                false,
+            );
+        }
+    };
+    match rt.transport.send(&env, msg).await {
+        Ok(reply) => (RecipientOutcome::Sent { reply, at: now() }, false),
+        Err(EmailError::Transient(e)) => {
+            if r.attempts >= i64::from(rt.settings.campaigns.max_attempts) {
+                (
+                    RecipientOutcome::Failed {
+                        error: format!("gave up after {} attempts: {e}", r.attempts),
+                    },
+                    true,
+                )
+            } else {
+                (
+                    RecipientOutcome::Retry {
+                        at: retry_at(&rt, r.attempts, now()),
+                        error: e,
+                    },
+                    true,
+                )
+            }
+        }
+        Err(e) => (
+            RecipientOutcome::Failed {
+                error: e.to_string(),
+            },
+            false,
+        ),
+    }
+}
+
+/// Runs until `stop` turns true, then finishes what is in flight and commits it.
+pub async fn run_sender(
+    rt: Arc<Runtime>,
+    mut stop: watch::Receiver<bool>,
+    stats: Arc<SenderStats>,
+) {
+    let cfg = rt.settings.campaigns.clone();
+    let permits = Arc::new(Semaphore::new(cfg.in_flight as usize));
+    let (done_tx, done_rx) = mpsc::channel::<Done>(cfg.in_flight as usize * 2);
+    let flusher = tokio::spawn(flush_outcomes(rt.clone(), done_rx, stats.clone()));
+    let mut contexts: HashMap<String, Arc<CampaignCtx>> = HashMap::new();
+    let mut last_requeue = Instant::now() - Duration::from_secs(60);
+    let wake = rt.store.wake_handle();
+    let poll = rt.settings.jobs.poll_interval.as_std();
+    while !*stop.borrow() && stop.has_changed().is_ok() {
+        if last_requeue.elapsed() > Duration::from_secs(1) {
+            last_requeue = Instant::now();
+            let now = rt.clock.now();
+            // Writes only where there is something to do: idle workers leave the database
+            // (and SQLite's one writer) alone.
+            let active = rt.store.campaign_state_counts().await.unwrap_or_default();
+            let has = |s: &str| active.iter().any(|(st, n)| st == s && *n > 0);
+            if has("running") {
+                if let Err(e) = rt.store.requeue_expired_recipients(now).await {
+                    tracing::warn!(error = %e, "requeueing expired campaign leases failed");
+                }
+                if permits.available_permits() < cfg.in_flight as usize
+                    && let Err(e) = rt
+                        .store
+                        .extend_recipient_leases(&rt.node, now.plus(cfg.lease))
+                        .await
+                {
+                    tracing::warn!(error = %e, "extending campaign leases failed");
+                }
+                match rt.store.promote_reminders(now).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(n, "campaign reminders due"),
+                    Err(e) => tracing::warn!(error = %e, "promoting campaign reminders failed"),
+                }
+            }
+            if has("paused")
+                && cfg.auto_resume_after.0 > 0
+                && let Err(e) = auto_resume(&rt, now).await
+            {
+                tracing::warn!(error = %e, "auto-resume check failed");
+            }
+            if !active.is_empty() {
+                match rt.store.expire_campaigns(now).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            tracing::info!(campaign = %id, "campaign expired with its offer");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "expiring campaigns failed"),
+                }
+            }
+        }
+        let mut limited_until: Option<Timestamp> = None;
+        let running = match rt.store.running_campaigns().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing running campaigns failed");
+                sleep_or_stop(&mut stop, poll).await;
+                continue;
+            }
+        };
+        let mut claimed_any = false;
+        for id in &running {
+            let ctx = match contexts.get(id) {
+                Some(c) => c.clone(),
+                None => match load_ctx(&rt, id).await {
+                    Ok(c) => {
+                        let c = Arc::new(c);
+                        contexts.insert(id.clone(), c.clone());
+                        c
+                    }
+                    Err(e) => {
+                        tracing::error!(campaign = %id, error = %e, "campaign cannot be sent; pausing it");
+                        let reason = format!("cannot render: {e}");
+                        let _ = rt
+                            .store
+                            .set_campaign_state(
+                                id,
+                                &["running"],
+                                "paused",
+                                Some(&reason),
+                                rt.clock.now(),
+                            )
+                            .await;
+                        continue;
+                    }
+                },
+            };
+            // Take permits first: never claim more than can be in flight, and claim in batches
+            // worth a round trip (wait for half a batch of room rather than claim one by one).
+            let batch_size = (cfg.batch.min(cfg.in_flight)) as usize;
+            let room = permits.available_permits();
+            if room < batch_size.div_ceil(2) {
+                break;
+            }
+            let Ok(held) = permits
+                .clone()
+                .try_acquire_many_owned(room.min(batch_size) as u32)
+            else {
+                break;
+            };
+            let want = held.num_permits();
+            let now = rt.clock.now();
+            let batch = match rt
+                .store
+                .claim_recipients(
+                    id,
+                    &rt.node,
+                    want as i64,
+                    now,
+                    now.plus(cfg.lease),
+                    ctx.limits,
+                )
+                .await
+            {
+                Ok(claim) => {
+                    if let Some(u) = claim.limited_until {
+                        limited_until = Some(limited_until.map_or(u, |l| l.min(u)));
+                    }
+                    claim.recipients
+                }
+                Err(e) => {
+                    tracing::warn!(campaign = %id, error = %e, "claiming recipients failed");
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                drop(held);
+                if limited_until.is_none()
+                    && let Ok(true) = rt.store.campaign_drained(id).await
+                    && let Ok(true) = rt
+                        .store
+                        .set_campaign_state(id, &["running"], "completed", None, rt.clock.now())
+                        .await
+                {
+                    tracing::info!(campaign = %id, "campaign completed");
+                }
+                continue;
+            }
+            claimed_any = true;
+            // Addresses suppressed since the import (unsubscribed, hard-bounced) are not sent.
+            let keys: Vec<&str> = batch.iter().map(|r| r.email_key.as_str()).collect();
+            let suppressed = rt.store.suppressed_among(&keys).await.unwrap_or_default();
+            let mut held = Some(held);
+            for r in batch {
+                // One permit per recipient; the last one takes what is left.
+                let permit = match held.take() {
+                    Some(mut h) if h.num_permits() > 1 => match h.split(1) {
+                        Some(p) => {
+                            held = Some(h);
+                            p
+                        }
+                        None => h,
+                    },
+                    Some(h) => h,
+                    None => break,
+                };
+                if let Some(reason) = suppressed.get(&r.email_key) {
+                    let outcome = RecipientOutcome::Suppressed {
+                        reason: reason.clone(),
+                    };
+                    let d = Done {
+                        recipient: r,
+                        outcome,
+                        transient: false,
+                        latency: Duration::ZERO,
+                        _permit: permit,
+                    };
+                    let _ = done_tx.send(d).await;
+                    continue;
+                }
+                let (rt, ctx, tx) = (rt.clone(), ctx.clone(), done_tx.clone());
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let (outcome, transient) = send_one(rt, ctx, r.clone()).await;
+                    let _ = tx
+                        .send(Done {
+                            recipient: r,
+                            outcome,
+                            transient,
+                            latency: started.elapsed(),
+                            _permit: permit,
+                        })
+                        .await;
+                });
+            }
+        }
+        let half = (cfg.batch.min(cfg.in_flight)).div_ceil(2);
+        if permits.available_permits() < half as usize {
+            // Wait for room for half a batch, not for the poll interval.
+            if let Ok(p) = permits.clone().acquire_many_owned(half).await {
+                drop(p);
+            }
+        } else if !claimed_any {
+            contexts.retain(|k, _| running.contains(k));
+            // Held back by a rate limit: until a token is there (re-read the clock).
+            let nap = match limited_until {
+                Some(u) => {
+                    Duration::from_millis((u.0 - rt.clock.now().0).clamp(1, 1000) as u64).min(poll)
+                }
+                None => poll,
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(nap) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    drop(done_tx);
+    let _ = flusher.await;
+}
+
+async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+async fn load_ctx(rt: &Runtime, id: &str) -> Result<CampaignCtx> {
+    let c = get(rt, id).await?;
+    let offer = OfferId::parse(&c.offer_id).map_err(CampaignError::Invalid)?;
+    let o = crate::offers::get(rt, &offer).await?;
+    let cfg = &rt.settings.campaigns;
+    let limits = RateLimits {
+        per_second: cfg.rate_per_second,
+        per_domain_per_minute: cfg.rate_per_domain_per_minute,
+        campaign_per_minute: c
+            .max_per_minute
+            .map_or(0, |m| m.clamp(0, i64::from(u32::MAX)) as u32),
+    };
+    Ok(CampaignCtx {
+        base: base_context(rt, &c, &o),
+        template: c.template,
+        reminder_template: c.reminder_template,
+        limits,
+    })
+}
+
+async fn auto_resume(rt: &Runtime, now: Timestamp) -> Result<()> {
+    let after = rt.settings.campaigns.auto_resume_after;
+    for c in rt.store.campaigns().await? {
+        if c.state == "paused"
+            && c.pause_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(AUTO_PAUSE))
+            && c.updated_at.plus(after) <= now
+            && rt
+                .store
+                .set_campaign_state(&c.id, &["paused"], "running", None, now)
+                .await?
+        {
+            tracing::info!(campaign = %c.id, "campaign resumed after its automatic pause");
+        }
+    }
+    Ok(())
+}
+
+/// The start of the reason of an automatic pause.
+pub const AUTO_PAUSE: &str = "delivery failures:";
+
+/// Commits outcomes in batches (when 256 are waiting or every 20 ms), then releases their
+/// permits; counts consecutive transient failures per campaign and pauses at the limit.
+async fn flush_outcomes(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Done>, stats: Arc<SenderStats>) {
+    let limit = i64::from(rt.settings.campaigns.max_failures);
+    let mut buf: Vec<Done> = Vec::with_capacity(512);
+    loop {
+        let first = match rx.recv().await {
+            Some(d) => d,
+            None => break,
+        };
+        buf.push(first);
+        let deadline = tokio::time::sleep(Duration::from_millis(20));
+        tokio::pin!(deadline);
+        while buf.len() < 256 {
+            tokio::select! {
+                d = rx.recv() => match d { Some(d) => buf.push(d), None => break },
+                _ = &mut deadline => break,
+            }
+        }
+        let outcomes: Vec<(ClaimedRecipient, RecipientOutcome)> = buf
+            .iter()
+            .map(|d| (d.recipient.clone(), d.outcome.clone()))
+            .collect();
+        // Suppressed meanwhile (unsubscribed, bounced): recorded as such, whatever happened.
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match rt
+                .store
+                .finish_recipients(&rt.node, &outcomes, rt.clock.now())
+                .await
+            {
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, n = outcomes.len(), "committing campaign outcomes failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        // Consecutive failures per campaign, in completion order.
+        let mut per: HashMap<&str, (i64, bool, String)> = HashMap::new();
+        for d in &buf {
+            let e =
+                per.entry(d.recipient.campaign_id.as_str())
+                    .or_insert((0, false, String::new()));
+            if d.transient {
+                e.0 += 1;
+                if let RecipientOutcome::Retry { error, .. } | RecipientOutcome::Failed { error } =
+                    &d.outcome
+                {
+                    e.2 = error.clone();
+                }
+            } else {
+                e.0 = 0;
+                e.1 = true;
+            }
+            match d.outcome {
+                RecipientOutcome::Sent { .. } => {
+                    stats
+                        .sent
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Ok(mut l) = stats.latencies_us.lock() {
+                        l.push(d.latency.as_micros().min(u128::from(u32::MAX)) as u32);
+                    }
+                }
+                RecipientOutcome::Failed { .. } => {
+                    stats
+                        .failed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                _ => {}
+            }
+        }
+        for (id, (failures, reset, last)) in per {
+            if failures == 0 && !reset {
+                continue;
+            }
+            let reason = format!("{AUTO_PAUSE} {limit} in a row; last: {last}");
+            match rt
+                .store
+                .note_campaign_failures(id, failures, reset, limit, &reason, rt.clock.now())
+                .await
+            {
+                Ok(true) => tracing::warn!(campaign = %id, reason, "campaign paused"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(campaign = %id, error = %e, "counting delivery failures failed")
+                }
+            }
+        }
+        buf.clear();
+    }
+}
+
+// ------------------------------------------------------- unsubscribe and bounces
+
+/// The signed unsubscribe link of a recipient (`/u/{token}`).
+pub fn unsubscribe_url(rt: &Runtime, campaign: &str, seq: i64) -> String {
+    let token = rt.keys.sign(
+        crate::links::Purpose::Unsubscribe,
+        &format!("{campaign}_{seq}"),
+        &[],
+    );
+    crate::offers::link_for(rt, "u", &token)
+}
+
+fn add_unsubscribe_footer(r: &mut crate::email::Rendered, locale: Locale, url: &str) {
+    let line = match locale {
+        Locale::De => "Sie möchten keine weiteren Einladungen erhalten? Abmelden:",
+        Locale::En => "Do not want further invitations? Unsubscribe:",
+    };
+    r.text.push_str(&format!("\n\n--\n{line}\n{url}\n"));
+    let esc = crate::pages::esc(url);
+    let html = format!(
+        "<p style=\"margin:24px 0 0;font-size:12px;color:#777777;\">{} <a href=\"{esc}\" style=\"color:#777777;\">{esc}</a></p>",
+        crate::pages::esc(line)
+    );
+    match r.html.rfind("</body>") {
+        Some(i) => r.html.insert_str(i, &html),
+        None => r.html.push_str(&html),
+    }
+}
+
+/// Whose a verified unsubscribe token is: (campaign, seq, email). None for any bad token
+/// (one answer for all: no oracle).
+pub async fn unsubscribe_target(
+    rt: &Runtime,
+    token: &str,
+) -> Result<Option<(String, i64, String)>> {
+    let Ok(p) = crate::links::KeyRing::split(token) else {
+        return Ok(None);
+    };
+    if rt
+        .keys
+        .verify(crate::links::Purpose::Unsubscribe, &p, &[])
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let Some((campaign, seq)) = p.subject.rsplit_once('_') else {
+        return Ok(None);
+    };
+    let Ok(seq) = seq.parse::<i64>() else {
+        return Ok(None);
+    };
+    Ok(rt
+        .store
+        .recipient_email(campaign, seq)
+        .await?
+        .map(|(email, _)| (campaign.to_string(), seq, email)))
+}
+
+/// One click: the address is suppressed (no campaign mails it again) and its pending rows
+/// are marked. Idempotent. Returns the address, or None for a bad token.
+pub async fn unsubscribe(rt: &Runtime, token: &str) -> Result<Option<String>> {
+    let Some((campaign, seq, email)) = unsubscribe_target(rt, token).await? else {
+        return Ok(None);
+    };
+    let key = email.to_lowercase();
+    let now = rt.clock.now();
+    let reason = format!("unsubscribed ({campaign} line {seq})");
+    if rt.store.suppress(&key, &reason, "unsubscribe", now).await? {
+        tracing::info!(campaign = %campaign, seq, "recipient unsubscribed");
+    }
+    rt.store.suppress_pending_address(&key, now).await?;
+    Ok(Some(email))
+}
+
+/// What ingesting one bounce message did.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct BounceResult {
+    pub recipient: Option<String>,
+    pub message_id: Option<String>,
+    pub kind: crate::bounces::BounceKind,
+    pub status: String,
+    /// The campaign recipient it matched (campaign, line), if any.
+    pub matched: Option<(String, i64)>,
+    pub suppressed: bool,
+}
+
+/// Ingests one raw bounce (a delivery status notification): each failed recipient is
+/// matched to its campaign recipient by the returned Message-ID; a hard bounce makes it
+/// `bounced` and suppresses the address, a soft one is counted.
+pub async fn ingest_bounce(rt: &Runtime, raw: &[u8], source: &str) -> Result<Vec<BounceResult>> {
+    let bounces = crate::bounces::parse(raw).map_err(|e| CampaignError::Invalid(e.to_string()))?;
+    let now = rt.clock.now();
+    let mut out = Vec::new();
+    for b in bounces {
+        let hard = b.kind == crate::bounces::BounceKind::Hard;
+        let detail = format!(
+            "{} bounce {}{}",
+            if hard { "hard" } else { "soft" },
+            b.status,
+            b.diagnostic
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+        let matched = match &b.message_id {
+            Some(id) => rt.store.record_bounce(id, hard, &detail, now).await?,
+            None => None,
+        };
+        let mut suppressed = false;
+        if hard {
+            let key = matched
+                .as_ref()
+                .map(|m| m.2.clone())
+                .or_else(|| b.recipient.as_ref().map(|r| r.to_lowercase()));
+            if let Some(key) = key {
+                suppressed = rt.store.suppress(&key, &detail, source, now).await?;
+                rt.store.suppress_pending_address(&key, now).await?;
+            }
+        }
+        out.push(BounceResult {
+            recipient: b.recipient,
+            message_id: b.message_id,
+            kind: b.kind,
+            status: b.status,
+            matched: matched.map(|m| (m.0, m.1)),
+            suppressed,
+        });
+    }
+    Ok(out)
+}

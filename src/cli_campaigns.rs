@@ -1,0 +1,516 @@
+//! The CLI of campaigns, bounces and suppressions: `campaign create|add|start|pause|resume|
+//! cancel|status|report|list|run`, `bounces ingest`, `suppressions list|add`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::campaigns::{self, CampaignError, NewCampaign};
+use crate::cli::{CliError, print_json};
+use crate::domain::{OfferId, Span};
+use crate::jobs::Runtime;
+use crate::store::{CampaignRow, RecipientCounts};
+
+const ACTOR: &str = "cli";
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CampaignCmd {
+    /// Create a campaign (a draft) sending one offer to many recipients; with --recipients,
+    /// import its recipients file too.
+    Create {
+        /// The Offer ID (must be open).
+        offer_id: String,
+        #[arg(long)]
+        name: String,
+        /// Email template (default: the offer kind's invitation template).
+        #[arg(long)]
+        template: Option<String>,
+        /// Overall cap for this campaign, messages per minute.
+        #[arg(long)]
+        max_per_minute: Option<u32>,
+        /// Remind those who have not accepted this long after their invitation, e.g. "3d"
+        /// (default: campaigns.reminder_after; "0s": no reminder).
+        #[arg(long)]
+        reminder_after: Option<String>,
+        /// The reminder's template (default: invitation_reminder).
+        #[arg(long)]
+        reminder_template: Option<String>,
+        /// Recipients CSV to import at once (see `campaign add`).
+        #[arg(long, value_name = "FILE")]
+        recipients: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import recipients from a CSV file: header row, `email` required; `name`, `company`,
+    /// `locale` (de|en) and any other columns reach the template. The file is streamed. Each
+    /// bad row (invalid address, header injection, unknown locale, duplicate, wrong number of
+    /// fields) is reported as FILE:LINE: reason and skipped; the rest are added. Suppressed
+    /// addresses are counted and not sent. Exits 1 if any row was bad.
+    Add {
+        id: String,
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start sending (workers — `serve` or `worker` — or `campaign run` do the sending).
+    Start { id: String },
+    /// Pause; in-flight messages finish, nothing else is sent until resumed.
+    Pause { id: String },
+    /// Resume a paused campaign (operator or automatic pause): it goes on exactly where it
+    /// stopped.
+    Resume { id: String },
+    /// Cancel for good: pending recipients are not sent.
+    Cancel { id: String },
+    /// Counts by state (the same as the API's), and why it is paused.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at,
+    /// reply, error, phase (0 invitation, 1 reminder), soft_bounces.
+    Report {
+        id: String,
+        /// Write to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// All campaigns.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start (or resume) a campaign and send it from this process until it is completed,
+    /// paused, cancelled or expired, with a progress bar (rate, ETA) on a terminal and a log
+    /// line every 5 seconds otherwise. Ctrl-C stops sending (what is in flight is committed);
+    /// the campaign stays running for the workers or another `campaign run`.
+    Run { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum BouncesCmd {
+    /// Read bounce messages (delivery status notifications, RFC 3464) from a .eml file or
+    /// every file of a directory: a hard bounce makes the recipient `bounced` and suppresses
+    /// the address, a soft bounce is counted. Files that are not bounces are reported and
+    /// skipped (exit 1 if there were any).
+    Ingest {
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SuppressionsCmd {
+    /// Suppressed addresses (unsubscribed, hard-bounced, added), newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suppress an address by hand: no campaign mails it again.
+    Add {
+        email: String,
+        #[arg(long, default_value = "added by the operator")]
+        reason: String,
+    },
+}
+
+fn other(m: impl Into<String>) -> CliError {
+    CliError::Other(m.into())
+}
+
+impl From<CampaignError> for CliError {
+    fn from(e: CampaignError) -> Self {
+        match e {
+            CampaignError::Offer(o) => CliError::Offer(o),
+            CampaignError::Store(s) => CliError::Store(s),
+            e => CliError::Other(e.to_string()),
+        }
+    }
+}
+
+pub(crate) fn counts_line(n: &RecipientCounts) -> String {
+    format!(
+        "{} recipients: {} pending, {} sending, {} sent, {} failed, {} bounced, {} suppressed, {} accepted, {} expired; {} reminded, {} soft bounces",
+        n.total,
+        n.pending,
+        n.sending,
+        n.sent,
+        n.failed,
+        n.bounced,
+        n.suppressed,
+        n.accepted,
+        n.expired,
+        n.reminded,
+        n.soft_bounces
+    )
+}
+
+fn print_campaign(c: &CampaignRow, n: &RecipientCounts) {
+    println!(
+        "campaign {} \"{}\" for offer {}: {}",
+        c.id, c.name, c.offer_id, c.state
+    );
+    if let Some(r) = &c.pause_reason {
+        println!("  paused: {r}");
+    }
+    println!("  {}", counts_line(n));
+    let mut extras = Vec::new();
+    if let Some(m) = c.max_per_minute {
+        extras.push(format!("cap {m}/min"));
+    }
+    if let Some(r) = c.reminder_after {
+        extras.push(format!(
+            "reminder after {}s ({})",
+            r.0 / 1000,
+            c.reminder_template
+                .as_deref()
+                .unwrap_or(campaigns::DEFAULT_REMINDER_TEMPLATE)
+        ));
+    }
+    extras.push(format!("template {}", c.template));
+    println!("  {}", extras.join(", "));
+}
+
+pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), CliError> {
+    let rt = &rt;
+    match cmd {
+        CampaignCmd::Create {
+            offer_id,
+            name,
+            template,
+            max_per_minute,
+            reminder_after,
+            reminder_template,
+            recipients,
+            json,
+        } => {
+            let offer = OfferId::parse(&offer_id).map_err(other)?;
+            let reminder_after = reminder_after
+                .map(|r| {
+                    r.parse::<Span>()
+                        .map_err(|e| other(format!("--reminder-after: {e}")))
+                })
+                .transpose()?;
+            let c = campaigns::create(
+                rt,
+                &offer,
+                NewCampaign {
+                    name,
+                    template,
+                    max_per_minute,
+                    reminder_after,
+                    reminder_template,
+                },
+                ACTOR,
+            )
+            .await?;
+            if json && recipients.is_none() {
+                print_json(&json!(c));
+            } else {
+                println!("campaign {} created (draft) for offer {}", c.id, c.offer_id);
+            }
+            if let Some(f) = recipients {
+                add(rt, &c.id, &f, json).await?;
+            }
+        }
+        CampaignCmd::Add { id, file, json } => add(rt, &id, &file, json).await?,
+        CampaignCmd::Start { id } => {
+            let c = campaigns::start(rt, &id).await?;
+            println!("campaign {} {}", c.id, c.state);
+        }
+        CampaignCmd::Resume { id } => {
+            let c = campaigns::resume(rt, &id).await?;
+            println!("campaign {} {}", c.id, c.state);
+        }
+        CampaignCmd::Pause { id } => {
+            let c = campaigns::pause(rt, &id).await?;
+            println!("campaign {} {}", c.id, c.state);
+        }
+        CampaignCmd::Cancel { id } => {
+            let c = campaigns::cancel(rt, &id).await?;
+            println!("campaign {} {}", c.id, c.state);
+        }
+        CampaignCmd::Status { id, json } => {
+            let (c, n) = campaigns::status(rt, &id).await?;
+            if json {
+                print_json(&json!({ "campaign": c, "counts": n }));
+            } else {
+                print_campaign(&c, &n);
+            }
+        }
+        CampaignCmd::Report { id, out } => {
+            let n = match out {
+                Some(p) => {
+                    let f = std::fs::File::create(&p)
+                        .map_err(|e| other(format!("{}: {e}", p.display())))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let n = campaigns::report_csv(rt, &id, &mut w).await?;
+                    eprintln!("{n} ledger rows written to {}", p.display());
+                    n
+                }
+                None => campaigns::report_csv(rt, &id, &mut std::io::stdout().lock()).await?,
+            };
+            let _ = n;
+        }
+        CampaignCmd::List { json } => {
+            let all = rt.store.campaigns().await?;
+            if json {
+                print_json(&json!(all));
+            } else {
+                println!(
+                    "{:<20} {:<16} {:<10} {:<25} name",
+                    "id", "offer", "state", "created"
+                );
+                for c in all {
+                    println!(
+                        "{:<20} {:<16} {:<10} {:<25} {}",
+                        c.id,
+                        c.offer_id,
+                        c.state,
+                        c.created_at.to_rfc3339(),
+                        c.name
+                    );
+                }
+            }
+        }
+        CampaignCmd::Run { id } => run(rt.clone(), &id).await?,
+    }
+    Ok(())
+}
+
+async fn add(rt: &Runtime, id: &str, file: &Path, json: bool) -> Result<(), CliError> {
+    let f = std::fs::File::open(file).map_err(|e| other(format!("{}: {e}", file.display())))?;
+    let mut bad_rows = 0u64;
+    let shown = file.display().to_string();
+    let report = campaigns::import_csv(
+        rt,
+        id,
+        std::io::BufReader::with_capacity(256 * 1024, f),
+        |b| {
+            bad_rows += 1;
+            eprintln!("{shown}:{}: {}; row skipped", b.line, b.reason);
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        CampaignError::Invalid(m) => other(format!("{shown}: {m}")),
+        e => e.into(),
+    })?;
+    if json {
+        print_json(&json!(report));
+    } else {
+        println!(
+            "{}: {} rows, {} added, {} invalid, {} duplicates, {} suppressed",
+            shown, report.rows, report.added, report.invalid, report.duplicates, report.suppressed
+        );
+    }
+    if bad_rows > 0 {
+        return Err(other(format!(
+            "{bad_rows} bad rows in {shown} (reported above; the others were added)"
+        )));
+    }
+    Ok(())
+}
+
+/// Sends one campaign from this process, showing progress, until it stops running.
+async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
+    let c = campaigns::get(&rt, id).await?;
+    if matches!(c.state.as_str(), "draft" | "paused") {
+        campaigns::start(&rt, id).await?;
+    } else if c.state != "running" {
+        return Err(other(format!(
+            "campaign {id} is {}: nothing to run",
+            c.state
+        )));
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stats = Arc::new(campaigns::SenderStats::default());
+    let sender = tokio::spawn(campaigns::run_sender(rt.clone(), stop_rx, stats));
+    let tty = std::io::stderr().is_terminal();
+    let (_, first) = campaigns::status(&rt, id).await?;
+    let done = |n: &RecipientCounts| (n.total - n.pending - n.sending).max(0) as u64;
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(first.total.max(0) as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{bar:40}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        b.set_position(done(&first));
+        b
+    });
+    let started = Instant::now();
+    let start_done = done(&first);
+    let mut last_log = Instant::now();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let end = loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break None,
+            _ = tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })) => {}
+        }
+        let (c, n) = campaigns::status(&rt, id).await?;
+        let d = done(&n);
+        if let Some(b) = &bar {
+            b.set_length(n.total.max(0) as u64);
+            b.set_position(d);
+            b.set_message(format!(
+                "sent {} failed {} bounced {} suppressed {}",
+                n.sent, n.failed, n.bounced, n.suppressed
+            ));
+        } else if last_log.elapsed() >= Duration::from_secs(5) || c.state != "running" {
+            last_log = Instant::now();
+            let secs = started.elapsed().as_secs_f64().max(0.001);
+            let rate = (d - start_done.min(d)) as f64 / secs;
+            let left = (n.pending + n.sending).max(0) as f64;
+            let eta = if rate > 0.0 {
+                format!("{:.0}s", left / rate)
+            } else {
+                "-".into()
+            };
+            eprintln!(
+                "{id}: {d}/{} done ({rate:.0}/s, ETA {eta}); {}",
+                n.total,
+                counts_line(&n)
+            );
+        }
+        if c.state != "running" {
+            break Some((c, n));
+        }
+    };
+    let _ = stop_tx.send(true);
+    let _ = sender.await;
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    match end {
+        None => {
+            let (c, n) = campaigns::status(&rt, id).await?;
+            println!("stopped (Ctrl-C); campaign {} stays {}", c.id, c.state);
+            println!("  {}", counts_line(&n));
+        }
+        Some((c, n)) => {
+            print_campaign(&c, &n);
+            if c.state == "paused" {
+                return Err(other(format!(
+                    "campaign {id} paused: {}",
+                    c.pause_reason.unwrap_or_default()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliError> {
+    let BouncesCmd::Ingest { path, json } = cmd;
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
+            .map_err(|e| other(format!("{}: {e}", path.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        v.sort();
+        v
+    } else {
+        vec![path.clone()]
+    };
+    let (mut hard, mut soft, mut unmatched, mut bad) = (0u64, 0u64, 0u64, 0u64);
+    let mut all = Vec::new();
+    for f in &files {
+        let raw = std::fs::read(f).map_err(|e| other(format!("{}: {e}", f.display())))?;
+        match campaigns::ingest_bounce(rt, &raw, "bounce").await {
+            Ok(results) => {
+                for r in &results {
+                    match r.kind {
+                        crate::bounces::BounceKind::Hard => hard += 1,
+                        crate::bounces::BounceKind::Soft => soft += 1,
+                    }
+                    if r.matched.is_none() {
+                        unmatched += 1;
+                    }
+                    if !json {
+                        println!(
+                            "{}: {:?} {} {} {}{}",
+                            f.display(),
+                            r.kind,
+                            r.status,
+                            r.recipient.as_deref().unwrap_or("-"),
+                            r.matched
+                                .as_ref()
+                                .map(|(c, s)| format!("{c} line {s}"))
+                                .unwrap_or_else(|| "no campaign recipient".into()),
+                            if r.suppressed { ", suppressed" } else { "" }
+                        );
+                    }
+                }
+                all.push(json!({ "file": f.display().to_string(), "bounces": results }));
+            }
+            Err(CampaignError::Invalid(m)) => {
+                bad += 1;
+                eprintln!("{}: {m}; skipped", f.display());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if json {
+        print_json(&json!(all));
+    }
+    println!(
+        "{} files: {hard} hard bounces, {soft} soft, {unmatched} not matching a campaign recipient, {bad} not bounces",
+        files.len()
+    );
+    if bad > 0 {
+        return Err(other(format!(
+            "{bad} files were not bounces (reported above)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(), CliError> {
+    match cmd {
+        SuppressionsCmd::List { limit, json } => {
+            let rows = rt.store.suppressions(limit).await?;
+            if json {
+                print_json(&json!(
+                    rows.iter()
+                        .map(
+                            |(e, r, s, t)| json!({ "email": e, "reason": r, "source": s, "at": t })
+                        )
+                        .collect::<Vec<_>>()
+                ));
+            } else {
+                for (e, r, s, t) in rows {
+                    println!("{e}  {}  {s}  {r}", t.to_rfc3339());
+                }
+            }
+        }
+        SuppressionsCmd::Add { email, reason } => {
+            let e = crate::domain::EmailAddress::parse(&email)
+                .map_err(|m| other(format!("email: {m}")))?;
+            let key = e.as_str().to_lowercase();
+            let now = rt.clock.now();
+            let new = rt.store.suppress(&key, &reason, "operator", now).await?;
+            let n = rt.store.suppress_pending_address(&key, now).await?;
+            println!(
+                "{key} {}; {n} pending recipients suppressed",
+                if new {
+                    "suppressed"
+                } else {
+                    "was already suppressed"
+                }
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1134 @@
+//! Campaigns and their per-recipient ledger: bulk import, claiming with leases, batched
+//! outcomes (one statement per batch, rows as one JSON parameter), suppressions, counts.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Result, Store, StoreError, json_text};
+use crate::domain::Timestamp;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignRow {
+    pub id: String,
+    pub offer_id: String,
+    pub name: String,
+    pub template: String,
+    pub state: String,
+    pub pause_reason: Option<String>,
+    pub consecutive_failures: i64,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// Optional overall cap, messages per minute.
+    pub max_per_minute: Option<i64>,
+    /// A reminder this long after the invitation to those who have not accepted.
+    pub reminder_after: Option<crate::domain::Span>,
+    pub reminder_template: Option<String>,
+}
+
+/// A recipient to write (import).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewRecipient {
+    pub seq: i64,
+    pub email: String,
+    pub email_key: String,
+    pub domain: String,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub locale: String,
+    pub extra: Option<Value>,
+    pub message_id: String,
+}
+
+/// A claimed recipient, leased to this worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedRecipient {
+    pub campaign_id: String,
+    pub seq: i64,
+    pub email: String,
+    pub email_key: String,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub locale: String,
+    pub extra: Option<Value>,
+    pub message_id: String,
+    pub attempts: i64,
+    /// 0: the invitation; 1: the reminder.
+    pub phase: i64,
+}
+
+impl ClaimedRecipient {
+    /// The Message-ID of this phase's message: the invitation's, or for the reminder the same
+    /// with `.r` before the `@` (both fixed when the row was written).
+    pub fn phase_message_id(&self) -> String {
+        reminder_message_id(&self.message_id, self.phase)
+    }
+}
+
+/// The Message-ID of phase `phase` of a recipient whose invitation has `message_id`.
+pub fn reminder_message_id(message_id: &str, phase: i64) -> String {
+    match (phase, message_id.rsplit_once('@')) {
+        (1, Some((local, domain))) => format!("{local}.r@{domain}"),
+        _ => message_id.to_string(),
+    }
+}
+
+/// Rate limits applied when claiming (0 = none).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RateLimits {
+    /// Per SMTP transport (shared by every worker on the database), messages per second.
+    pub per_second: u32,
+    /// Per recipient domain, messages per minute.
+    pub per_domain_per_minute: u32,
+    /// This campaign's own cap, messages per minute.
+    pub campaign_per_minute: u32,
+}
+
+impl RateLimits {
+    pub fn any(&self) -> bool {
+        self.per_second > 0 || self.per_domain_per_minute > 0 || self.campaign_per_minute > 0
+    }
+}
+
+/// A token bucket that allows at most `limit` messages in any window of `window_ms`: it holds
+/// `burst = max(1, limit / 10)` tokens and refills at `(limit - burst) / window` (at
+/// `limit / window` when the limit is below 2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub burst: f64,
+    /// Tokens per millisecond.
+    pub rate: f64,
+}
+
+impl Bucket {
+    pub fn new(limit: u32, window_ms: i64) -> Bucket {
+        let l = f64::from(limit.max(1));
+        let burst = (l / 10.0).floor().max(1.0);
+        let rate = if l > burst {
+            (l - burst) / window_ms as f64
+        } else {
+            l / window_ms as f64
+        };
+        Bucket { burst, rate }
+    }
+    /// Tokens at `now` given `tokens` at `at`.
+    pub fn refill(&self, tokens: f64, at: i64, now: i64) -> f64 {
+        (tokens + (now - at).max(0) as f64 * self.rate).min(self.burst)
+    }
+    /// When `tokens` (at `now`) reaches 1 + `queued`.
+    pub fn ready_at(&self, tokens: f64, now: i64, queued: f64) -> i64 {
+        let missing = (1.0 + queued - tokens).max(0.0);
+        now + (missing / self.rate).ceil() as i64
+    }
+}
+
+/// What a claim got: recipients, and when rate limits allow more (if they held some back).
+#[derive(Debug, Default)]
+pub struct Claim {
+    pub recipients: Vec<ClaimedRecipient>,
+    pub limited_until: Option<Timestamp>,
+}
+
+/// What became of one send attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecipientOutcome {
+    Sent {
+        reply: String,
+        at: Timestamp,
+    },
+    /// Try again at `at` (a transient failure).
+    Retry {
+        at: Timestamp,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    Suppressed {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
+pub struct RecipientCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub bounced: i64,
+    pub suppressed: i64,
+    pub accepted: i64,
+    pub expired: i64,
+    /// Of `sent`, how many got the reminder too.
+    pub reminded: i64,
+    /// Soft bounces counted (the recipients stay as they are).
+    pub soft_bounces: i64,
+}
+
+/// One ledger row as `campaign report` writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerRow {
+    pub seq: i64,
+    pub email: String,
+    pub state: String,
+    pub message_id: String,
+    pub attempts: i64,
+    pub reply: Option<String>,
+    pub error: Option<String>,
+    pub sent_at: Option<Timestamp>,
+    pub phase: i64,
+    pub soft_bounces: i64,
+}
+
+const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
+
+fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
+    Ok(CampaignRow {
+        id: r.try_get("id")?,
+        offer_id: r.try_get("offer_id")?,
+        name: r.try_get("name")?,
+        template: r.try_get("template")?,
+        state: r.try_get("state")?,
+        pause_reason: r.try_get("pause_reason")?,
+        consecutive_failures: r.try_get("consecutive_failures")?,
+        created_by: r.try_get("created_by")?,
+        created_at: Timestamp(r.try_get("created_at")?),
+        updated_at: Timestamp(r.try_get("updated_at")?),
+        finished_at: r.try_get::<Option<i64>, _>("finished_at")?.map(Timestamp),
+        max_per_minute: r.try_get("max_per_minute")?,
+        reminder_after: r
+            .try_get::<Option<i64>, _>("reminder_after")?
+            .map(crate::domain::Span),
+        reminder_template: r.try_get("reminder_template")?,
+    })
+}
+
+/// Outcomes per statement (SQLite).
+const FINISH_CHUNK: usize = 64;
+
+/// The SQLite outcome statement: $1 now, $2 owner, $3 campaign, then 7 values per row.
+fn sqlite_finish_sql() -> String {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        let rows: Vec<String> = (0..FINISH_CHUNK)
+            .map(|i| {
+                let b = 4 + i * 7;
+                format!("(${b}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6)
+            })
+            .collect();
+        format!(
+            "WITH v (vseq, vattempts, vstate, vreply, verror, vsent, vdue) AS (VALUES {})
+             UPDATE campaign_recipients SET state = vstate, reply = COALESCE(vreply, reply), error = verror,
+                    sent_at = COALESCE(vsent, sent_at), due_at = COALESCE(vdue, due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
+                    remind_at = CASE WHEN vstate = 'sent' AND phase = 0 THEN vsent + (SELECT reminder_after FROM campaigns WHERE id = $3) ELSE NULL END
+             FROM v WHERE campaign_id = $3 AND seq = vseq AND attempts = vattempts AND state = 'sending' AND lease_owner = $2",
+            rows.join(", ")
+        )
+    })
+    .clone()
+}
+
+/// Rows per statement when importing.
+const IMPORT_CHUNK: usize = 1000;
+
+impl Store {
+    pub async fn insert_campaign(&self, c: &CampaignRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO campaigns (id, offer_id, name, template, state, created_by, created_at, updated_at, max_per_minute, reminder_after, reminder_template)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)",
+        )
+        .bind(&c.id)
+        .bind(&c.offer_id)
+        .bind(&c.name)
+        .bind(&c.template)
+        .bind(&c.state)
+        .bind(&c.created_by)
+        .bind(c.created_at.0)
+        .bind(c.max_per_minute)
+        .bind(c.reminder_after.map(|d| d.0))
+        .bind(&c.reminder_template)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn campaign(&self, id: &str) -> Result<Option<CampaignRow>> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| campaign_row(&r))
+        .transpose()
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<CampaignRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(campaign_row).collect()
+    }
+
+    /// Running campaigns' ids (the sender's round robin).
+    pub async fn running_campaigns(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar::<_, String>(
+            "SELECT id FROM campaigns WHERE state = 'running' ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Moves a campaign from one of `from` to `to`; false if it was in none of them.
+    pub async fn set_campaign_state(
+        &self,
+        id: &str,
+        from: &[&str],
+        to: &str,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let from_json = json_text(&from);
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE campaigns SET state = $1, pause_reason = $2, updated_at = $3, consecutive_failures = 0,
+                    finished_at = CASE WHEN $1 IN ('cancelled', 'completed', 'expired') THEN $3 ELSE finished_at END
+                 WHERE id = $4 AND state IN (SELECT value FROM json_each($5))"
+            }
+            Backend::Postgres => {
+                "UPDATE campaigns SET state = $1, pause_reason = $2, updated_at = $3, consecutive_failures = 0,
+                    finished_at = CASE WHEN $1 IN ('cancelled', 'completed', 'expired') THEN $3 ELSE finished_at END
+                 WHERE id = $4 AND state IN (SELECT json_array_elements_text($5::text::json))"
+            }
+        };
+        let r = sqlx::query(sql)
+            .bind(to)
+            .bind(reason)
+            .bind(now.0)
+            .bind(id)
+            .bind(from_json)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Adds `n` to a running campaign's consecutive delivery failures (or resets them with
+    /// `n = 0`); when they reach `limit`, pauses it with `reason`. Returns true if it paused.
+    pub async fn note_campaign_failures(
+        &self,
+        id: &str,
+        failures: i64,
+        successes: bool,
+        limit: i64,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if successes {
+            sqlx::query("UPDATE campaigns SET consecutive_failures = $1 WHERE id = $2")
+                .bind(failures)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("UPDATE campaigns SET consecutive_failures = consecutive_failures + $1 WHERE id = $2")
+                .bind(failures)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let r = sqlx::query(
+            "UPDATE campaigns SET state = 'paused', pause_reason = $1, updated_at = $2
+             WHERE id = $3 AND state = 'running' AND consecutive_failures >= $4",
+        )
+        .bind(reason)
+        .bind(now.0)
+        .bind(id)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Writes recipients; returns the `seq`s that were new (the others are duplicates of an
+    /// address already in the campaign).
+    pub async fn insert_recipients(
+        &self,
+        campaign: &str,
+        rows: &[NewRecipient],
+        now: Timestamp,
+    ) -> Result<Vec<i64>> {
+        let mut inserted = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(IMPORT_CHUNK) {
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    "INSERT INTO campaign_recipients (campaign_id, seq, email, email_key, domain, name, company, locale, extra, state, message_id, due_at, updated_at)
+                     SELECT $1, json_extract(value, '$.seq'), json_extract(value, '$.email'), json_extract(value, '$.email_key'), json_extract(value, '$.domain'),
+                            json_extract(value, '$.name'), json_extract(value, '$.company'), json_extract(value, '$.locale'),
+                            json_extract(value, '$.extra'), 'pending', json_extract(value, '$.message_id'), $2, $2
+                     FROM json_each($3) WHERE true
+                     ON CONFLICT DO NOTHING RETURNING seq"
+                }
+                Backend::Postgres => {
+                    "INSERT INTO campaign_recipients (campaign_id, seq, email, email_key, domain, name, company, locale, extra, state, message_id, due_at, updated_at)
+                     SELECT $1, seq, email, email_key, domain, name, company, locale, extra::text, 'pending', message_id, $2, $2
+                     FROM json_to_recordset($3::text::json) AS r (seq BIGINT, email TEXT, email_key TEXT, domain TEXT, name TEXT, company TEXT, locale TEXT, extra JSON, message_id TEXT)
+                     ON CONFLICT DO NOTHING RETURNING seq"
+                }
+            };
+            let mut tx = self.begin_write().await?;
+            let seqs = sqlx::query_scalar::<_, i64>(sql)
+                .bind(campaign)
+                .bind(now.0)
+                .bind(json_text(&chunk))
+                .fetch_all(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            inserted.extend(seqs);
+        }
+        Ok(inserted)
+    }
+
+    /// Marks a campaign's pending recipients whose address is suppressed; returns how many.
+    pub async fn suppress_pending(&self, campaign: &str, now: Timestamp) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE campaign_recipients SET state = 'suppressed', error = (SELECT reason FROM suppressions s WHERE s.email_key = campaign_recipients.email_key), updated_at = $2
+             WHERE campaign_id = $1 AND state = 'pending' AND email_key IN (SELECT email_key FROM suppressions)",
+        )
+        .bind(campaign)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Of `keys`, those suppressed.
+    pub async fn suppressed_among(
+        &self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT email_key, reason FROM suppressions WHERE email_key IN (SELECT value FROM json_each($1))"
+            }
+            Backend::Postgres => {
+                "SELECT email_key, reason FROM suppressions WHERE email_key = ANY(ARRAY(SELECT json_array_elements_text($1::text::json)))"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(json_text(&keys))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect()
+    }
+
+    /// Adds an address to the suppression list (idempotent: the first reason stays).
+    pub async fn suppress(
+        &self,
+        email_key: &str,
+        reason: &str,
+        source: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO suppressions (email_key, reason, source, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (email_key) DO NOTHING",
+        )
+        .bind(email_key)
+        .bind(reason)
+        .bind(source)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Returns leased recipients whose lease ran out (their worker died) to `pending`.
+    pub async fn requeue_expired_recipients(&self, now: Timestamp) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE campaign_recipients SET state = 'pending', lease_owner = NULL, lease_until = NULL, updated_at = $1
+             WHERE state = 'sending' AND lease_until < $1",
+        )
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Claims up to `n` due recipients of a running campaign for `owner` until `until`,
+    /// within the rate limits: the token buckets (rows of `rate_buckets`) are read, spent and
+    /// written in the claim's transaction, so they hold across workers and restarts. A due
+    /// recipient whose domain has no token left is deferred (its `due_at` moves to when the
+    /// domain's bucket refills) so that it does not hold up other domains.
+    pub async fn claim_recipients(
+        &self,
+        campaign: &str,
+        owner: &str,
+        n: i64,
+        now: Timestamp,
+        until: Timestamp,
+        limits: RateLimits,
+    ) -> Result<Claim> {
+        let mut tx = self.begin_write().await?;
+        let mut buckets: Vec<(String, Bucket, f64)> = Vec::new();
+        let mut allow = n;
+        let mut limited_until: Option<i64> = None;
+        if limits.per_second > 0 {
+            buckets.push((
+                "transport".into(),
+                Bucket::new(limits.per_second, 1000),
+                0.0,
+            ));
+        }
+        if limits.campaign_per_minute > 0 {
+            buckets.push((
+                format!("campaign:{campaign}"),
+                Bucket::new(limits.campaign_per_minute, 60_000),
+                0.0,
+            ));
+        }
+        if !buckets.is_empty() {
+            let keys: Vec<&str> = buckets.iter().map(|b| b.0.as_str()).collect();
+            let stored = self.load_buckets(&mut tx, &keys).await?;
+            for (key, b, tokens) in buckets.iter_mut() {
+                *tokens = match stored.get(key.as_str()) {
+                    Some((t, at)) => b.refill(*t, *at, now.0),
+                    None => b.burst,
+                };
+                let whole = tokens.floor() as i64;
+                if whole < allow {
+                    allow = whole.max(0);
+                    let at = b.ready_at(*tokens, now.0, 0.0);
+                    limited_until = Some(limited_until.map_or(at, |u: i64| u.max(at)));
+                }
+            }
+            if allow == 0 {
+                tx.commit().await?;
+                return Ok(Claim {
+                    recipients: Vec::new(),
+                    limited_until: limited_until.map(Timestamp),
+                });
+            }
+        }
+        let (candidates_sql, claim_sql) = match self.backend {
+            Backend::Sqlite => (
+                "SELECT seq, domain FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' AND due_at <= $2
+                   AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND state = 'running')
+                 ORDER BY due_at LIMIT $3",
+                "UPDATE campaign_recipients SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                 WHERE campaign_id = $4 AND state = 'pending' AND seq IN (SELECT value FROM json_each($5))
+                 RETURNING campaign_id, seq, email, email_key, name, company, locale, extra, message_id, attempts, phase",
+            ),
+            Backend::Postgres => (
+                "SELECT seq, domain FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' AND due_at <= $2
+                   AND EXISTS (SELECT 1 FROM campaigns WHERE id = $1 AND state = 'running')
+                 ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED",
+                "UPDATE campaign_recipients SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                 WHERE campaign_id = $4 AND state = 'pending' AND seq = ANY(ARRAY(SELECT json_array_elements_text($5::text::json)::BIGINT))
+                 RETURNING campaign_id, seq, email, email_key, name, company, locale, extra, message_id, attempts, phase",
+            ),
+        };
+        let rows = if limits.per_domain_per_minute == 0 && buckets.is_empty() {
+            // No limits: one statement.
+            let sql = match self.backend {
+                Backend::Sqlite => {
+                    "UPDATE campaign_recipients SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                     WHERE rowid IN (SELECT rowid FROM campaign_recipients WHERE campaign_id = $4 AND state = 'pending' AND due_at <= $3
+                                     AND EXISTS (SELECT 1 FROM campaigns WHERE id = $4 AND state = 'running')
+                                     ORDER BY due_at LIMIT $5)
+                     RETURNING campaign_id, seq, email, email_key, name, company, locale, extra, message_id, attempts, phase"
+                }
+                Backend::Postgres => {
+                    "WITH c AS (SELECT campaign_id, seq FROM campaign_recipients WHERE campaign_id = $4 AND state = 'pending' AND due_at <= $3
+                                AND EXISTS (SELECT 1 FROM campaigns WHERE id = $4 AND state = 'running')
+                                ORDER BY due_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+                     UPDATE campaign_recipients r SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = r.attempts + 1, updated_at = $3
+                     FROM c WHERE r.campaign_id = c.campaign_id AND r.seq = c.seq
+                     RETURNING r.campaign_id, r.seq, r.email, r.email_key, r.name, r.company, r.locale, r.extra, r.message_id, r.attempts, r.phase"
+                }
+            };
+            sqlx::query(sql)
+                .bind(owner)
+                .bind(until.0)
+                .bind(now.0)
+                .bind(campaign)
+                .bind(n)
+                .fetch_all(&mut *tx)
+                .await?
+        } else {
+            // Candidates (more than allowed when domains are limited, so that one busy domain
+            // does not starve the others), then the domain buckets decide.
+            let look = if limits.per_domain_per_minute > 0 {
+                allow * 4
+            } else {
+                allow
+            };
+            let cands = sqlx::query(candidates_sql)
+                .bind(campaign)
+                .bind(now.0)
+                .bind(look)
+                .fetch_all(&mut *tx)
+                .await?;
+            let mut take: Vec<i64> = Vec::new();
+            let mut defer: Vec<Value> = Vec::new();
+            if limits.per_domain_per_minute > 0 {
+                let db = Bucket::new(limits.per_domain_per_minute, 60_000);
+                let mut domains: std::collections::HashMap<String, (f64, f64)> = Default::default();
+                let keys: Vec<String> = cands
+                    .iter()
+                    .map(|r| r.try_get::<String, _>(1).map(|d| format!("domain:{d}")))
+                    .collect::<std::result::Result<std::collections::BTreeSet<_>, _>>()?
+                    .into_iter()
+                    .collect();
+                let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+                let stored = self.load_buckets(&mut tx, &key_refs).await?;
+                for r in &cands {
+                    if take.len() as i64 >= allow {
+                        break;
+                    }
+                    let seq: i64 = r.try_get(0)?;
+                    let key = format!("domain:{}", r.try_get::<String, _>(1)?);
+                    let e = domains.entry(key.clone()).or_insert_with(|| {
+                        let t = match stored.get(key.as_str()) {
+                            Some((t, at)) => db.refill(*t, *at, now.0),
+                            None => db.burst,
+                        };
+                        (t, 0.0)
+                    });
+                    if e.0 >= 1.0 {
+                        e.0 -= 1.0;
+                        take.push(seq);
+                    } else {
+                        defer.push(json!({ "seq": seq, "due_at": db.ready_at(e.0, now.0, e.1) }));
+                        e.1 += 1.0;
+                    }
+                }
+                for (key, (tokens, _)) in domains {
+                    buckets.push((key, db, tokens));
+                }
+            } else {
+                for r in &cands {
+                    take.push(r.try_get(0)?);
+                }
+            }
+            if !defer.is_empty() {
+                let sql = match self.backend {
+                    Backend::Sqlite => {
+                        "UPDATE campaign_recipients SET due_at = json_extract(v.value, '$.due_at')
+                         FROM json_each($2) v WHERE campaign_id = $1 AND seq = json_extract(v.value, '$.seq') AND state = 'pending'"
+                    }
+                    Backend::Postgres => {
+                        "UPDATE campaign_recipients c SET due_at = v.due_at
+                         FROM json_to_recordset($2::text::json) AS v (seq BIGINT, due_at BIGINT)
+                         WHERE c.campaign_id = $1 AND c.seq = v.seq AND c.state = 'pending'"
+                    }
+                };
+                sqlx::query(sql)
+                    .bind(campaign)
+                    .bind(json_text(&defer))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let claimed = take.len() as f64;
+            for (key, _, tokens) in buckets.iter_mut() {
+                if key == "transport" || key.starts_with("campaign:") {
+                    *tokens -= claimed;
+                }
+            }
+            let stamp: Vec<(&str, f64)> =
+                buckets.iter().map(|(k, _, t)| (k.as_str(), *t)).collect();
+            self.store_buckets(&mut tx, &stamp, now).await?;
+            if take.is_empty() {
+                Vec::new()
+            } else {
+                sqlx::query(claim_sql)
+                    .bind(owner)
+                    .bind(until.0)
+                    .bind(now.0)
+                    .bind(campaign)
+                    .bind(json_text(&take))
+                    .fetch_all(&mut *tx)
+                    .await?
+            }
+        };
+        tx.commit().await?;
+        let recipients = rows
+            .iter()
+            .map(|r| {
+                let extra: Option<String> = r.try_get("extra")?;
+                Ok(ClaimedRecipient {
+                    campaign_id: r.try_get("campaign_id")?,
+                    seq: r.try_get("seq")?,
+                    email: r.try_get("email")?,
+                    email_key: r.try_get("email_key")?,
+                    name: r.try_get("name")?,
+                    company: r.try_get("company")?,
+                    locale: r.try_get("locale")?,
+                    extra: extra
+                        .map(|e| serde_json::from_str(&e))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(format!("recipient extra: {e}")))?,
+                    message_id: r.try_get("message_id")?,
+                    attempts: r.try_get("attempts")?,
+                    phase: r.try_get("phase")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Claim {
+            recipients,
+            limited_until: limited_until.map(Timestamp),
+        })
+    }
+
+    async fn load_buckets(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        keys: &[&str],
+    ) -> Result<std::collections::HashMap<String, (f64, i64)>> {
+        if keys.is_empty() {
+            return Ok(Default::default());
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT key, tokens, at FROM rate_buckets WHERE key IN (SELECT value FROM json_each($1))"
+            }
+            // Row locks: workers sharing the database spend one bucket in turn.
+            Backend::Postgres => {
+                "SELECT key, tokens, at FROM rate_buckets WHERE key = ANY(ARRAY(SELECT json_array_elements_text($1::text::json))) ORDER BY key FOR UPDATE"
+            }
+        };
+        let rows = sqlx::query(sql)
+            .bind(json_text(&keys))
+            .fetch_all(&mut **tx)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    (r.try_get::<f64, _>(1)?, r.try_get::<i64, _>(2)?),
+                ))
+            })
+            .collect()
+    }
+
+    async fn store_buckets(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        buckets: &[(&str, f64)],
+        now: Timestamp,
+    ) -> Result<()> {
+        if buckets.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Value> = buckets
+            .iter()
+            .map(|(k, t)| json!({ "key": k, "tokens": t }))
+            .collect();
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO rate_buckets (key, tokens, at) SELECT json_extract(value, '$.key'), json_extract(value, '$.tokens'), $2 FROM json_each($1) WHERE true
+                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at"
+            }
+            Backend::Postgres => {
+                "INSERT INTO rate_buckets (key, tokens, at) SELECT key, tokens, $2 FROM json_to_recordset($1::text::json) AS r (key TEXT, tokens DOUBLE PRECISION)
+                 ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at"
+            }
+        };
+        sqlx::query(sql)
+            .bind(json_text(&rows))
+            .bind(now.0)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Extends the lease of recipients still being sent.
+    pub async fn extend_recipient_leases(&self, owner: &str, until: Timestamp) -> Result<u64> {
+        let r = sqlx::query("UPDATE campaign_recipients SET lease_until = $1 WHERE state = 'sending' AND lease_owner = $2")
+            .bind(until.0)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Applies outcomes in one statement per campaign; only where this worker still holds the
+    /// recipient (same owner, same attempt). Returns how many applied.
+    pub async fn finish_recipients(
+        &self,
+        owner: &str,
+        outcomes: &[(ClaimedRecipient, RecipientOutcome)],
+        now: Timestamp,
+    ) -> Result<u64> {
+        if self.backend == Backend::Sqlite {
+            let mut applied = 0;
+            let mut tx = self.begin_write().await?;
+            // SQLite: rows as bound values, FINISH_CHUNK at a time (padded, so that one
+            // prepared statement serves every chunk); JSON here cost more than the sends.
+            let sql = sqlite_finish_sql();
+            let mut per: std::collections::BTreeMap<
+                &str,
+                Vec<&(ClaimedRecipient, RecipientOutcome)>,
+            > = Default::default();
+            for x in outcomes {
+                per.entry(x.0.campaign_id.as_str()).or_default().push(x);
+            }
+            for (campaign, rows) in per {
+                for chunk in rows.chunks(FINISH_CHUNK) {
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(now.0)
+                        .bind(owner)
+                        .bind(campaign);
+                    for i in 0..FINISH_CHUNK {
+                        let (seq, attempts, state, reply, error, sent, due) = match chunk.get(i) {
+                            None => (-1, 0, "", None, None, None, None),
+                            Some((r, o)) => {
+                                let (state, reply, error, sent, due) = match o {
+                                    RecipientOutcome::Sent { reply, at } => {
+                                        ("sent", Some(reply.as_str()), None, Some(at.0), None)
+                                    }
+                                    RecipientOutcome::Retry { at, error } => {
+                                        ("pending", None, Some(error.as_str()), None, Some(at.0))
+                                    }
+                                    RecipientOutcome::Failed { error } => {
+                                        ("failed", None, Some(error.as_str()), None, None)
+                                    }
+                                    RecipientOutcome::Suppressed { reason } => {
+                                        ("suppressed", None, Some(reason.as_str()), None, None)
+                                    }
+                                };
+                                (r.seq, r.attempts, state, reply, error, sent, due)
+                            }
+                        };
+                        q = q
+                            .bind(seq)
+                            .bind(attempts)
+                            .bind(state)
+                            .bind(reply)
+                            .bind(error)
+                            .bind(sent)
+                            .bind(due);
+                    }
+                    applied += q.execute(&mut *tx).await?.rows_affected();
+                }
+            }
+            tx.commit().await?;
+            return Ok(applied);
+        }
+        let mut by_campaign: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+        for (r, o) in outcomes {
+            let (state, reply, error, sent_at, due_at) = match o {
+                RecipientOutcome::Sent { reply, at } => {
+                    ("sent", Some(reply.as_str()), None, Some(at.0), None)
+                }
+                RecipientOutcome::Retry { at, error } => {
+                    ("pending", None, Some(error.as_str()), None, Some(at.0))
+                }
+                RecipientOutcome::Failed { error } => {
+                    ("failed", None, Some(error.as_str()), None, None)
+                }
+                RecipientOutcome::Suppressed { reason } => {
+                    ("suppressed", None, Some(reason.as_str()), None, None)
+                }
+            };
+            by_campaign.entry(&r.campaign_id).or_default().push(json!({
+                "seq": r.seq, "attempts": r.attempts, "state": state, "reply": reply, "error": error, "sent_at": sent_at, "due_at": due_at,
+            }));
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "WITH v (vseq, vattempts, vstate, vreply, verror, vsent, vdue) AS (
+                    SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempts'), json_extract(value, '$.state'),
+                           json_extract(value, '$.reply'), json_extract(value, '$.error'), json_extract(value, '$.sent_at'), json_extract(value, '$.due_at')
+                    FROM json_each($3))
+                 UPDATE campaign_recipients SET state = vstate, reply = COALESCE(vreply, reply), error = verror,
+                        sent_at = COALESCE(vsent, sent_at), due_at = COALESCE(vdue, due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
+                        remind_at = CASE WHEN vstate = 'sent' AND phase = 0 THEN vsent + (SELECT reminder_after FROM campaigns WHERE id = $4) ELSE NULL END
+                 FROM v WHERE campaign_id = $4 AND seq = vseq AND attempts = vattempts AND state = 'sending' AND lease_owner = $2"
+            }
+            Backend::Postgres => {
+                "WITH v AS (SELECT * FROM json_to_recordset($3::text::json) AS r (seq BIGINT, attempts BIGINT, state TEXT, reply TEXT, error TEXT, sent_at BIGINT, due_at BIGINT))
+                 UPDATE campaign_recipients c SET state = v.state, reply = COALESCE(v.reply, c.reply), error = v.error,
+                        sent_at = COALESCE(v.sent_at, c.sent_at), due_at = COALESCE(v.due_at, c.due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
+                        remind_at = CASE WHEN v.state = 'sent' AND c.phase = 0 THEN v.sent_at + (SELECT reminder_after FROM campaigns WHERE id = $4) ELSE NULL END
+                 FROM v WHERE c.campaign_id = $4 AND c.seq = ANY(ARRAY(SELECT seq FROM v)) AND c.seq = v.seq AND c.attempts = v.attempts
+                   AND c.state = 'sending' AND c.lease_owner = $2"
+            }
+        };
+        let mut applied = 0;
+        let mut tx = self.begin_write().await?;
+        for (campaign, rows) in by_campaign {
+            let r = sqlx::query(sql)
+                .bind(now.0)
+                .bind(owner)
+                .bind(json_text(&rows))
+                .bind(campaign)
+                .execute(&mut *tx)
+                .await?;
+            applied += r.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(applied)
+    }
+
+    /// Recipient counts by state.
+    pub async fn recipient_counts(&self, campaign: &str) -> Result<RecipientCounts> {
+        let rows = sqlx::query("SELECT state, phase, COUNT(*), CAST(COALESCE(SUM(soft_bounces), 0) AS BIGINT) FROM campaign_recipients WHERE campaign_id = $1 GROUP BY state, phase")
+            .bind(campaign)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut c = RecipientCounts::default();
+        for r in &rows {
+            let state: String = r.try_get(0)?;
+            let phase: i64 = r.try_get(1)?;
+            let n: i64 = r.try_get(2)?;
+            c.soft_bounces += r.try_get::<i64, _>(3)?;
+            c.total += n;
+            match state.as_str() {
+                "pending" => c.pending += n,
+                "sending" => c.sending += n,
+                "sent" => c.sent += n,
+                "failed" => c.failed += n,
+                "bounced" => c.bounced += n,
+                "suppressed" => c.suppressed += n,
+                "accepted" => c.accepted += n,
+                "expired" => c.expired += n,
+                _ => {}
+            }
+            if state == "sent" && phase == 1 {
+                c.reminded += n;
+            }
+        }
+        Ok(c)
+    }
+
+    /// The ledger, in `seq` order, a page at a time (`after` = last seq seen).
+    pub async fn ledger(&self, campaign: &str, after: i64, limit: i64) -> Result<Vec<LedgerRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, phase, soft_bounces FROM campaign_recipients
+             WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(campaign)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerRow {
+                    seq: r.try_get("seq")?,
+                    email: r.try_get("email")?,
+                    state: r.try_get("state")?,
+                    message_id: r.try_get("message_id")?,
+                    attempts: r.try_get("attempts")?,
+                    reply: r.try_get("reply")?,
+                    error: r.try_get("error")?,
+                    sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
+                    phase: r.try_get("phase")?,
+                    soft_bounces: r.try_get("soft_bounces")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A recipient of the offer's campaigns accepted it: their rows become `accepted` (a
+    /// pending one is not sent any more). Returns how many rows changed.
+    pub async fn mark_recipient_accepted(
+        &self,
+        offer: &str,
+        email_key: &str,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE campaign_recipients SET state = 'accepted', remind_at = NULL, updated_at = $3
+             WHERE campaign_id IN (SELECT id FROM campaigns WHERE offer_id = $1) AND email_key = $2 AND state IN ('pending', 'sent')",
+        )
+        .bind(offer)
+        .bind(email_key)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Whether a running campaign has nothing left to send (no pending, no sending).
+    pub async fn campaign_drained(&self, campaign: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM campaign_recipients WHERE campaign_id = $1
+               AND (state IN ('pending', 'sending') OR remind_at IS NOT NULL) LIMIT 1) t",
+        )
+        .bind(campaign)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n == 0)
+    }
+
+    /// Recipients whose reminder is due become `pending` again in phase 1 (the reminder), for
+    /// running campaigns. Returns how many.
+    pub async fn promote_reminders(&self, now: Timestamp) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE campaign_recipients SET state = 'pending', phase = 1, attempts = 0, due_at = remind_at, remind_at = NULL, updated_at = $1
+             WHERE remind_at IS NOT NULL AND remind_at <= $1 AND state = 'sent' AND phase = 0
+               AND campaign_id IN (SELECT id FROM campaigns WHERE state = 'running')",
+        )
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Campaigns (running or paused) whose offer is no longer open or has expired: their
+    /// recipients still waiting (`pending`, or `sent` and not accepted) become `expired`, and
+    /// the campaign `expired`. Returns the campaigns expired.
+    pub async fn expire_campaigns(&self, now: Timestamp) -> Result<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT c.id FROM campaigns c JOIN offers o ON o.offer_id = c.offer_id JOIN instances i ON i.id = o.instance_id
+             WHERE c.state IN ('running', 'paused', 'draft', 'completed') AND (o.expires_at <= $1 OR i.state <> 'open')",
+        )
+        .bind(now.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut done = Vec::new();
+        for id in ids {
+            let mut tx = self.begin_write().await?;
+            sqlx::query(
+                "UPDATE campaign_recipients SET state = 'expired', remind_at = NULL, updated_at = $2
+                 WHERE campaign_id = $1 AND state IN ('pending', 'sent')",
+            )
+            .bind(&id)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            let r = sqlx::query(
+                "UPDATE campaigns SET state = 'expired', pause_reason = NULL, updated_at = $2, finished_at = COALESCE(finished_at, $2)
+                 WHERE id = $1 AND state IN ('running', 'paused', 'draft', 'completed')",
+            )
+            .bind(&id)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            if r.rows_affected() == 1 {
+                done.push(id);
+            }
+        }
+        Ok(done)
+    }
+
+    /// One recipient (for unsubscribe links): its address and the campaign's offer.
+    pub async fn recipient_email(
+        &self,
+        campaign: &str,
+        seq: i64,
+    ) -> Result<Option<(String, String)>> {
+        let r = sqlx::query(
+            "SELECT email, email_key FROM campaign_recipients WHERE campaign_id = $1 AND seq = $2",
+        )
+        .bind(campaign)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    /// Records a bounce of the message `message_id` (an invitation's or a reminder's): a hard
+    /// one makes the recipient `bounced`, a soft one is counted. Returns the recipient's
+    /// (campaign, seq, email_key) if the message is one of ours.
+    pub async fn record_bounce(
+        &self,
+        message_id: &str,
+        hard: bool,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, i64, String)>> {
+        // A reminder's Message-ID is the invitation's with `.r` before the `@`.
+        let base = match message_id.rsplit_once('@') {
+            Some((local, domain)) if local.ends_with(".r") => {
+                format!("{}@{domain}", &local[..local.len() - 2])
+            }
+            _ => message_id.to_string(),
+        };
+        let sql = if hard {
+            "UPDATE campaign_recipients SET state = CASE WHEN state IN ('accepted') THEN state ELSE 'bounced' END,
+                    error = $2, remind_at = NULL, updated_at = $3
+             WHERE message_id = $1 RETURNING campaign_id, seq, email_key"
+        } else {
+            "UPDATE campaign_recipients SET soft_bounces = soft_bounces + 1, error = $2, updated_at = $3
+             WHERE message_id = $1 RETURNING campaign_id, seq, email_key"
+        };
+        let r = sqlx::query(sql)
+            .bind(&base)
+            .bind(detail)
+            .bind(now.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .transpose()
+    }
+
+    /// Suppressions, newest first (at most `limit`).
+    pub async fn suppressions(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String, Timestamp)>> {
+        let rows = sqlx::query("SELECT email_key, reason, source, created_at FROM suppressions ORDER BY created_at DESC, email_key LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    Timestamp(r.try_get(3)?),
+                ))
+            })
+            .collect()
+    }
+
+    /// Every pending row of a suppressed address (in any campaign) becomes `suppressed`.
+    pub async fn suppress_pending_address(&self, email_key: &str, now: Timestamp) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE campaign_recipients SET state = 'suppressed', error = (SELECT reason FROM suppressions WHERE email_key = $1), remind_at = NULL, updated_at = $2
+             WHERE email_key = $1 AND state = 'pending'",
+        )
+        .bind(email_key)
+        .bind(now.0)
+        .execute(&mut *tx)
+        .await?;
+        // Sent, reminder still due: no reminder.
+        sqlx::query("UPDATE campaign_recipients SET remind_at = NULL, updated_at = $2 WHERE email_key = $1 AND remind_at IS NOT NULL")
+            .bind(email_key)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
+    /// How many campaigns are in each state that can still change (draft, running, paused,
+    /// completed); states with none are left out.
+    pub async fn campaign_state_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) FROM campaigns WHERE state IN ('draft', 'running', 'paused', 'completed') GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+}

@@ -1,0 +1,805 @@
+//! Campaigns against a real SMTP server over TCP (aiosmtpd, tests/support/campaign_smtp.py):
+//! crash safety under SIGKILL of real worker processes, a server that refuses (4xx) and one
+//! that is down (automatic pause and resume), rate limits measured at the server, the bad-row
+//! corpus of a recipients file, and the follow-up path (unsubscribe, bounces, reminder,
+//! acceptance, expiry) through the real router. Waits are on conditions with a deadline.
+
+#[macro_use]
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::campaign_smtp::{CampaignSmtp, max_in_window};
+use common::web::{Api, request, serve};
+use common::{Store, TestApp, TestDb, spawn_worker, wait_for};
+use partnerflow::campaigns::{self, NewCampaign};
+use partnerflow::domain::{Country, OfferId, OfferKind, ProductId, Span};
+use partnerflow::jobs::Runtime;
+use partnerflow::offers::{self, LineRequest, NewOffer};
+use serde_json::json;
+
+async fn open_offer(rt: &Runtime) -> OfferId {
+    partnerflow::tasks::location_sync(rt).await.unwrap();
+    let o = offers::create(
+        rt,
+        NewOffer {
+            kind: OfferKind::Trial,
+            location_id: "loc-berlin".into(),
+            country: Country::parse("DE").unwrap(),
+            products: vec![LineRequest {
+                product: ProductId::parse("m365-business-premium-trial").unwrap(),
+                licences: None,
+            }],
+            delegated_admin: None,
+            expires_at: None,
+            message: None,
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    o.offer.offer_id
+}
+
+fn smtp_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("PARTNERFLOW__EMAIL__TRANSPORT", "smtp".into()),
+        ("PARTNERFLOW__EMAIL__SMTP__HOST", "127.0.0.1".into()),
+        ("PARTNERFLOW__EMAIL__SMTP__PORT", port.to_string()),
+        ("PARTNERFLOW__EMAIL__SMTP__SECURITY", "none".into()),
+        ("PARTNERFLOW__EMAIL__SMTP__TIMEOUT", "5s".into()),
+        ("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms".into()),
+    ]
+}
+
+fn csv_of(addresses: &[String]) -> String {
+    let mut s = String::from("email,name,locale\n");
+    for (i, a) in addresses.iter().enumerate() {
+        s.push_str(&format!(
+            "{a},Kunde {i},{}\n",
+            if i % 2 == 0 { "de" } else { "en" }
+        ));
+    }
+    s
+}
+
+async fn import(rt: &Runtime, id: &str, csv: &str) -> campaigns::ImportReport {
+    let mut bad = Vec::new();
+    let r = campaigns::import_csv(rt, id, csv.as_bytes(), |b| bad.push(b))
+        .await
+        .unwrap();
+    assert!(bad.is_empty(), "unexpected bad rows: {bad:?}");
+    r
+}
+
+/// Runs the in-process sender until the returned guard is dropped.
+struct Sender {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Sender {
+    fn start(rt: &Arc<Runtime>) -> Sender {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(campaigns::run_sender(
+            rt.clone(),
+            rx,
+            Arc::new(campaigns::SenderStats::default()),
+        ));
+        Sender {
+            stop,
+            task: Some(task),
+        }
+    }
+    async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// 20,000 recipients; the worker process is SIGKILLed at five random moments and restarted.
+/// At the server every recipient has arrived, and duplicates (the SMTP server accepted, the
+/// ledger had not committed) are at most the in-flight bound per kill.
+async fn sigkill_five_times_loses_nothing(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
+    let in_flight = 64usize;
+    let in_flight_s = in_flight.to_string();
+    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
+    extra.extend([
+        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", in_flight_s.clone()),
+        ("PARTNERFLOW__CAMPAIGNS__BATCH", "32".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__LEASE", "5s".to_string()),
+        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "16".to_string()),
+    ]);
+    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = common::test_env(dir.path(), &db, &extra_ref);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "crash".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let n = 20_000usize;
+    let addresses: Vec<String> = (0..n)
+        .map(|i| format!("kunde{i}@d{}.example", i % 50))
+        .collect();
+    let r = import(&rt, &c.id, &csv_of(&addresses)).await;
+    assert_eq!(r.added, n as u64);
+    campaigns::start(&rt, &c.id).await.unwrap();
+
+    let mut kills: Vec<usize> = (0..5)
+        .map(|_| rand::random_range(n / 20..n * 9 / 10))
+        .collect();
+    kills.sort_unstable();
+    let mut worker = spawn_worker(&env, &dir.path().join("worker-0.log"));
+    for (k, at) in kills.iter().enumerate() {
+        wait_for(
+            &format!("{at} arrivals before kill {}", k + 1),
+            Duration::from_secs(120),
+            || async { smtp.count() >= *at },
+        )
+        .await;
+        worker.signal("KILL");
+        assert!(
+            worker.wait_exit(Duration::from_secs(10)),
+            "worker did not die"
+        );
+        worker = spawn_worker(&env, &dir.path().join(format!("worker-{}.log", k + 1)));
+    }
+    wait_for(
+        "the campaign to complete",
+        Duration::from_secs(300),
+        || async {
+            rt.store
+                .campaign(&c.id)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.state == "completed")
+        },
+    )
+    .await;
+    drop(worker);
+
+    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    assert_eq!(counts.sent, n as i64, "{counts:?}");
+    // At the server: every recipient, each with its ledger's Message-ID.
+    let mut ledger: HashMap<String, String> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = rt.store.ledger(&c.id, after, 5000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for row in page {
+            assert_eq!(row.state, "sent", "{row:?}");
+            ledger.insert(row.message_id, row.email);
+        }
+    }
+    let arrivals = smtp.arrivals();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for a in &arrivals {
+        let email = ledger
+            .get(&a.message_id)
+            .unwrap_or_else(|| panic!("unknown Message-ID {} at the server", a.message_id));
+        assert_eq!(&a.rcpts, &vec![email.clone()]);
+        assert!(a.list_unsubscribe, "campaign mail without List-Unsubscribe");
+        *seen.entry(a.message_id.as_str()).or_default() += 1;
+    }
+    let missing = ledger
+        .keys()
+        .filter(|m| !seen.contains_key(m.as_str()))
+        .count();
+    assert_eq!(missing, 0, "recipients missing at the server");
+    let duplicates: usize = seen.values().map(|c| c - 1).sum();
+    common::report(&format!(
+        "campaign crash test ({store:?}): {n} recipients, 5 SIGKILLs at {kills:?} arrivals, {} arrivals, {duplicates} duplicates (bound {} = 5 × in_flight {in_flight})",
+        arrivals.len(),
+        5 * in_flight
+    ));
+    assert!(
+        duplicates <= 5 * in_flight,
+        "{duplicates} duplicates exceed 5 × in-flight"
+    );
+}
+
+/// The server answers 451 for a while, then is down for 30 seconds: the campaign pauses
+/// itself after `max_failures` failures in a row (the reason shown), resumes by itself, and
+/// in the end every recipient has arrived exactly once, none failed.
+async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let mut smtp = CampaignSmtp::start(&dir.path().join("smtp"));
+    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
+    extra.extend([
+        ("PARTNERFLOW__CAMPAIGNS__MAX_FAILURES", "5".to_string()),
+        (
+            "PARTNERFLOW__CAMPAIGNS__AUTO_RESUME_AFTER",
+            "2s".to_string(),
+        ),
+        ("PARTNERFLOW__CAMPAIGNS__RETRY_BASE", "1s".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__RETRY_MAX", "2s".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__MAX_ATTEMPTS", "1000".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "8".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__BATCH", "8".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "100".to_string()),
+    ]);
+    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = common::test_env(dir.path(), &db, &extra_ref);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "outage".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let n = 3000usize;
+    let addresses: Vec<String> = (0..n)
+        .map(|i| format!("kunde{i}@d{}.example", i % 7))
+        .collect();
+    import(&rt, &c.id, &csv_of(&addresses)).await;
+    smtp.set_mode("tempfail");
+    campaigns::start(&rt, &c.id).await.unwrap();
+    let sender = Sender::start(&rt);
+    let paused = |c: &partnerflow::store::CampaignRow| {
+        c.state == "paused"
+            && c.pause_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(campaigns::AUTO_PAUSE) && r.contains("451"))
+    };
+    wait_for(
+        "the automatic pause on 4xx",
+        Duration::from_secs(30),
+        || async {
+            rt.store
+                .campaign(&c.id)
+                .await
+                .unwrap()
+                .is_some_and(|c| paused(&c))
+        },
+    )
+    .await;
+    assert_eq!(smtp.count(), 0);
+    smtp.set_mode("ok");
+    wait_for(
+        "the automatic resume and some sends",
+        Duration::from_secs(30),
+        || async { smtp.count() >= 300 },
+    )
+    .await;
+    // Down for 30 seconds.
+    smtp.stop();
+    let down = Instant::now();
+    wait_for(
+        "the automatic pause while down",
+        Duration::from_secs(30),
+        || async {
+            rt.store.campaign(&c.id).await.unwrap().is_some_and(|c| {
+                c.state == "paused"
+                    && c.pause_reason
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with(campaigns::AUTO_PAUSE))
+            })
+        },
+    )
+    .await;
+    let reason = rt
+        .store
+        .campaign(&c.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .pause_reason;
+    common::report(&format!("paused while the server was down: {reason:?}"));
+    wait_for("30 seconds of outage", Duration::from_secs(40), || async {
+        down.elapsed() >= Duration::from_secs(30)
+    })
+    .await;
+    smtp.restart();
+    wait_for(
+        "the campaign to complete",
+        Duration::from_secs(120),
+        || async {
+            rt.store
+                .campaign(&c.id)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.state == "completed")
+        },
+    )
+    .await;
+    sender.stop().await;
+    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    assert_eq!((counts.sent, counts.failed), (n as i64, 0), "{counts:?}");
+    let arrivals = smtp.arrivals();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for a in &arrivals {
+        *seen.entry(a.message_id.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), n, "every recipient arrived");
+    assert!(
+        seen.values().all(|&c| c == 1),
+        "no process died: each exactly once"
+    );
+}
+
+/// Per-transport messages/s and per-domain messages/min, measured at the server.
+async fn rate_limits_hold_at_the_server(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
+    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
+    extra.extend([
+        ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "40".to_string()),
+        (
+            "PARTNERFLOW__CAMPAIGNS__RATE_PER_DOMAIN_PER_MINUTE",
+            "60".to_string(),
+        ),
+        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "3".to_string()),
+    ]);
+    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = common::test_env(dir.path(), &db, &extra_ref);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "limits".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    // 240 recipients over 60 domains (4 each: within every domain's burst) and 40 at one
+    // domain, which the per-domain limit holds back.
+    let mut addresses: Vec<String> = (0..240)
+        .map(|i| format!("k{i}@d{}.example", i % 60))
+        .collect();
+    addresses.extend((0..40).map(|i| format!("k{i}@slow.example")));
+    import(&rt, &c.id, &csv_of(&addresses)).await;
+    campaigns::start(&rt, &c.id).await.unwrap();
+    let started = Instant::now();
+    let sender = Sender::start(&rt);
+    wait_for(
+        "the other domains to be sent",
+        Duration::from_secs(60),
+        || async {
+            smtp.arrivals()
+                .iter()
+                .filter(|a| !a.rcpts[0].ends_with("@slow.example"))
+                .count()
+                >= 240
+        },
+    )
+    .await;
+    // Let the slow domain run for a while longer.
+    wait_for("12 seconds", Duration::from_secs(20), || async {
+        started.elapsed() >= Duration::from_secs(12)
+    })
+    .await;
+    sender.stop().await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let arrivals = smtp.arrivals();
+    let per_s = max_in_window(&arrivals, 1000, None);
+    let slow: Vec<_> = arrivals
+        .iter()
+        .filter(|a| a.rcpts[0].ends_with("@slow.example"))
+        .collect();
+    let slow_per_min = max_in_window(&arrivals, 60_000, Some("slow.example"));
+    let fast_span = {
+        let fast: Vec<u64> = arrivals
+            .iter()
+            .filter(|a| !a.rcpts[0].ends_with("@slow.example"))
+            .map(|a| a.at_ms)
+            .collect();
+        (fast.iter().max().unwrap() - fast.iter().min().unwrap()) as f64 / 1000.0
+    };
+    common::report(&format!(
+        "rate limits ({store:?}): at most {per_s} in any second (limit 40), {} to slow.example in {elapsed:.1} s (limit 60/min: burst 6 + 0.9/s), 240 others over {fast_span:.1} s, max connections {} (pool 3)",
+        slow.len(),
+        smtp.max_connections()
+    ));
+    // Token bucket (burst 4, 36/s): never more than 40 in a second at the sender; one
+    // message of slack for arrival jitter.
+    assert!(per_s <= 41, "{per_s} messages in one second");
+    // 280 messages at ≤ 36/s after the burst take at least 6 s.
+    assert!(
+        fast_span >= 5.5,
+        "the transport limit did not hold: {fast_span} s"
+    );
+    // Per domain: at most 6 + 0.9 × elapsed, and the limiter did not starve it.
+    let cap = 6.0 + 0.9 * elapsed + 1.0;
+    assert!(
+        (slow.len() as f64) <= cap,
+        "{} to slow.example, cap {cap}",
+        slow.len()
+    );
+    assert!(slow.len() >= 8, "slow.example starved: {}", slow.len());
+    assert!(slow_per_min <= 60);
+    assert!(
+        smtp.max_connections() <= 3,
+        "{} connections",
+        smtp.max_connections()
+    );
+}
+
+/// The buckets live in the database: a new runtime (a restart) finds them spent.
+async fn rate_buckets_survive_a_restart(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let env = common::test_env(dir.path(), &db, &[]);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "buckets".into(),
+            max_per_minute: Some(20),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let addresses: Vec<String> = (0..50).map(|i| format!("k{i}@d{i}.example")).collect();
+    import(&rt, &c.id, &csv_of(&addresses)).await;
+    campaigns::start(&rt, &c.id).await.unwrap();
+    let limits = partnerflow::store::RateLimits {
+        per_second: 0,
+        per_domain_per_minute: 0,
+        campaign_per_minute: 20,
+    };
+    let now = rt.clock.now();
+    let first = rt
+        .store
+        .claim_recipients(&c.id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
+        .await
+        .unwrap();
+    // Burst of a 20/min bucket: 2.
+    assert_eq!(first.recipients.len(), 2);
+    let again = rt
+        .store
+        .claim_recipients(&c.id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
+        .await
+        .unwrap();
+    assert!(again.recipients.is_empty());
+    let until = again.limited_until.expect("held back by the limit");
+    assert!(until.0 > now.0, "{until:?}");
+    rt.store.close().await;
+    drop(rt);
+    let rt = common::local_runtime(&env).await;
+    let after = rt
+        .store
+        .claim_recipients(&c.id, "b", 50, now, now.plus(Span::from_secs(60)), limits)
+        .await
+        .unwrap();
+    assert!(after.recipients.is_empty(), "a restart refilled the bucket");
+    // When the bucket says so, one more (20/min burst 2: refills at 18/min, 1 per 3.34 s).
+    let later = Span(until.0 - now.0);
+    let next = rt
+        .store
+        .claim_recipients(
+            &c.id,
+            "b",
+            50,
+            now.plus(later),
+            now.plus(Span::from_secs(120)),
+            limits,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next.recipients.len(), 1);
+}
+
+/// A recipients file with every kind of bad row: each is reported with its line and reason
+/// and skipped; the good rows are added.
+async fn bad_rows_are_reported_by_line(store: Store) {
+    let app = common::spawn_app(store, &[]).await;
+    let offer = open_offer(&app.rt).await;
+    let c = campaigns::create(
+        &app.rt,
+        &offer,
+        NewCampaign {
+            name: "corpus".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    // One address suppressed before the import.
+    app.rt
+        .store
+        .suppress(
+            "gesperrt@contoso.example",
+            "unsubscribed",
+            "test",
+            app.rt.clock.now(),
+        )
+        .await
+        .unwrap();
+    let file = common::manifest("tests/support/campaigns/bad_rows.csv");
+    let expected = std::fs::read_to_string(common::manifest(
+        "tests/support/campaigns/bad_rows.expected",
+    ))
+    .unwrap();
+    let mut got = Vec::new();
+    let r = campaigns::import_csv(&app.rt, &c.id, std::fs::File::open(&file).unwrap(), |b| {
+        got.push(format!("{}: {}", b.line, b.reason))
+    })
+    .await
+    .unwrap();
+    // Invalid rows are reported as read, duplicates when their chunk is written: compare
+    // in line order.
+    let line_of = |s: &str| {
+        s.split(':')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    got.sort_by_key(|s| line_of(s));
+    let want: Vec<&str> = expected
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect();
+    assert_eq!(got, want, "bad-row report");
+    let counts = app.rt.store.recipient_counts(&c.id).await.unwrap();
+    assert_eq!((r.added, r.suppressed), (5, 1), "{r:?}");
+    assert_eq!((counts.total, counts.pending, counts.suppressed), (5, 4, 1));
+    // Extra columns reach the template data; quoted commas survive.
+    let rows = app.rt.store.ledger(&c.id, 0, 100).await.unwrap();
+    assert!(rows.iter().any(|r| r.email == "anna@contoso.example"));
+}
+
+/// Unsubscribe (one click, through the router), hard and soft bounces (webhook and CLI
+/// function), the reminder to those who have not accepted, acceptance, and expiry with the
+/// offer — on a manual clock.
+async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
+    let probe = tempfile::tempdir().unwrap();
+    let smtp = CampaignSmtp::start(&probe.path().join("smtp"));
+    let extra: Vec<(&str, String)> = smtp_env(smtp.port);
+    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app: TestApp = common::spawn_app(store, &extra_ref).await;
+    let rt = app.rt.clone();
+    let offer = open_offer(&rt).await;
+    let base = serve(&app).await;
+    let (_, admin_token) = offers::create_token(&rt, "t", partnerflow::domain::Role::Admin)
+        .await
+        .unwrap();
+    let (_, bounce_token) = offers::create_token(&rt, "b", partnerflow::domain::Role::Bounces)
+        .await
+        .unwrap();
+    let (_, viewer_token) = offers::create_token(&rt, "v", partnerflow::domain::Role::Viewer)
+        .await
+        .unwrap();
+    let api = Api {
+        base: base.clone(),
+        token: Some(admin_token),
+    };
+    // Create by the API, recipients as JSON (one bad row).
+    let r = api
+        .post(
+            "/api/v1/campaigns",
+            json!({ "offer_id": offer.as_str(), "name": "follow-up", "reminder_after": "3d" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = api
+        .post(
+            &format!("/api/v1/campaigns/{id}/recipients"),
+            json!({ "recipients": [
+                { "email": "anna@kunde.example", "name": "Anna", "locale": "de" },
+                { "email": "bert@kunde.example", "locale": "en" },
+                { "email": "carl@kunde.example" },
+                { "email": "dora@kunde.example", "company": "Dora GmbH" },
+                { "email": "not an address" },
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["report"]["added"], 4);
+    assert_eq!(r.json()["bad_rows"][0]["line"], 6);
+    let r = api
+        .post(&format!("/api/v1/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sender = Sender::start(&rt);
+    wait_for("4 invitations sent", Duration::from_secs(30), || async {
+        rt.store.recipient_counts(&id).await.unwrap().sent == 4
+    })
+    .await;
+    let arrivals = smtp.arrivals();
+    assert_eq!(arrivals.len(), 4);
+    assert!(arrivals.iter().all(|a| a.list_unsubscribe));
+    let ledger = rt.store.ledger(&id, 0, 10).await.unwrap();
+    let row = |email: &str| ledger.iter().find(|r| r.email == email).unwrap().clone();
+
+    // Bert unsubscribes with one click (RFC 8058: a POST without cookies).
+    let url = campaigns::unsubscribe_url(&rt, &id, row("bert@kunde.example").seq);
+    let path = url
+        .split_once("/u/")
+        .map(|(_, t)| format!("/u/{t}"))
+        .unwrap();
+    let r = request("GET", format!("{base}{path}"), vec![], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("bert@kunde.example"));
+    let r = request(
+        "POST",
+        format!("{base}{path}"),
+        vec![],
+        Some((
+            "application/x-www-form-urlencoded",
+            "List-Unsubscribe=One-Click".into(),
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let forged = format!("{}x", &path[..path.len() - 1]);
+    let r = request("POST", format!("{base}{forged}"), vec![], None).await;
+    assert_eq!(r.status, 404);
+    let sup = rt
+        .store
+        .suppressed_among(&["bert@kunde.example"])
+        .await
+        .unwrap();
+    assert!(sup.contains_key("bert@kunde.example"));
+
+    // Carl's invitation bounces hard (webhook), Anna's soft.
+    let dsn = |file: &str, old_id: &str, old_rcpt: &str, r: &partnerflow::store::LedgerRow| {
+        std::fs::read_to_string(common::manifest(&format!("tests/support/bounces/{file}")))
+            .unwrap()
+            .replace(old_id, &r.message_id)
+            .replace(old_rcpt, &r.email)
+    };
+    let hard = dsn(
+        "hard-postfix.eml",
+        "<cmp_test.2@partnerflow.example>",
+        "perm1@kunde.example",
+        &row("carl@kunde.example"),
+    );
+    let r = request(
+        "POST",
+        format!("{base}/api/v1/bounces"),
+        vec![("authorization".into(), format!("Bearer {viewer_token}"))],
+        Some(("message/rfc822", hard.clone())),
+    )
+    .await;
+    assert_eq!(r.status, 403, "a viewer may not post bounces");
+    let r = request(
+        "POST",
+        format!("{base}/api/v1/bounces"),
+        vec![("authorization".into(), format!("Bearer {bounce_token}"))],
+        Some(("message/rfc822", hard)),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["bounces"][0]["kind"], "hard");
+    let r = request(
+        "POST",
+        format!("{base}/api/v1/bounces"),
+        vec![("authorization".into(), format!("Bearer {bounce_token}"))],
+        Some((
+            "message/rfc822",
+            "Subject: hello\r\n\r\nnot a bounce\r\n".into(),
+        )),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let soft = dsn(
+        "soft-delayed.eml",
+        "<cmp_test.3@partnerflow.example>",
+        "slow@kunde.example",
+        &row("anna@kunde.example"),
+    );
+    let res = campaigns::ingest_bounce(&rt, soft.as_bytes(), "bounce")
+        .await
+        .unwrap();
+    assert_eq!(
+        res[0].matched.as_ref().map(|m| m.1),
+        Some(row("anna@kunde.example").seq)
+    );
+    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.bounced, counts.soft_bounces),
+        (3, 1, 1),
+        "{counts:?}"
+    );
+
+    // Dora accepts; after 3 days only Anna (soft bounce, not accepted) is reminded.
+    rt.store
+        .mark_recipient_accepted(offer.as_str(), "dora@kunde.example", rt.clock.now())
+        .await
+        .unwrap();
+    app.clock.advance(Span::from_secs(3 * 86_400 + 1));
+    rt.store.wake_handle().notify_waiters();
+    wait_for(
+        "the reminder, and the campaign completed",
+        Duration::from_secs(30),
+        || async {
+            rt.store.recipient_counts(&id).await.unwrap().reminded == 1
+                && rt
+                    .store
+                    .campaign(&id)
+                    .await
+                    .unwrap()
+                    .is_some_and(|c| c.state == "completed")
+        },
+    )
+    .await;
+    sender.stop().await;
+    let arrivals = smtp.arrivals();
+    assert_eq!(arrivals.len(), 5);
+    let reminder = &arrivals[4];
+    assert_eq!(reminder.rcpts, vec!["anna@kunde.example".to_string()]);
+    assert_eq!(
+        reminder.message_id,
+        partnerflow::store::reminder_message_id(&row("anna@kunde.example").message_id, 1)
+    );
+    let status = api.get(&format!("/api/v1/campaigns/{id}")).await.json();
+    assert_eq!(status["counts"]["accepted"], 1);
+    assert_eq!(status["counts"]["reminded"], 1);
+    assert_eq!(status["state"], "completed");
+
+    // The offer expires: who has not accepted is `expired`.
+    app.clock.advance(Span::from_secs(90 * 86_400));
+    let expired = rt.store.expire_campaigns(rt.clock.now()).await.unwrap();
+    assert_eq!(expired, vec![id.clone()]);
+    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    assert_eq!(
+        (
+            counts.accepted,
+            counts.expired,
+            counts.bounced,
+            counts.suppressed,
+            counts.sent
+        ),
+        (1, 2, 1, 0, 0),
+        "{counts:?}"
+    );
+    // The ledger report has every row with its state.
+    let mut out = Vec::new();
+    let n = campaigns::report_csv(&rt, &id, &mut out).await.unwrap();
+    assert_eq!(n, 4);
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.starts_with("line,email,state,message_id,attempts,sent_at,reply,error"),
+        "{text}"
+    );
+    assert!(text.contains("carl@kunde.example,bounced"), "{text}");
+}
+
+on_both_stores!(
+    sigkill_five_times_loses_nothing,
+    refusing_then_down_server_pauses_and_resumes,
+    rate_limits_hold_at_the_server,
+    rate_buckets_survive_a_restart,
+    bad_rows_are_reported_by_line,
+    unsubscribe_bounces_reminder_and_expiry,
+);
