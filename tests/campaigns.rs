@@ -795,7 +795,70 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
     assert!(text.contains("carl@kunde.example,bounced"), "{text}");
 }
 
+/// Two worker processes on one database send one campaign together: each recipient arrives
+/// exactly once, and both sent (each has at most 2 connections; the server saw more than 2 at
+/// once).
+async fn two_workers_share_a_campaign(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
+    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
+    extra.extend([
+        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "2".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "16".to_string()),
+        ("PARTNERFLOW__CAMPAIGNS__BATCH", "8".to_string()),
+    ]);
+    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = common::test_env(dir.path(), &db, &extra_ref);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "two".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    let n = 3000usize;
+    let addresses: Vec<String> = (0..n)
+        .map(|i| format!("k{i}@d{}.example", i % 13))
+        .collect();
+    import(&rt, &c.id, &csv_of(&addresses)).await;
+    let _a = spawn_worker(&env, &dir.path().join("a.log"));
+    let _b = spawn_worker(&env, &dir.path().join("b.log"));
+    campaigns::start(&rt, &c.id).await.unwrap();
+    wait_for(
+        "the campaign to complete",
+        Duration::from_secs(180),
+        || async {
+            rt.store
+                .campaign(&c.id)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.state == "completed")
+        },
+    )
+    .await;
+    let arrivals = smtp.arrivals();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for a in &arrivals {
+        *seen.entry(a.message_id.as_str()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), n);
+    assert!(seen.values().all(|&c| c == 1), "a recipient was sent twice");
+    assert!(
+        smtp.max_connections() > 2,
+        "only one worker sent ({} connections)",
+        smtp.max_connections()
+    );
+}
+
 on_both_stores!(
+    two_workers_share_a_campaign,
     sigkill_five_times_loses_nothing,
     refusing_then_down_server_pauses_and_resumes,
     rate_limits_hold_at_the_server,

@@ -699,6 +699,16 @@ impl Store {
         if keys.is_empty() {
             return Ok(Default::default());
         }
+        if self.backend == Backend::Postgres {
+            // Rows first (`at` = -1: never used), so that the row locks below serialize
+            // workers even on a bucket's first use.
+            sqlx::query(
+                "INSERT INTO rate_buckets (key, tokens, at) SELECT json_array_elements_text($1::text::json), 0, -1 ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(json_text(&keys))
+            .execute(&mut **tx)
+            .await?;
+        }
         let sql = match self.backend {
             Backend::Sqlite => {
                 "SELECT key, tokens, at FROM rate_buckets WHERE key IN (SELECT value FROM json_each($1))"
@@ -712,14 +722,14 @@ impl Store {
             .bind(json_text(&keys))
             .fetch_all(&mut **tx)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<String, _>(0)?,
-                    (r.try_get::<f64, _>(1)?, r.try_get::<i64, _>(2)?),
-                ))
-            })
-            .collect()
+        let mut out = std::collections::HashMap::new();
+        for r in &rows {
+            let at: i64 = r.try_get(2)?;
+            if at >= 0 {
+                out.insert(r.try_get::<String, _>(0)?, (r.try_get::<f64, _>(1)?, at));
+            }
+        }
+        Ok(out)
     }
 
     async fn store_buckets(
