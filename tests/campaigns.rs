@@ -74,6 +74,76 @@ async fn import(rt: &Runtime, id: &str, csv: &str) -> campaigns::ImportReport {
     r
 }
 
+/// A test installation on `store` with an SMTP server, `extra` settings, an open offer and
+/// a campaign of `addresses` (not started).
+struct Setup {
+    dir: tempfile::TempDir,
+    _db: TestDb,
+    smtp: CampaignSmtp,
+    env: Vec<(String, String)>,
+    rt: Arc<Runtime>,
+    id: String,
+}
+
+async fn setup(
+    store: Store,
+    extra: &[(&str, &str)],
+    new: NewCampaign,
+    addresses: &[String],
+) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(store, dir.path()).await;
+    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
+    let mut all: Vec<(&str, String)> = smtp_env(smtp.port);
+    all.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    let all_ref: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let env = common::test_env(dir.path(), &db, &all_ref);
+    let rt = common::local_runtime(&env).await;
+    let offer = open_offer(&rt).await;
+    let c = campaigns::create(&rt, &offer, new, "test").await.unwrap();
+    let r = import(&rt, &c.id, &csv_of(addresses)).await;
+    assert_eq!(r.added, addresses.len() as u64);
+    Setup {
+        dir,
+        _db: db,
+        smtp,
+        env,
+        rt,
+        id: c.id,
+    }
+}
+
+fn named(name: &str) -> NewCampaign {
+    NewCampaign {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+async fn wait_completed(rt: &Runtime, id: &str, secs: u64) {
+    wait_for(
+        "the campaign to complete",
+        Duration::from_secs(secs),
+        || async {
+            rt.store
+                .campaign(id)
+                .await
+                .unwrap()
+                .is_some_and(|c| c.state == "completed")
+        },
+    )
+    .await;
+}
+
+/// Arrivals per Message-ID.
+fn per_message(arrivals: &[common::campaign_smtp::Arrival]) -> HashMap<&str, usize> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for a in arrivals {
+        *seen.entry(a.message_id.as_str()).or_default() += 1;
+    }
+    seen
+}
+
 /// Runs the in-process sender until the returned guard is dropped.
 struct Sender {
     stop: tokio::sync::watch::Sender<bool>,
@@ -111,40 +181,31 @@ impl Drop for Sender {
 /// At the server every recipient has arrived, and duplicates (the SMTP server accepted, the
 /// ledger had not committed) are at most the in-flight bound per kill.
 async fn sigkill_five_times_loses_nothing(store: Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(store, dir.path()).await;
-    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
     let in_flight = 64usize;
-    let in_flight_s = in_flight.to_string();
-    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
-    extra.extend([
-        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", in_flight_s.clone()),
-        ("PARTNERFLOW__CAMPAIGNS__BATCH", "32".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__LEASE", "5s".to_string()),
-        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "16".to_string()),
-    ]);
-    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = common::test_env(dir.path(), &db, &extra_ref);
-    let rt = common::local_runtime(&env).await;
-    let offer = open_offer(&rt).await;
-    let c = campaigns::create(
-        &rt,
-        &offer,
-        NewCampaign {
-            name: "crash".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .await
-    .unwrap();
     let n = 20_000usize;
     let addresses: Vec<String> = (0..n)
         .map(|i| format!("kunde{i}@d{}.example", i % 50))
         .collect();
-    let r = import(&rt, &c.id, &csv_of(&addresses)).await;
-    assert_eq!(r.added, n as u64);
-    campaigns::start(&rt, &c.id).await.unwrap();
+    let Setup {
+        dir,
+        _db,
+        smtp,
+        env,
+        rt,
+        id,
+    } = setup(
+        store,
+        &[
+            ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "64"),
+            ("PARTNERFLOW__CAMPAIGNS__BATCH", "32"),
+            ("PARTNERFLOW__CAMPAIGNS__LEASE", "5s"),
+            ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "16"),
+        ],
+        named("crash"),
+        &addresses,
+    )
+    .await;
+    campaigns::start(&rt, &id).await.unwrap();
 
     let mut kills: Vec<usize> = (0..5)
         .map(|_| rand::random_range(n / 20..n * 9 / 10))
@@ -165,27 +226,16 @@ async fn sigkill_five_times_loses_nothing(store: Store) {
         );
         worker = spawn_worker(&env, &dir.path().join(format!("worker-{}.log", k + 1)));
     }
-    wait_for(
-        "the campaign to complete",
-        Duration::from_secs(300),
-        || async {
-            rt.store
-                .campaign(&c.id)
-                .await
-                .unwrap()
-                .is_some_and(|c| c.state == "completed")
-        },
-    )
-    .await;
+    wait_completed(&rt, &id, 300).await;
     drop(worker);
 
-    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    let counts = rt.store.recipient_counts(&id).await.unwrap();
     assert_eq!(counts.sent, n as i64, "{counts:?}");
     // At the server: every recipient, each with its ledger's Message-ID.
     let mut ledger: HashMap<String, String> = HashMap::new();
     let mut after = 0;
     loop {
-        let page = rt.store.ledger(&c.id, after, 5000).await.unwrap();
+        let page = rt.store.ledger(&id, after, 5000).await.unwrap();
         let Some(last) = page.last() else { break };
         after = last.seq;
         for row in page {
@@ -224,45 +274,35 @@ async fn sigkill_five_times_loses_nothing(store: Store) {
 /// itself after `max_failures` failures in a row (the reason shown), resumes by itself, and
 /// in the end every recipient has arrived exactly once, none failed.
 async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(store, dir.path()).await;
-    let mut smtp = CampaignSmtp::start(&dir.path().join("smtp"));
-    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
-    extra.extend([
-        ("PARTNERFLOW__CAMPAIGNS__MAX_FAILURES", "5".to_string()),
-        (
-            "PARTNERFLOW__CAMPAIGNS__AUTO_RESUME_AFTER",
-            "2s".to_string(),
-        ),
-        ("PARTNERFLOW__CAMPAIGNS__RETRY_BASE", "1s".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__RETRY_MAX", "2s".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__MAX_ATTEMPTS", "1000".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "8".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__BATCH", "8".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "100".to_string()),
-    ]);
-    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = common::test_env(dir.path(), &db, &extra_ref);
-    let rt = common::local_runtime(&env).await;
-    let offer = open_offer(&rt).await;
-    let c = campaigns::create(
-        &rt,
-        &offer,
-        NewCampaign {
-            name: "outage".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .await
-    .unwrap();
     let n = 3000usize;
     let addresses: Vec<String> = (0..n)
         .map(|i| format!("kunde{i}@d{}.example", i % 7))
         .collect();
-    import(&rt, &c.id, &csv_of(&addresses)).await;
+    let Setup {
+        dir: _dir,
+        _db,
+        mut smtp,
+        env: _env,
+        rt,
+        id,
+    } = setup(
+        store,
+        &[
+            ("PARTNERFLOW__CAMPAIGNS__MAX_FAILURES", "5"),
+            ("PARTNERFLOW__CAMPAIGNS__AUTO_RESUME_AFTER", "2s"),
+            ("PARTNERFLOW__CAMPAIGNS__RETRY_BASE", "1s"),
+            ("PARTNERFLOW__CAMPAIGNS__RETRY_MAX", "2s"),
+            ("PARTNERFLOW__CAMPAIGNS__MAX_ATTEMPTS", "1000"),
+            ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "8"),
+            ("PARTNERFLOW__CAMPAIGNS__BATCH", "8"),
+            ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "100"),
+        ],
+        named("outage"),
+        &addresses,
+    )
+    .await;
     smtp.set_mode("tempfail");
-    campaigns::start(&rt, &c.id).await.unwrap();
+    campaigns::start(&rt, &id).await.unwrap();
     let sender = Sender::start(&rt);
     let paused = |c: &partnerflow::store::CampaignRow| {
         c.state == "paused"
@@ -275,7 +315,7 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
         Duration::from_secs(30),
         || async {
             rt.store
-                .campaign(&c.id)
+                .campaign(&id)
                 .await
                 .unwrap()
                 .is_some_and(|c| paused(&c))
@@ -297,7 +337,7 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
         "the automatic pause while down",
         Duration::from_secs(30),
         || async {
-            rt.store.campaign(&c.id).await.unwrap().is_some_and(|c| {
+            rt.store.campaign(&id).await.unwrap().is_some_and(|c| {
                 c.state == "paused"
                     && c.pause_reason
                         .as_deref()
@@ -306,39 +346,19 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
         },
     )
     .await;
-    let reason = rt
-        .store
-        .campaign(&c.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .pause_reason;
+    let reason = rt.store.campaign(&id).await.unwrap().unwrap().pause_reason;
     common::report(&format!("paused while the server was down: {reason:?}"));
     wait_for("30 seconds of outage", Duration::from_secs(40), || async {
         down.elapsed() >= Duration::from_secs(30)
     })
     .await;
     smtp.restart();
-    wait_for(
-        "the campaign to complete",
-        Duration::from_secs(120),
-        || async {
-            rt.store
-                .campaign(&c.id)
-                .await
-                .unwrap()
-                .is_some_and(|c| c.state == "completed")
-        },
-    )
-    .await;
+    wait_completed(&rt, &id, 120).await;
     sender.stop().await;
-    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    let counts = rt.store.recipient_counts(&id).await.unwrap();
     assert_eq!((counts.sent, counts.failed), (n as i64, 0), "{counts:?}");
     let arrivals = smtp.arrivals();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for a in &arrivals {
-        *seen.entry(a.message_id.as_str()).or_default() += 1;
-    }
+    let seen = per_message(&arrivals);
     assert_eq!(seen.len(), n, "every recipient arrived");
     assert!(
         seen.values().all(|&c| c == 1),
@@ -348,41 +368,31 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
 
 /// Per-transport messages/s and per-domain messages/min, measured at the server.
 async fn rate_limits_hold_at_the_server(store: Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(store, dir.path()).await;
-    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
-    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
-    extra.extend([
-        ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "40".to_string()),
-        (
-            "PARTNERFLOW__CAMPAIGNS__RATE_PER_DOMAIN_PER_MINUTE",
-            "60".to_string(),
-        ),
-        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "3".to_string()),
-    ]);
-    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = common::test_env(dir.path(), &db, &extra_ref);
-    let rt = common::local_runtime(&env).await;
-    let offer = open_offer(&rt).await;
-    let c = campaigns::create(
-        &rt,
-        &offer,
-        NewCampaign {
-            name: "limits".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .await
-    .unwrap();
     // 240 recipients over 60 domains (4 each: within every domain's burst) and 40 at one
     // domain, which the per-domain limit holds back.
     let mut addresses: Vec<String> = (0..240)
         .map(|i| format!("k{i}@d{}.example", i % 60))
         .collect();
     addresses.extend((0..40).map(|i| format!("k{i}@slow.example")));
-    import(&rt, &c.id, &csv_of(&addresses)).await;
-    campaigns::start(&rt, &c.id).await.unwrap();
+    let Setup {
+        dir: _dir,
+        _db,
+        smtp,
+        env: _env,
+        rt,
+        id,
+    } = setup(
+        store,
+        &[
+            ("PARTNERFLOW__CAMPAIGNS__RATE_PER_SECOND", "40"),
+            ("PARTNERFLOW__CAMPAIGNS__RATE_PER_DOMAIN_PER_MINUTE", "60"),
+            ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "3"),
+        ],
+        named("limits"),
+        &addresses,
+    )
+    .await;
+    campaigns::start(&rt, &id).await.unwrap();
     let started = Instant::now();
     let sender = Sender::start(&rt);
     wait_for(
@@ -450,26 +460,26 @@ async fn rate_limits_hold_at_the_server(store: Store) {
 
 /// The buckets live in the database: a new runtime (a restart) finds them spent.
 async fn rate_buckets_survive_a_restart(store: Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(store, dir.path()).await;
-    let env = common::test_env(dir.path(), &db, &[]);
-    let rt = common::local_runtime(&env).await;
-    let offer = open_offer(&rt).await;
-    let c = campaigns::create(
-        &rt,
-        &offer,
+    let addresses: Vec<String> = (0..50).map(|i| format!("k{i}@d{i}.example")).collect();
+    let Setup {
+        dir: _dir,
+        _db,
+        smtp: _smtp,
+        env,
+        rt,
+        id,
+    } = setup(
+        store,
+        &[],
         NewCampaign {
             name: "buckets".into(),
             max_per_minute: Some(20),
             ..Default::default()
         },
-        "test",
+        &addresses,
     )
-    .await
-    .unwrap();
-    let addresses: Vec<String> = (0..50).map(|i| format!("k{i}@d{i}.example")).collect();
-    import(&rt, &c.id, &csv_of(&addresses)).await;
-    campaigns::start(&rt, &c.id).await.unwrap();
+    .await;
+    campaigns::start(&rt, &id).await.unwrap();
     let limits = partnerflow::store::RateLimits {
         per_second: 0,
         per_domain_per_minute: 0,
@@ -478,14 +488,14 @@ async fn rate_buckets_survive_a_restart(store: Store) {
     let now = rt.clock.now();
     let first = rt
         .store
-        .claim_recipients(&c.id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
+        .claim_recipients(&id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
         .await
         .unwrap();
     // Burst of a 20/min bucket: 2.
     assert_eq!(first.recipients.len(), 2);
     let again = rt
         .store
-        .claim_recipients(&c.id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
+        .claim_recipients(&id, "a", 50, now, now.plus(Span::from_secs(60)), limits)
         .await
         .unwrap();
     assert!(again.recipients.is_empty());
@@ -496,7 +506,7 @@ async fn rate_buckets_survive_a_restart(store: Store) {
     let rt = common::local_runtime(&env).await;
     let after = rt
         .store
-        .claim_recipients(&c.id, "b", 50, now, now.plus(Span::from_secs(60)), limits)
+        .claim_recipients(&id, "b", 50, now, now.plus(Span::from_secs(60)), limits)
         .await
         .unwrap();
     assert!(after.recipients.is_empty(), "a restart refilled the bucket");
@@ -505,7 +515,7 @@ async fn rate_buckets_survive_a_restart(store: Store) {
     let next = rt
         .store
         .claim_recipients(
-            &c.id,
+            &id,
             "b",
             50,
             now.plus(later),
@@ -799,55 +809,34 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
 /// exactly once, and both sent (each has at most 2 connections; the server saw more than 2 at
 /// once).
 async fn two_workers_share_a_campaign(store: Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::new(store, dir.path()).await;
-    let smtp = CampaignSmtp::start(&dir.path().join("smtp"));
-    let mut extra: Vec<(&str, String)> = smtp_env(smtp.port);
-    extra.extend([
-        ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "2".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "16".to_string()),
-        ("PARTNERFLOW__CAMPAIGNS__BATCH", "8".to_string()),
-    ]);
-    let extra_ref: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let env = common::test_env(dir.path(), &db, &extra_ref);
-    let rt = common::local_runtime(&env).await;
-    let offer = open_offer(&rt).await;
-    let c = campaigns::create(
-        &rt,
-        &offer,
-        NewCampaign {
-            name: "two".into(),
-            ..Default::default()
-        },
-        "test",
-    )
-    .await
-    .unwrap();
     let n = 3000usize;
     let addresses: Vec<String> = (0..n)
         .map(|i| format!("k{i}@d{}.example", i % 13))
         .collect();
-    import(&rt, &c.id, &csv_of(&addresses)).await;
-    let _a = spawn_worker(&env, &dir.path().join("a.log"));
-    let _b = spawn_worker(&env, &dir.path().join("b.log"));
-    campaigns::start(&rt, &c.id).await.unwrap();
-    wait_for(
-        "the campaign to complete",
-        Duration::from_secs(180),
-        || async {
-            rt.store
-                .campaign(&c.id)
-                .await
-                .unwrap()
-                .is_some_and(|c| c.state == "completed")
-        },
+    let Setup {
+        dir,
+        _db,
+        smtp,
+        env,
+        rt,
+        id,
+    } = setup(
+        store,
+        &[
+            ("PARTNERFLOW__EMAIL__SMTP__POOL_SIZE", "2"),
+            ("PARTNERFLOW__CAMPAIGNS__IN_FLIGHT", "16"),
+            ("PARTNERFLOW__CAMPAIGNS__BATCH", "8"),
+        ],
+        named("two"),
+        &addresses,
     )
     .await;
+    let _a = spawn_worker(&env, &dir.path().join("a.log"));
+    let _b = spawn_worker(&env, &dir.path().join("b.log"));
+    campaigns::start(&rt, &id).await.unwrap();
+    wait_completed(&rt, &id, 180).await;
     let arrivals = smtp.arrivals();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    for a in &arrivals {
-        *seen.entry(a.message_id.as_str()).or_default() += 1;
-    }
+    let seen = per_message(&arrivals);
     assert_eq!(seen.len(), n);
     assert!(seen.values().all(|&c| c == 1), "a recipient was sent twice");
     assert!(

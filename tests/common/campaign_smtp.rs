@@ -10,23 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The test installs its SMTP server itself when the machine lacks it (once per process).
-fn ensure_aiosmtpd() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let have = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !have {
-            let ok = Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "aiosmtpd==1.4.6"])
-                .status()
-                .is_ok_and(|s| s.success());
-            assert!(ok, "could not install aiosmtpd with pip");
-        }
-    });
-}
+use super::smtp::ensure_aiosmtpd;
 
 /// The script's exit status when it could not bind its port (e.g. still in use).
 const EXIT_BIND_FAILED: i32 = 3;

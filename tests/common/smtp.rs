@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// The test installs its SMTP server itself when the machine lacks it (once per process).
-fn ensure_aiosmtpd() {
+pub fn ensure_aiosmtpd() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let have = Command::new("python3")
