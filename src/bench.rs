@@ -534,10 +534,35 @@ pub async fn campaign(
     smtp: Option<String>,
     pool: u32,
     in_flight: u32,
+    store: BenchStore,
+    postgres: &str,
+) -> Result<(), String> {
+    let scratch = format!("pf_bench_campaign_{}", std::process::id());
+    if store == BenchStore::Postgres {
+        settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
+            .await
+            .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
+    }
+    let r = campaign_on(settings, n, smtp, pool, in_flight, store).await;
+    if store == BenchStore::Postgres {
+        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
+    }
+    r
+}
+
+async fn campaign_on(
+    mut settings: Settings,
+    n: usize,
+    smtp: Option<String>,
+    pool: u32,
+    in_flight: u32,
+    store: BenchStore,
 ) -> Result<(), String> {
     use std::sync::atomic::Ordering;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
+    if store == BenchStore::Sqlite {
+        settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
+    }
     settings.app.data_dir = tmp.path().to_path_buf();
     settings.schedules.location_sync.enabled = false;
     settings.schedules.reconcile.enabled = false;
@@ -669,7 +694,7 @@ pub async fn campaign(
         lat[((lat.len() as f64 * p) as usize).min(lat.len() - 1)] as f64 / 1000.0
     };
     println!(
-        "bench campaign: {n} recipients, SQLite, SMTP {}, pool {pool}, in flight {in_flight}",
+        "bench campaign: {n} recipients, {store:?}, SMTP {}, pool {pool}, in flight {in_flight}",
         smtp.as_deref().unwrap_or("sink on loopback")
     );
     println!(

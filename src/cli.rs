@@ -442,6 +442,12 @@ pub(crate) enum BenchCmd {
         /// Messages in flight.
         #[arg(long, default_value_t = 512)]
         in_flight: u32,
+        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
+        store: crate::bench::BenchStore,
+        /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
+        /// dropped after).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        postgres: String,
     },
     /// Customers accepting one offer: the offer page (code lookup, HMAC check, HTML) and the
     /// acceptance commit (two lifecycles, rows and three email jobs in one transaction), as
@@ -701,10 +707,14 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     smtp,
                     pool,
                     in_flight,
+                    store,
+                    postgres,
                 },
-        } => crate::bench::campaign(settings, recipients, smtp, pool, in_flight)
-            .await
-            .map_err(CliError::Other),
+        } => crate::bench::campaign(
+            settings, recipients, smtp, pool, in_flight, store, &postgres,
+        )
+        .await
+        .map_err(CliError::Other),
         Command::Bench {
             command:
                 BenchCmd::Offers {
