@@ -386,3 +386,62 @@ async fn campaign_cli_end_to_end() {
     cli.ok(&["campaign", "cancel", &id]);
     assert!(cli.ok(&["campaign", "list"]).contains("cancelled"));
 }
+
+/// `campaign run` on a terminal (a pseudo-terminal from util-linux `script`) draws the
+/// progress bar with rate and ETA, and ends when the campaign is completed.
+#[tokio::test]
+async fn campaign_run_shows_a_progress_bar_on_a_terminal() {
+    let cli = Cli::new().await;
+    cli.ok(&["locations", "sync"]);
+    let out = cli.ok(&[
+        "offer",
+        "create",
+        "--kind",
+        "trial",
+        "--location",
+        "loc-berlin",
+        "--country",
+        "DE",
+        "--product",
+        "m365-e3-trial",
+    ]);
+    let offer = out.split_whitespace().nth(1).unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    let mut csv = String::from("email\n");
+    for i in 0..200 {
+        csv.push_str(&format!("k{i}@d{}.example\n", i % 5));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let out = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "tty",
+        "--recipients",
+        file.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let cmd = format!("{} campaign run {id}", env!("CARGO_BIN_EXE_partnerflow"));
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .envs(cli.env.iter().cloned())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("util-linux `script` (a pseudo-terminal)");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("/200") && text.contains("ETA"),
+        "no progress bar: {text}"
+    );
+    assert!(
+        text.contains(&format!("campaign {id} \"tty\"")) && text.contains(": completed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("200 recipients: 0 pending, 0 sending, 200 sent"),
+        "{text}"
+    );
+}
