@@ -776,6 +776,10 @@ pub async fn run_sender(
                 .await
             {
                 Ok(claim) => {
+                    if claim.deferred > 0 {
+                        // A domain's backlog moved: others may be due now.
+                        claimed_any = true;
+                    }
                     if let Some(u) = claim.limited_until {
                         limited_until = Some(limited_until.map_or(u, |l| l.min(u)));
                     }

@@ -395,9 +395,10 @@ async fn rate_limits_hold_at_the_server(store: Store) {
     campaigns::start(&rt, &id).await.unwrap();
     let started = Instant::now();
     let sender = Sender::start(&rt);
+    // 240 at 36/s take about 7 s; waiting behind the slow domain would take minutes.
     wait_for(
         "the other domains to be sent",
-        Duration::from_secs(60),
+        Duration::from_secs(20),
         || async {
             smtp.arrivals()
                 .iter()
@@ -408,8 +409,8 @@ async fn rate_limits_hold_at_the_server(store: Store) {
     )
     .await;
     // Let the slow domain run for a while longer.
-    wait_for("12 seconds", Duration::from_secs(20), || async {
-        started.elapsed() >= Duration::from_secs(12)
+    wait_for("16 seconds", Duration::from_secs(25), || async {
+        started.elapsed() >= Duration::from_secs(16)
     })
     .await;
     sender.stop().await;
@@ -430,26 +431,39 @@ async fn rate_limits_hold_at_the_server(store: Store) {
         (fast.iter().max().unwrap() - fast.iter().min().unwrap()) as f64 / 1000.0
     };
     common::report(&format!(
-        "rate limits ({store:?}): at most {per_s} in any second (limit 40), {} to slow.example in {elapsed:.1} s (limit 60/min: burst 6 + 0.9/s), 240 others over {fast_span:.1} s, max connections {} (pool 3)",
+        "rate limits ({store:?}): at most {per_s} in any second (limit 40), {} to slow.example in {elapsed:.1} s (limit 60/min: burst 6 + 0.9/s), 240 others over {fast_span:.1} s (first in the file: 200 slow), max connections {} (pool 3)",
         slow.len(),
         smtp.max_connections()
     ));
     // Token bucket (burst 4, 36/s): never more than 40 in a second at the sender; one
     // message of slack for arrival jitter.
     assert!(per_s <= 41, "{per_s} messages in one second");
-    // 280 messages at ≤ 36/s after the burst take at least 6 s.
+    // 240 messages at ≤ 36/s after the burst take at least 6 s.
     assert!(
         fast_span >= 5.5,
         "the transport limit did not hold: {fast_span} s"
     );
-    // Per domain: at most 6 + 0.9 × elapsed, and the limiter did not starve it.
+    // Per domain: at most 6 + 0.9 × elapsed. While the transport limit is the bottleneck
+    // the recipients due first go first (the others' due time is the import); after that
+    // the slow domain gets its rate.
     let cap = 6.0 + 0.9 * elapsed + 1.0;
+    let last_fast = arrivals
+        .iter()
+        .filter(|a| !a.rcpts[0].ends_with("@slow.example"))
+        .map(|a| a.at_ms)
+        .max()
+        .unwrap();
+    let slow_after = slow.iter().filter(|a| a.at_ms > last_fast).count() as f64;
+    let after_s = (arrivals.iter().map(|a| a.at_ms).max().unwrap() - last_fast) as f64 / 1000.0;
     assert!(
         (slow.len() as f64) <= cap,
         "{} to slow.example, cap {cap}",
         slow.len()
     );
-    assert!(slow.len() >= 8, "slow.example starved: {}", slow.len());
+    assert!(
+        slow_after >= 0.9 * after_s * 0.7,
+        "slow.example starved: {slow_after} in the {after_s:.1} s after the others"
+    );
     assert!(slow_per_min <= 60);
     assert!(
         smtp.max_connections() <= 3,
