@@ -21,22 +21,40 @@ pub fn peak_rss_mib() -> Option<f64> {
 /// expiry timers), reminder fires (email), then half are accepted (two emails) and half
 /// expire by their timer (one email). Everything through the real store, workers and outbox.
 pub async fn lifecycle(
-    mut settings: Settings,
+    settings: Settings,
     n: usize,
     dir: Option<PathBuf>,
     store: BenchStore,
     postgres: &str,
 ) -> Result<(), String> {
-    let scratch = format!("pf_bench_lifecycle_{}", std::process::id());
-    if store == BenchStore::Postgres {
-        settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
-            .await
-            .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
+    on_store(settings, store, postgres, "lifecycle", |s| {
+        lifecycle_on(s, n, dir, store)
+    })
+    .await
+}
+
+/// Runs a bench on `store`: for PostgreSQL on a scratch database of its own, made on
+/// `postgres` first and dropped after; SQLite benches set their file themselves.
+async fn on_store<F, Fut>(
+    mut settings: Settings,
+    store: BenchStore,
+    postgres: &str,
+    what: &str,
+    bench: F,
+) -> Result<(), String>
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    if store == BenchStore::Sqlite {
+        return bench(settings).await;
     }
-    let r = lifecycle_on(settings, n, dir, store).await;
-    if store == BenchStore::Postgres {
-        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
-    }
+    let scratch = format!("pf_bench_{what}_{}", std::process::id());
+    settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
+        .await
+        .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
+    let r = bench(settings).await;
+    let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
     r
 }
 
@@ -384,28 +402,19 @@ pub async fn offers(
     store: BenchStore,
     postgres: &str,
 ) -> Result<(), String> {
-    let scratch = format!("pf_bench_offers_{}", std::process::id());
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    match store {
-        BenchStore::Postgres => {
-            settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
-                .await
-                .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
-        }
-        BenchStore::Sqlite => {
-            settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
-        }
+    if store == BenchStore::Sqlite {
+        settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
     }
     settings.app.data_dir = tmp.path().to_path_buf();
     settings.email.transport = TransportKind::File;
     settings.email.outbox_dir = tmp.path().join("outbox");
     settings.schedules.location_sync.enabled = false;
     settings.schedules.reconcile.enabled = false;
-    let r = offers_on(settings, acceptances, concurrency.max(1)).await;
-    if store == BenchStore::Postgres {
-        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
-    }
-    r
+    on_store(settings, store, postgres, "offers", |s| {
+        offers_on(s, acceptances, concurrency.max(1))
+    })
+    .await
 }
 
 async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(), String> {
@@ -529,7 +538,7 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
 /// on loopback), batched outcomes — with no rate limit. Prints emails/s, p50/p99 from claim
 /// to the server's acceptance, and peak RSS.
 pub async fn campaign(
-    mut settings: Settings,
+    settings: Settings,
     n: usize,
     smtp: Option<String>,
     pool: u32,
@@ -537,17 +546,10 @@ pub async fn campaign(
     store: BenchStore,
     postgres: &str,
 ) -> Result<(), String> {
-    let scratch = format!("pf_bench_campaign_{}", std::process::id());
-    if store == BenchStore::Postgres {
-        settings.database.url = crate::store::create_scratch_database(postgres, &scratch)
-            .await
-            .map_err(|e| format!("scratch database on {postgres}: {e}"))?;
-    }
-    let r = campaign_on(settings, n, smtp, pool, in_flight, store).await;
-    if store == BenchStore::Postgres {
-        let _ = crate::store::drop_scratch_database(postgres, &scratch).await;
-    }
-    r
+    on_store(settings, store, postgres, "campaign", |s| {
+        campaign_on(s, n, smtp, pool, in_flight, store)
+    })
+    .await
 }
 
 async fn campaign_on(

@@ -39,6 +39,23 @@ impl Cli {
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
+    /// Syncs the locations and creates an open trial offer; returns its Offer ID.
+    fn trial_offer(&self) -> String {
+        self.ok(&["locations", "sync"]);
+        let out = self.ok(&[
+            "offer",
+            "create",
+            "--kind",
+            "trial",
+            "--location",
+            "loc-berlin",
+            "--country",
+            "DE",
+            "--product",
+            "m365-e3-trial",
+        ]);
+        out.split_whitespace().nth(1).unwrap().to_string()
+    }
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert!(
@@ -242,20 +259,7 @@ async fn walkthrough_tokens_customers_and_signup_import() {
 #[tokio::test]
 async fn campaign_cli_end_to_end() {
     let cli = Cli::new().await;
-    cli.ok(&["locations", "sync"]);
-    let out = cli.ok(&[
-        "offer",
-        "create",
-        "--kind",
-        "trial",
-        "--location",
-        "loc-berlin",
-        "--country",
-        "DE",
-        "--product",
-        "m365-e3-trial",
-    ]);
-    let offer = out.split_whitespace().nth(1).unwrap().to_string();
+    let offer = cli.trial_offer();
     let corpus = common::manifest("tests/support/campaigns/bad_rows.csv");
     let corpus = corpus.to_str().unwrap();
     cli.ok(&["suppressions", "add", "gesperrt@contoso.example"]);
@@ -392,20 +396,7 @@ async fn campaign_cli_end_to_end() {
 #[tokio::test]
 async fn campaign_run_shows_a_progress_bar_on_a_terminal() {
     let cli = Cli::new().await;
-    cli.ok(&["locations", "sync"]);
-    let out = cli.ok(&[
-        "offer",
-        "create",
-        "--kind",
-        "trial",
-        "--location",
-        "loc-berlin",
-        "--country",
-        "DE",
-        "--product",
-        "m365-e3-trial",
-    ]);
-    let offer = out.split_whitespace().nth(1).unwrap().to_string();
+    let offer = cli.trial_offer();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("r.csv");
     let mut csv = String::from("email\n");
