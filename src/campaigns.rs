@@ -503,6 +503,8 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
         "sent_at",
         "reply",
         "error",
+        "phase",
+        "soft_bounces",
     ])
     .map_err(io)?;
     let mut after = 0;
@@ -521,6 +523,13 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
                 r.sent_at.map(|t| t.to_string()).unwrap_or_default(),
                 r.reply.clone().unwrap_or_default(),
                 r.error.clone().unwrap_or_default(),
+                if r.phase == 1 {
+                    "reminder"
+                } else {
+                    "invitation"
+                }
+                .to_string(),
+                r.soft_bounces.to_string(),
             ])
             .map_err(io)?;
             n += 1;

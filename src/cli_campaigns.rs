@@ -72,7 +72,8 @@ pub(crate) enum CampaignCmd {
         json: bool,
     },
     /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at,
-    /// reply, error, phase (0 invitation, 1 reminder), soft_bounces.
+    /// reply, error, phase (`invitation`, or `reminder` once the reminder is due or sent),
+    /// soft_bounces.
     Report {
         id: String,
         /// Write to FILE instead of standard output.

@@ -813,10 +813,18 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
     assert_eq!(n, 4);
     let text = String::from_utf8(out).unwrap();
     assert!(
-        text.starts_with("line,email,state,message_id,attempts,sent_at,reply,error"),
+        text.starts_with(
+            "line,email,state,message_id,attempts,sent_at,reply,error,phase,soft_bounces\n"
+        ),
         "{text}"
     );
     assert!(text.contains("carl@kunde.example,bounced"), "{text}");
+    // Anna: reminded, one soft bounce, then expired with the offer.
+    assert!(
+        text.lines()
+            .any(|l| l.contains(",anna@kunde.example,expired,") && l.ends_with(",reminder,1")),
+        "{text}"
+    );
 }
 
 /// Two worker processes on one database send one campaign together: each recipient arrives
