@@ -873,6 +873,10 @@ pub async fn run_sender(
                 Some(u) => {
                     Duration::from_millis((u.0 - rt.clock.now().0).clamp(1, 1000) as u64).min(poll)
                 }
+                // Nothing running: look again each second at most as often as the job poll
+                // (a campaign started in this process wakes us at once), so idle workers cost
+                // the database little.
+                None if running.is_empty() => poll.max(Duration::from_secs(1)),
                 None => poll,
             };
             tokio::select! {

@@ -141,10 +141,12 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
         },
     )
     .await;
+    // Enough ticks that the start-up burst (600 emails and 300 expiries in the first seconds,
+    // which may delay a tick past the next one: caught up, as the policy says) is a small part.
     wait_for(
-        "at least 6 reconcile runs",
-        Duration::from_secs(30),
-        || async { rt.store.schedule_runs("reconcile").await.unwrap().len() >= 6 },
+        "at least 25 reconcile runs",
+        Duration::from_secs(60),
+        || async { rt.store.schedule_runs("reconcile").await.unwrap().len() >= 25 },
     )
     .await;
     w1.signal("TERM");
@@ -171,8 +173,8 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
     let runs = rt.store.schedule_runs("reconcile").await.unwrap();
     let (fired, caught_up) = common::assert_ticks_accounted(&runs, 1000);
     assert!(
-        fired >= 6 && caught_up * 10 <= fired as i64,
-        "{fired} runs, {caught_up} caught up"
+        fired >= 25 && caught_up * 10 <= fired as i64,
+        "{fired} runs, {caught_up} caught up: {runs:?}"
     );
 }
 
