@@ -647,7 +647,10 @@ async fn campaign_on(
     crate::campaigns::start(&rt, &c.id)
         .await
         .map_err(|e| e.to_string())?;
-    let stats = Arc::new(crate::campaigns::SenderStats::default());
+    let stats = Arc::new(crate::campaigns::SenderStats {
+        record_latencies: true,
+        ..Default::default()
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let sender = tokio::spawn(crate::campaigns::run_sender(

@@ -556,6 +556,9 @@ struct Done {
 pub struct SenderStats {
     pub sent: std::sync::atomic::AtomicU64,
     pub failed: std::sync::atomic::AtomicU64,
+    /// Whether to keep `latencies_us` (the bench does; a long-running worker must not grow
+    /// a list per message sent).
+    pub record_latencies: bool,
     /// Claim to SMTP acceptance, in microseconds, of each sent message.
     pub latencies_us: std::sync::Mutex<Vec<u32>>,
 }
@@ -1000,7 +1003,9 @@ async fn flush_outcomes(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Done>, stats: A
                     stats
                         .sent
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    if let Ok(mut l) = stats.latencies_us.lock() {
+                    if stats.record_latencies
+                        && let Ok(mut l) = stats.latencies_us.lock()
+                    {
                         l.push(d.latency.as_micros().min(u128::from(u32::MAX)) as u32);
                     }
                 }
