@@ -805,7 +805,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 )))
             };
             let mut rx = stop_rx.clone();
-            let server = axum::serve(listener, crate::http::router(rt.clone()))
+            let server = axum::serve(listener, crate::http::service(rt.clone()))
                 .with_graceful_shutdown(async move {
                     let _ = rx.wait_for(|s| *s).await;
                 });

@@ -64,6 +64,7 @@ pub struct Settings {
     pub schedules: Schedules,
     pub links: LinkSettings,
     pub offers: OfferSettings,
+    pub public: PublicSettings,
     pub campaigns: CampaignSettings,
     #[serde(default)]
     pub workflows: BTreeMap<String, WorkflowOverride>,
@@ -99,6 +100,27 @@ pub struct LogSettings {
 pub struct HttpSettings {
     pub bind: std::net::SocketAddr,
     pub admin_token: Secret,
+    /// Behind a reverse proxy: the header that proxy sets to the client's address (e.g.
+    /// `x-forwarded-for`; its last entry is taken, the one our proxy appended). Empty: the
+    /// TCP peer's address. Only set it when every request comes through that proxy.
+    pub trusted_proxy_header: String,
+}
+
+/// Limits of the customer's public pages (`/o/…`, `/c/…`, `/r/…`, `/p/…`, `/u/…`). Counted in
+/// the database, so they hold across every node that shares it. 0 turns a limit off.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicSettings {
+    /// How long a form (its CSRF token) stays valid after the page was shown.
+    pub form_max_age: Span,
+    /// Requests (page views and form posts) per client address per minute.
+    pub requests_per_client_per_minute: u32,
+    /// Accept forms submitted per client address per hour.
+    pub accepts_per_client_per_hour: u32,
+    /// Confirmation emails per recipient address per day.
+    pub confirmations_per_address_per_day: u32,
+    /// Confirmation emails per claimed customer domain per day.
+    pub confirmations_per_domain_per_day: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -431,15 +431,118 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/api/v1/campaigns/{id}/resume", post(campaign_resume))
         .route("/api/v1/campaigns/{id}/cancel", post(campaign_cancel))
         .route("/api/v1/bounces", post(bounce_webhook))
-        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe_post))
         .route("/api/v1/instances", post(start_instance))
         .route("/api/v1/instances/{id}", get(show_instance))
         .route("/api/v1/instances/{id}/events", post(send_event))
-        .route("/o/{code}", get(offer_page).post(accept_offer))
-        .route("/r/{token}", get(remove_roles_page).post(remove_roles))
-        .route("/p/{token}", get(reseller_page).post(reseller_accept))
+        .merge(public_pages(rt.clone()))
         .fallback(fallback)
         .with_state(rt)
+}
+
+/// The router as a service that knows each connection's peer address (the rate limits of
+/// the public pages count by it): what `serve` and the tests serve.
+pub fn service(
+    rt: Arc<Runtime>,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr> {
+    router(rt).into_make_service_with_connect_info::<std::net::SocketAddr>()
+}
+
+/// The customer's pages: open to the internet, so every request first passes
+/// [`public_guard`] (the per-client rate limit, kept in the database).
+fn public_pages(rt: Arc<Runtime>) -> Router<Arc<Runtime>> {
+    Router::new()
+        .route("/o/{code}", get(offer_page).post(accept_offer))
+        .route("/c/{token}", get(confirm_page).post(confirm_post))
+        .route("/r/{token}", get(remove_roles_page).post(remove_roles))
+        .route("/p/{token}", get(reseller_page).post(reseller_accept))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe_post))
+        .layer(axum::middleware::from_fn_with_state(rt, public_guard))
+}
+
+/// The address a public request came from: the TCP peer, or behind a trusted reverse proxy
+/// the last entry of its header (`http.trusted_proxy_header`).
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+fn client_addr(rt: &Runtime, h: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+    let name = rt.settings.http.trusted_proxy_header.trim();
+    if !name.is_empty() {
+        let last = h
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty());
+        if let Some(a) = last.and_then(|a| a.parse::<std::net::IpAddr>().ok()) {
+            return a.to_string();
+        }
+    }
+    peer.map(|p| p.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Every request to a customer page counts against the per-client limit; over it, a 429
+/// page and the handler is not run.
+async fn public_guard(
+    State(rt): State<Arc<Runtime>>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let client = client_addr(&rt, req.headers(), peer);
+    let limit = rt.settings.public.requests_per_client_per_minute;
+    if limit > 0 {
+        match rt
+            .store
+            .rate_hit(
+                &format!("client:{client}"),
+                crate::domain::Span(60_000),
+                limit,
+                rt.clock.now(),
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                let l = locale_of(&rt, req.headers());
+                tracing::warn!(
+                    client,
+                    path = req.uri().path(),
+                    "public pages: client over the request limit"
+                );
+                return limited(&rt, l, 60);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "public pages: rate limit store unavailable");
+                let l = locale_of(&rt, req.headers());
+                return page(
+                    &rt,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::error_page(l),
+                    None,
+                );
+            }
+        }
+    }
+    req.extensions_mut().insert(ClientAddr(client));
+    next.run(req).await
+}
+
+/// The 429 page: over a limit, nothing recorded or sent.
+fn limited(rt: &Runtime, l: Locale, retry_after_s: u64) -> Response {
+    let mut r = page(
+        rt,
+        StatusCode::TOO_MANY_REQUESTS,
+        pages::rate_limited_page(l),
+        None,
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    r
 }
 
 async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
@@ -1325,7 +1428,7 @@ fn cookie_nonce(h: &HeaderMap) -> Option<String> {
 }
 
 /// The browser's CSRF nonce (a new one, with its Set-Cookie, if it has none) and the form
-/// token for `path`.
+/// token for `path`, issued now (it expires after `public.form_max_age`).
 fn csrf_for(rt: &Runtime, h: &HeaderMap, path: &str) -> (String, Option<String>) {
     let (nonce, set) = match cookie_nonce(h) {
         Some(n) => (n, None),
@@ -1340,12 +1443,17 @@ fn csrf_for(rt: &Runtime, h: &HeaderMap, path: &str) -> (String, Option<String>)
             (n, Some(c))
         }
     };
-    (rt.keys.csrf_token(&nonce, path), set)
+    (rt.keys.csrf_token(&nonce, path, rt.clock.now()), set)
 }
 
-/// A form post is ours: the cookie nonce and the form's token match for this path, and an
-/// Origin header, when sent, is our own.
-fn csrf_ok(rt: &Runtime, h: &HeaderMap, form: &[(String, String)], path: &str) -> bool {
+/// A form post is ours: an Origin header, when sent, is our own; the cookie nonce and the
+/// form's token match for this path, and the token is not older than `public.form_max_age`.
+fn csrf_ok(
+    rt: &Runtime,
+    h: &HeaderMap,
+    form: &[(String, String)],
+    path: &str,
+) -> Result<(), pages::FormRefusal> {
     if let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let ours = rt
             .settings
@@ -1354,18 +1462,45 @@ fn csrf_ok(rt: &Runtime, h: &HeaderMap, form: &[(String, String)], path: &str) -
             .origin()
             .ascii_serialization();
         if origin != ours {
-            return false;
+            tracing::warn!(
+                origin,
+                expected = %ours,
+                path,
+                "form refused: the browser's Origin is not app.public_base_url (set app.public_base_url to the address customers use)"
+            );
+            return Err(pages::FormRefusal::Origin);
         }
     }
     let Some(nonce) = cookie_nonce(h) else {
-        return false;
+        return Err(pages::FormRefusal::Invalid);
     };
     let token = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    rt.keys.check_csrf(token, &nonce, path)
+    rt.keys
+        .check_csrf(
+            token,
+            &nonce,
+            path,
+            rt.clock.now(),
+            rt.settings.public.form_max_age,
+        )
+        .map_err(|e| match e {
+            crate::links::CsrfError::Expired => pages::FormRefusal::Expired,
+            crate::links::CsrfError::Invalid => pages::FormRefusal::Invalid,
+        })
+}
+
+/// The 403 page of a refused form.
+fn refused(rt: &Runtime, l: Locale, why: pages::FormRefusal) -> Response {
+    page(
+        rt,
+        StatusCode::FORBIDDEN,
+        pages::forbidden_page(l, why),
+        None,
+    )
 }
 
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -1444,6 +1579,7 @@ async fn offer_page(
 
 async fn accept_offer(
     State(rt): State<Arc<Runtime>>,
+    axum::Extension(client): axum::Extension<ClientAddr>,
     headers: HeaderMap,
     Path(code): Path<String>,
     body: axum::body::Bytes,
@@ -1451,8 +1587,8 @@ async fn accept_offer(
     let l = locale_of(&rt, &headers);
     let path = format!("/o/{code}");
     let form = form_pairs(&body);
-    if !csrf_ok(&rt, &headers, &form, &path) {
-        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    if let Err(why) = csrf_ok(&rt, &headers, &form, &path) {
+        return refused(&rt, l, why);
     }
     let o = match offers::resolve_code(&rt, &code).await {
         Ok(o) => o,
@@ -1533,6 +1669,35 @@ async fn accept_offer(
     else {
         return again(&errors);
     };
+    // Accept forms per client address: counted only for a well-formed form.
+    let per_hour = rt.settings.public.accepts_per_client_per_hour;
+    if per_hour > 0 {
+        match rt
+            .store
+            .rate_hit(
+                &format!("accept-from:{}", client.0),
+                crate::domain::Span(3_600_000),
+                per_hour,
+                rt.clock.now(),
+            )
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(client = client.0, offer_id = %o.offer.offer_id, "accept form: client over the hourly limit");
+                return limited(&rt, l, 3600);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "accept form: rate limit store unavailable");
+                return page(
+                    &rt,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::error_page(l),
+                    None,
+                );
+            }
+        }
+    }
     let a = offers::Acceptance {
         organisation,
         domain,
@@ -1541,44 +1706,155 @@ async fn accept_offer(
         delegated_admin: o.offer.kind == OfferKind::DelegatedAdmin || values.delegated_admin,
         locale: l,
     };
+    let email = a.admin_email.clone();
+    let domain = a.domain.clone();
     match offers::accept(&rt, &o, a).await {
-        Ok(Accepted::New(_) | Accepted::Again(_)) => {
-            let to = offers::signup_redirect(&rt, &o);
-            let mut r = StatusCode::SEE_OTHER.into_response();
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                r.headers_mut().insert(header::LOCATION, v);
+        Ok(Accepted::Unconfirmed(_)) => page(
+            &rt,
+            StatusCode::OK,
+            pages::check_mail_page(l, &rt.settings.partner, &o, email.as_str()),
+            None,
+        ),
+        Ok(Accepted::AlreadyAccepted) => page(
+            &rt,
+            StatusCode::CONFLICT,
+            pages::already_accepted_page(l, &rt.settings.partner, &o, domain.as_str()),
+            None,
+        ),
+        Err(offers::AcceptError::Limited(which)) => {
+            tracing::warn!(offer_id = %o.offer.offer_id, limit = ?which, "accept form: over the confirmation-email limit");
+            limited(&rt, l, 86_400)
+        }
+        Err(offers::AcceptError::Offer(e)) => match e {
+            OfferError::LicenceCount { field, product, .. } => {
+                let line = o.offer.products.iter().find(|x| x.id.as_str() == product);
+                let msg = pages::field_message(l, "licences", line.map(&limits));
+                again(&[(field, msg)])
             }
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
-        Err(OfferError::LicenceCount { field, product, .. }) => {
-            let line = o.offer.products.iter().find(|x| x.id.as_str() == product);
-            let msg = pages::field_message(l, "licences", line.map(&limits));
-            again(&[(field, msg)])
-        }
-        Err(OfferError::OfferClosed { .. }) => page_error(&rt, l, Resolve::Closed(Box::new(o))),
-        Err(OfferError::Invalid { field, .. }) if field.starts_with("licences") => {
-            again(&[(field, pages::field_message(l, "unknown", None))])
-        }
-        Err(
+            OfferError::OfferClosed { .. } => page_error(&rt, l, Resolve::Closed(Box::new(o))),
+            OfferError::Invalid { field, .. } if field == "admin_email" => {
+                again(&[(field, pages::field_message(l, "admin_email_domain", None))])
+            }
+            OfferError::Invalid { field, .. } if field.starts_with("licences") => {
+                again(&[(field, pages::field_message(l, "unknown", None))])
+            }
             e @ (OfferError::LocationNotSynced { .. }
             | OfferError::NotAvailable { .. }
-            | OfferError::UnknownProduct { .. }),
-        ) => {
-            // The partner's data changed since the offer was made: the offer cannot be taken.
-            tracing::warn!(offer_id = %o.offer.offer_id, error = %e, "acceptance refused: offer no longer valid");
-            page_error(
-                &rt,
-                l,
-                Resolve::Closed(Box::new(OfferView {
-                    state: "withdrawn".into(),
-                    ..o
-                })),
-            )
+            | OfferError::UnknownProduct { .. }) => {
+                // The partner's data changed since the offer was made: the offer cannot be taken.
+                tracing::warn!(offer_id = %o.offer.offer_id, error = %e, "acceptance refused: offer no longer valid");
+                page_error(
+                    &rt,
+                    l,
+                    Resolve::Closed(Box::new(OfferView {
+                        state: "withdrawn".into(),
+                        ..o
+                    })),
+                )
+            }
+            e => {
+                tracing::error!(offer_id = %o.offer.offer_id, error = %e, "acceptance failed");
+                page(
+                    &rt,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    pages::error_page(l),
+                    None,
+                )
+            }
+        },
+    }
+}
+
+/// A 303 to the provider's sign-up page for this offer.
+fn to_signup(rt: &Runtime, o: &OfferView) -> Response {
+    let to = offers::signup_redirect(rt, o);
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// What a confirmation link leads to, as a page (or the 303 to the sign-up page).
+fn confirmation_response(
+    rt: &Runtime,
+    l: Locale,
+    c: offers::Confirmation,
+    path: &str,
+    csrf: Option<(String, Option<String>)>,
+) -> Response {
+    let p = &rt.settings.partner;
+    match c {
+        offers::Confirmation::Pending(pending) => {
+            let (token, set) = csrf.unwrap_or_default();
+            let limits = limits_of(rt);
+            let body = pages::confirm_page(l, p, &pending, &limits, path, &token);
+            page(rt, StatusCode::OK, body, set)
+        }
+        offers::Confirmation::Done(o) => to_signup(rt, &o),
+        offers::Confirmation::NotFound => {
+            page(rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None)
+        }
+        offers::Confirmation::Expired(o) => page(
+            rt,
+            StatusCode::GONE,
+            pages::confirm_expired_page(l, p, &o),
+            None,
+        ),
+        offers::Confirmation::AlreadyAccepted(o) => page(
+            rt,
+            StatusCode::CONFLICT,
+            pages::already_accepted_page(l, p, &o, ""),
+            None,
+        ),
+        offers::Confirmation::OfferClosed(o) => page_error(rt, l, Resolve::Closed(o)),
+    }
+}
+
+/// The confirmation link from the email: shows what was requested and one button. A GET
+/// changes nothing (mail scanners open links).
+async fn confirm_page(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let path = format!("/c/{token}");
+    match offers::confirmation(&rt, &token).await {
+        Ok(c) => {
+            let csrf = csrf_for(&rt, &headers, &path);
+            confirmation_response(&rt, l, c, &path, Some(csrf))
         }
         Err(e) => {
-            tracing::error!(offer_id = %o.offer.offer_id, error = %e, "acceptance failed");
+            tracing::error!(error = %e, "confirmation page failed");
+            page(
+                &rt,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page(l),
+                None,
+            )
+        }
+    }
+}
+
+/// The customer confirms: the acceptance counts from now on; on to the sign-up page.
+async fn confirm_post(
+    State(rt): State<Arc<Runtime>>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let l = locale_of(&rt, &headers);
+    let path = format!("/c/{token}");
+    if let Err(why) = csrf_ok(&rt, &headers, &form_pairs(&body), &path) {
+        return refused(&rt, l, why);
+    }
+    match offers::confirm(&rt, &token).await {
+        Ok(c) => confirmation_response(&rt, l, c, &path, None),
+        Err(e) => {
+            tracing::error!(error = %e, "confirming an acceptance failed");
             page(
                 &rt,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -1648,8 +1924,8 @@ async fn remove_roles(
     body: axum::body::Bytes,
 ) -> Response {
     let (l, _, ok) = personal_post(&rt, &headers, "r", &token, &body);
-    if !ok {
-        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    if let Err(why) = ok {
+        return refused(&rt, l, why);
     }
     let Some(rel) = relationship_of(&rt, &token).await else {
         return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
@@ -1719,8 +1995,8 @@ async fn reseller_accept(
     body: axum::body::Bytes,
 ) -> Response {
     let (l, path, ok) = personal_post(&rt, &headers, "p", &token, &body);
-    if !ok {
-        return page(&rt, StatusCode::FORBIDDEN, pages::forbidden_page(l), None);
+    if let Err(why) = ok {
+        return refused(&rt, l, why);
     }
     let Some(r) = reseller_of(&rt, &token).await else {
         return page(&rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None);
@@ -1767,7 +2043,7 @@ fn personal_post(
     prefix: &str,
     token: &str,
     body: &[u8],
-) -> (Locale, String, bool) {
+) -> (Locale, String, Result<(), pages::FormRefusal>) {
     let path = format!("/{prefix}/{token}");
     let ok = csrf_ok(rt, headers, &form_pairs(body), &path);
     (locale_of(rt, headers), path, ok)

@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::hmac;
 
 use crate::config::LinkSettings;
-use crate::domain::OfferId;
+use crate::domain::{OfferId, Span, Timestamp};
 
 /// What a MAC is for: a code for one purpose never verifies for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,8 @@ pub enum Purpose {
     Csrf,
     /// A campaign recipient's unsubscribe link (subject `{campaign}_{seq}`).
     Unsubscribe,
+    /// The single-use link that confirms an acceptance (subject: the acceptance's instance).
+    ConfirmAcceptance,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
             Purpose::Reseller => "partnerflow/reseller-request/v1",
             Purpose::Csrf => "partnerflow/csrf/v1",
             Purpose::Unsubscribe => "partnerflow/unsubscribe/v1",
+            Purpose::ConfirmAcceptance => "partnerflow/confirm-acceptance/v1",
         }
     }
 }
@@ -211,17 +214,42 @@ impl KeyRing {
         self.sign(Purpose::AdvisorCode, offer.as_str(), &[location_id])
     }
 
-    /// The CSRF token for a form at `path`, bound to the browser's cookie nonce.
-    pub fn csrf_token(&self, nonce: &str, path: &str) -> String {
-        self.sign(Purpose::Csrf, nonce, &[path])
+    /// The CSRF token for a form at `path`, bound to the browser's cookie nonce and to the
+    /// time it was issued (`{nonce}-{issued_at_ms}` is the signed subject).
+    pub fn csrf_token(&self, nonce: &str, path: &str, issued: Timestamp) -> String {
+        self.sign(Purpose::Csrf, &format!("{nonce}-{}", issued.0), &[path])
     }
 
-    pub fn check_csrf(&self, token: &str, nonce: &str, path: &str) -> bool {
-        match KeyRing::split(token) {
-            Ok(p) => p.subject == nonce && self.verify(Purpose::Csrf, &p, &[path]).is_ok(),
-            Err(_) => false,
+    /// A form token is good for `path` and this browser's `nonce`, issued at most `max_age`
+    /// before `now` (and not after it, give or take a minute of clock skew between nodes).
+    pub fn check_csrf(
+        &self,
+        token: &str,
+        nonce: &str,
+        path: &str,
+        now: Timestamp,
+        max_age: Span,
+    ) -> Result<(), CsrfError> {
+        let p = KeyRing::split(token).map_err(|_| CsrfError::Invalid)?;
+        let (n, issued) = p.subject.rsplit_once('-').ok_or(CsrfError::Invalid)?;
+        if n != nonce || self.verify(Purpose::Csrf, &p, &[path]).is_err() {
+            return Err(CsrfError::Invalid);
         }
+        let issued: i64 = issued.parse().map_err(|_| CsrfError::Invalid)?;
+        if issued > now.0 + 60_000 || now.0 - issued > max_age.0 {
+            return Err(CsrfError::Expired);
+        }
+        Ok(())
     }
+}
+
+/// Why a form token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrfError {
+    /// Not ours, another page's, or another browser's.
+    Invalid,
+    /// Ours, but issued too long ago.
+    Expired,
 }
 
 /// A new key spec `k<random>:<base64url of 32 random bytes>`.
@@ -369,10 +397,32 @@ mod tests {
     #[test]
     fn csrf_binds_nonce_and_path() {
         let r = ring2();
-        let t = r.csrf_token("nonce1", "/o/x");
-        assert!(r.check_csrf(&t, "nonce1", "/o/x"));
-        assert!(!r.check_csrf(&t, "nonce2", "/o/x"));
-        assert!(!r.check_csrf(&t, "nonce1", "/o/y"));
-        assert!(!r.check_csrf("", "nonce1", "/o/x"));
+        let at = Timestamp(1_000_000_000);
+        let age = Span(2 * 3_600_000);
+        let t = r.csrf_token("nonce1", "/o/x", at);
+        assert_eq!(r.check_csrf(&t, "nonce1", "/o/x", at, age), Ok(()));
+        assert_eq!(
+            r.check_csrf(&t, "nonce1", "/o/x", at.plus(Span(age.0)), age),
+            Ok(())
+        );
+        assert_eq!(
+            r.check_csrf(&t, "nonce1", "/o/x", at.plus(Span(age.0 + 1)), age),
+            Err(CsrfError::Expired)
+        );
+        assert_eq!(
+            r.check_csrf(&t, "nonce1", "/o/x", Timestamp(at.0 - 120_000), age),
+            Err(CsrfError::Expired),
+            "issued in the future"
+        );
+        assert!(r.check_csrf(&t, "nonce2", "/o/x", at, age).is_err());
+        assert!(r.check_csrf(&t, "nonce1", "/o/y", at, age).is_err());
+        assert!(r.check_csrf("", "nonce1", "/o/x", at, age).is_err());
+        // A changed time in the subject breaks the MAC.
+        let forged = t.replace("-1000000000.", "-1000000001.");
+        assert_ne!(forged, t);
+        assert_eq!(
+            r.check_csrf(&forged, "nonce1", "/o/x", at, age),
+            Err(CsrfError::Invalid)
+        );
     }
 }

@@ -14,8 +14,8 @@ use crate::engine::EngineError;
 use crate::jobs::Runtime;
 use crate::links::{KeyRing, Purpose, constant_time_eq, sha256_hex};
 use crate::store::{
-    AcceptanceRow, Commit, CustomerQuery, CustomerView, InvitationRow, NewSignup, OfferFilter,
-    OfferLine, OfferRow, OfferView, Record, ResellerRow, ResellerView, StoreError, TokenRow,
+    AcceptanceRow, CustomerQuery, CustomerView, InvitationRow, NewSignup, OfferFilter, OfferLine,
+    OfferRow, OfferView, Record, ResellerRow, ResellerView, StoreError, TokenRow,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -464,7 +464,9 @@ pub async fn invite(
 pub async fn tracking(rt: &Runtime, id: &OfferId) -> Result<Value> {
     let o = get(rt, id).await?;
     let invitations = rt.store.invitations_of(id).await?;
+    // Only confirmed acceptances count; those still waiting for their link are a number.
     let acceptances = rt.store.acceptances_of(id).await?;
+    let unconfirmed = rt.store.unconfirmed_acceptances_of(id).await?;
     let unmatched = rt.store.unmatched_signups_of(id).await?;
     let history = rt.store.history(&o.offer.instance_id).await?;
     let location = rt.store.location(&o.offer.location_id).await?;
@@ -472,6 +474,7 @@ pub async fn tracking(rt: &Runtime, id: &OfferId) -> Result<Value> {
     v["location"] = json!(location);
     v["invitations"] = json!(invitations);
     v["acceptances"] = json!(acceptances);
+    v["unconfirmed_acceptances"] = json!(unconfirmed);
     v["unmatched_signups"] = json!(unmatched);
     v["history"] = json!(history);
     Ok(v)
@@ -520,12 +523,23 @@ pub struct Acceptance {
     pub locale: Locale,
 }
 
+/// What became of a submitted accept form.
 #[derive(Debug)]
 pub enum Accepted {
-    /// A new acceptance was recorded.
-    New(InstanceId),
-    /// This customer (domain) had accepted this offer before: nothing new recorded.
-    Again(InstanceId),
+    /// Recorded as `unconfirmed`: the confirmation link was mailed to the admin address.
+    /// Nothing counts until it is used.
+    Unconfirmed(InstanceId),
+    /// This offer was already accepted (and confirmed) for this domain: nothing recorded.
+    AlreadyAccepted,
+}
+
+/// Over a limit of the public pages: nothing was recorded or sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// Too many confirmation emails to this address today.
+    Recipient,
+    /// Too many confirmation emails for this domain today.
+    Domain,
 }
 
 /// The sign-up URL the customer is sent to: the configured one plus the advisor code, and
@@ -537,17 +551,37 @@ pub fn signup_redirect(rt: &Runtime, o: &OfferView) -> String {
     u.to_string()
 }
 
-/// Records a customer's acceptance. Location and catalog are checked again (they may have
-/// changed since the offer was made); the same domain accepting the same offer twice is
-/// one acceptance.
-pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accepted> {
+/// True when `email` is at `domain` or one of its subdomains.
+pub fn email_at_domain(email: &EmailAddress, domain: &DomainName) -> bool {
+    let at = email.domain().to_lowercase();
+    let d = domain.as_str();
+    at == d || at.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// Records a customer's acceptance as `unconfirmed` and mails the single-use confirmation
+/// link to the admin address, which must be at the claimed domain. Location and catalog are
+/// checked again (they may have changed since the offer was made). Unconfirmed acceptances
+/// block nobody; an offer already accepted and confirmed for the domain records nothing.
+/// Confirmation emails are rate-limited per address and per domain (kept in the database).
+pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accepted, AcceptError> {
     let offer = &o.offer;
-    if let Some(prev) = rt
+    if !email_at_domain(&a.admin_email, &a.domain) {
+        return Err(invalid(
+            "admin_email",
+            format!(
+                "must be an address at {} (or a subdomain of it): the confirmation link is sent there",
+                a.domain
+            ),
+        )
+        .into());
+    }
+    if rt
         .store
         .acceptance_by_domain(&offer.offer_id, &a.domain)
         .await?
+        .is_some()
     {
-        return Ok(Accepted::Again(prev.acceptance.instance_id));
+        return Ok(Accepted::AlreadyAccepted);
     }
     rt.store
         .location(&offer.location_id)
@@ -559,10 +593,7 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
     // The customer's licence counts: only for the offer's own products, within limits.
     for (p, _) in &a.licences {
         if !offer.products.iter().any(|l| &l.id == p) {
-            return Err(invalid(
-                format!("licences.{p}"),
-                "is not a product of this offer",
-            ));
+            return Err(invalid(format!("licences.{p}"), "is not a product of this offer").into());
         }
     }
     let requested: Vec<LineRequest> = offer
@@ -595,46 +626,45 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
             other => other,
         },
     )?;
+    // Only now, with a request that would be recorded: the mail limits.
+    let now = rt.clock.now();
+    let limits = &rt.settings.public;
+    let day = Span(86_400_000);
+    let recipient = a.admin_email.as_str().to_lowercase();
+    if limits.confirmations_per_address_per_day > 0
+        && !rt
+            .store
+            .rate_hit(
+                &format!("confirm-to:{recipient}"),
+                day,
+                limits.confirmations_per_address_per_day,
+                now,
+            )
+            .await?
+    {
+        return Err(AcceptError::Limited(Limited::Recipient));
+    }
+    if limits.confirmations_per_domain_per_day > 0
+        && !rt
+            .store
+            .rate_hit(
+                &format!("confirm-domain:{}", a.domain),
+                day,
+                limits.confirmations_per_domain_per_day,
+                now,
+            )
+            .await?
+    {
+        return Err(AcceptError::Limited(Limited::Domain));
+    }
     let granted = if a.delegated_admin {
         offer.delegated_admin
     } else {
         None
     };
     let acc_id = InstanceId::generate();
-    let mut commits: Vec<Commit> = Vec::new();
-    let mut relationship_id = None;
-    let mut remove_link = None;
-    if let Some(role) = granted {
-        let rel = InstanceId::generate();
-        let token = rt.keys.sign(Purpose::RemoveRoles, rel.as_str(), &[]);
-        let link = link_for(rt, "r", &token);
-        let mut d = Map::new();
-        d.insert("customer_email".into(), json!(a.admin_email));
-        d.insert("customer_name".into(), json!(a.organisation));
-        d.insert("role".into(), json!(role));
-        d.insert("auto_extend".into(), json!(false));
-        d.insert("link".into(), json!(link));
-        d.insert("offer_id".into(), json!(offer.offer_id));
-        d.insert("domain".into(), json!(a.domain));
-        // A standalone admin offer goes to an existing tenant: accepting approves it. With a
-        // trial or purchase the tenant exists once the sign-up completes (reconcile approves).
-        let events: &[&str] = if offer.kind == OfferKind::DelegatedAdmin {
-            &["request", "approve"]
-        } else {
-            &["request"]
-        };
-        let (c, _) = rt.engine.plan_start(
-            &rel,
-            "delegated_admin",
-            &d,
-            Some(a.locale),
-            "customer",
-            events,
-        )?;
-        commits.extend(c);
-        relationship_id = Some(rel);
-        remove_link = Some(link);
-    }
+    let confirm_token = confirm_token(rt, &acc_id);
+    let confirm_by = now.plus(confirm_window(rt));
     let mut d = Map::new();
     d.insert("offer_id".into(), json!(offer.offer_id));
     d.insert("kind".into(), json!(offer.kind));
@@ -652,8 +682,18 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
     }
     d.insert("delegated_admin".into(), json!(da_str(granted)));
     d.insert("link".into(), json!(offer.link));
-    if let Some(l) = &remove_link {
-        d.insert("remove_roles_link".into(), json!(l));
+    d.insert(
+        "confirm_link".into(),
+        json!(link_for(rt, "c", &confirm_token)),
+    );
+    d.insert("confirm_by".into(), json!(confirm_by.to_rfc3339()));
+    if granted.is_some() {
+        // The relationship is created when (if) the acceptance is confirmed; its id and the
+        // link to remove its roles are fixed now, so the confirmation email can carry it.
+        let rel = InstanceId::generate();
+        let token = rt.keys.sign(Purpose::RemoveRoles, rel.as_str(), &[]);
+        d.insert("relationship_id".into(), json!(rel));
+        d.insert("remove_roles_link".into(), json!(link_for(rt, "r", &token)));
     }
     let (mut c, _) = rt.engine.plan_start(
         &acc_id,
@@ -671,49 +711,211 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
         admin_email: a.admin_email.clone(),
         products: lines,
         delegated_admin: granted,
-        relationship_id,
-        accepted_at: rt.clock.now(),
+        relationship_id: None,
+        accepted_at: now,
+        confirmed_at: None,
     }));
-    commits.extend(c);
+    rt.engine.commit_plan(&c).await?;
+    tracing::info!(offer_id = %offer.offer_id, acceptance = %acc_id, domain = %a.domain, delegated_admin = da_str(granted), "acceptance recorded, waiting for confirmation");
+    Ok(Accepted::Unconfirmed(acc_id))
+}
+
+/// The token of an acceptance's confirmation link (`/c/{token}`), as mailed.
+pub fn confirm_token(rt: &Runtime, acceptance: &InstanceId) -> String {
+    rt.keys
+        .sign(Purpose::ConfirmAcceptance, acceptance.as_str(), &[])
+}
+
+/// How long a confirmation link is valid: the acceptance workflow's `confirm` duration.
+fn confirm_window(rt: &Runtime) -> Span {
+    rt.engine
+        .definition("acceptance")
+        .ok()
+        .and_then(|d| d.durations.get("confirm").copied())
+        .unwrap_or(Span(48 * 3_600_000))
+}
+
+/// Why an accept form was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error(transparent)]
+    Offer(#[from] OfferError),
+    #[error("over the limit of confirmation emails ({0:?})")]
+    Limited(Limited),
+}
+
+impl From<StoreError> for AcceptError {
+    fn from(e: StoreError) -> Self {
+        AcceptError::Offer(e.into())
+    }
+}
+
+impl From<EngineError> for AcceptError {
+    fn from(e: EngineError) -> Self {
+        AcceptError::Offer(e.into())
+    }
+}
+
+/// An acceptance waiting for its confirmation link, as the confirm page shows it.
+#[derive(Debug, Clone)]
+pub struct PendingConfirmation {
+    pub acceptance: crate::store::AcceptanceView,
+    pub offer: OfferView,
+    pub confirm_by: Timestamp,
+}
+
+/// What a confirmation link leads to.
+#[derive(Debug)]
+pub enum Confirmation {
+    /// Waiting to be confirmed (the page shows what was requested and a button).
+    Pending(Box<PendingConfirmation>),
+    /// Confirmed before (this link was used): nothing to do but go on to the sign-up.
+    Done(Box<OfferView>),
+    /// The link is unknown, forged or not an acceptance's.
+    NotFound,
+    /// The link ran out (or the acceptance expired) before it was used.
+    Expired(Box<OfferView>),
+    /// Another acceptance of this offer was confirmed for the domain first.
+    AlreadyAccepted(Box<OfferView>),
+    /// The offer was withdrawn or expired meanwhile.
+    OfferClosed(Box<OfferView>),
+}
+
+/// Looks up what a confirmation link refers to, without changing anything.
+pub async fn confirmation(rt: &Runtime, token: &str) -> Result<Confirmation> {
+    let Some(id) = resolve_page_token(rt, Purpose::ConfirmAcceptance, token) else {
+        return Ok(Confirmation::NotFound);
+    };
+    let Some(acc) = rt.store.acceptance(&id).await? else {
+        return Ok(Confirmation::NotFound);
+    };
+    let Some(o) = rt.store.offer(&acc.acceptance.offer_id).await? else {
+        return Ok(Confirmation::NotFound);
+    };
+    let now = rt.clock.now();
+    let confirm_by = acc.acceptance.accepted_at.plus(confirm_window(rt));
+    if acc.acceptance.confirmed_at.is_some() {
+        return Ok(Confirmation::Done(Box::new(o)));
+    }
+    if acc.state != "unconfirmed" || now > confirm_by {
+        return Ok(Confirmation::Expired(Box::new(o)));
+    }
+    if rt
+        .store
+        .acceptance_by_domain(&o.offer.offer_id, &acc.acceptance.domain)
+        .await?
+        .is_some()
+    {
+        return Ok(Confirmation::AlreadyAccepted(Box::new(o)));
+    }
+    if open_or_closed(&o, now).is_err() {
+        return Ok(Confirmation::OfferClosed(Box::new(o)));
+    }
+    Ok(Confirmation::Pending(Box::new(PendingConfirmation {
+        acceptance: acc,
+        offer: o,
+        confirm_by,
+    })))
+}
+
+/// Confirms an acceptance from its link: in one transaction the acceptance becomes
+/// `submitted` (confirmation to the customer, notice to the partner) and the delegated-admin
+/// relationship the customer granted is requested (approved at once for a standalone offer).
+/// Single use: a second call finds it `Done`. Returns what the link leads to now.
+pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
+    let p = match confirmation(rt, token).await? {
+        Confirmation::Pending(p) => p,
+        other => return Ok(other),
+    };
+    let acc = &p.acceptance;
+    let id = &acc.acceptance.instance_id;
+    let inst = rt.store.instance(id).await?;
+    let offer = &p.offer.offer;
+    // Location and catalog again: the partner's data may have changed since the form.
+    rt.store
+        .location(&offer.location_id)
+        .await?
+        .ok_or_else(|| OfferError::LocationNotSynced {
+            field: "offer.location_id".into(),
+            location: offer.location_id.clone(),
+        })?;
+    let mut commits = vec![rt.engine.plan_fire(id, "confirm", "customer").await?];
+    let mut relationship_id = None;
+    if let (Some(role), Some(rel)) = (
+        acc.acceptance.delegated_admin,
+        inst.data
+            .get("relationship_id")
+            .and_then(Value::as_str)
+            .and_then(|r| InstanceId::parse(r).ok()),
+    ) {
+        let mut d = Map::new();
+        d.insert("customer_email".into(), json!(acc.acceptance.admin_email));
+        d.insert("customer_name".into(), json!(acc.acceptance.organisation));
+        d.insert("role".into(), json!(role));
+        d.insert("auto_extend".into(), json!(false));
+        d.insert(
+            "link".into(),
+            inst.data
+                .get("remove_roles_link")
+                .cloned()
+                .unwrap_or_default(),
+        );
+        d.insert("offer_id".into(), json!(offer.offer_id));
+        d.insert("domain".into(), json!(acc.acceptance.domain));
+        // A standalone admin offer goes to an existing tenant: confirming approves it. With a
+        // trial or purchase the tenant exists once the sign-up completes (reconcile approves).
+        let events: &[&str] = if offer.kind == OfferKind::DelegatedAdmin {
+            &["request", "approve"]
+        } else {
+            &["request"]
+        };
+        let locale = Locale::parse(&inst.locale);
+        let (c, _) =
+            rt.engine
+                .plan_start(&rel, "delegated_admin", &d, locale, "customer", events)?;
+        commits.extend(c);
+        relationship_id = Some(rel);
+    }
+    commits[0].records.push(Record::AcceptanceConfirmed {
+        acceptance: id.clone(),
+        relationship_id,
+    });
     match rt.engine.commit_plan(&commits).await {
         Ok(()) => {}
-        Err(EngineError::Store(e)) if e.is_unique_violation() => {
-            // The same customer, at the same moment, in another request: that one won.
-            if let Some(prev) = rt
-                .store
-                .acceptance_by_domain(&offer.offer_id, &a.domain)
-                .await?
-            {
-                return Ok(Accepted::Again(prev.acceptance.instance_id));
-            }
-            return Err(EngineError::Store(e).into());
+        // Another acceptance of the domain was confirmed at the same moment, or this link
+        // was used twice at once: look again.
+        Err(EngineError::Store(e))
+            if e.is_unique_violation() || matches!(e, StoreError::Conflict(_)) =>
+        {
+            return confirmation(rt, token).await;
         }
         Err(e) => return Err(e.into()),
     }
-    tracing::info!(offer_id = %offer.offer_id, acceptance = %acc_id, domain = %a.domain, delegated_admin = da_str(granted), "offer accepted");
+    tracing::info!(offer_id = %offer.offer_id, acceptance = %id, domain = %acc.acceptance.domain, "acceptance confirmed");
+    let now = rt.clock.now();
     // A campaign recipient who accepted is `accepted` in the campaign's ledger.
     if let Err(e) = rt
         .store
         .mark_recipient_accepted(
             offer.offer_id.as_str(),
-            &a.admin_email.as_str().to_lowercase(),
-            rt.clock.now(),
+            &acc.acceptance.admin_email.as_str().to_lowercase(),
+            now,
         )
         .await
     {
         tracing::warn!(offer_id = %offer.offer_id, error = %e, "marking the campaign recipient accepted failed");
     }
-    // The recipient's invitation, if the admin email was invited: accepted (silently).
+    // The offer's invitations to addresses at the customer's domain: accepted (silently).
     if let Ok(open) = rt
         .store
-        .open_invitations_to(&offer.offer_id, &a.admin_email)
+        .open_invitations_at_domain(&offer.offer_id, &acc.acceptance.domain)
         .await
     {
         for inv in open {
             let _ = rt.engine.fire(&inv, "accept", "customer").await;
         }
     }
-    Ok(Accepted::New(acc_id))
+    Ok(Confirmation::Done(Box::new(p.offer.clone())))
 }
 
 /// A personal page link (remove roles, reseller request) resolved to its instance.
@@ -926,8 +1128,10 @@ pub struct Reconciled {
     pub unmatched: usize,
 }
 
-/// Matches reported sign-ups to acceptances (`submitted` → `completed`; a pending
-/// delegated-admin request is approved, since the tenant now exists), and marks acceptances
+/// Matches reported sign-ups to confirmed acceptances (`submitted` → `completed`; a pending
+/// delegated-admin request — only ever the one the confirmed customer granted — is approved,
+/// since the tenant now exists). A sign-up dated before the acceptance matches nothing.
+/// Marks acceptances
 /// without a sign-up within `offers.signup_window` as `abandoned` (their pending requests
 /// are cancelled). Idempotent: run it any number of times.
 pub async fn reconcile_signups(rt: &Runtime) -> Result<Reconciled> {
@@ -941,11 +1145,14 @@ pub async fn reconcile_signups(rt: &Runtime) -> Result<Reconciled> {
             out.unmatched += 1;
             continue;
         };
+        // Only a confirmed acceptance (someone showed control of a mailbox at the domain)
+        // is ever completed; unconfirmed ones are invisible here.
         let Some(a) = rt.store.acceptance_by_domain(&offer, &domain).await? else {
             out.unmatched += 1;
             continue;
         };
-        if a.state != "submitted" {
+        // A sign-up completed before the acceptance was made is not its sign-up.
+        if a.state != "submitted" || s.completed_at < a.acceptance.accepted_at {
             out.unmatched += 1;
             continue;
         }

@@ -128,7 +128,7 @@ const DE: T = T {
     domain: "Domäne",
     domain_hint: "zum Beispiel contoso.com",
     admin_email: "E-Mail-Adresse des Administrators",
-    admin_email_hint: "zum Beispiel admin@contoso.com",
+    admin_email_hint: "eine Adresse in Ihrer Domäne, zum Beispiel admin@contoso.com: Dorthin senden wir den Link, mit dem Sie die Annahme bestätigen",
     da_legend: "Delegierte Administration (optional)",
     da_full: "Vollständige Verwaltung: Der Partner erhält Rechte vergleichbar mit einem globalen Administrator. Er kann z. B. Benutzer anlegen, Kennwörter zurücksetzen, Domänen hinzufügen und Abonnements für Sie verwalten.",
     da_limited: "Eingeschränkte Verwaltung: Der Partner erhält Rechte vergleichbar mit einem Kennwortadministrator (Helpdesk). Er kann z. B. Kennwörter zurücksetzen und Benutzer unterstützen; Käufe, Domänen und Abonnements bleiben bei Ihnen.",
@@ -137,7 +137,7 @@ const DE: T = T {
     da_optional: "Sie können das Angebot auch ohne delegierte Administration annehmen und die Rechte jederzeit wieder entziehen.",
     da_standalone_note: "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
     accept: "Angebot annehmen",
-    accept_note: "Nach der Annahme werden Sie zur Registrierungsseite des Dienstanbieters weitergeleitet.",
+    accept_note: "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite des Dienstanbieters.",
     errors_title: "Bitte prüfen Sie Ihre Angaben:",
     not_found_title: "Angebot nicht gefunden",
     not_found_text: "Dieser Link ist ungültig oder unvollständig. Bitte verwenden Sie den vollständigen Link aus Ihrer E-Mail oder wenden Sie sich an den Absender.",
@@ -184,7 +184,7 @@ const EN: T = T {
     domain: "Domain",
     domain_hint: "for example contoso.com",
     admin_email: "Administrator's email address",
-    admin_email_hint: "for example admin@contoso.com",
+    admin_email_hint: "an address at your domain, for example admin@contoso.com: we send the link that confirms the acceptance there",
     da_legend: "Delegated administration (optional)",
     da_full: "Full administration: the partner gets rights comparable to a global administrator, for example to add users, reset passwords, add domains and manage subscriptions for you.",
     da_limited: "Limited administration: the partner gets rights comparable to a password (helpdesk) administrator, for example to reset passwords and support your users; purchases, domains and subscriptions stay with you.",
@@ -193,7 +193,7 @@ const EN: T = T {
     da_optional: "You may accept the offer without delegated administration, and you can remove the rights at any time.",
     da_standalone_note: "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
     accept: "Accept offer",
-    accept_note: "After accepting you are taken to the service provider's sign-up page.",
+    accept_note: "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the service provider's sign-up page.",
     errors_title: "Please check what you entered:",
     not_found_title: "Offer not found",
     not_found_text: "This link is invalid or incomplete. Please use the complete link from your email, or contact the sender.",
@@ -564,14 +564,230 @@ pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &
     )
 }
 
-pub fn forbidden_page(l: Locale) -> String {
+/// Why a form post was refused (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormRefusal {
+    /// No cookie, another page's or another browser's token.
+    Invalid,
+    /// The form was shown too long ago.
+    Expired,
+    /// The browser sent the form from another address than the configured public one.
+    Origin,
+}
+
+pub fn forbidden_page(l: Locale, why: FormRefusal) -> String {
     let t = t(l);
+    let text = match (why, l) {
+        (FormRefusal::Invalid, _) => t.forbidden_text,
+        (FormRefusal::Expired, Locale::De) => {
+            "Das Formular ist abgelaufen: Es gilt nur eine begrenzte Zeit, nachdem die Seite geladen wurde. Bitte laden Sie die Seite neu und senden Sie das Formular erneut."
+        }
+        (FormRefusal::Expired, Locale::En) => {
+            "The form has expired: it is only valid for a limited time after the page was loaded. Please reload the page and send the form again."
+        }
+        (FormRefusal::Origin, Locale::De) => {
+            "Das Formular wurde von einer anderen Adresse gesendet als der, unter der dieser Dienst eingerichtet ist (die Adresse stimmt nicht überein). Bitte öffnen Sie den Link aus Ihrer E-Mail unverändert. Der Betreiber findet Einzelheiten im Protokoll."
+        }
+        (FormRefusal::Origin, Locale::En) => {
+            "The form was sent from another address than the one this service is set up for (the address does not match). Please open the link from your email as it is. The operator finds details in the log."
+        }
+    };
     layout(
         l,
         t.forbidden_title,
         &format!(
             "<h1>{}</h1><section><p>{}</p></section>",
-            t.forbidden_title, t.forbidden_text
+            t.forbidden_title, text
+        ),
+    )
+}
+
+/// Over a rate limit (429): nothing was recorded or sent.
+pub fn rate_limited_page(l: Locale) -> String {
+    let (title, text) = match l {
+        Locale::De => (
+            "Zu viele Anfragen",
+            "Von Ihrer Adresse oder für diese E-Mail-Adresse bzw. Domäne kamen in kurzer Zeit zu viele Anfragen. Es wurde nichts gespeichert und keine E-Mail gesendet. Bitte versuchen Sie es später erneut.",
+        ),
+        Locale::En => (
+            "Too many requests",
+            "Too many requests came from your address, or for this email address or domain, in a short time. Nothing was recorded and no email was sent. Please try again later.",
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!("<h1>{title}</h1><section role=\"alert\"><p>{text}</p></section>"),
+    )
+}
+
+/// After the accept form: the confirmation link is on its way to the admin address.
+pub fn check_mail_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    o: &OfferView,
+    admin_email: &str,
+) -> String {
+    let t = t(l);
+    let (title, before, after) = match l {
+        Locale::De => (
+            "Bitte bestätigen Sie Ihre Annahme",
+            "Fast geschafft: Wir haben einen Bestätigungslink gesendet an",
+            "Öffnen Sie den Link in dieser E-Mail, um die Annahme zu bestätigen; danach geht es weiter zur Registrierungsseite des Dienstanbieters. Erst mit der Bestätigung gilt die Annahme. Kommt keine E-Mail an, prüfen Sie bitte den Spam-Ordner oder wenden Sie sich an den Partner.",
+        ),
+        Locale::En => (
+            "Please confirm your acceptance",
+            "Almost done: we have sent a confirmation link to",
+            "Open the link in that email to confirm the acceptance; you then continue to the service provider's sign-up page. The acceptance counts once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section role=\"status\" id=\"check-mail\"><p>{before} <strong>{}</strong>.</p><p>{after}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            esc(admin_email),
+            t.offer_id,
+            esc(o.offer.offer_id.as_str()),
+            partner_block(l, partner)
+        ),
+    )
+}
+
+/// The offer was already accepted (and confirmed) for this domain (409).
+pub fn already_accepted_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    o: &OfferView,
+    domain: &str,
+) -> String {
+    let t = t(l);
+    let (title, text) = match (l, domain.is_empty()) {
+        (Locale::De, false) => (
+            "Angebot bereits angenommen",
+            format!(
+                "Dieses Angebot wurde für die Domäne <strong>{}</strong> bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:",
+                esc(domain)
+            ),
+        ),
+        (Locale::De, true) => (
+            "Angebot bereits angenommen",
+            "Dieses Angebot wurde für Ihre Domäne bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:".to_string(),
+        ),
+        (Locale::En, false) => (
+            "Offer already accepted",
+            format!(
+                "This offer has already been accepted and confirmed for the domain <strong>{}</strong>. Nothing new was recorded. If you have questions or want to change something, please contact the partner:",
+                esc(domain)
+            ),
+        ),
+        (Locale::En, true) => (
+            "Offer already accepted",
+            "This offer has already been accepted and confirmed for your domain. Nothing new was recorded. If you have questions or want to change something, please contact the partner:".to_string(),
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section role=\"alert\" id=\"already-accepted\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            t.offer_id,
+            esc(o.offer.offer_id.as_str()),
+            partner_block(l, partner)
+        ),
+    )
+}
+
+/// The confirmation link's page: what was requested, and one button to confirm it.
+pub fn confirm_page(
+    l: Locale,
+    partner: &PartnerSettings,
+    p: &crate::offers::PendingConfirmation,
+    limits: &dyn Fn(&OfferLine) -> (u32, u32),
+    action: &str,
+    csrf: &str,
+) -> String {
+    let t = t(l);
+    let a = &p.acceptance.acceptance;
+    let (title, intro, org_label, da_none, button, valid) = match l {
+        Locale::De => (
+            "Annahme bestätigen",
+            "Bitte prüfen Sie, was angefragt wurde. Die Annahme gilt erst, wenn Sie sie hier bestätigen. Haben Sie das nicht veranlasst, schließen Sie diese Seite einfach.",
+            "Organisation (wie vom Anfragenden eingegeben)",
+            "Delegierte Administration: nicht angefragt.",
+            "Annahme bestätigen",
+            "Dieser Link gilt einmal und bis",
+        ),
+        Locale::En => (
+            "Confirm the acceptance",
+            "Please check what was requested. The acceptance only counts once you confirm it here. If you did not ask for this, just close this page.",
+            "Organisation (as entered by the requester)",
+            "Delegated administration: not requested.",
+            "Confirm acceptance",
+            "This link works once and is valid until",
+        ),
+    };
+    let mut b = format!(
+        "<h1>{title}</h1>\n<section><p>{intro}</p><dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{org_label}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        t.offer_id,
+        esc(a.offer_id.as_str()),
+        t.domain,
+        esc(a.domain.as_str()),
+        esc(&a.organisation),
+        t.admin_email,
+        esc(a.admin_email.as_str()),
+    );
+    if !a.products.is_empty() {
+        b.push_str(&format!("<h2>{}</h2>", t.products));
+        b.push_str(&product_rows(
+            l,
+            &a.products,
+            limits,
+            false,
+            &FormValues::default(),
+            &[],
+        ));
+    }
+    match a.delegated_admin {
+        Some(role) => b.push_str(&format!(
+            "<p id=\"da-requested\"><strong>{}</strong> {}</p>",
+            t.da_legend.trim_end_matches(" (optional)"),
+            role_text(l, role)
+        )),
+        None => b.push_str(&format!("<p id=\"da-requested\">{da_none}</p>")),
+    }
+    b.push_str("</section>\n");
+    b.push_str(&partner_block(l, partner));
+    b.push_str(&format!(
+        "<form method=\"post\" action=\"{}\" id=\"confirm-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"confirm\">{button}</button><p class=\"hint\">{valid} {}.</p></form>",
+        esc(action),
+        esc(csrf),
+        date(p.confirm_by, l)
+    ));
+    layout(l, title, &b)
+}
+
+/// A confirmation link that ran out before it was used (410).
+pub fn confirm_expired_page(l: Locale, partner: &PartnerSettings, o: &OfferView) -> String {
+    let t = t(l);
+    let (title, text) = match l {
+        Locale::De => (
+            "Bestätigungslink abgelaufen",
+            "Dieser Bestätigungslink ist abgelaufen oder wurde nicht rechtzeitig verwendet; die Anfrage ist verfallen. Sie können das Angebot über den Link aus der Angebots-E-Mail erneut annehmen, solange es gilt.",
+        ),
+        Locale::En => (
+            "Confirmation link expired",
+            "This confirmation link has expired or was not used in time; the request has lapsed. You can accept the offer again from the link in the offer email while it is valid.",
+        ),
+    };
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section id=\"confirm-expired\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            t.offer_id,
+            esc(o.offer.offer_id.as_str()),
+            partner_block(l, partner)
         ),
     )
 }
@@ -703,6 +919,12 @@ pub fn field_message(l: Locale, field: &str, limits: Option<(u32, u32)>) -> Stri
         (Locale::En, "domain") => "Please enter a domain like contoso.com (no wildcards).".into(),
         (Locale::De, "admin_email") => "Bitte geben Sie eine gültige E-Mail-Adresse an.".into(),
         (Locale::En, "admin_email") => "Please enter a valid email address.".into(),
+        (Locale::De, "admin_email_domain") => {
+            "Bitte geben Sie eine Adresse in der angegebenen Domäne an (z. B. admin@contoso.com für contoso.com): Dorthin senden wir den Bestätigungslink.".into()
+        }
+        (Locale::En, "admin_email_domain") => {
+            "Please enter an address at the domain you gave (e.g. admin@contoso.com for contoso.com): we send the confirmation link there.".into()
+        }
         (Locale::De, "licences") => match limits {
             Some((a, b)) => format!("Bitte geben Sie eine ganze Zahl von {a} bis {b} an."),
             None => "Bitte geben Sie eine ganze Zahl an.".into(),

@@ -977,6 +977,11 @@ impl Store {
                 break;
             }
         }
+        // Rate-limit counters of windows long past (the longest window is a day).
+        sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
+            .bind(before.0 - 2 * 86_400_000)
+            .execute(&self.pool)
+            .await?;
         // The record of schedule runs grows by one row a tick: kept as long as finished jobs.
         sqlx::query("DELETE FROM schedule_runs WHERE finished_at < $1")
             .bind(before.0)

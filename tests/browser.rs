@@ -84,7 +84,7 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         ],
     )
     .await;
-    let router = partnerflow::http::router(app.rt.clone());
+    let router = partnerflow::http::service(app.rt.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     partnerflow::tasks::location_sync(&app.rt).await.unwrap();
 

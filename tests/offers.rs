@@ -114,6 +114,37 @@ async fn accept_form(b: &mut Browser, link: &str, fields: &[(&str, &str)]) -> Re
     b.post_form(link, &all, &[]).await
 }
 
+/// The confirmation link mailed to `to` (delivered by `run_due`), served locally.
+async fn confirm_link(e: &Env, to: &str) -> String {
+    e.app.rt.run_due().await.unwrap();
+    let mail = email_with(&e.app, &[&format!("To: {to}"), "/c/"]);
+    link_in(&mail, "http://127.0.0.1:8080/c/")
+        .expect("the confirmation link")
+        .replace("http://127.0.0.1:8080", &e.base)
+}
+
+/// The customer opens the confirmation link and confirms: the final response (303).
+async fn confirm(b: &mut Browser, link: &str) -> Resp {
+    let page = b.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    b.post_form(link, &[("csrf", csrf.as_str())], &[]).await
+}
+
+/// Accepts and confirms from the admin mailbox (`admin_email` in `fields`): the 303.
+async fn accept_confirmed(e: &Env, b: &mut Browser, link: &str, fields: &[(&str, &str)]) -> Resp {
+    let r = accept_form(b, link, fields).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"check-mail\""), "{}", r.body);
+    let to = fields
+        .iter()
+        .find(|(k, _)| *k == "admin_email")
+        .map(|(_, v)| *v)
+        .unwrap();
+    let c = confirm_link(e, to).await;
+    confirm(b, &c).await
+}
+
 // ------------------------------------------------------------------------------ the journey
 
 async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
@@ -209,11 +240,63 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         )
         .await;
     // The form's own path includes no query, so the token still matches (query is ignored).
+    // Nothing counts yet: the page says a confirmation link went to the admin address.
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"check-mail\""), "{}", r.body);
+    assert!(r.body.contains("Admin@fabrikam.example"), "{}", r.body);
+    assert!(r.header("location").is_none());
+    let t = e.viewer.get(&format!("/api/v1/offers/{id}")).await.json();
+    assert_eq!(
+        t["acceptances"].as_array().unwrap().len(),
+        0,
+        "not counted before confirmation"
+    );
+    assert_eq!(t["unconfirmed_acceptances"], 1);
+    let c = confirm_link(&e, "Admin@fabrikam.example").await;
+    // The confirmation email says what was requested; nothing the requester typed is in its
+    // subject, and the organisation is marked as typed by them.
+    let verify = email_with(&e.app, &["To: Admin@fabrikam.example", "/c/"]);
+    let subject = verify
+        .lines()
+        .find(|l| l.starts_with("Subject:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        !subject.contains("Fabrikam") && !subject.contains("script"),
+        "{subject}"
+    );
+    let text = parts(&verify)
+        .into_iter()
+        .find(|(ct, _)| ct == "text/plain")
+        .unwrap()
+        .1;
+    assert!(text.contains("as entered by the requester"), "{text}");
+    assert!(text.contains("user licences: 30"), "{text}");
+    assert!(text.contains("LIMITED administration"), "{text}");
+    assert!(
+        outbox_raw(&e.app)
+            .iter()
+            .all(|m| !m.contains("To: partner@contoso-partner.example")),
+        "no partner notice before confirmation"
+    );
+    // The link's page shows the request; confirming sends the customer on to sign-up.
+    let confirm_page = b.get(&c).await;
+    assert_eq!(confirm_page.status, 200, "{}", confirm_page.body);
+    assert!(confirm_page.body.contains("fabrikam.example"));
+    assert!(
+        confirm_page.body.contains("&lt;script&gt;"),
+        "escaped on the page"
+    );
+    let csrf = csrf_of(&confirm_page.body);
+    let r = b.post_form(&c, &[("csrf", csrf.as_str())], &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let expected = format!("{SIGNUP}?advisor_code={code}");
     assert_eq!(r.header("location"), Some(expected.as_str()));
+    // Single use: the link now only leads on to the sign-up page again, changing nothing.
+    let used = b.post_form(&c, &[("csrf", csrf.as_str())], &[]).await;
+    assert_eq!(used.status, 303);
 
-    // Accepting again (same domain): idempotent, same redirect, nothing new.
+    // Accepting again (same domain): answered on the page, nothing new.
     e.app.rt.run_due().await.unwrap();
     let mails_before = e.app.outbox().len();
     let again = accept_form(
@@ -227,8 +310,13 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         ],
     )
     .await;
-    assert_eq!(again.status, 303);
-    assert_eq!(again.header("location"), Some(expected.as_str()));
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(
+        again.body.contains("already been accepted"),
+        "{}",
+        again.body
+    );
+    assert!(again.body.contains("partner@contoso-partner.example"));
     e.app.rt.run_due().await.unwrap();
     assert_eq!(
         e.app.outbox().len(),
@@ -397,7 +485,8 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
     assert!(page.body.contains("Einladung zum Testen"));
     assert!(page.body.contains("vollständige Verwaltung"));
     // Accept the trial without the delegated administration.
-    let r = accept_form(
+    let r = accept_confirmed(
+        &e,
         &mut b,
         &local,
         &[
@@ -425,7 +514,8 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
         .as_str()
         .unwrap()
         .replace("http://127.0.0.1:8080", &e.base);
-    let r = accept_form(
+    let r = accept_confirmed(
+        &e,
         &mut Browser::new("en"),
         &local,
         &[
@@ -917,7 +1007,8 @@ async fn abandoned_when_no_signup_within_the_window(store: Store) {
         .as_str()
         .unwrap()
         .replace("http://127.0.0.1:8080", &e.base);
-    let r = accept_form(
+    let r = accept_confirmed(
+        &e,
         &mut Browser::new("en"),
         &local,
         &[
@@ -955,7 +1046,8 @@ async fn reseller_partnership_customers_and_removal(store: Store) {
         .as_str()
         .unwrap()
         .replace("http://127.0.0.1:8080", &e.base);
-    accept_form(
+    accept_confirmed(
+        &e,
         &mut Browser::new("en"),
         &local,
         &[

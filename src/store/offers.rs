@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use super::{EmailRow, Result, Store, StoreError, json_text};
 use crate::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, ProductId,
-    Timestamp,
+    Span, Timestamp,
 };
 
 /// One product line of an offer or an acceptance. `licences` is None for trials.
@@ -83,6 +83,8 @@ pub struct AcceptanceRow {
     pub delegated_admin: Option<AdminRole>,
     pub relationship_id: Option<InstanceId>,
     pub accepted_at: Timestamp,
+    /// When the admin mailbox confirmed it; None while `unconfirmed` (or expired so).
+    pub confirmed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -177,6 +179,13 @@ pub enum Record {
     Offer(OfferRow),
     Invitation(InvitationRow),
     Acceptance(AcceptanceRow),
+    /// The acceptance was confirmed from the admin mailbox (with its delegated-admin
+    /// relationship, if the customer granted one). A unique violation means another
+    /// acceptance of the same (offer, domain) was confirmed first.
+    AcceptanceConfirmed {
+        acceptance: InstanceId,
+        relationship_id: Option<InstanceId>,
+    },
     /// A new partnership request for `mpn_id` (replaces an ended one; keeps its customers).
     Reseller(ResellerRow),
     ResellerCustomer {
@@ -234,8 +243,8 @@ pub(super) async fn write_record(
         }
         Record::Acceptance(a) => {
             sqlx::query(
-                "INSERT INTO acceptances (instance_id, offer_id, organisation, domain, admin_email, products, delegated_admin, relationship_id, accepted_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO acceptances (instance_id, offer_id, organisation, domain, admin_email, products, delegated_admin, relationship_id, accepted_at, confirmed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(a.instance_id.as_str())
             .bind(a.offer_id.as_str())
@@ -246,8 +255,25 @@ pub(super) async fn write_record(
             .bind(a.delegated_admin.map(AdminRole::as_str))
             .bind(a.relationship_id.as_ref().map(InstanceId::as_str))
             .bind(a.accepted_at.0)
+            .bind(a.confirmed_at.map(|t| t.0))
             .execute(&mut **tx)
             .await?;
+        }
+        Record::AcceptanceConfirmed {
+            acceptance,
+            relationship_id,
+        } => {
+            let r = sqlx::query(
+                "UPDATE acceptances SET confirmed_at = $1, relationship_id = $2 WHERE instance_id = $3 AND confirmed_at IS NULL",
+            )
+            .bind(at.0)
+            .bind(relationship_id.as_ref().map(InstanceId::as_str))
+            .bind(acceptance.as_str())
+            .execute(&mut **tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict(acceptance.clone()));
+            }
         }
         Record::Reseller(r) => {
             sqlx::query(
@@ -348,7 +374,7 @@ fn offer_view(r: &AnyRow) -> Result<OfferView> {
     })
 }
 
-const ACC_COLS: &str = "a.instance_id, a.offer_id, a.organisation, a.domain, a.admin_email, a.products, a.delegated_admin, a.relationship_id, a.accepted_at, i.state, r.state AS rel_state, r.data AS rel_data";
+const ACC_COLS: &str = "a.instance_id, a.offer_id, a.organisation, a.domain, a.admin_email, a.products, a.delegated_admin, a.relationship_id, a.accepted_at, a.confirmed_at, i.state, r.state AS rel_state, r.data AS rel_data";
 
 fn acceptance_view(r: &AnyRow) -> Result<AcceptanceView> {
     let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
@@ -386,6 +412,7 @@ fn acceptance_view(r: &AnyRow) -> Result<AcceptanceView> {
             delegated_admin: role(r, "delegated_admin")?,
             relationship_id: relationship.as_ref().map(|r| r.id.clone()),
             accepted_at: Timestamp(r.try_get("accepted_at")?),
+            confirmed_at: r.try_get::<Option<i64>, _>("confirmed_at")?.map(Timestamp),
         },
         state: s("state")?,
         relationship,
@@ -561,6 +588,34 @@ impl Store {
         rows.iter().map(|r| inst(r, "instance_id")).collect()
     }
 
+    /// The open invitations of an offer to addresses at `domain` or its subdomains.
+    pub async fn open_invitations_at_domain(
+        &self,
+        offer: &OfferId,
+        domain: &DomainName,
+    ) -> Result<Vec<InstanceId>> {
+        let rows = sqlx::query(
+            "SELECT v.instance_id, v.recipient FROM invitations v JOIN instances i ON i.id = v.instance_id
+             WHERE v.offer_id = $1 AND i.final_at IS NULL",
+        )
+        .bind(offer.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let to: String = r.try_get("recipient")?;
+            let at = to
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_lowercase())
+                .unwrap_or_default();
+            let d = domain.as_str();
+            if at == d || at.strip_suffix(d).is_some_and(|rest| rest.ends_with('.')) {
+                out.push(inst(r, "instance_id")?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn acceptances_where(
         &self,
         cond: &str,
@@ -601,9 +656,25 @@ impl Store {
             .collect()
     }
 
+    /// The confirmed acceptances of an offer (the ones that count).
     pub async fn acceptances_of(&self, offer: &OfferId) -> Result<Vec<AcceptanceView>> {
-        self.acceptances_where("a.offer_id = $1", offer.as_str(), None)
-            .await
+        self.acceptances_where(
+            "a.offer_id = $1 AND a.confirmed_at IS NOT NULL",
+            offer.as_str(),
+            None,
+        )
+        .await
+    }
+
+    /// Acceptances of an offer still waiting for their confirmation link to be used.
+    pub async fn unconfirmed_acceptances_of(&self, offer: &OfferId) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM acceptances a JOIN instances i ON i.id = a.instance_id
+             WHERE a.offer_id = $1 AND a.confirmed_at IS NULL AND i.state = 'unconfirmed'",
+        )
+        .bind(offer.as_str())
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub async fn acceptance(&self, id: &InstanceId) -> Result<Option<AcceptanceView>> {
@@ -614,6 +685,7 @@ impl Store {
             .next())
     }
 
+    /// The confirmed acceptance of `offer` for `domain` (at most one).
     pub async fn acceptance_by_domain(
         &self,
         offer: &OfferId,
@@ -621,7 +693,7 @@ impl Store {
     ) -> Result<Option<AcceptanceView>> {
         Ok(self
             .acceptances_where(
-                "a.offer_id = $1 AND a.domain = $2",
+                "a.offer_id = $1 AND a.domain = $2 AND a.confirmed_at IS NOT NULL",
                 offer.as_str(),
                 Some(domain.as_str()),
             )
@@ -657,6 +729,31 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(|r| inst(r, "instance_id")).collect()
+    }
+
+    /// Counts one hit on a fixed-window rate limit: true while `key` has had at most `limit`
+    /// hits in the current window of `window` (windows start at multiples of it since the
+    /// epoch). One statement, atomic on either store, so the limit holds across nodes.
+    pub async fn rate_hit(
+        &self,
+        key: &str,
+        window: Span,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let start = now.0 - now.0.rem_euclid(window.0.max(1));
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1)
+             ON CONFLICT (key) DO UPDATE SET
+               count = CASE WHEN rate_counters.window_start = excluded.window_start THEN rate_counters.count + 1 ELSE 1 END,
+               window_start = excluded.window_start
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(start)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count <= i64::from(limit))
     }
 
     /// Records a reported sign-up; false if the same (code, domain) was reported before.
@@ -843,12 +940,20 @@ impl Store {
     pub async fn search_customers(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerView>> {
         let accs = match q {
             CustomerQuery::Domain(d) => {
-                self.acceptances_where("a.domain = $1", d.as_str(), None)
-                    .await?
+                self.acceptances_where(
+                    "a.domain = $1 AND a.confirmed_at IS NOT NULL",
+                    d.as_str(),
+                    None,
+                )
+                .await?
             }
             CustomerQuery::User(e) => {
-                self.acceptances_where("lower(a.admin_email) = lower($1)", e.as_str(), None)
-                    .await?
+                self.acceptances_where(
+                    "lower(a.admin_email) = lower($1) AND a.confirmed_at IS NOT NULL",
+                    e.as_str(),
+                    None,
+                )
+                .await?
             }
         };
         let mut by_domain: std::collections::BTreeMap<String, Vec<AcceptanceView>> =

@@ -13,7 +13,7 @@ use super::TestApp;
 pub async fn serve(app: &TestApp) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = partnerflow::http::router(app.rt.clone());
+    let router = partnerflow::http::service(app.rt.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
     format!("http://{addr}")
 }
