@@ -1,7 +1,9 @@
 //! A real browser: headless Chromium (Debian's chromium + chromium-driver, driven over
 //! WebDriver) opens the offer link taken from an email delivered over SMTP, edits a licence
-//! count, accepts with and without delegated administration, and lands on the sign-up URL
-//! with the advisor code. No JavaScript on our pages: the browser submits plain HTML forms.
+//! count, accepts with and without delegated administration, opens the confirmation link from
+//! the next email delivered over SMTP, confirms, and lands on the sign-up URL with the advisor
+//! code; the acceptance is tracked only after confirmation. No JavaScript on our pages: the
+//! browser submits plain HTML forms.
 //!
 //! Without /usr/bin/chromium the test reports itself skipped, unless
 //! PARTNERFLOW_TEST_REQUIRE_BROWSER=1 (set by `.ci/run`, which installs Chromium).
@@ -143,9 +145,41 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     let driver = Arc::new(driver);
     let expected = format!("{signup_url}?advisor_code={code}");
 
-    // 1: with delegated admin, 40 licences instead of 25.
-    let (d, l, e) = (driver.clone(), link.clone(), expected.clone());
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
+    // The confirmation link mailed to `to`, once it has been delivered over SMTP.
+    let confirmation_to = |to: &'static str| {
+        let rt = app.rt.clone();
+        let smtp = &smtp;
+        let base = base.clone();
+        async move {
+            let mut found = None;
+            common::wait_for(
+                &format!("the confirmation link to {to} delivered over SMTP"),
+                Duration::from_secs(30),
+                || {
+                    let rt = rt.clone();
+                    found = smtp
+                        .received()
+                        .into_iter()
+                        .filter(|m| m.rcpt_to.iter().any(|r| r.contains(to)))
+                        .find_map(|m| link_in(&m.raw, &format!("{base}/c/")));
+                    let done = found.is_some();
+                    async move {
+                        if !done {
+                            let _ = rt.run_due().await;
+                        }
+                        done
+                    }
+                },
+            )
+            .await;
+            found.unwrap()
+        }
+    };
+    let offer_id = OfferId::parse(id.as_str()).unwrap();
+
+    // 1: with delegated admin, 40 licences instead of 25: the page says a link was mailed.
+    let (d, l) = (driver.clone(), link.clone());
+    let s1 = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let s = d.session("en")?;
         s.goto(&l)?;
         assert!(s.title()?.contains(id_str(&l)), "title names the offer");
@@ -159,6 +193,34 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         s.send_keys(&s.find("#admin_email")?, "admin@fabrikam.example")?;
         s.click(&box_)?;
         s.click(&s.find("#accept")?)?;
+        s.wait_until(Duration::from_secs(20), "the check-your-mail page", |s| {
+            Ok(s.page_source()?.contains("id=\"check-mail\""))
+        })
+        .map_err(|err| format!("{err}\n{}", s.page_source().unwrap_or_default()))?;
+        assert!(s.page_source()?.contains("admin@fabrikam.example"));
+        Ok(s)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    // Tracking shows nothing until the customer confirms from the mailbox.
+    assert!(
+        app.rt
+            .store
+            .acceptances_of(&offer_id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an acceptance counts only after confirmation"
+    );
+    let c = confirmation_to("admin@fabrikam.example").await;
+    let e = expected.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let s = s1;
+        s.goto(&c)?;
+        let page = s.page_source()?;
+        assert!(page.contains("fabrikam.example") && page.contains("Fabrikam GmbH"));
+        s.click(&s.find("#confirm")?)?;
         s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
             Ok(s.current_url()? == e)
         })
@@ -169,10 +231,14 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     .await
     .unwrap()
     .unwrap();
+    assert_eq!(
+        app.rt.store.acceptances_of(&offer_id).await.unwrap().len(),
+        1
+    );
 
     // 2: another customer, without delegated admin, German page; a bad count first.
-    let (d, l, e) = (driver.clone(), link.clone(), expected.clone());
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let (d, l) = (driver.clone(), link.clone());
+    let s2 = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let s = d.session("de")?;
         s.goto(&l)?;
         assert!(s.page_source()?.contains("Kaufangebot"));
@@ -193,6 +259,21 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         s.clear(&count)?;
         s.send_keys(&count, "12")?;
         s.click(&s.find("#accept")?)?;
+        s.wait_until(Duration::from_secs(20), "the check-your-mail page", |s| {
+            Ok(s.page_source()?.contains("id=\"check-mail\""))
+        })?;
+        Ok(s)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let c = confirmation_to("it@tailspin.example").await;
+    let e = expected.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let s = s2;
+        s.goto(&c)?;
+        assert!(s.page_source()?.contains("Annahme bestätigen"));
+        s.click(&s.find("#confirm")?)?;
         s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
             Ok(s.current_url()? == e)
         })?;
