@@ -303,6 +303,33 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
         .map_err(|e| format!("`{expr}` is not a cron expression: {e}"))
 }
 
+/// An empty `app.public_base_url` is derived from `http.bind` (`http://HOST:PORT`; an
+/// unspecified address such as 0.0.0.0 becomes 127.0.0.1), so that changing the port changes
+/// the links too. Behind a proxy or on another host it must be set.
+fn derive_public_base_url(t: &mut toml::Table) {
+    let bind = t
+        .get("http")
+        .and_then(|h| h.get("bind"))
+        .and_then(toml::Value::as_str)
+        .and_then(|b| b.parse::<std::net::SocketAddr>().ok());
+    let Some(app) = t.get_mut("app").and_then(toml::Value::as_table_mut) else {
+        return;
+    };
+    let empty = app
+        .get("public_base_url")
+        .and_then(toml::Value::as_str)
+        .is_some_and(|u| u.trim().is_empty());
+    if let (true, Some(mut b)) = (empty, bind) {
+        if b.ip().is_unspecified() {
+            b.set_ip(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        }
+        app.insert(
+            "public_base_url".into(),
+            toml::Value::String(format!("http://{b}")),
+        );
+    }
+}
+
 struct Layered {
     table: toml::Table,
     sources: BTreeMap<String, String>,
@@ -379,6 +406,7 @@ impl Settings {
             let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
             set_env(&mut layered, &path, v, k)?;
         }
+        derive_public_base_url(&mut layered.table);
         let mut s = Self::from_table(&layered)?;
         s.resolve_secrets(&layered)?;
         s.validate(&layered)?;

@@ -1793,6 +1793,13 @@ fn confirmation_response(
             let body = pages::confirm_page(l, p, &pending, &limits, path, &token);
             page(rt, StatusCode::OK, body, set)
         }
+        // A standalone delegated-admin offer is for an existing customer: no sign-up.
+        offers::Confirmation::Done(o) if o.offer.kind == OfferKind::DelegatedAdmin => page(
+            rt,
+            StatusCode::OK,
+            pages::admin_granted_page(l, p, o.offer.delegated_admin),
+            None,
+        ),
         offers::Confirmation::Done(o) => to_signup(rt, &o),
         offers::Confirmation::NotFound => {
             page(rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None)

@@ -864,7 +864,9 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
         d.insert("domain".into(), json!(acc.acceptance.domain));
         // A standalone admin offer goes to an existing tenant: confirming approves it. With a
         // trial or purchase the tenant exists once the sign-up completes (reconcile approves).
-        let events: &[&str] = if offer.kind == OfferKind::DelegatedAdmin {
+        let standalone = offer.kind == OfferKind::DelegatedAdmin;
+        d.insert("standalone".into(), json!(standalone));
+        let events: &[&str] = if standalone {
             &["request", "approve"]
         } else {
             &["request"]

@@ -470,9 +470,18 @@ pub fn offer_page(
             ));
         }
     }
+    let note = match (offer.kind, l) {
+        (OfferKind::DelegatedAdmin, Locale::De) => {
+            "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung erhält der Partner die Rechte."
+        }
+        (OfferKind::DelegatedAdmin, Locale::En) => {
+            "After accepting, we send a confirmation link to the administrator's email address. The partner gets the rights only once it is confirmed."
+        }
+        _ => t.accept_note,
+    };
     b.push_str(&format!(
-        "<button type=\"submit\" id=\"accept\">{}</button><p class=\"hint\">{}</p>\n</form>\n",
-        t.accept, t.accept_note
+        "<button type=\"submit\" id=\"accept\">{}</button><p class=\"hint\">{note}</p>\n</form>\n",
+        t.accept
     ));
     layout(l, &format!("{title} {}", offer.offer_id), &b)
 }
@@ -629,16 +638,27 @@ pub fn check_mail_page(
     admin_email: &str,
 ) -> String {
     let t = t(l);
-    let (title, before, after) = match l {
-        Locale::De => (
+    let standalone = o.offer.kind == OfferKind::DelegatedAdmin;
+    let (title, before, after) = match (l, standalone) {
+        (Locale::De, false) => (
             "Bitte bestätigen Sie Ihre Annahme",
             "Fast geschafft: Wir haben einen Bestätigungslink gesendet an",
             "Öffnen Sie den Link in dieser E-Mail, um die Annahme zu bestätigen; danach geht es weiter zur Registrierungsseite des Dienstanbieters. Erst mit der Bestätigung gilt die Annahme. Kommt keine E-Mail an, prüfen Sie bitte den Spam-Ordner oder wenden Sie sich an den Partner.",
         ),
-        Locale::En => (
+        (Locale::De, true) => (
+            "Bitte bestätigen Sie Ihre Annahme",
+            "Fast geschafft: Wir haben einen Bestätigungslink gesendet an",
+            "Öffnen Sie den Link in dieser E-Mail, um die Annahme zu bestätigen. Erst mit der Bestätigung erhält der Partner die Administratorrechte. Kommt keine E-Mail an, prüfen Sie bitte den Spam-Ordner oder wenden Sie sich an den Partner.",
+        ),
+        (Locale::En, false) => (
             "Please confirm your acceptance",
             "Almost done: we have sent a confirmation link to",
             "Open the link in that email to confirm the acceptance; you then continue to the service provider's sign-up page. The acceptance counts once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
+        ),
+        (Locale::En, true) => (
+            "Please confirm your acceptance",
+            "Almost done: we have sent a confirmation link to",
+            "Open the link in that email to confirm the acceptance. The partner gets the administrator rights only once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
         ),
     };
     layout(
@@ -765,6 +785,31 @@ pub fn confirm_page(
         date(p.confirm_by, l)
     ));
     layout(l, title, &b)
+}
+
+/// A standalone delegated-admin offer, confirmed: the rights are granted (no sign-up).
+pub fn admin_granted_page(l: Locale, partner: &PartnerSettings, role: Option<AdminRole>) -> String {
+    let t = t(l);
+    let (title, text) = match l {
+        Locale::De => (
+            "Delegierte Administration erteilt",
+            "Vielen Dank. Der Partner hat die folgenden Administratorrechte für Ihre Organisation erhalten; wir haben Ihnen eine Bestätigung mit dem Link gesendet, über den Sie die Rechte jederzeit wieder entziehen können.",
+        ),
+        Locale::En => (
+            "Delegated administration granted",
+            "Thank you. The partner now holds the following administrator rights for your organisation; we have sent you a confirmation with the link where you can remove them at any time.",
+        ),
+    };
+    let role = role.map(|r| role_text(l, r)).unwrap_or("");
+    layout(
+        l,
+        title,
+        &format!(
+            "<h1>{title}</h1><section role=\"status\" id=\"admin-granted\"><p>{text}</p><p>{role}</p><p>{}</p></section>{}",
+            t.remove_keeps,
+            partner_block(l, partner)
+        ),
+    )
 }
 
 /// A confirmation link that ran out before it was used (410).

@@ -327,6 +327,17 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     // Tracking by Offer ID shows it all.
     let t = e.viewer.get(&format!("/api/v1/offers/{id}")).await.json();
     assert_eq!(t["invitations"].as_array().unwrap().len(), 2);
+    // Both invitations went to fabrikam.example; the offer was accepted for that domain (by
+    // Admin@…, whom nobody invited): both are accepted.
+    assert!(
+        t["invitations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["state"] == "accepted"),
+        "{}",
+        t["invitations"]
+    );
     assert!(
         t["invitations"]
             .as_array()
@@ -363,6 +374,12 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
             );
         }
     }
+    // The relationship's email says what actually happens next (no approval page exists).
+    let request = email_with(
+        &e.app,
+        &["To: Admin@fabrikam.example", "becomes active by itself"],
+    );
+    assert!(!request.contains("approve the request"), "{request}");
     let notice = email_with(
         &e.app,
         &["To: partner@contoso-partner.example", "fabrikam.example"],
@@ -525,7 +542,10 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
         ],
     )
     .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    // An existing customer: no sign-up; the page says what was granted.
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("id=\"admin-granted\""), "{}", r.body);
+    assert!(r.header("location").is_none());
     let t = e
         .viewer
         .get(&format!(
@@ -537,6 +557,37 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
     let rel = &t["acceptances"][0]["relationship"];
     assert_eq!(rel["state"], "active");
     assert_eq!(rel["role"], "full");
+    // Complete at once, and never abandoned after the sign-up window.
+    assert_eq!(t["acceptances"][0]["state"], "completed");
+    e.app.clock.advance(Span(20 * DAY));
+    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    assert!(
+        s.contains("1 abandoned"),
+        "only the trial's acceptance: {s}"
+    );
+    let t = e
+        .viewer
+        .get(&format!(
+            "/api/v1/offers/{}",
+            da["offer_id"].as_str().unwrap()
+        ))
+        .await
+        .json();
+    assert_eq!(t["acceptances"][0]["state"], "completed");
+    // No request email "to review and approve" (approval happened at once): the customer's
+    // confirmation says what was granted and links to the page that removes the roles.
+    e.app.rt.run_due().await.unwrap();
+    let rel_id = partnerflow::domain::InstanceId::parse(rel["id"].as_str().unwrap()).unwrap();
+    let rel_mails = e.app.rt.store.emails_of(&rel_id).await.unwrap();
+    assert!(
+        rel_mails.iter().all(|m| m.template != "admin_request"),
+        "{rel_mails:?}"
+    );
+    let confirmation = email_with(&e.app, &["To: it@woodgrove.example", "/r/"]);
+    assert!(
+        !confirmation.contains("sign-up page"),
+        "a standalone offer does not send the customer to sign-up"
+    );
     let timers = e
         .app
         .rt
