@@ -100,3 +100,96 @@ fn config_errors_name_file_and_key_never_the_secret() {
     assert!(!stderr.contains(SECRET), "{stderr}");
     assert!(stderr.contains("links.keys"), "{stderr}");
 }
+
+async fn get(url: String, headers: &[(&str, &str)]) -> common::web::Resp {
+    let h = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    common::web::request("GET", url, h, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_responses_are_neither_cached_nor_sniffed() {
+    let app = common::spawn_app(common::Store::Sqlite, &[]).await;
+    let base = common::web::serve(&app).await;
+    for (path, status) in [
+        ("/api/v1/openapi.json", 200),
+        ("/api/v1/catalog", 401),
+        ("/api/v1/nope", 404),
+        ("/api/v1/offers/%FF", 404),
+    ] {
+        let r = get(format!("{base}{path}"), &[]).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{path}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{path}"
+        );
+        assert_eq!(r.header("strict-transport-security"), None, "{path}: http");
+    }
+    let r = get(format!("{base}/api/v1/offers/%FF"), &[]).await;
+    assert_eq!(r.code(), "route_not_found", "{}", r.body);
+    let r = get(format!("{base}/healthz"), &[]).await;
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_transport_security_when_the_public_url_is_https() {
+    let app = common::spawn_app(
+        common::Store::Sqlite,
+        &[(
+            "PARTNERFLOW__APP__PUBLIC_BASE_URL",
+            "https://offers.example",
+        )],
+    )
+    .await;
+    let base = common::web::serve(&app).await;
+    for path in ["/healthz", "/api/v1/openapi.json", "/o/PF-NOPE", "/nope"] {
+        let r = get(format!("{base}{path}"), &[]).await;
+        let hsts = r.header("strict-transport-security").unwrap_or("");
+        assert!(hsts.starts_with("max-age="), "{path}: {:?}", r.headers);
+    }
+}
+
+/// Unknown paths, paths that are not UTF-8 and the router's fallback answer exactly like a bad
+/// offer code: status, headers, body, and the language from Accept-Language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dead_end_answers_like_a_bad_offer_code() {
+    let app = common::spawn_app(common::Store::Sqlite, &[]).await;
+    let base = common::web::serve(&app).await;
+    let mut bodies = Vec::new();
+    for lang in [Some("en-GB,en;q=0.9"), Some("de-DE"), None] {
+        let h: Vec<(&str, &str)> = lang.iter().map(|l| ("Accept-Language", *l)).collect();
+        let want = get(format!("{base}/o/PF-NOPE"), &h).await;
+        assert_eq!(want.status, 404);
+        for path in [
+            "/nope",
+            "/o/",
+            "/o/%FF",
+            "/o/%C3%28",
+            "/r/%FF",
+            "/p/%FF",
+            "/u/%FF",
+            "/%FF",
+            "/assets/app.js",
+        ] {
+            let got = get(format!("{base}{path}"), &h).await;
+            assert_eq!(got.status, want.status, "{path} {lang:?}: {}", got.body);
+            assert_eq!(got.body, want.body, "{path} {lang:?}");
+            let mut a = got.headers.clone();
+            let mut b = want.headers.clone();
+            for h in [&mut a, &mut b] {
+                h.remove("date");
+            }
+            assert_eq!(a, b, "{path} {lang:?}: headers");
+        }
+        bodies.push(want.body);
+    }
+    assert_ne!(bodies[0], bodies[1], "en and de differ");
+    assert_eq!(
+        bodies[2], bodies[1],
+        "the default locale (de) without Accept-Language"
+    );
+}
