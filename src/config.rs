@@ -148,6 +148,8 @@ pub struct LogSettings {
 pub struct HttpSettings {
     pub bind: std::net::SocketAddr,
     pub admin_token: Secret,
+    /// A connection that has not sent a complete request head within this time is closed.
+    pub header_read_timeout: Span,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -461,6 +463,12 @@ impl Settings {
                     "`{}` is neither sqlite:… nor postgres://…",
                     without_password(url)
                 ),
+            ));
+        }
+        if !(1..=600_000).contains(&self.http.header_read_timeout.0) {
+            return Err(err(
+                "http.header_read_timeout",
+                format!("{} is outside 1ms..10m", self.http.header_read_timeout),
             ));
         }
         if self.database.max_connections == 0 {

@@ -3,6 +3,9 @@
 //! `/r/…` remove admin roles, `/p/…` reseller request). Every error maps to a status and a
 //! stable code in one place ([`ApiError::into_response`]; pages: [`page_error`]).
 
+mod serve;
+pub use serve::serve;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};

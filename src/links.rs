@@ -142,7 +142,7 @@ impl KeyRing {
                 .map_err(|e| format!("{}: {e}", path.display()));
         }
         let spec = generate_spec();
-        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        crate::files::private_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         write_private(&path, &format!("{spec}\n"))?;
         let ring = KeyRing::parse(&spec, "")?;
         Ok((

@@ -193,3 +193,203 @@ async fn every_dead_end_answers_like_a_bad_offer_code() {
         "the default locale (de) without Accept-Language"
     );
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `partnerflow serve` on a free port with `env`; waits until it answers /healthz.
+async fn serve_binary(
+    args: &[&str],
+    env: &[(String, String)],
+    log: &std::path::Path,
+) -> (common::Proc, String) {
+    let port = free_port();
+    let mut env = env.to_vec();
+    env.push((
+        "PARTNERFLOW__HTTP__BIND".into(),
+        format!("127.0.0.1:{port}"),
+    ));
+    let mut argv = vec!["serve"];
+    argv.extend_from_slice(args);
+    let proc = common::spawn_partnerflow(&argv, &env, log);
+    let base = format!("http://127.0.0.1:{port}");
+    let url = format!("{base}/healthz");
+    common::wait_for("serve to answer /healthz", Duration::from_secs(60), || {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                ureq::get(&url)
+                    .call()
+                    .is_ok_and(|r| r.status().as_u16() == 200)
+            })
+            .await
+            .unwrap()
+        }
+    })
+    .await;
+    (proc, base)
+}
+
+use std::time::{Duration, Instant};
+
+/// A client that sends its request head a byte at a time is cut off after
+/// `http.header_read_timeout`; complete requests are still answered, and SIGTERM still stops
+/// the server gracefully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dribbling_client_is_cut_off_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::new(common::Store::Sqlite, dir.path()).await;
+    let env = common::test_env(
+        dir.path(),
+        &db,
+        &[("PARTNERFLOW__HTTP__HEADER_READ_TIMEOUT", "700ms")],
+    );
+    let (mut server, base) = serve_binary(&["--no-workers"], &env, &dir.path().join("log")).await;
+    let addr = base.trim_start_matches("http://").to_string();
+
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = Instant::now();
+    conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let deadline = started + Duration::from_secs(10);
+    let mut buf = [0u8; 256];
+    let closed_after = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the connection is still open after {:?}",
+            started.elapsed()
+        );
+        tokio::select! {
+            r = conn.read(&mut buf) => match r {
+                Ok(0) | Err(_) => break started.elapsed(),
+                // hyper may answer 408 before closing; the close is what counts.
+                Ok(_) => continue,
+            },
+            // The attack: one more byte of the header every 100 ms.
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                if conn.write_all(b"a").await.is_err() {
+                    break started.elapsed();
+                }
+            }
+        }
+    };
+    assert!(
+        closed_after >= Duration::from_millis(600),
+        "closed too early: {closed_after:?}"
+    );
+
+    // A request sent at once is answered.
+    let r = get(format!("{base}/healthz"), &[]).await;
+    assert_eq!(r.status, 200);
+
+    server.signal("TERM");
+    assert!(
+        server.wait_exit(Duration::from_secs(20)),
+        "serve did not stop on SIGTERM"
+    );
+}
+
+/// Walks `root`: every folder (root included) and file with its mode.
+#[cfg(unix)]
+fn modes(root: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = vec![];
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue; // removed meanwhile (a -wal at close)
+        };
+        out.push((p.clone(), meta.permissions().mode() & 0o777));
+        if meta.is_dir() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                todo.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+/// `partnerflow serve` in a fresh folder: the data folder, the SQLite database and its -wal
+/// and -shm, the generated link key, the outbox and each .eml are the service user's alone.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_files_are_private_to_the_service_user() {
+    const TOKEN: &str = "test-admin-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = common::TestDb::new(common::Store::Sqlite, &data).await;
+    let data_s = data.display().to_string();
+    let outbox = data.join("outbox").display().to_string();
+    let env = common::test_env(
+        dir.path(),
+        &db,
+        &[
+            ("PARTNERFLOW__APP__DATA_DIR", data_s.as_str()),
+            ("PARTNERFLOW__EMAIL__OUTBOX_DIR", outbox.as_str()),
+            ("PARTNERFLOW__HTTP__ADMIN_TOKEN", TOKEN),
+            ("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms"),
+        ],
+    );
+    let (mut server, base) = serve_binary(&[], &env, &dir.path().join("log")).await;
+    let start = serde_json::json!({
+        "workflow": "trial_invitation", "data": common::trial_data(1), "event": "send", "locale": "de"
+    });
+    let r = common::web::request(
+        "POST",
+        format!("{base}/api/v1/instances"),
+        vec![("Authorization".into(), format!("Bearer {TOKEN}"))],
+        Some(("application/json", start.to_string())),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let outbox_dir = data.join("outbox");
+    common::wait_for(
+        "the invitation in the outbox",
+        Duration::from_secs(60),
+        || {
+            let d = outbox_dir.clone();
+            async move {
+                std::fs::read_dir(&d).is_ok_and(|d| {
+                    d.flatten()
+                        .any(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                })
+            }
+        },
+    )
+    .await;
+
+    let check = |when: &str| {
+        let all = modes(&data);
+        let names: Vec<String> = all
+            .iter()
+            .filter_map(|(p, _)| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        for want in ["pf.db", "link-keys", "outbox"] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "{when}: no {want} in {all:?}"
+            );
+        }
+        assert!(names.iter().any(|n| n.ends_with(".eml")), "{when}: {all:?}");
+        for (p, mode) in &all {
+            let want = if p.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(*mode, want, "{when}: {} is {mode:o}", p.display());
+        }
+        names
+    };
+    let running = check("while serving");
+    assert!(
+        running.iter().any(|n| n == "pf.db-wal") && running.iter().any(|n| n == "pf.db-shm"),
+        "{running:?}"
+    );
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(20)));
+    check("after exit");
+}
