@@ -761,6 +761,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown config key `jobs.nope`"), "{e}");
+        let e = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__HTTP__HEADER_READ_TIMEOUT", "0s")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http.header_read_timeout"), "{e}");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();
