@@ -66,6 +66,12 @@ pub async fn build(
     role: &str,
 ) -> Result<Arc<Runtime>, StartError> {
     let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
+    // An installation from before private modes: its data folder is made private too.
+    if settings.app.data_dir.is_dir()
+        && let Err(e) = crate::files::private_dir(&settings.app.data_dir)
+    {
+        tracing::warn!(error = %e, dir = %settings.app.data_dir.display(), "cannot make the data folder private (0700)");
+    }
     let (templates, defs) = load_definitions(&settings)?;
     let schedules = crate::schedule::from_settings(&settings).map_err(StartError::Schedules)?;
     let transport = Transport::from_settings(&settings.email)

@@ -543,6 +543,8 @@ fn init_logging(settings: &Settings) {
 }
 
 pub fn main() -> ExitCode {
+    // Before anything is created: the database, the outbox and reports hold personal data.
+    crate::files::restrict_umask();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref(), &Settings::process_env()) {
         Ok(s) => s,
@@ -805,11 +807,15 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 )))
             };
             let mut rx = stop_rx.clone();
-            let server = axum::serve(listener, crate::http::service(rt.clone()))
-                .with_graceful_shutdown(async move {
+            let server = crate::http::serve(
+                listener,
+                crate::http::router(rt.clone()),
+                rt.settings.http.header_read_timeout.as_std(),
+                async move {
                     let _ = rx.wait_for(|s| *s).await;
-                });
-            let server = tokio::spawn(async move { server.await });
+                },
+            );
+            let server = tokio::spawn(server);
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight jobs");
             let _ = stop_tx.send(true);

@@ -28,10 +28,59 @@ pub enum ConfigError {
     },
 }
 
-/// A secret value: never printed, never logged.
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+/// A secret value: never printed, never logged — not even in the error about a value of the
+/// wrong type (`password = 12345` says "a number", never which).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, Unexpected};
+        struct V;
+        impl V {
+            fn refuse<E: Error>(self, what: &'static str) -> Result<Secret, E> {
+                Err(E::invalid_type(Unexpected::Other(what), &self))
+            }
+        }
+        impl serde::de::Visitor<'_> for V {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_string<E: Error>(self, v: String) -> Result<Secret, E> {
+                Ok(Secret(v))
+            }
+            fn visit_bool<E: Error>(self, _: bool) -> Result<Secret, E> {
+                self.refuse("a boolean (value not shown)")
+            }
+            fn visit_i64<E: Error>(self, _: i64) -> Result<Secret, E> {
+                self.refuse("a number (value not shown)")
+            }
+            fn visit_u64<E: Error>(self, _: u64) -> Result<Secret, E> {
+                self.refuse("a number (value not shown)")
+            }
+            fn visit_i128<E: Error>(self, _: i128) -> Result<Secret, E> {
+                self.refuse("a number (value not shown)")
+            }
+            fn visit_u128<E: Error>(self, _: u128) -> Result<Secret, E> {
+                self.refuse("a number (value not shown)")
+            }
+            fn visit_f64<E: Error>(self, _: f64) -> Result<Secret, E> {
+                self.refuse("a number (value not shown)")
+            }
+            fn visit_char<E: Error>(self, _: char) -> Result<Secret, E> {
+                self.refuse("a character (value not shown)")
+            }
+            fn visit_bytes<E: Error>(self, _: &[u8]) -> Result<Secret, E> {
+                self.refuse("bytes (value not shown)")
+            }
+        }
+        d.deserialize_string(V)
+    }
+}
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
@@ -104,6 +153,8 @@ pub struct HttpSettings {
     /// `x-forwarded-for`; its last entry is taken, the one our proxy appended). Empty: the
     /// TCP peer's address. Only set it when every request comes through that proxy.
     pub trusted_proxy_header: String,
+    /// A connection that has not sent a complete request head within this time is closed.
+    pub header_read_timeout: Span,
 }
 
 /// Limits of the customer's public pages (`/o/…`, `/c/…`, `/r/…`, `/p/…`, `/u/…`). Counted in
@@ -393,10 +444,8 @@ impl Settings {
                 source_name: name.clone(),
                 message: format!("cannot read: {e}"),
             })?;
-            let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-                source_name: name.clone(),
-                message: e.to_string().trim().to_string(),
-            })?;
+            let t: toml::Table =
+                toml::from_str(&text).map_err(|e| syntax_error(&name, &text, &e))?;
             merge(&mut layered.table, t, "", &name, &mut layered.sources);
         }
         for (k, v) in env {
@@ -460,7 +509,16 @@ impl Settings {
         {
             return Err(err(
                 "database.url",
-                format!("`{url}` is neither sqlite:… nor postgres://…"),
+                format!(
+                    "`{}` is neither sqlite:… nor postgres://…",
+                    without_password(url)
+                ),
+            ));
+        }
+        if !(1..=600_000).contains(&self.http.header_read_timeout.0) {
+            return Err(err(
+                "http.header_read_timeout",
+                format!("{} is outside 1ms..10m", self.http.header_read_timeout),
             ));
         }
         if self.database.max_connections == 0 {
@@ -557,6 +615,66 @@ impl Settings {
             return Err(err("email.smtp.pool_size", "must be at least 1".into()));
         }
         Ok(())
+    }
+}
+
+/// A URL for an error message: its password (if any) masked; not a URL: not shown.
+fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
+}
+
+/// A TOML syntax error as `file:line:column`, the key it is at (when the line has one) and
+/// the parser's message — never the line itself: it may hold a secret.
+fn syntax_error(name: &str, text: &str, e: &toml::de::Error) -> ConfigError {
+    let Some(at) = e.span().map(|s| s.start.min(text.len())) else {
+        return ConfigError::Invalid {
+            source_name: name.to_string(),
+            message: format!("not valid TOML: {}", e.message().trim()),
+        };
+    };
+    let before = text.get(..at).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // The section and key in force at that line, from the lines up to it.
+    let mut section = String::new();
+    let mut key = String::new();
+    for l in text.lines().take(line) {
+        let l = l.trim();
+        if l.starts_with('[') {
+            section = l.trim_matches(['[', ']', ' ']).to_string();
+            key.clear();
+        } else if let Some((k, _)) = l.split_once('=') {
+            key = k.trim().to_string();
+        } else {
+            key.clear();
+        }
+    }
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '"' | ' '))
+    };
+    let at_key = match (plain(&section), plain(&key)) {
+        (true, true) => format!(" (key `{section}.{key}`)"),
+        (false, true) => format!(" (key `{key}`)"),
+        (true, false) => format!(" (section `{section}`)"),
+        (false, false) => String::new(),
+    };
+    ConfigError::Invalid {
+        source_name: format!("{name}:{line}:{column}"),
+        message: format!(
+            "not valid TOML{at_key}: {} (the line is not shown: it may hold a secret)",
+            e.message().trim()
+        ),
     }
 }
 
@@ -693,6 +811,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown config key `jobs.nope`"), "{e}");
+        let e = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__HTTP__HEADER_READ_TIMEOUT", "0s")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("http.header_read_timeout"), "{e}");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();
@@ -711,6 +836,61 @@ mod tests {
         std::fs::write(&f, "[email]\ntransport = \"pigeon\"\n").unwrap();
         let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
         assert!(e.contains("email.transport") && e.contains("c.toml"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_never_show_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        for (text, key, line) in [
+            (
+                "[email.smtp]\nhost = \"x\"\npassword = \"S3cr3t-value\n",
+                "email.smtp.password",
+                Some(":3:"),
+            ),
+            (
+                "[email.smtp]\npassword = S3cr3t-value\n",
+                "email.smtp.password",
+                Some(":2:"),
+            ),
+            (
+                "[http]\nadmin_token = \"S3cr3t-value\" trailing\n",
+                "http.admin_token",
+                Some(":2:"),
+            ),
+            (
+                "[http]\nadmin_token = 4711000815\n",
+                "http.admin_token",
+                None,
+            ),
+            ("[links]\nkeys = 4711.000815\n", "links.keys", None),
+            (
+                "[email.smtp]\npassword = true\n",
+                "email.smtp.password",
+                None,
+            ),
+            (
+                "[email.smtp]\npassword = [\"S3cr3t-value\"]\n",
+                "email.smtp.password",
+                None,
+            ),
+            (
+                "[database]\nurl = \"mysql://u:S3cr3t-value@h/db\"\n",
+                "database.url",
+                None,
+            ),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = Settings::load(Some(&f), &[]).unwrap_err().to_string();
+            eprintln!("{e}");
+            for v in ["S3cr3t", "4711", "000815", "true"] {
+                assert!(!e.contains(v), "{e}");
+            }
+            assert!(e.contains(key) && e.contains("c.toml"), "{e}");
+            if let Some(line) = line {
+                assert!(e.contains(line), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -387,7 +387,7 @@ impl Transport {
     pub fn from_settings(s: &EmailSettings) -> Result<Transport, EmailError> {
         match s.transport {
             TransportKind::File => {
-                std::fs::create_dir_all(&s.outbox_dir).map_err(|e| {
+                crate::files::private_dir(&s.outbox_dir).map_err(|e| {
                     EmailError::Load(format!("email.outbox_dir {}: {e}", s.outbox_dir.display()))
                 })?;
                 Ok(Transport::File {
@@ -473,7 +473,7 @@ impl Transport {
                 let path = dir.join(format!("{name}.eml"));
                 let tmp = dir.join(format!(".{name}.tmp"));
                 let bytes = msg.formatted();
-                tokio::fs::write(&tmp, &bytes)
+                crate::files::write_private(&tmp, &bytes)
                     .await
                     .map_err(|e| EmailError::Transient(format!("{}: {e}", tmp.display())))?;
                 tokio::fs::rename(&tmp, &path)

@@ -3,6 +3,9 @@
 //! `/r/…` remove admin roles, `/p/…` reseller request). Every error maps to a status and a
 //! stable code in one place ([`ApiError::into_response`]; pages: [`page_error`]).
 
+mod serve;
+pub use serve::serve;
+
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
@@ -436,15 +439,8 @@ pub fn router(rt: Arc<Runtime>) -> Router {
         .route("/api/v1/instances/{id}/events", post(send_event))
         .merge(public_pages(rt.clone()))
         .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(rt.clone(), guard))
         .with_state(rt)
-}
-
-/// The router as a service that knows each connection's peer address (the rate limits of
-/// the public pages count by it): what `serve` and the tests serve.
-pub fn service(
-    rt: Arc<Runtime>,
-) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr> {
-    router(rt).into_make_service_with_connect_info::<std::net::SocketAddr>()
 }
 
 /// The customer's pages: open to the internet, so every request first passes
@@ -545,12 +541,79 @@ fn limited(rt: &Runtime, l: Locale, retry_after_s: u64) -> Response {
     r
 }
 
-async fn fallback(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+async fn fallback(
+    State(rt): State<Arc<Runtime>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    not_found(&rt, &uri, &headers)
+}
+
+/// The one answer to a path that leads nowhere: the API's `route_not_found`, else the page a
+/// bad offer code gets (same headers, language from Accept-Language).
+fn not_found(rt: &Runtime, uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
     if uri.path().starts_with("/api/") {
         return ApiError::RouteNotFound(uri.path().to_string()).into_response();
     }
-    let l = pages::negotiate(accept_language(&headers), Locale::En);
-    html(StatusCode::NOT_FOUND, pages::not_found_page(l))
+    let l = locale_of(rt, headers);
+    page(rt, StatusCode::NOT_FOUND, pages::not_found_page(l), None)
+}
+
+/// Around every request: a path that is not UTF-8 once percent-decoded (`/o/%FF`) gets the
+/// 404 answer before routing; every response gets `nosniff`, API responses `no-store`, and all
+/// of them `Strict-Transport-Security` when the public base URL is https.
+async fn guard(
+    State(rt): State<Arc<Runtime>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut r = if decodes_to_utf8(req.uri().path()) {
+        next.run(req).await
+    } else {
+        not_found(&rt, req.uri(), req.headers())
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if rt.settings.app.public_base_url.scheme() == "https" {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    r
+}
+
+/// Whether a path, percent-decoded, is UTF-8 (what the `Path` extractor needs).
+fn decodes_to_utf8(path: &str) -> bool {
+    let b = path.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| b.get(i + 1..i + 3))
+            .flatten()
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(v) => {
+                out.push(v);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&out).is_ok()
 }
 
 /// Checks the bearer token: the operator's `http.admin_token` (role admin) or an API token.

@@ -21,9 +21,11 @@
 //!   admin, resellers, sign-ups, API tokens. Knows neither HTTP nor SQL; shared by `http` and `cli`.
 //! - `pages`    — the customer's pages as HTML strings (de/en), every outside value escaped. Pure.
 //! - `clock`    — `Clock` (system or manual): the only source of "now".
+//! - `files`    — private files and folders (0600/0700, umask 077): database, outbox, keys.
 //! - `app`      — one builder for production and tests: settings → templates → workflows → store → runtime.
 //! - `http`     — the only module that knows HTTP (axum): partner API (bearer tokens, roles, OpenAPI
-//!   from one route table), customer pages (CSRF, 303 to the sign-up URL); errors → status + code in one place.
+//!   from one route table), customer pages (CSRF, 303 to the sign-up URL); errors → status + code in one place;
+//!   security headers and one 404 answer; `http::serve` (hyper, with a header-read timeout).
 //! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
 //!   batched sender (leases, at most `in_flight` unconfirmed sends, rate limits as token buckets
 //!   spent in the claim transaction), auto-pause/resume, reminders, unsubscribe, bounces.
@@ -72,6 +74,7 @@ pub mod config;
 pub mod domain;
 pub mod email;
 pub mod engine;
+pub mod files;
 pub mod http;
 pub mod jobs;
 pub mod links;

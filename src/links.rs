@@ -96,11 +96,16 @@ impl KeyRing {
                 .ok_or("each key is `kid:base64url-key`")?;
             let id = id.trim();
             if !valid_kid(id) {
-                return Err(format!("key id `{id}`: use 1 to 16 letters and digits"));
+                // Not shown: a key pasted in the wrong place would be printed.
+                return Err(format!(
+                    "key {}: its id (before `:`) must be 1 to 16 letters and digits",
+                    keys.len() + 1
+                ));
             }
+            // The decoder's message would show a character of the key.
             let raw = B64
                 .decode(b64.trim().trim_end_matches('='))
-                .map_err(|e| format!("key `{id}`: not base64url ({e})"))?;
+                .map_err(|_| format!("key `{id}`: not base64url"))?;
             if raw.len() < 32 {
                 return Err(format!("key `{id}`: {} bytes; use at least 32", raw.len()));
             }
@@ -140,7 +145,7 @@ impl KeyRing {
                 .map_err(|e| format!("{}: {e}", path.display()));
         }
         let spec = generate_spec();
-        std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        crate::files::private_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         write_private(&path, &format!("{spec}\n"))?;
         let ring = KeyRing::parse(&spec, "")?;
         Ok((

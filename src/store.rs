@@ -285,11 +285,9 @@ impl Store {
                     .trim_start_matches("sqlite://")
                     .trim_start_matches("sqlite:");
                 let path = path.split('?').next().unwrap_or(path);
-                if path != ":memory:"
-                    && let Some(parent) = std::path::Path::new(path).parent()
-                    && !parent.as_os_str().is_empty()
-                {
-                    std::fs::create_dir_all(parent)
+                if path != ":memory:" {
+                    // 0600 before SQLite opens it: its -wal and -shm get the same mode.
+                    crate::files::private_sqlite(std::path::Path::new(path), !url.contains('?'))
                         .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
                 }
                 if url.contains('?') {

@@ -86,8 +86,14 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         ],
     )
     .await;
-    let router = partnerflow::http::service(app.rt.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let router = partnerflow::http::router(app.rt.clone());
+    let timeout = app.rt.settings.http.header_read_timeout.as_std();
+    tokio::spawn(partnerflow::http::serve(
+        listener,
+        router,
+        timeout,
+        std::future::pending(),
+    ));
     partnerflow::tasks::location_sync(&app.rt).await.unwrap();
 
     // The partner creates a purchase offer with limited delegated admin and invites someone.

@@ -8,11 +8,7 @@ use common::Store;
 use serde_json::{Value, json};
 
 async fn serve(app: &common::TestApp) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let router = partnerflow::http::router(app.rt.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
+    common::web::serve(app).await
 }
 
 /// (status, JSON body) of a request; blocking ureq on a blocking thread.

@@ -454,8 +454,12 @@ async fn accepts_and_requests_are_limited_per_client_across_nodes(store: Store) 
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base2 = format!("http://{}", listener.local_addr().unwrap());
-    let svc = partnerflow::http::service(node2.clone());
-    tokio::spawn(async move { axum::serve(listener, svc).await });
+    tokio::spawn(partnerflow::http::serve(
+        listener,
+        partnerflow::http::router(node2.clone()),
+        std::time::Duration::from_secs(10),
+        std::future::pending(),
+    ));
     let (id, link, _) = offer(&e).await;
     let link2 = link.replace(&e.base, &base2);
     let mut b = Browser::new("en");
