@@ -289,6 +289,10 @@ pub(crate) enum OfferCmd {
         /// Include delegated administration: full or limited.
         #[arg(long)]
         delegated_admin: Option<String>,
+        /// The relationship extends itself by 180 days at its end (limited administration
+        /// only; refused for full). The customer sees this before accepting.
+        #[arg(long)]
+        auto_extend: bool,
         /// RFC 3339 expiry (default per kind: offers.*_expiry).
         #[arg(long)]
         expires_at: Option<String>,

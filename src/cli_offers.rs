@@ -210,6 +210,7 @@ async fn offer(cmd: OfferCmd, rt: &Runtime) -> Result<(), CliError> {
             country,
             products,
             delegated_admin,
+            auto_extend,
             expires_at,
             message,
             json,
@@ -231,7 +232,7 @@ async fn offer(cmd: OfferCmd, rt: &Runtime) -> Result<(), CliError> {
             }
             let body = json!({
                 "kind": kind, "location_id": location, "country": country, "products": lines,
-                "delegated_admin": delegated_admin, "expires_at": expires_at, "message": message,
+                "delegated_admin": delegated_admin, "auto_extend": auto_extend, "expires_at": expires_at, "message": message,
             });
             let n = crate::http::parse_new_offer(body.to_string().as_bytes())?;
             let o = offers::create(rt, n, ACTOR).await?;

@@ -749,6 +749,8 @@ struct OfferBody {
     #[serde(default)]
     products: Vec<LineBody>,
     delegated_admin: Option<String>,
+    #[serde(default)]
+    auto_extend: bool,
     expires_at: Option<String>,
     message: Option<String>,
 }
@@ -798,6 +800,7 @@ pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
         country,
         products,
         delegated_admin,
+        auto_extend: b.auto_extend,
         expires_at,
         message,
     })

@@ -81,6 +81,8 @@ pub struct NewOffer {
     pub country: Country,
     pub products: Vec<LineRequest>,
     pub delegated_admin: Option<AdminRole>,
+    /// The relationship extends itself by 180 days at its end: only for `limited`.
+    pub auto_extend: bool,
     pub expires_at: Option<Timestamp>,
     pub message: Option<String>,
 }
@@ -245,6 +247,21 @@ pub async fn create(rt: &Runtime, n: NewOffer, actor: &str) -> Result<OfferView>
             "a delegated_admin offer needs the role: full or limited",
         ));
     }
+    match (n.auto_extend, n.delegated_admin) {
+        (true, None) => {
+            return Err(invalid(
+                "auto_extend",
+                "needs delegated administration (limited) on the offer",
+            ));
+        }
+        (true, Some(AdminRole::Full)) => {
+            return Err(invalid(
+                "auto_extend",
+                "is never allowed for full administration (it includes the global admin role); only for limited",
+            ));
+        }
+        _ => {}
+    }
     let expires_at = n
         .expires_at
         .unwrap_or_else(|| now.plus(expiry_default(rt, n.kind)));
@@ -294,6 +311,7 @@ pub async fn create(rt: &Runtime, n: NewOffer, actor: &str) -> Result<OfferView>
             country: n.country,
             products: lines.clone(),
             delegated_admin: n.delegated_admin,
+            auto_extend: n.auto_extend,
             key_id: rt.keys.signing_kid().to_string(),
             link,
             message: n.message.clone().filter(|m| !m.is_empty()),
@@ -852,7 +870,11 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
         d.insert("customer_email".into(), json!(acc.acceptance.admin_email));
         d.insert("customer_name".into(), json!(acc.acceptance.organisation));
         d.insert("role".into(), json!(role));
-        d.insert("auto_extend".into(), json!(false));
+        // As the partner offered it and the customer saw it on the page: limited only.
+        d.insert(
+            "auto_extend".into(),
+            json!(offer.auto_extend && role == AdminRole::Limited),
+        );
         d.insert(
             "link".into(),
             inst.data

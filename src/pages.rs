@@ -448,9 +448,13 @@ pub fn offer_page(
         ));
     }
     if let Some(role) = offer.delegated_admin {
+        let extension = format!(
+            "<p id=\"auto-extend\">{}</p>",
+            auto_extend_text(l, offer.auto_extend && role == AdminRole::Limited)
+        );
         if offer.kind == OfferKind::DelegatedAdmin {
             b.push_str(&format!(
-                "<fieldset><legend>{}</legend><p>{}</p><p>{}</p></fieldset>\n",
+                "<fieldset><legend>{}</legend><p>{}</p>{extension}<p>{}</p></fieldset>\n",
                 esc(title),
                 role_text(l, role),
                 t.da_standalone_note
@@ -461,7 +465,7 @@ pub fn offer_page(
                 AdminRole::Limited => t.da_checkbox_limited,
             };
             b.push_str(&format!(
-                "<fieldset><legend>{}</legend><p id=\"da-text\">{}</p><label class=\"check\" for=\"delegated_admin\"><input type=\"checkbox\" id=\"delegated_admin\" name=\"delegated_admin\" value=\"yes\" aria-describedby=\"da-text da-optional\"{}> <span>{}</span></label><p class=\"hint\" id=\"da-optional\">{}</p></fieldset>\n",
+                "<fieldset><legend>{}</legend><p id=\"da-text\">{}</p>{extension}<label class=\"check\" for=\"delegated_admin\"><input type=\"checkbox\" id=\"delegated_admin\" name=\"delegated_admin\" value=\"yes\" aria-describedby=\"da-text da-optional\"{}> <span>{}</span></label><p class=\"hint\" id=\"da-optional\">{}</p></fieldset>\n",
                 t.da_legend,
                 role_text(l, role),
                 if v.delegated_admin { " checked" } else { "" },
@@ -484,6 +488,24 @@ pub fn offer_page(
         t.accept
     ));
     layout(l, &format!("{title} {}", offer.offer_id), &b)
+}
+
+/// What happens at the end of the relationship, as the partner chose it on the offer.
+fn auto_extend_text(l: Locale, auto_extend: bool) -> &'static str {
+    match (l, auto_extend) {
+        (Locale::De, true) => {
+            "Die Beziehung ist befristet und wird an ihrem Ende automatisch um jeweils 180 Tage verlängert, solange Sie die Rechte nicht entziehen."
+        }
+        (Locale::De, false) => {
+            "Die Beziehung ist befristet und endet an ihrem Ende; sie wird nicht automatisch verlängert."
+        }
+        (Locale::En, true) => {
+            "The relationship is limited in time and is extended automatically by 180 days at a time at its end, unless you remove the rights."
+        }
+        (Locale::En, false) => {
+            "The relationship is limited in time and ends then; it is not extended automatically."
+        }
+    }
 }
 
 fn field_anchor(field: &str) -> String {
@@ -770,9 +792,10 @@ pub fn confirm_page(
     }
     match a.delegated_admin {
         Some(role) => b.push_str(&format!(
-            "<p id=\"da-requested\"><strong>{}</strong> {}</p>",
+            "<p id=\"da-requested\"><strong>{}</strong> {} {}</p>",
             t.da_legend.trim_end_matches(" (optional)"),
-            role_text(l, role)
+            role_text(l, role),
+            auto_extend_text(l, p.offer.offer.auto_extend && role == AdminRole::Limited)
         )),
         None => b.push_str(&format!("<p id=\"da-requested\">{da_none}</p>")),
     }

@@ -33,6 +33,7 @@ async fn open_offer(rt: &Runtime) -> OfferId {
                 licences: None,
             }],
             delegated_admin: None,
+            auto_extend: false,
             expires_at: None,
             message: None,
         },

@@ -89,4 +89,118 @@ async fn a_foreign_origin_is_named_on_the_page(store: Store) {
     assert!(!r.body.contains("cookies are blocked"), "{}", r.body);
 }
 
-on_both_stores!(a_foreign_origin_is_named_on_the_page);
+/// Auto-extension is the partner's choice per offer, for limited administration only; the
+/// customer sees it before accepting, and the relationship carries it.
+async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
+    let app = common::spawn_app(store, &[]).await;
+    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    let base = serve(&app).await;
+    let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
+        .await
+        .unwrap();
+    let sales = Api {
+        base: base.clone(),
+        token: Some(t),
+    };
+    let full = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "full", "auto_extend": true }),
+        )
+        .await;
+    assert_eq!(full.code(), "invalid_field", "{}", full.body);
+    assert_eq!(
+        full.json()["error"]["field"],
+        "auto_extend",
+        "{}",
+        full.body
+    );
+    let none = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }], "auto_extend": true }),
+        )
+        .await;
+    assert_eq!(none.code(), "invalid_field", "{}", none.body);
+    let r = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited", "auto_extend": true }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let link = r.json()["link"]
+        .as_str()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &base);
+    let mut b = Browser::new("en");
+    let page = b.get(&link).await;
+    assert!(
+        page.body.contains("extended automatically by 180 days"),
+        "{}",
+        page.body
+    );
+    // Accept and confirm from the mailbox: the relationship auto-extends.
+    let csrf = csrf_of(&page.body);
+    let r = b
+        .post_form(
+            &link,
+            &[
+                ("csrf", csrf.as_str()),
+                ("organisation", "Woodgrove"),
+                ("domain", "woodgrove.example"),
+                ("admin_email", "it@woodgrove.example"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.rt.run_due().await.unwrap();
+    let mail = app
+        .outbox()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|m| m.contains("To: it@woodgrove.example"))
+        .unwrap();
+    let c = common::web::link_in(&mail, "http://127.0.0.1:8080/c/")
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &base);
+    let p = b.get(&c).await;
+    assert!(p.body.contains("extended automatically"), "{}", p.body);
+    let csrf = csrf_of(&p.body);
+    assert_eq!(
+        b.post_form(&c, &[("csrf", csrf.as_str())], &[])
+            .await
+            .status,
+        200
+    );
+    let rel: Vec<_> = partnerflow::offers::search_customers(&app.rt, "woodgrove.example")
+        .await
+        .unwrap();
+    let rel = rel[0].acceptances[0].relationship.clone().unwrap();
+    assert_eq!(rel.state, "active");
+    let inst = app.rt.store.instance(&rel.id).await.unwrap();
+    assert_eq!(inst.data["auto_extend"], true);
+    // An offer without it: the page says the relationship is not extended.
+    let r = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited" }),
+        )
+        .await;
+    let link = r.json()["link"]
+        .as_str()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &base);
+    let page = Browser::new("de").get(&link).await;
+    assert!(
+        page.body.contains("nicht automatisch verlängert"),
+        "{}",
+        page.body
+    );
+}
+
+on_both_stores!(
+    a_foreign_origin_is_named_on_the_page,
+    auto_extension_is_chosen_per_offer_for_limited_only,
+);

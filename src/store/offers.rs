@@ -30,6 +30,8 @@ pub struct OfferRow {
     pub country: Country,
     pub products: Vec<OfferLine>,
     pub delegated_admin: Option<AdminRole>,
+    /// The relationship extends itself at its end (limited administration only).
+    pub auto_extend: bool,
     pub key_id: String,
     pub link: String,
     pub message: Option<String>,
@@ -209,8 +211,8 @@ pub(super) async fn write_record(
     match r {
         Record::Offer(o) => {
             sqlx::query(
-                "INSERT INTO offers (offer_id, instance_id, kind, location_id, country, products, delegated_admin, key_id, link, message, created_by, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                "INSERT INTO offers (offer_id, instance_id, kind, location_id, country, products, delegated_admin, key_id, link, message, created_by, created_at, expires_at, auto_extend)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(o.offer_id.as_str())
             .bind(o.instance_id.as_str())
@@ -225,6 +227,7 @@ pub(super) async fn write_record(
             .bind(&o.created_by)
             .bind(o.created_at.0)
             .bind(o.expires_at.0)
+            .bind(i64::from(o.auto_extend))
             .execute(&mut **tx)
             .await?;
         }
@@ -349,7 +352,7 @@ fn inst(r: &AnyRow, col: &str) -> Result<InstanceId> {
     InstanceId::parse(&s).map_err(|e| corrupt(col, e))
 }
 
-const OFFER_COLS: &str = "o.offer_id, o.instance_id, o.kind, o.location_id, o.country, o.products, o.delegated_admin, o.key_id, o.link, o.message, o.created_by, o.created_at, o.expires_at, i.state, i.final_at";
+const OFFER_COLS: &str = "o.offer_id, o.instance_id, o.kind, o.location_id, o.country, o.products, o.delegated_admin, o.auto_extend, o.key_id, o.link, o.message, o.created_by, o.created_at, o.expires_at, i.state, i.final_at";
 
 fn offer_view(r: &AnyRow) -> Result<OfferView> {
     let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
@@ -362,6 +365,7 @@ fn offer_view(r: &AnyRow) -> Result<OfferView> {
             country: Country::parse(&s("country")?).map_err(|e| corrupt("country", e))?,
             products: lines(r, "products")?,
             delegated_admin: role(r, "delegated_admin")?,
+            auto_extend: r.try_get::<i64, _>("auto_extend")? != 0,
             key_id: s("key_id")?,
             link: s("link")?,
             message: r.try_get("message")?,
