@@ -1,5 +1,5 @@
 //! The CLI of campaigns, bounces and suppressions: `campaign create|add|start|pause|resume|
-//! cancel|status|report|list|run`, `bounces ingest`, `suppressions list|add`.
+//! cancel|status|report|list|run`, `bounces ingest|list`, `suppressions list|add`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -95,11 +95,26 @@ pub(crate) enum CampaignCmd {
 #[derive(Subcommand, Debug)]
 pub(crate) enum BouncesCmd {
     /// Read bounce messages (delivery status notifications, RFC 3464) from a .eml file or
-    /// every file of a directory: a hard bounce makes the recipient `bounced` and suppresses
-    /// the address, a soft bounce is counted. Files that are not bounces are reported and
-    /// skipped (exit 1 if there were any).
+    /// every file of a directory. A bounce is acted on only if it matches a message we sent:
+    /// its returned Message-ID is one of ours (a campaign invitation or reminder, or a
+    /// lifecycle email) and its failed recipient is that message's recipient. Then a hard
+    /// bounce makes the campaign recipient `bounced` and suppresses the address, and a soft
+    /// bounce is counted. Bounces that match nothing change nothing: they are counted, and
+    /// kept for `bounces list --unmatched`. A DSN naming more than 20 recipients is refused
+    /// whole. Files that are not bounces are reported and skipped (exit 1 if there were any).
     Ingest {
         path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The bounces received, newest first: what each matched (a campaign recipient or a
+    /// lifecycle email), or why it matched nothing we sent (then nothing was changed).
+    List {
+        /// Only the bounces that matched no message we sent.
+        #[arg(long)]
+        unmatched: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -413,7 +428,14 @@ async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
 }
 
 pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliError> {
-    let BouncesCmd::Ingest { path, json } = cmd;
+    let (path, json) = match cmd {
+        BouncesCmd::Ingest { path, json } => (path, json),
+        BouncesCmd::List {
+            unmatched,
+            limit,
+            json,
+        } => return list_bounces(rt, unmatched, limit, json).await,
+    };
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
             .map_err(|e| other(format!("{}: {e}", path.display())))?
@@ -432,24 +454,26 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         match campaigns::ingest_bounce(rt, &raw, "bounce").await {
             Ok(results) => {
                 for r in &results {
-                    match r.kind {
-                        crate::bounces::BounceKind::Hard => hard += 1,
-                        crate::bounces::BounceKind::Soft => soft += 1,
-                    }
-                    if r.matched.is_none() {
-                        unmatched += 1;
+                    match (&r.unmatched, r.kind) {
+                        (Some(_), _) => unmatched += 1,
+                        (None, crate::bounces::BounceKind::Hard) => hard += 1,
+                        (None, crate::bounces::BounceKind::Soft) => soft += 1,
                     }
                     if !json {
+                        let what = match (&r.matched, &r.matched_email, &r.unmatched) {
+                            (Some((c, s)), _, _) => format!("{c} line {s}"),
+                            (_, Some(m), _) => format!("email {m}"),
+                            (_, _, reason) => format!(
+                                "unmatched ({}), not acted on",
+                                reason.as_deref().unwrap_or("no message of ours")
+                            ),
+                        };
                         println!(
-                            "{}: {:?} {} {} {}{}",
+                            "{}: {:?} {} {} {what}{}",
                             f.display(),
                             r.kind,
                             r.status,
                             r.recipient.as_deref().unwrap_or("-"),
-                            r.matched
-                                .as_ref()
-                                .map(|(c, s)| format!("{c} line {s}"))
-                                .unwrap_or_else(|| "no campaign recipient".into()),
                             if r.suppressed { ", suppressed" } else { "" }
                         );
                     }
@@ -467,7 +491,7 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         print_json(&json!(all));
     }
     println!(
-        "{} files: {hard} hard bounces, {soft} soft, {unmatched} not matching a campaign recipient, {bad} not bounces",
+        "{} files: {hard} hard bounces, {soft} soft, {unmatched} matching no message we sent (not acted on; see `bounces list --unmatched`), {bad} not bounces",
         files.len()
     );
     if bad > 0 {
@@ -476,6 +500,52 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         )));
     }
     Ok(())
+}
+
+async fn list_bounces(
+    rt: &Runtime,
+    unmatched: bool,
+    limit: i64,
+    json: bool,
+) -> Result<(), CliError> {
+    let rows = rt.store.bounces(unmatched, limit).await?;
+    if json {
+        print_json(&json!(rows));
+        return Ok(());
+    }
+    let total = rt.store.unmatched_bounce_count().await?;
+    for b in &rows {
+        println!(
+            "{}  {} {} {} {}  {}{}",
+            b.received_at.to_rfc3339(),
+            b.kind,
+            b.status,
+            b.recipient
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".into()),
+            b.message_id
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".into()),
+            match (&b.matched, &b.reason) {
+                (Some(m), _) => m.clone(),
+                (None, r) => format!("unmatched: {}", r.as_deref().unwrap_or("-")),
+            },
+            if b.suppressed { ", suppressed" } else { "" }
+        );
+    }
+    println!("{total} bounces matched no message we sent (none of them was acted on)");
+    Ok(())
+}
+
+/// An outside value for a terminal line: control characters escaped, at most 100 characters.
+fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(100).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 100 {
+        out.push('…');
+    }
+    out
 }
 
 pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(), CliError> {

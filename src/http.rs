@@ -373,7 +373,7 @@ pub const API: &[Op] = &[
         method: "post",
         path: "/api/v1/bounces",
         role: Some(Role::Bounces),
-        summary: "Webhook of the mail system: one bounce message (message/rfc822 body, a delivery status notification); hard bounces suppress",
+        summary: "Webhook of the mail system: one bounce message (message/rfc822 body, a delivery status notification, at most 20 recipients). Only a bounce matching a message we sent (Message-ID and that message's recipient) is acted on (hard: `bounced` and suppressed; soft: counted); the others come back with `unmatched` (the reason) and change nothing",
     },
     Op {
         method: "post",

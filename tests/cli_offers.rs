@@ -436,3 +436,125 @@ async fn campaign_run_shows_a_progress_bar_on_a_terminal() {
         "{text}"
     );
 }
+
+/// Bounces act only on messages we sent: a DSN whose Message-ID is none of ours, or whose
+/// recipient is not that message's recipient, changes nothing and suppresses nobody; it is
+/// counted and listed by `bounces list --unmatched`. A DSN naming thousands of recipients is
+/// refused whole. A real bounce among made-up recipients still counts for the real one.
+#[tokio::test]
+async fn unmatched_bounces_are_listed_not_acted_on() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    std::fs::write(
+        &file,
+        "email\nanna@contoso.example\nbert@contoso.example\ncarl@contoso.example\n",
+    )
+    .unwrap();
+    let out = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "b",
+        "--recipients",
+        file.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    cli.ok(&["campaign", "run", &id]);
+    let report = cli.ok(&["campaign", "report", &id]);
+    let mid = |email: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(email))
+            .unwrap()
+            .split(',')
+            .nth(3)
+            .unwrap()
+            .to_string()
+    };
+    let (anna, bert) = (mid("anna@contoso.example"), mid("bert@contoso.example"));
+    let dsns = dir.path().join("dsns");
+    std::fs::create_dir(&dsns).unwrap();
+    let write = |n: &str, text: String| std::fs::write(dsns.join(n), text).unwrap();
+    // 1. A Message-ID that is none of ours, naming a real recipient.
+    write(
+        "1-forged-id.eml",
+        common::dsn(
+            "<cmp_forged.2@partnerflow.example>",
+            &["carl@contoso.example".to_string()],
+        ),
+    );
+    // 2. Bert's real Message-ID, naming someone else.
+    write(
+        "2-other-recipient.eml",
+        common::dsn(&bert, &["victim@contoso.example".to_string()]),
+    );
+    // 3. Anna's Message-ID naming 5,000 made-up addresses and Anna: refused whole.
+    let mut many = common::evil_addresses(5000);
+    many.push("anna@contoso.example".into());
+    let big = common::dsn(&anna, &many);
+    assert!(big.len() > 300_000);
+    write("3-many.eml", big);
+    // 4. Anna's Message-ID naming Anna and two others: Anna's counts, the others do not.
+    let mut few = common::evil_addresses(2);
+    few.insert(1, "ANNA@contoso.example".into());
+    write("4-real.eml", common::dsn(&anna, &few));
+    let o = cli.run(&["bounces", "ingest", dsns.to_str().unwrap()]);
+    assert!(!o.ok, "the refused DSN makes the exit status 1");
+    assert!(
+        o.stderr
+            .contains("3-many.eml: delivery status notification naming 5001 recipients"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stdout.contains("1 hard bounces")
+            && o.stdout.contains("4 matching no message we sent")
+            && o.stdout.contains("1 not bounces"),
+        "{}",
+        o.stdout
+    );
+    let sup = cli.ok(&["suppressions", "list", "--json"]);
+    let sup: serde_json::Value = serde_json::from_str(&sup).unwrap();
+    let emails: Vec<&str> = sup
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        vec!["anna@contoso.example"],
+        "only Anna is suppressed"
+    );
+    let st = cli.ok(&["campaign", "status", &id]);
+    assert!(
+        st.contains("3 recipients: 0 pending, 0 sending, 2 sent, 0 failed, 1 bounced"),
+        "{st}"
+    );
+    let un = cli.ok(&["bounces", "list", "--unmatched"]);
+    assert_eq!(
+        un.lines().filter(|l| l.contains("unmatched: ")).count(),
+        4,
+        "{un}"
+    );
+    assert!(
+        un.contains("carl@contoso.example <cmp_forged.2@partnerflow.example>  unmatched: no message we sent has this Message-ID"),
+        "{un}"
+    );
+    assert!(
+        un.contains(&format!("victim@contoso.example {bert}  unmatched: the recipient is not that message's recipient")),
+        "{un}"
+    );
+    assert!(un.contains("4 bounces matched no message we sent"), "{un}");
+    assert!(!un.contains("anna@contoso.example"), "{un}");
+    let all = cli.ok(&["bounces", "list"]);
+    assert!(
+        all.contains(&format!(
+            "ANNA@contoso.example {anna}  campaign {id} line 2, suppressed"
+        )),
+        "{all}"
+    );
+}
