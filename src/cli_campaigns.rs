@@ -20,7 +20,8 @@ const ACTOR: &str = "cli";
 #[derive(Subcommand, Debug)]
 pub(crate) enum CampaignCmd {
     /// Create a campaign (a draft) sending one offer to many recipients; with --recipients,
-    /// import its recipients file too.
+    /// import its recipients file too (its header is checked first: if the file cannot be
+    /// read, no campaign is created).
     Create {
         /// The Offer ID (must be open).
         offer_id: String,
@@ -45,11 +46,17 @@ pub(crate) enum CampaignCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Import recipients from a CSV file: header row, `email` required; `name`, `company`,
-    /// `locale` (de|en) and any other columns reach the template. The file is streamed. Each
-    /// bad row (invalid address, header injection, unknown locale, duplicate, wrong number of
-    /// fields) is reported as FILE:LINE: reason and skipped; the rest are added. Suppressed
-    /// addresses are counted and not sent. Exits 1 if any row was bad.
+    /// Import recipients from a CSV file (UTF-8): header row, `email` required; `name`,
+    /// `company`, `locale` (de|en) and any other columns reach the template. The file is
+    /// streamed a line at a time and a row is one line (a quoted value cannot span lines).
+    /// Every line is accounted for: each bad one (unterminated quote, not UTF-8, a value or
+    /// line too long — email 254, name and company 200, other columns 1000 characters, a line
+    /// 16 KiB —, invalid address, header injection, unknown locale, duplicate, wrong number
+    /// of fields) is reported as FILE:LINE: reason and skipped; the rest are added; the
+    /// summary's added + invalid + duplicates + blank is the file's number of data lines.
+    /// Suppressed addresses are counted and not sent. A file that cannot be read at all
+    /// (UTF-16, no `email` column) is refused before anything is written. Exits 1 if any row
+    /// was bad.
     Add {
         id: String,
         file: PathBuf,
@@ -73,7 +80,8 @@ pub(crate) enum CampaignCmd {
     },
     /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at,
     /// reply, error, phase (`invitation`, or `reminder` once the reminder is due or sent),
-    /// soft_bounces.
+    /// soft_bounces. A cell that a spreadsheet would take for a formula (starting with `=`,
+    /// `+`, `-`, `@`, tab or carriage return) is written with a `'` before it.
     Report {
         id: String,
         /// Write to FILE instead of standard output.
@@ -208,6 +216,12 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
             json,
         } => {
             let offer = OfferId::parse(&offer_id).map_err(other)?;
+            // The recipients file is opened and its header checked first: a file that cannot
+            // be read (missing, UTF-16, no `email` column) leaves no empty draft behind.
+            let file = recipients
+                .as_deref()
+                .map(|p| open_recipients(p).map(|f| (p, f)))
+                .transpose()?;
             let reminder_after = reminder_after
                 .map(|r| {
                     r.parse::<Span>()
@@ -227,16 +241,19 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
                 ACTOR,
             )
             .await?;
-            if json && recipients.is_none() {
+            if json && file.is_none() {
                 print_json(&json!(c));
             } else {
                 println!("campaign {} created (draft) for offer {}", c.id, c.offer_id);
             }
-            if let Some(f) = recipients {
-                add(rt, &c.id, &f, json).await?;
+            if let Some((path, f)) = file {
+                add(rt, &c.id, path, f, json).await?;
             }
         }
-        CampaignCmd::Add { id, file, json } => add(rt, &id, &file, json).await?,
+        CampaignCmd::Add { id, file, json } => {
+            let f = open_recipients(&file)?;
+            add(rt, &id, &file, f, json).await?
+        }
         CampaignCmd::Start { id } => {
             let c = campaigns::start(rt, &id).await?;
             println!("campaign {} {}", c.id, c.state);
@@ -301,19 +318,31 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
     Ok(())
 }
 
-async fn add(rt: &Runtime, id: &str, file: &Path, json: bool) -> Result<(), CliError> {
-    let f = std::fs::File::open(file).map_err(|e| other(format!("{}: {e}", file.display())))?;
+type Recipients = campaigns::RecipientsFile<std::fs::File>;
+
+/// Opens a recipients file and checks its header.
+fn open_recipients(file: &Path) -> Result<Recipients, CliError> {
+    let shown = file.display();
+    let f = std::fs::File::open(file).map_err(|e| other(format!("{shown}: {e}")))?;
+    campaigns::RecipientsFile::open(f).map_err(|e| match e {
+        CampaignError::Invalid(m) => other(format!("{shown}: {m}")),
+        e => e.into(),
+    })
+}
+
+async fn add(
+    rt: &Runtime,
+    id: &str,
+    file: &Path,
+    rows: Recipients,
+    json: bool,
+) -> Result<(), CliError> {
     let mut bad_rows = 0u64;
     let shown = file.display().to_string();
-    let report = campaigns::import_csv(
-        rt,
-        id,
-        std::io::BufReader::with_capacity(256 * 1024, f),
-        |b| {
-            bad_rows += 1;
-            eprintln!("{shown}:{}: {}; row skipped", b.line, b.reason);
-        },
-    )
+    let report = campaigns::import(rt, id, rows, |b| {
+        bad_rows += 1;
+        eprintln!("{shown}:{}: {}; row skipped", b.line, b.reason);
+    })
     .await
     .map_err(|e| match e {
         CampaignError::Invalid(m) => other(format!("{shown}: {m}")),
@@ -323,8 +352,14 @@ async fn add(rt: &Runtime, id: &str, file: &Path, json: bool) -> Result<(), CliE
         print_json(&json!(report));
     } else {
         println!(
-            "{}: {} rows, {} added, {} invalid, {} duplicates, {} suppressed",
-            shown, report.rows, report.added, report.invalid, report.duplicates, report.suppressed
+            "{}: {} lines: {} added, {} invalid, {} duplicates, {} blank; {} suppressed (added, not sent)",
+            shown,
+            report.lines,
+            report.added,
+            report.invalid,
+            report.duplicates,
+            report.blank,
+            report.suppressed
         );
     }
     if bad_rows > 0 {

@@ -478,7 +478,7 @@ async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliE
         col("customer_domain")?,
         col("completed_at")?,
     );
-    let (mut recorded, mut duplicate, mut unknown, mut bad) = (0usize, 0usize, 0usize, 0usize);
+    let (mut recorded, mut duplicate, mut bad) = (0usize, 0usize, 0usize);
     for (n, line) in lines {
         let line_no = n + 1;
         let f: Vec<String> = line.split(',').map(unquote).collect();
@@ -502,16 +502,9 @@ async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliE
             }
         };
         match offers::record_signup(rt, &code, domain, at, "import").await {
-            Ok(r) => {
-                if !r.recorded {
-                    duplicate += 1;
-                } else {
-                    recorded += 1;
-                    if r.offer_id.is_none() {
-                        unknown += 1;
-                    }
-                }
-            }
+            Ok(r) if r.recorded => recorded += 1,
+            Ok(_) => duplicate += 1,
+            // A code that does not verify (forged, or not ours) is refused with its line.
             Err(offers::OfferError::Invalid { field, message }) => {
                 eprintln!(
                     "{}:{line_no}: {field}: {message}; row skipped",
@@ -522,9 +515,7 @@ async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliE
             Err(e) => return Err(e.into()),
         }
     }
-    println!(
-        "{recorded} sign-ups recorded ({unknown} with a code that names none of our offers), {duplicate} already known, {bad} bad rows skipped"
-    );
+    println!("{recorded} sign-ups recorded, {duplicate} already known, {bad} bad rows skipped");
     if bad > 0 {
         return Err(other(format!(
             "{bad} bad rows in {} (reported above)",

@@ -593,6 +593,14 @@ async fn bad_rows_are_reported_by_line(store: Store) {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .collect();
     assert_eq!(got, want, "bad-row report");
+    // Every data line is accounted for.
+    let data_lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64 - 1;
+    assert_eq!(r.lines, data_lines, "{r:?}");
+    assert_eq!(
+        r.added + r.invalid + r.duplicates + r.blank,
+        data_lines,
+        "{r:?}"
+    );
     let counts = app.rt.store.recipient_counts(&c.id).await.unwrap();
     assert_eq!((r.added, r.suppressed), (5, 1), "{r:?}");
     assert_eq!((counts.total, counts.pending, counts.suppressed), (5, 4, 1));
