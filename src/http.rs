@@ -1097,7 +1097,9 @@ async fn bounce_webhook(
             crate::campaigns::CampaignError::Invalid(m) => bad("body", m),
             e => e.into(),
         })?;
-    Ok(Json(json!({ "bounces": results })))
+    // Bounces that match no message we sent changed nothing; say how many.
+    let unmatched = results.iter().filter(|r| r.unmatched.is_some()).count();
+    Ok(Json(json!({ "bounces": results, "unmatched": unmatched })))
 }
 
 /// `/u/{token}`: the unsubscribe page (GET, a confirm button) and the one-click POST

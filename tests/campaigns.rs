@@ -958,6 +958,7 @@ async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
     ] {
         let r = post(common::dsn(&mid, &one(rcpt))).await;
         assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["unmatched"], 1, "{}", r.body);
         let b = &r.json()["bounces"][0];
         assert_eq!(b["unmatched"], why, "{mid} {rcpt}: {b}");
         assert_eq!(b["matched"], serde_json::Value::Null, "{b}");
