@@ -453,6 +453,9 @@ fn unquote(f: &str) -> String {
         .replace("\"\"", "\"")
 }
 
+/// Longest line of a sign-ups file, in bytes.
+const MAX_SIGNUP_LINE: usize = 4096;
+
 async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliError> {
     let text =
         std::fs::read_to_string(file).map_err(|e| other(format!("{}: {e}", file.display())))?;
@@ -481,6 +484,16 @@ async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliE
     let (mut recorded, mut duplicate, mut bad) = (0usize, 0usize, 0usize);
     for (n, line) in lines {
         let line_no = n + 1;
+        // Bounded: an oversized value is neither parsed nor echoed.
+        if line.len() > MAX_SIGNUP_LINE {
+            eprintln!(
+                "{}:{line_no}: the line is {} bytes long, at most {MAX_SIGNUP_LINE}; row skipped",
+                file.display(),
+                line.len()
+            );
+            bad += 1;
+            continue;
+        }
         let f: Vec<String> = line.split(',').map(unquote).collect();
         let get = |i: usize| f.get(i).cloned().unwrap_or_default();
         let row = (|| -> Result<_, String> {

@@ -791,6 +791,12 @@ async fn signup_import_refuses_forged_codes() {
          not-a-code,wingtip.example,2026-11-02T10:00:00Z\n\
          {code},contoso.example,2026-11-02T11:00:00Z\n"
     );
+    // And a domain of 1 MB.
+    let long = format!(
+        "{code},{}.example,2026-11-02T11:00:00Z",
+        "x".repeat(1024 * 1024)
+    );
+    let csv = format!("{csv}{long}\n");
     let file = cli._dir.path().join("signups.csv");
     std::fs::write(&file, csv).unwrap();
     let f = file.display().to_string();
@@ -805,7 +811,16 @@ async fn signup_import_refuses_forged_codes() {
         );
     }
     assert!(
-        o.stdout.contains("2 sign-ups recorded") && o.stdout.contains("3 bad rows skipped"),
+        o.stderr.contains(&format!(
+            "{f}:7: the line is {} bytes long, at most 4096",
+            long.len()
+        )),
+        "{}",
+        &o.stderr[..o.stderr.len().min(2000)]
+    );
+    assert!(o.stderr.len() < 4096, "an oversized value is echoed");
+    assert!(
+        o.stdout.contains("2 sign-ups recorded") && o.stdout.contains("4 bad rows skipped"),
         "{}",
         o.stdout
     );
