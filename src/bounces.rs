@@ -15,6 +15,14 @@ use mail_parser::{
 /// Longest diagnostic kept, in characters.
 const MAX_DIAGNOSTIC_CHARS: usize = 500;
 
+/// Most recipient blocks one DSN may name. Each message we send has one recipient, so a real
+/// DSN about it names one or a few (an MTA may add delivered or relayed ones); a DSN naming
+/// more is refused whole, never acted on in part.
+pub const MAX_RECIPIENTS: usize = 20;
+
+/// Longest recipient or Message-ID kept, in characters (longer ones cannot be ours).
+const MAX_ADDRESS_CHARS: usize = 320;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BounceKind {
@@ -51,6 +59,10 @@ pub enum BounceError {
     NothingFailed,
     #[error("bad delivery status: {0}")]
     Malformed(String),
+    #[error(
+        "delivery status notification naming {0} recipients (at most {MAX_RECIPIENTS}): refused"
+    )]
+    TooManyRecipients(usize),
 }
 
 /// One Bounce per failed (Action: failed → Hard if Status class 5, Soft if class 4) or delayed
@@ -61,6 +73,9 @@ pub enum BounceError {
 /// class 5 → Hard, class 4 → Soft, class 2 → skipped. `failed` with a class-2 status is
 /// taken as Hard (the reporting MTA gave up for good). Status is checked (present, `d.d.d`
 /// with class 2, 4 or 5, RFC 3463) in every block that is not skipped by its Action.
+///
+/// A DSN with more than [`MAX_RECIPIENTS`] recipient blocks is refused
+/// (Err(TooManyRecipients)) before any block is classified.
 pub fn parse(raw: &[u8]) -> Result<Vec<Bounce>, BounceError> {
     let message = MessageParser::new()
         .parse(raw)
@@ -79,14 +94,17 @@ pub fn parse(raw: &[u8]) -> Result<Vec<Bounce>, BounceError> {
     let body = report_body(report);
     let message_id = returned_message_id(&message);
 
-    let mut recipient_blocks = 0usize;
+    let groups: Vec<Fields> = field_groups(&body)
+        .into_iter()
+        // Skip the per-message group (Reporting-MTA, Arrival-Date, ...).
+        .filter(is_recipient_group)
+        .collect();
+    if groups.len() > MAX_RECIPIENTS {
+        return Err(BounceError::TooManyRecipients(groups.len()));
+    }
+    let recipient_blocks = groups.len();
     let mut bounces = Vec::new();
-    for group in field_groups(&body) {
-        if !is_recipient_group(&group) {
-            // The per-message group (Reporting-MTA, Arrival-Date, ...).
-            continue;
-        }
-        recipient_blocks += 1;
+    for group in groups {
         if let Some((kind, status)) = classify(&group)? {
             bounces.push(Bounce {
                 kind,
@@ -264,7 +282,8 @@ fn address(value: &str) -> Option<String> {
     let address = address.trim();
     let address = address.strip_prefix('<').unwrap_or(address);
     let address = address.strip_suffix('>').unwrap_or(address).trim();
-    (!address.is_empty()).then(|| address.to_owned())
+    (!address.is_empty() && address.chars().count() <= MAX_ADDRESS_CHARS)
+        .then(|| address.to_owned())
 }
 
 fn diagnostic(value: &str) -> Option<String> {
@@ -323,7 +342,7 @@ fn header_message_id(headers: &[Header<'_>]) -> Option<String> {
         .trim_start_matches('<')
         .trim_end_matches('>')
         .trim();
-    (!id.is_empty()).then(|| format!("<{id}>"))
+    (!id.is_empty() && id.chars().count() <= MAX_ADDRESS_CHARS).then(|| format!("<{id}>"))
 }
 
 #[cfg(test)]
@@ -811,6 +830,23 @@ mod tests {
             .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
             .collect();
         assert_eq!(parse(&noise), Err(BounceError::Unparsable));
+    }
+
+    #[test]
+    fn too_many_recipients_are_refused_whole() {
+        let blocks: Vec<String> = (0..=MAX_RECIPIENTS)
+            .map(|i| format!("Final-Recipient: rfc822; r{i}@evil.example\r\nAction: failed\r\nStatus: 5.1.1\r\n"))
+            .collect();
+        let mut lines = vec!["Reporting-MTA: dns; mx.evil.example", ""];
+        lines.extend(blocks.iter().map(String::as_str));
+        let raw = report(&lines, HEADERS_PART);
+        assert_eq!(
+            parse(&raw),
+            Err(BounceError::TooManyRecipients(MAX_RECIPIENTS + 1))
+        );
+        // At the cap, every block is read.
+        let raw = report(&lines[..lines.len() - 1], HEADERS_PART);
+        assert_eq!(parse(&raw).unwrap().len(), MAX_RECIPIENTS);
     }
 
     #[test]

@@ -202,13 +202,19 @@ pub async fn get(rt: &Runtime, id: &str) -> Result<CampaignRow> {
         .ok_or_else(|| CampaignError::NotFound(id.into()))
 }
 
-/// What an import did.
+/// What an import did. Every data line (each line after the header) is counted once:
+/// `lines == added + duplicates + invalid + blank`; `suppressed` counts those added whose
+/// address is suppressed (they stay in the ledger and are not sent).
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct ImportReport {
+    /// Data lines read (the header is not counted).
+    pub lines: u64,
+    /// Data lines that were not blank.
     pub rows: u64,
     pub added: u64,
     pub duplicates: u64,
     pub invalid: u64,
+    pub blank: u64,
     pub suppressed: u64,
 }
 
@@ -221,15 +227,324 @@ pub struct BadRow {
 
 const KNOWN: [&str; 4] = ["email", "name", "company", "locale"];
 
-/// Streams a recipients CSV (header row; `email` required; `name`, `company`, `locale` and
-/// any other columns reach the template) into a campaign. Each bad row goes to `bad` with
-/// its line and reason and is skipped; duplicates (of a row before, or an address already in
-/// the campaign) and suppressed addresses are counted. Memory stays flat: rows go to the
-/// database in chunks.
+/// Longest line of a recipients file, in bytes: a longer one is reported (with an excerpt)
+/// and skipped without being held in memory.
+pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// Longest value of a column other than email, name, company and locale, in characters.
+pub const MAX_EXTRA_CHARS: usize = 1000;
+/// Longest column name, in characters.
+const MAX_COLUMN_NAME_CHARS: usize = 100;
+/// How much of an oversized or unreadable value an error message shows, in characters.
+const EXCERPT_CHARS: usize = 40;
+
+/// At most `EXCERPT_CHARS` characters of `s`, control characters escaped, `…` if cut.
+fn excerpt(s: &str) -> String {
+    let mut e: String = s
+        .chars()
+        .take(EXCERPT_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if s.chars().nth(EXCERPT_CHARS).is_some() {
+        e.push('…');
+    }
+    e
+}
+
+/// One data line of a recipients file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line {
+    Blank,
+    Fields(Vec<String>),
+    /// Unreadable (too long, not UTF-8, an unterminated quote…): the reason.
+    Bad(String),
+}
+
+/// Where recipients come from: a CSV file, or the API's JSON list. Each data line has its
+/// own number (the header is line 1).
+pub trait RecipientRows {
+    /// The column names, lower case, checked (unique, `email` among them).
+    fn headers(&self) -> &[String];
+    /// The next data line and its number; None at the end.
+    fn next_line(&mut self) -> Result<Option<(u64, Line)>>;
+}
+
+/// A recipients CSV whose header has been read and checked. Read a line at a time: a record
+/// never spans lines (no value we take may hold a line break), so a stray or unterminated
+/// quote costs its own line only, never the lines after it.
+pub struct RecipientsFile<R> {
+    reader: std::io::BufReader<R>,
+    headers: Vec<String>,
+    line: u64,
+}
+
+enum RawLine {
+    Line(Vec<u8>),
+    /// Longer than the limit: its length and its first `MAX_LINE_BYTES` bytes.
+    TooLong(usize, Vec<u8>),
+}
+
+/// Reads one line (without its `\n` or `\r\n`), keeping at most `max` bytes of it; None at
+/// the end of the input.
+fn read_bounded(r: &mut impl std::io::BufRead, max: usize) -> std::io::Result<Option<RawLine>> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    let mut any = false;
+    loop {
+        let avail = r.fill_buf()?;
+        if avail.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, used, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..i], i + 1, true),
+            None => (avail, avail.len(), false),
+        };
+        total += chunk.len();
+        let room = max.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        r.consume(used);
+        if done {
+            break;
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    if total > max {
+        return Ok(Some(RawLine::TooLong(total, buf)));
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    Ok(Some(RawLine::Line(buf)))
+}
+
+/// Splits one CSV line into its fields (RFC 4180 quoting: `"a, b"`, `""` for a quote;
+/// whitespace around a field is trimmed). A quote left open at the end of the line, or text
+/// after a closing quote, is an error naming the field.
+fn split_fields(line: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+        let n = fields.len() + 1;
+        let mut value = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err(format!(
+                            "field {n}: unterminated quote (a value cannot span lines)"
+                        ));
+                    }
+                    Some('"') if chars.next_if_eq(&'"').is_some() => value.push('"'),
+                    Some('"') => break,
+                    Some(c) => value.push(c),
+                }
+            }
+            while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+            match chars.next() {
+                None => {
+                    fields.push(value.trim().to_string());
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(value.trim().to_string()),
+                Some(_) => return Err(format!("field {n}: text after the closing quote")),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(value.trim().to_string());
+                        return Ok(fields);
+                    }
+                    Some(',') => {
+                        fields.push(value.trim().to_string());
+                        break;
+                    }
+                    Some(c) => value.push(c),
+                }
+            }
+        }
+    }
+}
+
+/// Checks column names (lower-cased here): none empty of meaning twice, none too long or
+/// with control characters, and `email` among them.
+fn check_headers(names: Vec<String>) -> Result<Vec<String>> {
+    let bad = |m: String| CampaignError::Invalid(format!("line 1: {m}"));
+    let headers: Vec<String> = names.iter().map(|h| h.to_lowercase()).collect();
+    for (i, h) in headers.iter().enumerate() {
+        if h.chars().count() > MAX_COLUMN_NAME_CHARS || h.chars().any(char::is_control) {
+            return Err(bad(format!(
+                "column {}: a column name has at most {MAX_COLUMN_NAME_CHARS} characters and no control characters: `{}`",
+                i + 1,
+                excerpt(h)
+            )));
+        }
+        if headers[..i].contains(h) {
+            return Err(bad(format!("the column `{h}` appears twice")));
+        }
+    }
+    if !headers.iter().any(|h| h == "email") {
+        return Err(bad(format!(
+            "the header needs an `email` column (have: {})",
+            excerpt(&headers.join(","))
+        )));
+    }
+    Ok(headers)
+}
+
+impl<R: Read> RecipientsFile<R> {
+    /// Reads and checks the header (line 1). A file that cannot be read as UTF-8 CSV with an
+    /// `email` column (UTF-16, binary, no header) is refused here, before anything is written.
+    pub fn open(reader: R) -> Result<Self> {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+        let bad = |m: &str| CampaignError::Invalid(format!("line 1: {m}"));
+        let raw = read_bounded(&mut reader, MAX_LINE_BYTES)
+            .map_err(|e| CampaignError::Invalid(format!("line 1: {e}")))?;
+        let bytes = match raw {
+            None => {
+                return Err(bad(
+                    "the file is empty; it needs a header row with an `email` column",
+                ));
+            }
+            Some(RawLine::TooLong(n, _)) => {
+                return Err(bad(&format!(
+                    "the header is {n} bytes long (at most {MAX_LINE_BYTES}); is this a CSV file?"
+                )));
+            }
+            Some(RawLine::Line(b)) => b,
+        };
+        if bytes.starts_with(&[0xFF, 0xFE])
+            || bytes.starts_with(&[0xFE, 0xFF])
+            || bytes.contains(&0)
+        {
+            return Err(bad(
+                "the file is UTF-16 or binary (it has NUL bytes); save it as CSV in UTF-8",
+            ));
+        }
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| bad("the header is not UTF-8; save the file as CSV in UTF-8"))?;
+        if text.trim().is_empty() {
+            return Err(bad("the header row is empty; it needs an `email` column"));
+        }
+        let names = split_fields(text).map_err(|m| bad(&m))?;
+        let headers = check_headers(names)?;
+        Ok(RecipientsFile {
+            reader,
+            headers,
+            line: 1,
+        })
+    }
+}
+
+impl<R: Read> RecipientRows for RecipientsFile<R> {
+    fn headers(&self) -> &[String] {
+        &self.headers
+    }
+    fn next_line(&mut self) -> Result<Option<(u64, Line)>> {
+        let n = self.line + 1;
+        let Some(raw) = read_bounded(&mut self.reader, MAX_LINE_BYTES)
+            .map_err(|e| CampaignError::Invalid(format!("line {n}: {e}")))?
+        else {
+            return Ok(None);
+        };
+        self.line = n;
+        let line = match raw {
+            RawLine::TooLong(len, head) => Line::Bad(format!(
+                "the line is {len} bytes long, at most {MAX_LINE_BYTES}: `{}`",
+                excerpt(&String::from_utf8_lossy(&head))
+            )),
+            RawLine::Line(bytes) => match std::str::from_utf8(&bytes) {
+                Err(_) => Line::Bad(format!(
+                    "not UTF-8 (save the file as UTF-8): `{}`",
+                    excerpt(&String::from_utf8_lossy(&bytes))
+                )),
+                Ok(t) if t.trim().is_empty() => Line::Blank,
+                Ok(t) => match split_fields(t) {
+                    Ok(f) => Line::Fields(f),
+                    Err(m) => Line::Bad(m),
+                },
+            },
+        };
+        Ok(Some((n, line)))
+    }
+}
+
+/// The API's JSON recipients (`[{"email": …, "name": …, …}]`) as rows: the columns are every
+/// key seen, and recipient `i` is line `i + 2` (as if the header were line 1).
+pub struct JsonRecipients {
+    headers: Vec<String>,
+    rows: std::vec::IntoIter<Vec<String>>,
+    line: u64,
+}
+
+impl JsonRecipients {
+    pub fn new(list: Vec<Map<String, Value>>) -> Result<Self> {
+        let mut cols: Vec<String> = vec!["email".into()];
+        for r in &list {
+            for k in r.keys() {
+                if !cols.contains(k) {
+                    cols.push(k.clone());
+                }
+            }
+        }
+        let rows: Vec<Vec<String>> = list
+            .iter()
+            .map(|r| {
+                cols.iter()
+                    .map(|c| match r.get(c) {
+                        None | Some(Value::Null) => String::new(),
+                        Some(Value::String(s)) => s.trim().to_string(),
+                        Some(v) => v.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(JsonRecipients {
+            headers: check_headers(cols)?,
+            rows: rows.into_iter(),
+            line: 1,
+        })
+    }
+}
+
+impl RecipientRows for JsonRecipients {
+    fn headers(&self) -> &[String] {
+        &self.headers
+    }
+    fn next_line(&mut self) -> Result<Option<(u64, Line)>> {
+        Ok(self.rows.next().map(|f| {
+            self.line += 1;
+            (self.line, Line::Fields(f))
+        }))
+    }
+}
+
+/// Streams a recipients CSV into a campaign: see [`import`].
 pub async fn import_csv<R: Read>(
     rt: &Runtime,
     campaign: &str,
     reader: R,
+    bad: impl FnMut(BadRow),
+) -> Result<ImportReport> {
+    let file = RecipientsFile::open(reader)?;
+    import(rt, campaign, file, bad).await
+}
+
+/// Imports recipients (header row; `email` required; `name`, `company`, `locale` and any
+/// other columns reach the template) into a campaign. Every data line is accounted for:
+/// added, counted as blank, or reported to `bad` with its own line number and reason
+/// (unreadable, a value too long, invalid, a duplicate of a row before or of an address
+/// already in the campaign). Suppressed addresses are added as `suppressed` and counted.
+/// Memory stays flat: lines are read one at a time (each at most `MAX_LINE_BYTES`) and rows
+/// go to the database in chunks.
+pub async fn import(
+    rt: &Runtime,
+    campaign: &str,
+    mut rows: impl RecipientRows,
     mut bad: impl FnMut(BadRow),
 ) -> Result<ImportReport> {
     let c = get(rt, campaign).await?;
@@ -240,22 +555,10 @@ pub async fn import_csv<R: Read>(
             what: "adding recipients".into(),
         });
     }
-    let mut csv = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(reader);
-    let headers: Vec<String> = csv
-        .headers()
-        .map_err(|e| CampaignError::Invalid(format!("line 1: {e}")))?
-        .iter()
-        .map(|h| h.to_ascii_lowercase())
-        .collect();
+    let headers: Vec<String> = rows.headers().to_vec();
     let col = |n: &str| headers.iter().position(|h| h == n);
     let email_col = col("email").ok_or_else(|| {
-        CampaignError::Invalid(format!(
-            "line 1: the header needs an `email` column (have: {})",
-            headers.join(",")
-        ))
+        CampaignError::Invalid("line 1: the header needs an `email` column".into())
     })?;
     let (name_col, company_col, locale_col) = (col("name"), col("company"), col("locale"));
     let extra_cols: Vec<(usize, &String)> = headers
@@ -266,26 +569,25 @@ pub async fn import_csv<R: Read>(
     let mid_domain = rt.settings.email.message_id_domain.clone();
     let mut report = ImportReport::default();
     let mut chunk: Vec<NewRecipient> = Vec::with_capacity(1000);
-    let mut record = csv::StringRecord::new();
-    loop {
-        let line = csv.position().line();
-        match csv.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                report.rows += 1;
-                report.invalid += 1;
-                bad(BadRow {
-                    line: e.position().map(|p| p.line()).unwrap_or(line),
-                    reason: format!("unreadable: {e}"),
-                });
+    while let Some((line, item)) = rows.next_line()? {
+        report.lines += 1;
+        let record = match item {
+            Line::Blank => {
+                report.blank += 1;
                 continue;
             }
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(line);
-        if record.iter().all(str::is_empty) {
-            continue;
-        }
+            Line::Fields(f) if f.iter().all(String::is_empty) => {
+                report.blank += 1;
+                continue;
+            }
+            Line::Bad(reason) => {
+                report.rows += 1;
+                report.invalid += 1;
+                bad(BadRow { line, reason });
+                continue;
+            }
+            Line::Fields(f) => f,
+        };
         report.rows += 1;
         match parse_row(
             &record,
@@ -364,9 +666,19 @@ type Parsed = (
     Option<Value>,
 );
 
+/// The longest value a column may hold, in characters.
+fn max_chars(column: &str) -> usize {
+    match column {
+        "email" => 254,
+        "name" | "company" => 200,
+        "locale" => 16,
+        _ => MAX_EXTRA_CHARS,
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn parse_row(
-    r: &csv::StringRecord,
+    r: &[String],
     headers: &[String],
     email_col: usize,
     name_col: Option<usize>,
@@ -382,7 +694,17 @@ fn parse_row(
             headers.len()
         ));
     }
-    let get = |i: usize| r.get(i).unwrap_or("");
+    for (h, v) in headers.iter().zip(r) {
+        let max = max_chars(h);
+        let n = v.chars().count();
+        if n > max {
+            return Err(format!(
+                "{h}: {n} characters, at most {max}: `{}`",
+                excerpt(v)
+            ));
+        }
+    }
+    let get = |i: usize| r.get(i).map(String::as_str).unwrap_or("");
     let raw = get(email_col);
     let email = EmailAddress::parse(raw).map_err(|m| format!("email: {m}"))?;
     let text = |c: Option<usize>, what: &str| -> Result<Option<String>, String> {
@@ -489,7 +811,18 @@ pub async fn status(rt: &Runtime, id: &str) -> Result<(CampaignRow, RecipientCou
     Ok((c, n))
 }
 
-/// Writes the ledger as CSV, a page at a time.
+/// A cell for a CSV file that people open in a spreadsheet: one that would be taken for a
+/// formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) gets a `'` before it
+/// (OWASP, CSV injection).
+pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// Writes the ledger as CSV, a page at a time; every cell through [`csv_cell`].
 pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -> Result<u64> {
     get(rt, id).await?;
     let mut w = csv::Writer::from_writer(out);
@@ -514,7 +847,7 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in &page {
-            w.write_record([
+            let row = [
                 r.seq.to_string(),
                 r.email.clone(),
                 r.state.clone(),
@@ -530,8 +863,9 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
                 }
                 .to_string(),
                 r.soft_bounces.to_string(),
-            ])
-            .map_err(io)?;
+            ];
+            w.write_record(row.iter().map(|c| csv_cell(c).into_owned()))
+                .map_err(io)?;
             n += 1;
         }
     }
@@ -1112,7 +1446,7 @@ pub async fn unsubscribe(rt: &Runtime, token: &str) -> Result<Option<String>> {
     Ok(Some(email))
 }
 
-/// What ingesting one bounce message did.
+/// What ingesting one bounce message did, per failed recipient.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
 pub struct BounceResult {
     pub recipient: Option<String>,
@@ -1121,13 +1455,23 @@ pub struct BounceResult {
     pub status: String,
     /// The campaign recipient it matched (campaign, line), if any.
     pub matched: Option<(String, i64)>,
+    /// The lifecycle email it matched (its Message-ID), if any.
+    pub matched_email: Option<String>,
+    /// Why it matches no message we sent (then nothing was changed or suppressed); it is
+    /// kept for `bounces list --unmatched`.
+    pub unmatched: Option<String>,
     pub suppressed: bool,
 }
 
-/// Ingests one raw bounce (a delivery status notification): each failed recipient is
-/// matched to its campaign recipient by the returned Message-ID; a hard bounce makes it
-/// `bounced` and suppresses the address, a soft one is counted.
+/// Ingests one raw bounce (a delivery status notification). Each failed recipient is
+/// matched to a message we sent: its returned Message-ID must be one of ours (a campaign
+/// invitation or reminder, or a lifecycle email) that was handed to the transport, and the
+/// failed recipient must be that message's recipient. Only then does a hard bounce make the
+/// campaign recipient `bounced` and suppress the address, and a soft one count. Bounces
+/// that match nothing change nothing; every bounce is kept (`bounces list`). A DSN naming
+/// more than [`crate::bounces::MAX_RECIPIENTS`] recipients is refused whole.
 pub async fn ingest_bounce(rt: &Runtime, raw: &[u8], source: &str) -> Result<Vec<BounceResult>> {
+    use crate::store::BounceTarget;
     let bounces = crate::bounces::parse(raw).map_err(|e| CampaignError::Invalid(e.to_string()))?;
     let now = rt.clock.now();
     let mut out = Vec::new();
@@ -1142,29 +1486,190 @@ pub async fn ingest_bounce(rt: &Runtime, raw: &[u8], source: &str) -> Result<Vec
                 .map(|d| format!(": {d}"))
                 .unwrap_or_default()
         );
-        let matched = match &b.message_id {
-            Some(id) => rt.store.record_bounce(id, hard, &detail, now).await?,
-            None => None,
+        let target = match (&b.message_id, &b.recipient) {
+            (None, _) => Err("no Message-ID of the returned message".to_string()),
+            (_, None) => Err("no Final-Recipient".to_string()),
+            (Some(id), Some(rcpt)) => rt.store.match_bounce(id, rcpt).await?,
         };
-        let mut suppressed = false;
-        if hard {
-            let key = matched
-                .as_ref()
-                .map(|m| m.2.clone())
-                .or_else(|| b.recipient.as_ref().map(|r| r.to_lowercase()));
-            if let Some(key) = key {
-                suppressed = rt.store.suppress(&key, &detail, source, now).await?;
-                rt.store.suppress_pending_address(&key, now).await?;
-            }
-        }
-        out.push(BounceResult {
-            recipient: b.recipient,
-            message_id: b.message_id,
+        let mut result = BounceResult {
+            recipient: b.recipient.clone(),
+            message_id: b.message_id.clone(),
             kind: b.kind,
-            status: b.status,
-            matched: matched.map(|m| (m.0, m.1)),
-            suppressed,
-        });
+            status: b.status.clone(),
+            matched: None,
+            matched_email: None,
+            unmatched: None,
+            suppressed: false,
+        };
+        let matched = match target {
+            Ok(t) => {
+                let key = match &t {
+                    BounceTarget::Campaign {
+                        campaign_id,
+                        seq,
+                        email_key,
+                    } => {
+                        rt.store
+                            .record_campaign_bounce(campaign_id, *seq, hard, &detail, now)
+                            .await?;
+                        result.matched = Some((campaign_id.clone(), *seq));
+                        email_key.clone()
+                    }
+                    BounceTarget::Email {
+                        message_id,
+                        email_key,
+                    } => {
+                        result.matched_email = Some(message_id.clone());
+                        email_key.clone()
+                    }
+                };
+                if hard {
+                    result.suppressed = rt.store.suppress(&key, &detail, source, now).await?;
+                    rt.store.suppress_pending_address(&key, now).await?;
+                }
+                Some(match &t {
+                    BounceTarget::Campaign {
+                        campaign_id, seq, ..
+                    } => format!("campaign {campaign_id} line {seq}"),
+                    BounceTarget::Email { message_id, .. } => format!("email {message_id}"),
+                })
+            }
+            Err(reason) => {
+                tracing::info!(
+                    message_id = b.message_id.as_deref().unwrap_or("-"),
+                    %reason,
+                    "bounce matches no message we sent; not acted on"
+                );
+                result.unmatched = Some(reason);
+                None
+            }
+        };
+        rt.store
+            .insert_bounce(&crate::store::BounceRow {
+                received_at: now,
+                source: source.to_string(),
+                kind: if hard { "hard" } else { "soft" }.into(),
+                status: b.status,
+                message_id: b.message_id,
+                recipient: b.recipient,
+                diagnostic: b.diagnostic,
+                matched,
+                reason: result.unmatched.clone(),
+                suppressed: result.suppressed,
+            })
+            .await?;
+        out.push(result);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &[u8]) -> (Vec<String>, Vec<(u64, Line)>) {
+        let mut f = RecipientsFile::open(text).unwrap();
+        let mut out = Vec::new();
+        while let Some(l) = f.next_line().unwrap() {
+            out.push(l);
+        }
+        (f.headers().to_vec(), out)
+    }
+
+    #[test]
+    fn fields_are_split_with_rfc4180_quotes() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(split_fields("a, b ,c").unwrap(), s(&["a", "b", "c"]));
+        assert_eq!(
+            split_fields(r#""Contoso, AG", "say ""hi""" ,"#).unwrap(),
+            s(&["Contoso, AG", r#"say "hi""#, ""])
+        );
+        assert_eq!(split_fields("").unwrap(), s(&[""]));
+        let e = split_fields(r#"a,"open"#).unwrap_err();
+        assert!(e.starts_with("field 2: unterminated quote"), "{e}");
+        let e = split_fields(r#""x"y,z"#).unwrap_err();
+        assert!(
+            e.starts_with("field 1: text after the closing quote"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unterminated_quote_costs_its_own_line_only() {
+        let (h, l) =
+            lines(b"email,name\r\na@x.example,\"Anna\r\nb@x.example,Bert\r\n\r\nc@x.example,Carl");
+        assert_eq!(h, vec!["email", "name"]);
+        assert_eq!(l.len(), 4);
+        assert!(matches!(&l[0], (2, Line::Bad(m)) if m.contains("unterminated")));
+        assert_eq!(
+            l[1],
+            (3, Line::Fields(vec!["b@x.example".into(), "Bert".into()]))
+        );
+        assert_eq!(l[2], (4, Line::Blank));
+        assert_eq!(
+            l[3],
+            (5, Line::Fields(vec!["c@x.example".into(), "Carl".into()]))
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_reported_with_an_excerpt() {
+        let mut text = b"email,segment\na@x.example,".to_vec();
+        text.extend(std::iter::repeat_n(b'z', 3 * MAX_LINE_BYTES));
+        text.extend_from_slice(b"\nb@x.example,ok\n");
+        let (_, l) = lines(&text);
+        match &l[0] {
+            (2, Line::Bad(m)) => {
+                assert!(m.len() < 200, "{m}");
+                assert!(
+                    m.contains(&format!("{} bytes long", 3 * MAX_LINE_BYTES + 12)),
+                    "{m}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l[1].0, 3);
+    }
+
+    #[test]
+    fn unreadable_headers_are_refused() {
+        let utf16: Vec<u8> = "\u{feff}email,name\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        for (text, want) in [
+            (&utf16[..], "UTF-16"),
+            (b"" as &[u8], "empty"),
+            (b"name,company\nx,y\n", "`email` column"),
+            (b"email,Email\n", "appears twice"),
+            (b"\"email,name\n", "unterminated"),
+        ] {
+            match RecipientsFile::open(text) {
+                Err(CampaignError::Invalid(m)) => {
+                    assert!(m.starts_with("line 1: ") && m.contains(want), "{m}")
+                }
+                Err(e) => panic!("{e}"),
+                Ok(_) => panic!("accepted {want}"),
+            }
+        }
+        // A UTF-8 byte order mark is fine.
+        assert_eq!(lines(b"\xEF\xBB\xBFEmail\n").0, vec!["email"]);
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised() {
+        for (cell, want) in [
+            ("=1+2", "'=1+2"),
+            ("+49 30", "'+49 30"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("kunde@contoso.example", "kunde@contoso.example"),
+            ("12", "12"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_cell(cell), want);
+        }
+    }
 }

@@ -391,8 +391,9 @@ pub(crate) enum TokensCmd {
 #[derive(Subcommand, Debug)]
 pub(crate) enum SignupsCmd {
     /// Import completed sign-ups from a CSV file with the header
-    /// `advisor_code,customer_domain,completed_at` (completed_at RFC 3339). A bad row is
-    /// reported with its line and skipped; the others are imported. Exit status 1 if any row
+    /// `advisor_code,customer_domain,completed_at` (completed_at RFC 3339). A bad row — among
+    /// them one whose advisor code does not verify (forged, or not one of our offers'), or a
+    /// line over 4 KiB — is reported with its line and skipped; the others are imported. Exit status 1 if any row
     /// was bad. The reconcile schedule matches them to acceptances (or run
     /// `partnerflow schedules run reconcile`).
     Import { file: PathBuf },

@@ -1,5 +1,5 @@
 //! The CLI of campaigns, bounces and suppressions: `campaign create|add|start|pause|resume|
-//! cancel|status|report|list|run`, `bounces ingest`, `suppressions list|add`.
+//! cancel|status|report|list|run`, `bounces ingest|list`, `suppressions list|add`.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,8 @@ const ACTOR: &str = "cli";
 #[derive(Subcommand, Debug)]
 pub(crate) enum CampaignCmd {
     /// Create a campaign (a draft) sending one offer to many recipients; with --recipients,
-    /// import its recipients file too.
+    /// import its recipients file too (its header is checked first: if the file cannot be
+    /// read, no campaign is created).
     Create {
         /// The Offer ID (must be open).
         offer_id: String,
@@ -45,11 +46,17 @@ pub(crate) enum CampaignCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Import recipients from a CSV file: header row, `email` required; `name`, `company`,
-    /// `locale` (de|en) and any other columns reach the template. The file is streamed. Each
-    /// bad row (invalid address, header injection, unknown locale, duplicate, wrong number of
-    /// fields) is reported as FILE:LINE: reason and skipped; the rest are added. Suppressed
-    /// addresses are counted and not sent. Exits 1 if any row was bad.
+    /// Import recipients from a CSV file (UTF-8): header row, `email` required; `name`,
+    /// `company`, `locale` (de|en) and any other columns reach the template. The file is
+    /// streamed a line at a time and a row is one line (a quoted value cannot span lines).
+    /// Every line is accounted for: each bad one (unterminated quote, not UTF-8, a value or
+    /// line too long — email 254, name and company 200, other columns 1000 characters, a line
+    /// 16 KiB —, invalid address, header injection, unknown locale, duplicate, wrong number
+    /// of fields) is reported as FILE:LINE: reason and skipped; the rest are added; the
+    /// summary's added + invalid + duplicates + blank is the file's number of data lines.
+    /// Suppressed addresses are counted and not sent. A file that cannot be read at all
+    /// (UTF-16, no `email` column) is refused before anything is written. Exits 1 if any row
+    /// was bad.
     Add {
         id: String,
         file: PathBuf,
@@ -73,7 +80,8 @@ pub(crate) enum CampaignCmd {
     },
     /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at,
     /// reply, error, phase (`invitation`, or `reminder` once the reminder is due or sent),
-    /// soft_bounces.
+    /// soft_bounces. A cell that a spreadsheet would take for a formula (starting with `=`,
+    /// `+`, `-`, `@`, tab or carriage return) is written with a `'` before it.
     Report {
         id: String,
         /// Write to FILE instead of standard output.
@@ -95,11 +103,26 @@ pub(crate) enum CampaignCmd {
 #[derive(Subcommand, Debug)]
 pub(crate) enum BouncesCmd {
     /// Read bounce messages (delivery status notifications, RFC 3464) from a .eml file or
-    /// every file of a directory: a hard bounce makes the recipient `bounced` and suppresses
-    /// the address, a soft bounce is counted. Files that are not bounces are reported and
-    /// skipped (exit 1 if there were any).
+    /// every file of a directory. A bounce is acted on only if it matches a message we sent:
+    /// its returned Message-ID is one of ours (a campaign invitation or reminder, or a
+    /// lifecycle email) and its failed recipient is that message's recipient. Then a hard
+    /// bounce makes the campaign recipient `bounced` and suppresses the address, and a soft
+    /// bounce is counted. Bounces that match nothing change nothing: they are counted, and
+    /// kept for `bounces list --unmatched`. A DSN naming more than 20 recipients is refused
+    /// whole. Files that are not bounces are reported and skipped (exit 1 if there were any).
     Ingest {
         path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The bounces received, newest first: what each matched (a campaign recipient or a
+    /// lifecycle email), or why it matched nothing we sent (then nothing was changed).
+    List {
+        /// Only the bounces that matched no message we sent.
+        #[arg(long)]
+        unmatched: bool,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
         #[arg(long)]
         json: bool,
     },
@@ -193,6 +216,12 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
             json,
         } => {
             let offer = OfferId::parse(&offer_id).map_err(other)?;
+            // The recipients file is opened and its header checked first: a file that cannot
+            // be read (missing, UTF-16, no `email` column) leaves no empty draft behind.
+            let file = recipients
+                .as_deref()
+                .map(|p| open_recipients(p).map(|f| (p, f)))
+                .transpose()?;
             let reminder_after = reminder_after
                 .map(|r| {
                     r.parse::<Span>()
@@ -212,16 +241,19 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
                 ACTOR,
             )
             .await?;
-            if json && recipients.is_none() {
+            if json && file.is_none() {
                 print_json(&json!(c));
             } else {
                 println!("campaign {} created (draft) for offer {}", c.id, c.offer_id);
             }
-            if let Some(f) = recipients {
-                add(rt, &c.id, &f, json).await?;
+            if let Some((path, f)) = file {
+                add(rt, &c.id, path, f, json).await?;
             }
         }
-        CampaignCmd::Add { id, file, json } => add(rt, &id, &file, json).await?,
+        CampaignCmd::Add { id, file, json } => {
+            let f = open_recipients(&file)?;
+            add(rt, &id, &file, f, json).await?
+        }
         CampaignCmd::Start { id } => {
             let c = campaigns::start(rt, &id).await?;
             println!("campaign {} {}", c.id, c.state);
@@ -286,19 +318,31 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
     Ok(())
 }
 
-async fn add(rt: &Runtime, id: &str, file: &Path, json: bool) -> Result<(), CliError> {
-    let f = std::fs::File::open(file).map_err(|e| other(format!("{}: {e}", file.display())))?;
+type Recipients = campaigns::RecipientsFile<std::fs::File>;
+
+/// Opens a recipients file and checks its header.
+fn open_recipients(file: &Path) -> Result<Recipients, CliError> {
+    let shown = file.display();
+    let f = std::fs::File::open(file).map_err(|e| other(format!("{shown}: {e}")))?;
+    campaigns::RecipientsFile::open(f).map_err(|e| match e {
+        CampaignError::Invalid(m) => other(format!("{shown}: {m}")),
+        e => e.into(),
+    })
+}
+
+async fn add(
+    rt: &Runtime,
+    id: &str,
+    file: &Path,
+    rows: Recipients,
+    json: bool,
+) -> Result<(), CliError> {
     let mut bad_rows = 0u64;
     let shown = file.display().to_string();
-    let report = campaigns::import_csv(
-        rt,
-        id,
-        std::io::BufReader::with_capacity(256 * 1024, f),
-        |b| {
-            bad_rows += 1;
-            eprintln!("{shown}:{}: {}; row skipped", b.line, b.reason);
-        },
-    )
+    let report = campaigns::import(rt, id, rows, |b| {
+        bad_rows += 1;
+        eprintln!("{shown}:{}: {}; row skipped", b.line, b.reason);
+    })
     .await
     .map_err(|e| match e {
         CampaignError::Invalid(m) => other(format!("{shown}: {m}")),
@@ -308,8 +352,14 @@ async fn add(rt: &Runtime, id: &str, file: &Path, json: bool) -> Result<(), CliE
         print_json(&json!(report));
     } else {
         println!(
-            "{}: {} rows, {} added, {} invalid, {} duplicates, {} suppressed",
-            shown, report.rows, report.added, report.invalid, report.duplicates, report.suppressed
+            "{}: {} lines: {} added, {} invalid, {} duplicates, {} blank; {} suppressed (added, not sent)",
+            shown,
+            report.lines,
+            report.added,
+            report.invalid,
+            report.duplicates,
+            report.blank,
+            report.suppressed
         );
     }
     if bad_rows > 0 {
@@ -413,7 +463,14 @@ async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
 }
 
 pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliError> {
-    let BouncesCmd::Ingest { path, json } = cmd;
+    let (path, json) = match cmd {
+        BouncesCmd::Ingest { path, json } => (path, json),
+        BouncesCmd::List {
+            unmatched,
+            limit,
+            json,
+        } => return list_bounces(rt, unmatched, limit, json).await,
+    };
     let files: Vec<PathBuf> = if path.is_dir() {
         let mut v: Vec<PathBuf> = std::fs::read_dir(&path)
             .map_err(|e| other(format!("{}: {e}", path.display())))?
@@ -432,24 +489,26 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         match campaigns::ingest_bounce(rt, &raw, "bounce").await {
             Ok(results) => {
                 for r in &results {
-                    match r.kind {
-                        crate::bounces::BounceKind::Hard => hard += 1,
-                        crate::bounces::BounceKind::Soft => soft += 1,
-                    }
-                    if r.matched.is_none() {
-                        unmatched += 1;
+                    match (&r.unmatched, r.kind) {
+                        (Some(_), _) => unmatched += 1,
+                        (None, crate::bounces::BounceKind::Hard) => hard += 1,
+                        (None, crate::bounces::BounceKind::Soft) => soft += 1,
                     }
                     if !json {
+                        let what = match (&r.matched, &r.matched_email, &r.unmatched) {
+                            (Some((c, s)), _, _) => format!("{c} line {s}"),
+                            (_, Some(m), _) => format!("email {m}"),
+                            (_, _, reason) => format!(
+                                "unmatched ({}), not acted on",
+                                reason.as_deref().unwrap_or("no message of ours")
+                            ),
+                        };
                         println!(
-                            "{}: {:?} {} {} {}{}",
+                            "{}: {:?} {} {} {what}{}",
                             f.display(),
                             r.kind,
                             r.status,
                             r.recipient.as_deref().unwrap_or("-"),
-                            r.matched
-                                .as_ref()
-                                .map(|(c, s)| format!("{c} line {s}"))
-                                .unwrap_or_else(|| "no campaign recipient".into()),
                             if r.suppressed { ", suppressed" } else { "" }
                         );
                     }
@@ -467,7 +526,7 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         print_json(&json!(all));
     }
     println!(
-        "{} files: {hard} hard bounces, {soft} soft, {unmatched} not matching a campaign recipient, {bad} not bounces",
+        "{} files: {hard} hard bounces, {soft} soft, {unmatched} matching no message we sent (not acted on; see `bounces list --unmatched`), {bad} not bounces",
         files.len()
     );
     if bad > 0 {
@@ -476,6 +535,52 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
         )));
     }
     Ok(())
+}
+
+async fn list_bounces(
+    rt: &Runtime,
+    unmatched: bool,
+    limit: i64,
+    json: bool,
+) -> Result<(), CliError> {
+    let rows = rt.store.bounces(unmatched, limit).await?;
+    if json {
+        print_json(&json!(rows));
+        return Ok(());
+    }
+    let total = rt.store.unmatched_bounce_count().await?;
+    for b in &rows {
+        println!(
+            "{}  {} {} {} {}  {}{}",
+            b.received_at.to_rfc3339(),
+            b.kind,
+            b.status,
+            b.recipient
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".into()),
+            b.message_id
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".into()),
+            match (&b.matched, &b.reason) {
+                (Some(m), _) => m.clone(),
+                (None, r) => format!("unmatched: {}", r.as_deref().unwrap_or("-")),
+            },
+            if b.suppressed { ", suppressed" } else { "" }
+        );
+    }
+    println!("{total} bounces matched no message we sent (none of them was acted on)");
+    Ok(())
+}
+
+/// An outside value for a terminal line: control characters escaped, at most 100 characters.
+fn printable(s: &str) -> String {
+    let mut out: String = s.chars().take(100).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 100 {
+        out.push('…');
+    }
+    out
 }
 
 pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(), CliError> {

@@ -122,7 +122,9 @@ impl EmailAddress {
             return Err("the email address is empty".into());
         }
         if t.len() > 254 {
-            return Err(format!("`{t}` is longer than 254 characters"));
+            // Never echo an oversized value whole.
+            let head: String = t.chars().take(40).flat_map(char::escape_debug).collect();
+            return Err(format!("`{head}…` is longer than 254 characters"));
         }
         if t.chars().any(|c| {
             c.is_control()

@@ -322,7 +322,7 @@ pub const API: &[Op] = &[
         method: "post",
         path: "/api/v1/signups",
         role: Some(Role::Signups),
-        summary: "Webhook of the sign-up system: a completed sign-up (advisor code, customer domain, time)",
+        summary: "Webhook of the sign-up system: a completed sign-up (advisor code, customer domain, time); an advisor code that does not verify is refused (422, field advisor_code) and nothing is recorded",
     },
     Op {
         method: "post",
@@ -376,7 +376,7 @@ pub const API: &[Op] = &[
         method: "post",
         path: "/api/v1/bounces",
         role: Some(Role::Bounces),
-        summary: "Webhook of the mail system: one bounce message (message/rfc822 body, a delivery status notification); hard bounces suppress",
+        summary: "Webhook of the mail system: one bounce message (message/rfc822 body, a delivery status notification, at most 20 recipients). Only a bounce matching a message we sent (Message-ID and that message's recipient) is acted on (hard: `bounced` and suppressed; soft: counted); the others come back with `unmatched` (the reason) and change nothing",
     },
     Op {
         method: "post",
@@ -1181,48 +1181,25 @@ async fn add_recipients(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let csv_bytes: Vec<u8> = if is_json {
-        // JSON rows become CSV rows (line 2 = recipients[0]), so both take one parser.
+    let mut bad_rows = Vec::new();
+    let keep = |b: crate::campaigns::BadRow| {
+        if bad_rows.len() < 1000 {
+            bad_rows.push(b);
+        }
+    };
+    let report = if is_json {
+        // JSON rows take the CSV rows' checks; recipients[0] is line 2.
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Body {
             recipients: Vec<Map<String, Value>>,
         }
         let b: Body = parse_json(&body)?;
-        let mut cols: Vec<String> = vec!["email".into()];
-        for r in &b.recipients {
-            for k in r.keys() {
-                if !cols.contains(k) {
-                    cols.push(k.clone());
-                }
-            }
-        }
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let io = |e: csv::Error| bad("recipients", e.to_string());
-        w.write_record(&cols).map_err(io)?;
-        for r in &b.recipients {
-            let row: Vec<String> = cols
-                .iter()
-                .map(|c| match r.get(c) {
-                    None | Some(Value::Null) => String::new(),
-                    Some(Value::String(s)) => s.clone(),
-                    Some(v) => v.to_string(),
-                })
-                .collect();
-            w.write_record(&row).map_err(io)?;
-        }
-        w.into_inner()
-            .map_err(|e| bad("recipients", e.to_string()))?
+        let rows = crate::campaigns::JsonRecipients::new(b.recipients)?;
+        crate::campaigns::import(&rt, &id, rows, keep).await?
     } else {
-        body.to_vec()
+        crate::campaigns::import_csv(&rt, &id, body.as_ref(), keep).await?
     };
-    let mut bad_rows = Vec::new();
-    let report = crate::campaigns::import_csv(&rt, &id, csv_bytes.as_slice(), |b| {
-        if bad_rows.len() < 1000 {
-            bad_rows.push(b);
-        }
-    })
-    .await?;
     Ok((
         StatusCode::OK,
         Json(json!({ "report": report, "bad_rows": bad_rows })),
@@ -1289,7 +1266,9 @@ async fn bounce_webhook(
             crate::campaigns::CampaignError::Invalid(m) => bad("body", m),
             e => e.into(),
         })?;
-    Ok(Json(json!({ "bounces": results })))
+    // Bounces that match no message we sent changed nothing; say how many.
+    let unmatched = results.iter().filter(|r| r.unmatched.is_some()).count();
+    Ok(Json(json!({ "bounces": results, "unmatched": unmatched })))
 }
 
 /// `/u/{token}`: the unsubscribe page (GET, a confirm button) and the one-click POST

@@ -57,6 +57,9 @@
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
 //!   (the offer's location); the sign-up redirect is built from configuration and the stored
 //!   link only, never from the request.
+//! - A bounce changes a ledger row or suppresses an address only if it matches a message we
+//!   sent: its Message-ID (a campaign message's or a lifecycle email's, handed to the
+//!   transport) and that message's recipient. Others are kept, unmatched, and change nothing.
 //! - A campaign recipient's Message-ID is fixed when its row is written; its sender holds one
 //!   in-flight permit from claim until the outcome committed, so a crash re-sends at most
 //!   `campaigns.in_flight` messages per worker and never one whose row says `sent`.

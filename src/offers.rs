@@ -1103,12 +1103,13 @@ pub async fn remove_reseller(rt: &Runtime, mpn: &MpnId, actor: &str) -> Result<R
 pub struct SignupReceipt {
     /// False when this (advisor code, domain) was reported before.
     pub recorded: bool,
-    /// The offer the code verifies for; None if it names none of ours.
-    pub offer_id: Option<OfferId>,
+    /// The offer the code verifies for.
+    pub offer_id: OfferId,
 }
 
-/// Records a completed sign-up reported by the sign-up system. A code that does not verify
-/// is still recorded (reported as unmatched) but names no offer.
+/// Records a completed sign-up reported by the sign-up system (webhook or import). Its
+/// advisor code must verify (an offer of ours, its MAC over the offer's location): a code
+/// that does not is refused (`Invalid` on `advisor_code`) and nothing is recorded.
 pub async fn record_signup(
     rt: &Runtime,
     advisor_code: &str,
@@ -1124,9 +1125,14 @@ pub async fn record_signup(
         ));
     }
     let offer_id = match resolve_code(rt, code).await {
-        Ok(o) => Some(o.offer.offer_id),
-        Err(Resolve::Closed(o)) => Some(o.offer.offer_id),
-        Err(Resolve::NotFound(_)) => None,
+        Ok(o) => o.offer.offer_id,
+        Err(Resolve::Closed(o)) => o.offer.offer_id,
+        Err(Resolve::NotFound(_)) => {
+            return Err(invalid(
+                "advisor_code",
+                "does not verify: it is not a code of one of our offers",
+            ));
+        }
         Err(Resolve::Unavailable(e)) => return Err(e.into()),
     };
     let recorded = rt
@@ -1134,7 +1140,7 @@ pub async fn record_signup(
         .insert_signup(
             &NewSignup {
                 advisor_code: code.into(),
-                offer_id: offer_id.clone(),
+                offer_id: Some(offer_id.clone()),
                 domain,
                 completed_at,
                 source: source.into(),

@@ -594,6 +594,14 @@ async fn bad_rows_are_reported_by_line(store: Store) {
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
         .collect();
     assert_eq!(got, want, "bad-row report");
+    // Every data line is accounted for.
+    let data_lines = std::fs::read_to_string(&file).unwrap().lines().count() as u64 - 1;
+    assert_eq!(r.lines, data_lines, "{r:?}");
+    assert_eq!(
+        r.added + r.invalid + r.duplicates + r.blank,
+        data_lines,
+        "{r:?}"
+    );
     let counts = app.rt.store.recipient_counts(&c.id).await.unwrap();
     assert_eq!((r.added, r.suppressed), (5, 1), "{r:?}");
     assert_eq!((counts.total, counts.pending, counts.suppressed), (5, 4, 1));
@@ -869,6 +877,151 @@ async fn two_workers_share_a_campaign(store: Store) {
     );
 }
 
+/// The bounce webhook (POST /api/v1/bounces, the real router) acts only on messages we sent:
+/// a bounce whose Message-ID is none of ours, whose message was never sent, or whose
+/// recipient is not that message's recipient is answered with the reason (`unmatched`),
+/// changes no ledger row and suppresses nobody, and is kept for `bounces list --unmatched`.
+/// The 5,000-recipient DSN is refused (400). A lifecycle email's bounce matches the email
+/// ledger by Message-ID and recipient.
+async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
+    let app = common::spawn_app(store, &[]).await;
+    let rt = app.rt.clone();
+    let offer = open_offer(&rt).await;
+    let base = serve(&app).await;
+    let (_, token) = offers::create_token(&rt, "b", partnerflow::domain::Role::Bounces)
+        .await
+        .unwrap();
+    let c = campaigns::create(&rt, &offer, named("sent"), "test")
+        .await
+        .unwrap();
+    import(
+        &rt,
+        &c.id,
+        "email\nanna@kunde.example\nbert@kunde.example\n",
+    )
+    .await;
+    // A draft, never sent: its Message-ID is fixed, but no message went out.
+    let draft = campaigns::create(&rt, &offer, named("draft"), "test")
+        .await
+        .unwrap();
+    import(&rt, &draft.id, "email\ndora@kunde.example\n").await;
+    campaigns::start(&rt, &c.id).await.unwrap();
+    let sender = Sender::start(&rt);
+    wait_for("2 invitations sent", Duration::from_secs(30), || async {
+        rt.store.recipient_counts(&c.id).await.unwrap().sent == 2
+    })
+    .await;
+    sender.stop().await;
+    // A lifecycle email (a trial invitation), sent.
+    let inst = app.invite(1).await;
+    rt.run_due().await.unwrap();
+    let email = rt.store.emails_of(&inst).await.unwrap().remove(0);
+    assert_eq!(email.state, "sent");
+    let ledger = rt.store.ledger(&c.id, 0, 10).await.unwrap();
+    let anna = ledger[0].message_id.clone();
+    let dora = rt.store.ledger(&draft.id, 0, 10).await.unwrap()[0]
+        .message_id
+        .clone();
+    let post = |body: String| {
+        let (base, token) = (base.clone(), token.clone());
+        async move {
+            request(
+                "POST",
+                format!("{base}/api/v1/bounces"),
+                vec![("authorization".into(), format!("Bearer {token}"))],
+                Some(("message/rfc822", body)),
+            )
+            .await
+        }
+    };
+    let one = |a: &str| vec![a.to_string()];
+    for (mid, rcpt, why) in [
+        (
+            "<cmp_nothing.2@partnerflow.example>".to_string(),
+            "anna@kunde.example",
+            "no message we sent has this Message-ID",
+        ),
+        (
+            anna.clone(),
+            "script>alert(1)</script>@evil.example",
+            "the recipient is not that message's recipient",
+        ),
+        (
+            dora.clone(),
+            "dora@kunde.example",
+            "that message has not been sent",
+        ),
+        (
+            email.message_id.clone(),
+            "bert@kunde.example",
+            "the recipient is not that message's recipient",
+        ),
+    ] {
+        let r = post(common::dsn(&mid, &one(rcpt))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["unmatched"], 1, "{}", r.body);
+        let b = &r.json()["bounces"][0];
+        assert_eq!(b["unmatched"], why, "{mid} {rcpt}: {b}");
+        assert_eq!(b["matched"], serde_json::Value::Null, "{b}");
+        assert_eq!(b["suppressed"], false, "{b}");
+    }
+    // 5,000 made-up recipients (and Anna) under Anna's Message-ID: refused whole.
+    let mut many = common::evil_addresses(5000);
+    many.push("anna@kunde.example".into());
+    let r = post(common::dsn(&anna, &many)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("5001 recipients"), "{}", r.body);
+    // Nothing changed, nobody suppressed.
+    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.bounced, counts.soft_bounces),
+        (2, 0, 0),
+        "{counts:?}"
+    );
+    assert_eq!(
+        rt.store.recipient_counts(&draft.id).await.unwrap().pending,
+        1
+    );
+    assert!(rt.store.suppressions(10).await.unwrap().is_empty());
+    let unmatched = rt.store.bounces(true, 100).await.unwrap();
+    assert_eq!(unmatched.len(), 4, "{unmatched:?}");
+    assert!(
+        unmatched
+            .iter()
+            .all(|b| b.matched.is_none() && !b.suppressed)
+    );
+    // The real ones: Anna's invitation, and the lifecycle email to its recipient.
+    let r = post(common::dsn(&anna, &one("Anna@Kunde.Example"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = &r.json()["bounces"][0];
+    assert_eq!(b["matched"], json!([c.id, ledger[0].seq]), "{b}");
+    assert_eq!(b["suppressed"], true, "{b}");
+    let r = post(common::dsn(&email.message_id, &one(&email.recipient))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = &r.json()["bounces"][0];
+    assert_eq!(b["matched_email"], email.message_id.as_str(), "{b}");
+    assert_eq!(b["suppressed"], true, "{b}");
+    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    assert_eq!((counts.sent, counts.bounced), (1, 1), "{counts:?}");
+    let mut sup: Vec<String> = rt
+        .store
+        .suppressions(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    sup.sort();
+    assert_eq!(
+        sup,
+        vec![
+            "anna@kunde.example".to_string(),
+            email.recipient.to_lowercase()
+        ]
+    );
+    assert_eq!(rt.store.bounces(false, 100).await.unwrap().len(), 6);
+}
+
 on_both_stores!(
     two_workers_share_a_campaign,
     sigkill_five_times_loses_nothing,
@@ -877,4 +1030,5 @@ on_both_stores!(
     rate_buckets_survive_a_restart,
     bad_rows_are_reported_by_line,
     unsubscribe_bounces_reminder_and_expiry,
+    bounce_webhook_acts_only_on_messages_we_sent,
 );

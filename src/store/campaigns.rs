@@ -186,6 +186,41 @@ pub struct LedgerRow {
     pub soft_bounces: i64,
 }
 
+/// The message we sent that a bounce is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BounceTarget {
+    /// A campaign recipient's invitation or reminder.
+    Campaign {
+        campaign_id: String,
+        seq: i64,
+        email_key: String,
+    },
+    /// A lifecycle email (the email ledger).
+    Email {
+        message_id: String,
+        email_key: String,
+    },
+}
+
+/// One received bounce as kept (`bounces list`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BounceRow {
+    pub received_at: Timestamp,
+    pub source: String,
+    /// `hard` or `soft`.
+    pub kind: String,
+    pub status: String,
+    pub message_id: Option<String>,
+    pub recipient: Option<String>,
+    pub diagnostic: Option<String>,
+    /// What it matched (`campaign <id> line <n>`, `email <message id>`); None: unmatched,
+    /// nothing was changed.
+    pub matched: Option<String>,
+    /// Why it matched nothing.
+    pub reason: Option<String>,
+    pub suppressed: bool,
+}
+
 const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
 
 fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
@@ -1080,39 +1115,165 @@ impl Store {
         r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
-    /// Records a bounce of the message `message_id` (an invitation's or a reminder's): a hard
-    /// one makes the recipient `bounced`, a soft one is counted. Returns the recipient's
-    /// (campaign, seq, email_key) if the message is one of ours.
-    pub async fn record_bounce(
+    /// Finds the message we sent that a bounce is about: the campaign invitation or reminder,
+    /// or the lifecycle email, whose Message-ID is `message_id` (with angle brackets), that was
+    /// handed to the transport (at least one attempt), and whose recipient is `recipient`
+    /// (compared case-insensitively). Err(reason) when there is none: nothing may be changed.
+    pub async fn match_bounce(
         &self,
         message_id: &str,
+        recipient: &str,
+    ) -> Result<std::result::Result<BounceTarget, String>> {
+        let recipient = recipient.trim().to_lowercase();
+        // A reminder's Message-ID is the invitation's with `.r` before the `@`.
+        let (base, reminder) = match message_id.rsplit_once('@') {
+            Some((local, domain)) if local.ends_with(".r") => {
+                (format!("{}@{domain}", &local[..local.len() - 2]), true)
+            }
+            _ => (message_id.to_string(), false),
+        };
+        let rows = sqlx::query(
+            "SELECT campaign_id, seq, email_key, phase, attempts, sent_at FROM campaign_recipients WHERE message_id = $1",
+        )
+        .bind(&base)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut reason = None;
+        for r in &rows {
+            let phase: i64 = r.try_get("phase")?;
+            let attempts: i64 = r.try_get("attempts")?;
+            let sent_at: Option<i64> = r.try_get("sent_at")?;
+            let sent = if reminder {
+                phase == 1 && attempts > 0
+            } else {
+                sent_at.is_some() || attempts > 0 || phase == 1
+            };
+            if !sent {
+                reason = Some("that message has not been sent".to_string());
+                continue;
+            }
+            let email_key: String = r.try_get("email_key")?;
+            if email_key != recipient {
+                reason = Some("the recipient is not that message's recipient".to_string());
+                continue;
+            }
+            return Ok(Ok(BounceTarget::Campaign {
+                campaign_id: r.try_get("campaign_id")?,
+                seq: r.try_get("seq")?,
+                email_key,
+            }));
+        }
+        if let Some(reason) = reason {
+            return Ok(Err(reason));
+        }
+        let row =
+            sqlx::query("SELECT recipient, attempts, sent_at FROM emails WHERE message_id = $1")
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(r) = row else {
+            return Ok(Err("no message we sent has this Message-ID".into()));
+        };
+        let attempts: i64 = r.try_get("attempts")?;
+        let sent_at: Option<i64> = r.try_get("sent_at")?;
+        if sent_at.is_none() && attempts == 0 {
+            return Ok(Err("that message has not been sent".into()));
+        }
+        let to: String = r.try_get("recipient")?;
+        if to.to_lowercase() != recipient {
+            return Ok(Err("the recipient is not that message's recipient".into()));
+        }
+        Ok(Ok(BounceTarget::Email {
+            message_id: message_id.to_string(),
+            email_key: recipient,
+        }))
+    }
+
+    /// Records a matched bounce on its campaign recipient: a hard one makes it `bounced`
+    /// (unless it accepted), a soft one is counted.
+    pub async fn record_campaign_bounce(
+        &self,
+        campaign: &str,
+        seq: i64,
         hard: bool,
         detail: &str,
         now: Timestamp,
-    ) -> Result<Option<(String, i64, String)>> {
-        // A reminder's Message-ID is the invitation's with `.r` before the `@`.
-        let base = match message_id.rsplit_once('@') {
-            Some((local, domain)) if local.ends_with(".r") => {
-                format!("{}@{domain}", &local[..local.len() - 2])
-            }
-            _ => message_id.to_string(),
-        };
+    ) -> Result<()> {
         let sql = if hard {
             "UPDATE campaign_recipients SET state = CASE WHEN state IN ('accepted') THEN state ELSE 'bounced' END,
-                    error = $2, remind_at = NULL, updated_at = $3
-             WHERE message_id = $1 RETURNING campaign_id, seq, email_key"
+                    error = $3, remind_at = NULL, updated_at = $4
+             WHERE campaign_id = $1 AND seq = $2"
         } else {
-            "UPDATE campaign_recipients SET soft_bounces = soft_bounces + 1, error = $2, updated_at = $3
-             WHERE message_id = $1 RETURNING campaign_id, seq, email_key"
+            "UPDATE campaign_recipients SET soft_bounces = soft_bounces + 1, error = $3, updated_at = $4
+             WHERE campaign_id = $1 AND seq = $2"
         };
-        let r = sqlx::query(sql)
-            .bind(&base)
+        sqlx::query(sql)
+            .bind(campaign)
+            .bind(seq)
             .bind(detail)
             .bind(now.0)
-            .fetch_optional(&self.pool)
+            .execute(&self.pool)
             .await?;
-        r.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .transpose()
+        Ok(())
+    }
+
+    /// Keeps one received bounce (matched or not) for `bounces list`.
+    pub async fn insert_bounce(&self, b: &BounceRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO bounces (received_at, source, kind, status, message_id, recipient, diagnostic, matched, reason, suppressed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(b.received_at.0)
+        .bind(&b.source)
+        .bind(&b.kind)
+        .bind(&b.status)
+        .bind(&b.message_id)
+        .bind(&b.recipient)
+        .bind(&b.diagnostic)
+        .bind(&b.matched)
+        .bind(&b.reason)
+        .bind(i64::from(b.suppressed))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Received bounces, newest first (at most `limit`); only the unmatched ones with
+    /// `unmatched_only`.
+    pub async fn bounces(&self, unmatched_only: bool, limit: i64) -> Result<Vec<BounceRow>> {
+        let sql = if unmatched_only {
+            "SELECT received_at, source, kind, status, message_id, recipient, diagnostic, matched, reason, suppressed
+             FROM bounces WHERE matched IS NULL ORDER BY received_at DESC, id DESC LIMIT $1"
+        } else {
+            "SELECT received_at, source, kind, status, message_id, recipient, diagnostic, matched, reason, suppressed
+             FROM bounces ORDER BY received_at DESC, id DESC LIMIT $1"
+        };
+        let rows = sqlx::query(sql).bind(limit).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BounceRow {
+                    received_at: Timestamp(r.try_get("received_at")?),
+                    source: r.try_get("source")?,
+                    kind: r.try_get("kind")?,
+                    status: r.try_get("status")?,
+                    message_id: r.try_get("message_id")?,
+                    recipient: r.try_get("recipient")?,
+                    diagnostic: r.try_get("diagnostic")?,
+                    matched: r.try_get("matched")?,
+                    reason: r.try_get("reason")?,
+                    suppressed: r.try_get::<i64, _>("suppressed")? != 0,
+                })
+            })
+            .collect()
+    }
+
+    /// How many received bounces matched nothing we sent.
+    pub async fn unmatched_bounce_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM bounces WHERE matched IS NULL")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Suppressions, newest first (at most `limit`).

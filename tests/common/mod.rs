@@ -379,3 +379,48 @@ pub fn report(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
+
+/// A delivery status notification (RFC 3464) about the message `message_id` that failed
+/// (5.1.1) for each of `recipients`, with the returned message's headers.
+pub fn dsn(message_id: &str, recipients: &[String]) -> String {
+    let mut s = String::from(
+        "From: MAILER-DAEMON@mx.evil.example\r\n\
+         To: bounces@partnerflow.example\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         \r\n\
+         Delivery failed.\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: message/delivery-status\r\n\
+         \r\n\
+         Reporting-MTA: dns; mx.evil.example\r\n",
+    );
+    for r in recipients {
+        s.push_str(&format!(
+            "\r\nFinal-Recipient: rfc822; {r}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n"
+        ));
+    }
+    s.push_str(&format!(
+        "\r\n--b1\r\n\
+         Content-Type: text/rfc822-headers\r\n\
+         \r\n\
+         From: einladung@partnerflow.example\r\n\
+         Message-ID: {message_id}\r\n\
+         Subject: Einladung\r\n\
+         \r\n\
+         --b1--\r\n"
+    ));
+    s
+}
+
+/// `n` made-up addresses of the kind the security test used (`script>…@evil.example`).
+pub fn evil_addresses(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("script>alert({i})</script>{i}@evil.example"))
+        .collect()
+}
