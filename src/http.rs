@@ -157,7 +157,7 @@ impl ApiError {
                 O::LicenceCount { field, .. } => {
                     (s(422), "licence_count_out_of_range", Some(field.clone()))
                 }
-                O::LocationNotSynced { field, .. } => {
+                O::LocationNotSynced { field, .. } | O::LocationRemoved { field, .. } => {
                     (s(422), "location_not_synced", Some(field.clone()))
                 }
                 O::OfferNotFound(_) => (s(404), "offer_not_found", None),
@@ -1593,6 +1593,12 @@ fn page_error(rt: &Runtime, l: Locale, e: Resolve) -> Response {
                 None,
             )
         }
+        Resolve::LocationGone(o, _) => page(
+            rt,
+            StatusCode::GONE,
+            pages::location_gone_page(l, &rt.settings.partner, &o),
+            None,
+        ),
     }
 }
 
@@ -1783,6 +1789,9 @@ async fn accept_offer(
             OfferError::Invalid { field, .. } if field.starts_with("licences") => {
                 again(&[(field, pages::field_message(l, "unknown", None))])
             }
+            OfferError::LocationRemoved { since, .. } => {
+                page_error(&rt, l, Resolve::LocationGone(Box::new(o), since))
+            }
             e @ (OfferError::LocationNotSynced { .. }
             | OfferError::NotAvailable { .. }
             | OfferError::UnknownProduct { .. }) => {
@@ -1862,6 +1871,9 @@ fn confirmation_response(
             None,
         ),
         offers::Confirmation::OfferClosed(o) => page_error(rt, l, Resolve::Closed(o)),
+        offers::Confirmation::LocationGone(o, since) => {
+            page_error(rt, l, Resolve::LocationGone(o, since))
+        }
     }
 }
 

@@ -40,6 +40,14 @@ pub enum OfferError {
         "{field}: location `{location}` is not synced yet (a new location appears up to 24 hours after it was created; `partnerflow locations sync` fetches it now)"
     )]
     LocationNotSynced { field: String, location: String },
+    #[error(
+        "{field}: location `{location}` is no longer available: the location source has not listed it since {since} (a sync that lists it again makes it available)"
+    )]
+    LocationRemoved {
+        field: String,
+        location: String,
+        since: Timestamp,
+    },
     #[error("offer {0} not found")]
     OfferNotFound(String),
     #[error("offer {offer} is {state}")]
@@ -232,6 +240,13 @@ fn expiry_default(rt: &Runtime, kind: OfferKind) -> Span {
 /// link; the offer row and its `offer` lifecycle (opened at once) commit together.
 pub async fn create(rt: &Runtime, n: NewOffer, actor: &str) -> Result<OfferView> {
     let now = rt.clock.now();
+    if let Some(since) = rt.store.location_removed_at(&n.location_id).await? {
+        return Err(OfferError::LocationRemoved {
+            field: "location_id".into(),
+            location: n.location_id.clone(),
+            since,
+        });
+    }
     let location =
         rt.store
             .location(&n.location_id)
@@ -507,6 +522,9 @@ pub enum Resolve {
     /// The store could not be asked: try again later (never shown as "not found").
     Unavailable(StoreError),
     Closed(Box<OfferView>),
+    /// The offer's partner location is no longer listed by the location source (since then):
+    /// the offer can no longer be accepted.
+    LocationGone(Box<OfferView>, Timestamp),
 }
 
 /// Resolves an advisor code to its offer: the code must name an offer we have and carry a
@@ -524,6 +542,11 @@ pub async fn resolve_code(rt: &Runtime, code: &str) -> Result<OfferView, Resolve
         .map_err(|e| Resolve::NotFound(e.to_string()))?;
     if open_or_closed(&o, rt.clock.now()).is_err() {
         return Err(Resolve::Closed(Box::new(o)));
+    }
+    match rt.store.location_removed_at(&o.offer.location_id).await {
+        Ok(Some(since)) => return Err(Resolve::LocationGone(Box::new(o), since)),
+        Ok(None) => {}
+        Err(e) => return Err(Resolve::Unavailable(e)),
     }
     Ok(o)
 }
@@ -797,6 +820,8 @@ pub enum Confirmation {
     AlreadyAccepted(Box<OfferView>),
     /// The offer was withdrawn or expired meanwhile.
     OfferClosed(Box<OfferView>),
+    /// The offer's partner location is no longer available.
+    LocationGone(Box<OfferView>, Timestamp),
 }
 
 /// Looks up what a confirmation link refers to, without changing anything.
@@ -828,6 +853,9 @@ pub async fn confirmation(rt: &Runtime, token: &str) -> Result<Confirmation> {
     }
     if open_or_closed(&o, now).is_err() {
         return Ok(Confirmation::OfferClosed(Box::new(o)));
+    }
+    if let Some(since) = rt.store.location_removed_at(&o.offer.location_id).await? {
+        return Ok(Confirmation::LocationGone(Box::new(o), since));
     }
     Ok(Confirmation::Pending(Box::new(PendingConfirmation {
         acceptance: acc,
@@ -1126,7 +1154,7 @@ pub async fn record_signup(
     }
     let offer_id = match resolve_code(rt, code).await {
         Ok(o) => o.offer.offer_id,
-        Err(Resolve::Closed(o)) => o.offer.offer_id,
+        Err(Resolve::Closed(o) | Resolve::LocationGone(o, _)) => o.offer.offer_id,
         Err(Resolve::NotFound(_)) => {
             return Err(invalid(
                 "advisor_code",

@@ -835,6 +835,30 @@ pub fn admin_granted_page(l: Locale, partner: &PartnerSettings, role: Option<Adm
     )
 }
 
+/// An offer whose partner location is no longer available (410).
+pub fn location_gone_page(l: Locale, partner: &PartnerSettings, o: &OfferView) -> String {
+    let t = t(l);
+    let text = match l {
+        Locale::De => {
+            "Dieses Angebot kann nicht mehr angenommen werden: Der Partnerstandort, für den es erstellt wurde, ist nicht mehr verfügbar. Bitte wenden Sie sich an den Partner, wenn Sie ein neues Angebot wünschen."
+        }
+        Locale::En => {
+            "This offer can no longer be accepted: the partner location it was made for is no longer available. Please contact the partner if you would like a new offer."
+        }
+    };
+    layout(
+        l,
+        t.closed_title,
+        &format!(
+            "<h1>{}</h1><section id=\"location-gone\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            t.closed_title,
+            t.offer_id,
+            esc(o.offer.offer_id.as_str()),
+            partner_block(l, partner)
+        ),
+    )
+}
+
 /// A confirmation link that ran out before it was used (410).
 pub fn confirm_expired_page(l: Locale, partner: &PartnerSettings, o: &OfferView) -> String {
     let t = t(l);

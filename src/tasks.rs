@@ -61,18 +61,76 @@ async fn fetch_source(source: &str) -> Result<String, String> {
 }
 
 /// Reads partner locations from the configured source and upserts them. A location is
-/// selectable once a sync has seen it.
+/// selectable once a sync has seen it; one that this (successful) sync no longer lists is
+/// unavailable from now on, and the partner is told once (a `location_notice`, started in the
+/// transaction that marks it removed).
 pub async fn location_sync(rt: &Runtime) -> Result<String, String> {
     let source = &rt.settings.schedules.location_sync.source;
     let text = fetch_source(source).await?;
     let locs = parse_locations(source, &text)?;
+    let now = rt.clock.now();
     let (new, updated) = rt
         .store
-        .upsert_locations(&locs, rt.clock.now())
+        .upsert_locations(&locs, now)
         .await
         .map_err(|e| e.to_string())?;
+    let mut removed = 0;
+    for l in rt
+        .store
+        .unlisted_locations(now)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let open = rt
+            .store
+            .offers(&crate::store::OfferFilter {
+                state: Some("open".into()),
+                location_id: Some(l.id.clone()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut d = serde_json::Map::new();
+        d.insert("location_id".into(), serde_json::json!(l.id));
+        d.insert("location_name".into(), serde_json::json!(l.name));
+        d.insert("removed_at".into(), serde_json::json!(now.to_rfc3339()));
+        d.insert(
+            "open_offers".into(),
+            serde_json::json!(
+                open.iter()
+                    .map(|o| o.offer.offer_id.as_str())
+                    .collect::<Vec<_>>()
+            ),
+        );
+        let id = crate::domain::InstanceId::generate();
+        let (mut c, _) = rt
+            .engine
+            .plan_start(
+                &id,
+                "location_notice",
+                &d,
+                None,
+                "location_sync",
+                &["remove"],
+            )
+            .map_err(|e| e.to_string())?;
+        c[0].records.push(crate::store::Record::LocationRemoved {
+            location_id: l.id.clone(),
+            notice: id,
+        });
+        match rt.engine.commit_plan(&c).await {
+            Ok(()) => {
+                removed += 1;
+                tracing::warn!(location = %l.id, open_offers = open.len(), "location no longer listed by the source: unavailable from now on");
+            }
+            // Another node's sync marked it first: the partner is told once.
+            Err(crate::engine::EngineError::Store(crate::store::StoreError::Conflict(_))) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
     Ok(format!(
-        "{} locations: {new} new, {updated} updated",
+        "{} locations: {new} new, {updated} updated, {removed} no longer listed (unavailable)",
         locs.len()
     ))
 }

@@ -200,7 +200,131 @@ async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
     );
 }
 
+/// A location the latest sync no longer lists is unavailable: new offers refused (saying
+/// since when), customers of its open offers told on the page, the partner told once.
+async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("locations.json");
+    let both = std::fs::read_to_string(common::manifest("config/locations.json")).unwrap();
+    std::fs::write(&file, &both).unwrap();
+    let path = file.display().to_string();
+    let app = common::spawn_app(
+        store,
+        &[(
+            "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE",
+            path.as_str(),
+        )],
+    )
+    .await;
+    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    let base = serve(&app).await;
+    let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
+        .await
+        .unwrap();
+    let sales = Api {
+        base: base.clone(),
+        token: Some(t),
+    };
+    let o = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "trial", "location_id": "loc-wien", "country": "AT", "products": [{ "id": "m365-business-premium-trial" }] }),
+        )
+        .await;
+    assert_eq!(o.status, 201, "{}", o.body);
+    let o = o.json();
+    let id = o["offer_id"].as_str().unwrap().to_string();
+    let link = o["link"]
+        .as_str()
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &base);
+    // A customer accepts before the removal (confirmation still pending).
+    let mut b = Browser::new("en");
+    let page = b.get(&link).await;
+    let csrf = csrf_of(&page.body);
+    let r = b
+        .post_form(
+            &link,
+            &[
+                ("csrf", csrf.as_str()),
+                ("organisation", "Fabrikam"),
+                ("domain", "fabrikam.example"),
+                ("admin_email", "it@fabrikam.example"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.rt.run_due().await.unwrap();
+    let mails_before = app.outbox().len();
+
+    // The source drops loc-wien.
+    let only_berlin: Vec<serde_json::Value> = serde_json::from_str::<Vec<serde_json::Value>>(&both)
+        .unwrap()
+        .into_iter()
+        .filter(|l| l["id"] == "loc-berlin")
+        .collect();
+    std::fs::write(&file, serde_json::to_string(&only_berlin).unwrap()).unwrap();
+    app.clock.advance(partnerflow::domain::Span(60_000));
+    let s = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert!(s.contains("1 no longer listed"), "{s}");
+    // Told once: a second sync tells nobody again.
+    app.clock.advance(partnerflow::domain::Span(60_000));
+    let s = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert!(s.contains("0 no longer listed"), "{s}");
+    app.rt.run_due().await.unwrap();
+    let new: Vec<String> = app
+        .outbox()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .filter(|m| m.contains("loc-wien"))
+        .collect();
+    assert_eq!(app.outbox().len(), mails_before + 1, "one notice");
+    assert_eq!(new.len(), 1);
+    assert!(new[0].contains("To: partner@contoso-partner.example"));
+    assert!(new[0].contains(&id), "the notice lists the open offer");
+
+    // Listed no more; new offers refused, saying since when.
+    let locs = sales.get("/api/v1/locations").await.json();
+    assert_eq!(locs["locations"].as_array().unwrap().len(), 1, "{locs}");
+    let r = sales
+        .post(
+            "/api/v1/offers",
+            json!({ "kind": "trial", "location_id": "loc-wien", "country": "AT", "products": [{ "id": "m365-business-premium-trial" }] }),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("no longer available") && r.body.contains("since 2026-11-01T09:01:00"),
+        "{}",
+        r.body
+    );
+    // The customer is told on the page; the pending confirmation leads to the same.
+    let p = Browser::new("en").get(&link).await;
+    assert_eq!(p.status, 410, "{}", p.body);
+    assert!(p.body.contains("id=\"location-gone\""), "{}", p.body);
+    let mail = app
+        .outbox()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|m| m.contains("To: it@fabrikam.example"))
+        .unwrap();
+    let c = common::web::link_in(&mail, "http://127.0.0.1:8080/c/")
+        .unwrap()
+        .replace("http://127.0.0.1:8080", &base);
+    let p = b.get(&c).await;
+    assert_eq!(p.status, 410, "{}", p.body);
+    assert!(p.body.contains("id=\"location-gone\""));
+
+    // Listed again: available again.
+    std::fs::write(&file, &both).unwrap();
+    app.clock.advance(partnerflow::domain::Span(60_000));
+    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert_eq!(Browser::new("en").get(&link).await.status, 200);
+}
+
 on_both_stores!(
+    a_location_removed_from_the_source_becomes_unavailable,
     a_foreign_origin_is_named_on_the_page,
     auto_extension_is_chosen_per_offer_for_limited_only,
 );

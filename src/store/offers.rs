@@ -196,6 +196,13 @@ pub enum Record {
         acceptance_id: Option<InstanceId>,
         support_contact: bool,
     },
+    /// A location the latest sync did not list becomes unavailable (conflict if another node
+    /// marked it first: the partner is told once).
+    LocationRemoved {
+        location_id: String,
+        /// The `location_notice` instance that tells the partner.
+        notice: InstanceId,
+    },
     /// A reported sign-up matched to the acceptance this transition completes.
     SignupMatched {
         signup_id: i64,
@@ -315,6 +322,21 @@ pub(super) async fn write_record(
                     .bind(mpn_id.as_str())
                     .execute(&mut **tx)
                     .await?;
+            }
+        }
+        Record::LocationRemoved {
+            location_id,
+            notice,
+        } => {
+            let r = sqlx::query(
+                "UPDATE locations SET removed_at = $1 WHERE id = $2 AND removed_at IS NULL AND last_seen_at < $1",
+            )
+            .bind(at.0)
+            .bind(location_id)
+            .execute(&mut **tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict(notice.clone()));
             }
         }
         Record::SignupMatched {
