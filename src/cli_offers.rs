@@ -382,7 +382,15 @@ fn print_tracking(v: &Value) {
         );
     }
     let accs = v["acceptances"].as_array().cloned().unwrap_or_default();
-    println!("acceptances ({}):", accs.len());
+    let unconfirmed = v["unconfirmed_acceptances"].as_i64().unwrap_or(0);
+    if unconfirmed > 0 {
+        println!(
+            "acceptances ({}; {unconfirmed} more waiting for their confirmation link):",
+            accs.len()
+        );
+    } else {
+        println!("acceptances ({}):", accs.len());
+    }
     for a in &accs {
         println!(
             "  {}  {} ({})  admin {}  {}  accepted {}",

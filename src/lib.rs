@@ -52,8 +52,16 @@
 //! - Workflows and templates are checked together at start: a template that cannot render with
 //!   what its workflow supplies is a start-up error, never a send-time one.
 //! - Nothing outside `clock` reads the system time.
-//! - An offer's row and its `offer` lifecycle commit together; so do an acceptance's row, its
-//!   lifecycle and its delegated-admin relationship. One acceptance per (offer, customer domain).
+//! - An offer's row and its `offer` lifecycle commit together; so do an acceptance's row and
+//!   its lifecycle, and (on confirmation) its confirmed mark, its `submitted` state and the
+//!   delegated-admin relationship its customer granted. An acceptance counts (notices,
+//!   tracking, search, reconcile, relationship) only once confirmed through the single-use link
+//!   mailed to an address at its domain; at most one confirmed acceptance per (offer, customer
+//!   domain), any number unconfirmed.
+//! - The public pages' rate limits are counters in the database (`rate_counters`), spent in one
+//!   statement, so they hold across nodes; a request over a limit records and sends nothing.
+//! - A location the latest sync does not list is marked removed in the transaction that starts
+//!   its `location_notice`: the partner is told once per removal.
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
 //!   (the offer's location); the sign-up redirect is built from configuration and the stored
 //!   link only, never from the request.
