@@ -759,7 +759,8 @@ impl Store {
 
     /// Counts one hit on a fixed-window rate limit: true while `key` has had at most `limit`
     /// hits in the current window of `window` (windows start at multiples of it since the
-    /// epoch). One statement, atomic on either store, so the limit holds across nodes.
+    /// epoch). One statement, atomic on either store, so the limit holds across nodes. Only a
+    /// SHA-256 of the key is stored (keys name addresses and clients).
     pub async fn rate_hit(
         &self,
         key: &str,
@@ -767,6 +768,7 @@ impl Store {
         limit: u32,
         now: Timestamp,
     ) -> Result<bool> {
+        let key = crate::links::sha256_hex(key);
         let start = now.0 - now.0.rem_euclid(window.0.max(1));
         let count: i64 = sqlx::query_scalar(
             "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1)
