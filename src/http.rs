@@ -490,42 +490,47 @@ async fn public_guard(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let client = client_addr(&rt, req.headers(), peer);
-    let limit = rt.settings.public.requests_per_client_per_minute;
-    if limit > 0 {
-        match rt
-            .store
-            .rate_hit(
-                &format!("client:{client}"),
-                crate::domain::Span(60_000),
-                limit,
-                rt.clock.now(),
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                let l = locale_of(&rt, req.headers());
-                tracing::warn!(
-                    client,
-                    path = req.uri().path(),
-                    "public pages: client over the request limit"
-                );
-                return limited(&rt, l, 60);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "public pages: rate limit store unavailable");
-                let l = locale_of(&rt, req.headers());
-                return page(
-                    &rt,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    pages::error_page(l),
-                    None,
-                );
-            }
-        }
+    let l = locale_of(&rt, req.headers());
+    if let Some(refused) = spend(
+        &rt,
+        l,
+        &format!("client:{client}"),
+        60,
+        rt.settings.public.requests_per_client_per_minute,
+    )
+    .await
+    {
+        tracing::warn!(
+            client,
+            path = req.uri().path(),
+            "public pages: client over the request limit"
+        );
+        return refused;
     }
     req.extensions_mut().insert(ClientAddr(client));
     next.run(req).await
+}
+
+/// Spends one hit of a public limit (`limit` per `window_s` seconds; 0: no limit). Over it:
+/// the 429 page; the store unavailable: the 503 page (refused rather than unlimited).
+async fn spend(rt: &Runtime, l: Locale, key: &str, window_s: u64, limit: u32) -> Option<Response> {
+    if limit == 0 {
+        return None;
+    }
+    let window = crate::domain::Span(window_s as i64 * 1000);
+    match rt.store.rate_hit(key, window, limit, rt.clock.now()).await {
+        Ok(true) => None,
+        Ok(false) => Some(limited(rt, l, window_s)),
+        Err(e) => {
+            tracing::error!(error = %e, "public pages: rate limit store unavailable");
+            Some(page(
+                rt,
+                StatusCode::SERVICE_UNAVAILABLE,
+                pages::error_page(l),
+                None,
+            ))
+        }
+    }
 }
 
 /// The 429 page: over a limit, nothing recorded or sent.
@@ -1721,33 +1726,17 @@ async fn accept_offer(
         return again(&errors);
     };
     // Accept forms per client address: counted only for a well-formed form.
-    let per_hour = rt.settings.public.accepts_per_client_per_hour;
-    if per_hour > 0 {
-        match rt
-            .store
-            .rate_hit(
-                &format!("accept-from:{}", client.0),
-                crate::domain::Span(3_600_000),
-                per_hour,
-                rt.clock.now(),
-            )
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(client = client.0, offer_id = %o.offer.offer_id, "accept form: client over the hourly limit");
-                return limited(&rt, l, 3600);
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "accept form: rate limit store unavailable");
-                return page(
-                    &rt,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    pages::error_page(l),
-                    None,
-                );
-            }
-        }
+    if let Some(refused) = spend(
+        &rt,
+        l,
+        &format!("accept-from:{}", client.0),
+        3600,
+        rt.settings.public.accepts_per_client_per_hour,
+    )
+    .await
+    {
+        tracing::warn!(client = client.0, offer_id = %o.offer.offer_id, "accept form: client over the hourly limit");
+        return refused;
     }
     let a = offers::Acceptance {
         organisation,

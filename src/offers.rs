@@ -624,13 +624,7 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
     {
         return Ok(Accepted::AlreadyAccepted);
     }
-    rt.store
-        .location(&offer.location_id)
-        .await?
-        .ok_or_else(|| OfferError::LocationNotSynced {
-            field: "offer.location_id".into(),
-            location: offer.location_id.clone(),
-        })?;
+    offer_location(rt, offer).await?;
     // The customer's licence counts: only for the offer's own products, within limits.
     for (p, _) in &a.licences {
         if !offer.products.iter().any(|l| &l.id == p) {
@@ -767,6 +761,19 @@ pub fn confirm_token(rt: &Runtime, acceptance: &InstanceId) -> String {
         .sign(Purpose::ConfirmAcceptance, acceptance.as_str(), &[])
 }
 
+/// The offer's location must still be synced (the partner's data may have changed since the
+/// offer was made).
+async fn offer_location(rt: &Runtime, offer: &OfferRow) -> Result<()> {
+    rt.store
+        .location(&offer.location_id)
+        .await?
+        .ok_or_else(|| OfferError::LocationNotSynced {
+            field: "offer.location_id".into(),
+            location: offer.location_id.clone(),
+        })?;
+    Ok(())
+}
+
 /// How long a confirmation link is valid: the acceptance workflow's `confirm` duration.
 fn confirm_window(rt: &Runtime) -> Span {
     rt.engine
@@ -878,13 +885,7 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
     let inst = rt.store.instance(id).await?;
     let offer = &p.offer.offer;
     // Location and catalog again: the partner's data may have changed since the form.
-    rt.store
-        .location(&offer.location_id)
-        .await?
-        .ok_or_else(|| OfferError::LocationNotSynced {
-            field: "offer.location_id".into(),
-            location: offer.location_id.clone(),
-        })?;
+    offer_location(rt, offer).await?;
     let mut commits = vec![rt.engine.plan_fire(id, "confirm", "customer").await?];
     let mut relationship_id = None;
     if let (Some(role), Some(rel)) = (

@@ -46,8 +46,9 @@ fn public_base_url_follows_the_bind_address_unless_set() {
     );
 }
 
-async fn a_foreign_origin_is_named_on_the_page(store: Store) {
-    let app = common::spawn_app(store, &[]).await;
+/// An installation with synced locations, served, and a sales agent's API client.
+async fn setup(store: Store, extra: &[(&str, &str)]) -> (common::TestApp, String, Api) {
+    let app = common::spawn_app(store, extra).await;
     partnerflow::tasks::location_sync(&app.rt).await.unwrap();
     let base = serve(&app).await;
     let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
@@ -57,6 +58,11 @@ async fn a_foreign_origin_is_named_on_the_page(store: Store) {
         base: base.clone(),
         token: Some(t),
     };
+    (app, base, sales)
+}
+
+async fn a_foreign_origin_is_named_on_the_page(store: Store) {
+    let (app, base, sales) = setup(store, &[]).await;
     let o = sales
         .post(
             "/api/v1/offers",
@@ -92,16 +98,7 @@ async fn a_foreign_origin_is_named_on_the_page(store: Store) {
 /// Auto-extension is the partner's choice per offer, for limited administration only; the
 /// customer sees it before accepting, and the relationship carries it.
 async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
-    let app = common::spawn_app(store, &[]).await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
-    let base = serve(&app).await;
-    let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
-        .await
-        .unwrap();
-    let sales = Api {
-        base: base.clone(),
-        token: Some(t),
-    };
+    let (app, base, sales) = setup(store, &[]).await;
     let full = sales
         .post(
             "/api/v1/offers",

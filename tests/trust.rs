@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::web::{Api, Browser, Resp, csrf_of, link_in, parts, serve};
+use common::web::{Api, Browser, confirm_at, csrf_of, link_in, parts, serve, submit_accept};
 use common::{Store, TestApp, TestDb};
 use partnerflow::domain::{OfferId, Role, Span};
 use serde_json::{Value, json};
@@ -67,15 +67,6 @@ async fn offer(e: &Env) -> (String, String, String) {
     )
 }
 
-async fn accept(b: &mut Browser, link: &str, fields: &[(&str, &str)]) -> Resp {
-    let page = b.get(link).await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let csrf = csrf_of(&page.body);
-    let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
-    all.extend_from_slice(fields);
-    b.post_form(link, &all, &[]).await
-}
-
 fn form<'a>(domain: &'a str, email: &'a str, da: bool) -> Vec<(&'a str, &'a str)> {
     let mut f = vec![
         ("organisation", "Some Org"),
@@ -88,14 +79,9 @@ fn form<'a>(domain: &'a str, email: &'a str, da: bool) -> Vec<(&'a str, &'a str)
     f
 }
 
-/// Every delivered email to `to` that carries a confirmation link, as (raw, link).
-fn confirmations_to(app: &TestApp, to: &str) -> Vec<(String, String)> {
-    app.outbox()
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .filter(|raw| raw.contains(&format!("To: {to}")))
-        .filter_map(|raw| link_in(&raw, &format!("{LOCAL}/c/")).map(|l| (raw.clone(), l)))
-        .collect()
+/// Every delivered email to `to` that carries a confirmation link, as (raw, local link).
+fn confirmations_to(e: &Env, to: &str) -> Vec<(String, String)> {
+    common::web::confirmations_to(&e.app, to, LOCAL, &e.base)
 }
 
 async fn tracking(e: &Env, id: &str) -> Value {
@@ -135,7 +121,7 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
 
     // 1. The attacker's own mailbox is not at the victim's domain: refused, nothing recorded.
     let mut attacker = Browser::new("en");
-    let r = accept(
+    let r = submit_accept(
         &mut attacker,
         &link,
         &form("fabrikam.example", "mallory@evil.example", true),
@@ -149,7 +135,7 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
 
     // 2. The attacker names the victim's admin mailbox, delegated admin ticked: recorded as
     //    unconfirmed only — not counted, no partner notice, no relationship.
-    let r = accept(
+    let r = submit_accept(
         &mut attacker,
         &link,
         &form("fabrikam.example", "admin@fabrikam.example", true),
@@ -183,7 +169,7 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
 
     // 3. The real customer accepts (without delegated admin): not blocked by the attacker.
     let mut customer = Browser::new("en");
-    let r = accept(
+    let r = submit_accept(
         &mut customer,
         &link,
         &form("fabrikam.example", "it@fabrikam.example", false),
@@ -191,15 +177,10 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     e.app.rt.run_due().await.unwrap();
-    let theirs = confirmations_to(&e.app, "it@fabrikam.example");
+    let theirs = confirmations_to(&e, "it@fabrikam.example");
     assert_eq!(theirs.len(), 1);
-    let theirs = theirs[0].1.replace(LOCAL, &e.base);
-    let p = customer.get(&theirs).await;
-    assert_eq!(p.status, 200);
-    let csrf = csrf_of(&p.body);
-    let r = customer
-        .post_form(&theirs, &[("csrf", csrf.as_str())], &[])
-        .await;
+    let theirs = theirs[0].1.clone();
+    let r = confirm_at(&mut customer, &theirs).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let t = tracking(&e, &id).await;
     let accs = t["acceptances"].as_array().unwrap();
@@ -216,7 +197,7 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
     assert_eq!(p.status, 409, "{}", p.body);
     assert!(p.body.contains("already been accepted"));
     // A third accept form for the domain: answered on the page, never a silent redirect.
-    let r = accept(
+    let r = submit_accept(
         &mut attacker,
         &link,
         &form("fabrikam.example", "admin@fabrikam.example", true),
@@ -255,7 +236,7 @@ async fn reconcile_never_completes_an_unconfirmed_acceptance(store: Store) {
     let e = env(store, &[]).await;
     let (id, link, code) = offer(&e).await;
     // Pre-empted with delegated admin ticked; nobody confirms.
-    let r = accept(
+    let r = submit_accept(
         &mut Browser::new("en"),
         &link,
         &form("fabrikam.example", "admin@fabrikam.example", true),
@@ -285,9 +266,7 @@ async fn reconcile_never_completes_an_unconfirmed_acceptance(store: Store) {
     assert!(s.contains("0 acceptances completed"), "{s}");
     assert_eq!(instances_of(&e, "delegated_admin").await, 0);
     // And a confirmation link that ran out is refused with its own page.
-    let link = confirmations_to(&e.app, "admin@fabrikam.example")[0]
-        .1
-        .replace(LOCAL, &e.base);
+    let link = confirmations_to(&e, "admin@fabrikam.example")[0].1.clone();
     let p = Browser::new("en").get(&link).await;
     assert_eq!(p.status, 410, "{}", p.body);
     assert!(p.body.contains("id=\"confirm-expired\""));
@@ -297,7 +276,7 @@ async fn a_signup_dated_before_the_acceptance_does_not_complete_it(store: Store)
     let e = env(store, &[]).await;
     let (id, link, code) = offer(&e).await;
     let mut b = Browser::new("en");
-    let r = accept(
+    let r = submit_accept(
         &mut b,
         &link,
         &form("fabrikam.example", "it@fabrikam.example", false),
@@ -305,17 +284,8 @@ async fn a_signup_dated_before_the_acceptance_does_not_complete_it(store: Store)
     .await;
     assert_eq!(r.status, 200);
     e.app.rt.run_due().await.unwrap();
-    let c = confirmations_to(&e.app, "it@fabrikam.example")[0]
-        .1
-        .replace(LOCAL, &e.base);
-    let p = b.get(&c).await;
-    let csrf = csrf_of(&p.body);
-    assert_eq!(
-        b.post_form(&c, &[("csrf", csrf.as_str())], &[])
-            .await
-            .status,
-        303
-    );
+    let c = confirmations_to(&e, "it@fabrikam.example")[0].1.clone();
+    assert_eq!(confirm_at(&mut b, &c).await.status, 303);
     // The clock is at 2026-11-01T09:00Z: a sign-up of the day before is someone else's.
     let w = e
         .signups
@@ -351,7 +321,7 @@ async fn csrf_tokens_expire(store: Store) {
     assert!(e.app.outbox().is_empty());
     assert_eq!(tracking(&e, &id).await["unconfirmed_acceptances"], 0);
     // A fresh page works.
-    let r = accept(
+    let r = submit_accept(
         &mut b,
         &link,
         &form("fabrikam.example", "it@fabrikam.example", false),
@@ -377,7 +347,7 @@ async fn confirmation_mails_are_limited_per_address_and_domain(store: Store) {
     let mut b = Browser::new("en");
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let r = accept(
+        let r = submit_accept(
             &mut b,
             &link,
             &form("fabrikam.example", "victim@fabrikam.example", false),
@@ -395,14 +365,14 @@ async fn confirmation_mails_are_limited_per_address_and_domain(store: Store) {
     for n in 0..4 {
         let to = format!("user{n}@fabrikam.example");
         statuses.push(
-            accept(&mut b, &link, &form("fabrikam.example", &to, false))
+            submit_accept(&mut b, &link, &form("fabrikam.example", &to, false))
                 .await
                 .status,
         );
     }
     assert_eq!(statuses, [200, 200, 429, 429], "per domain");
     // Another domain is not affected.
-    let r = accept(
+    let r = submit_accept(
         &mut b,
         &link,
         &form("tailspin.example", "it@tailspin.example", false),
@@ -410,7 +380,7 @@ async fn confirmation_mails_are_limited_per_address_and_domain(store: Store) {
     .await;
     assert_eq!(r.status, 200);
     e.app.rt.run_due().await.unwrap();
-    assert_eq!(confirmations_to(&e.app, "victim@fabrikam.example").len(), 3);
+    assert_eq!(confirmations_to(&e, "victim@fabrikam.example").len(), 3);
     assert_eq!(
         e.app.outbox().len(),
         6,
@@ -419,7 +389,7 @@ async fn confirmation_mails_are_limited_per_address_and_domain(store: Store) {
     assert_eq!(tracking(&e, &id).await["unconfirmed_acceptances"], 6);
     // A day later the address may receive one again.
     e.app.clock.advance(Span(24 * HOUR));
-    let r = accept(
+    let r = submit_accept(
         &mut b,
         &link,
         &form("fabrikam.example", "victim@fabrikam.example", false),
@@ -468,7 +438,7 @@ async fn accepts_and_requests_are_limited_per_client_across_nodes(store: Store) 
         let to = format!("it@kunde{n}.example");
         let d = format!("kunde{n}.example");
         let l = if n % 2 == 0 { &link } else { &link2 };
-        statuses.push(accept(&mut b, l, &form(&d, &to, false)).await.status);
+        statuses.push(submit_accept(&mut b, l, &form(&d, &to, false)).await.status);
     }
     assert_eq!(
         statuses,

@@ -337,3 +337,40 @@ pub fn link_in(raw: &str, prefix: &str) -> Option<String> {
     }
     None
 }
+
+/// Opens an offer page and submits its accept form with `fields` (its CSRF token added).
+pub async fn submit_accept(b: &mut Browser, link: &str, fields: &[(&str, &str)]) -> Resp {
+    let page = b.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+    all.extend_from_slice(fields);
+    b.post_form(link, &all, &[]).await
+}
+
+/// Every delivered email to `to` that carries a confirmation link (`{public}/c/…`), as (raw
+/// message, link served from `base`).
+pub fn confirmations_to(
+    app: &TestApp,
+    to: &str,
+    public: &str,
+    base: &str,
+) -> Vec<(String, String)> {
+    app.outbox()
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .filter(|raw| raw.contains(&format!("To: {to}")))
+        .filter_map(|raw| {
+            link_in(&raw, &format!("{public}/c/")).map(|l| (raw.clone(), l.replace(public, base)))
+        })
+        .collect()
+}
+
+/// Opens a confirmation link and presses *Confirm*: the response (303 to the sign-up page,
+/// or a page).
+pub async fn confirm_at(b: &mut Browser, link: &str) -> Resp {
+    let page = b.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    b.post_form(link, &[("csrf", csrf.as_str())], &[]).await
+}
