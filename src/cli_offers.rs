@@ -88,6 +88,10 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
             if json {
                 print_json(&json!(products));
             } else {
+                println!(
+                    "{:<30} {:<5} {:>14} {:<40} countries",
+                    "product", "kind", "licences", "name"
+                );
                 for p in products {
                     let countries: Vec<&str> = p.countries.iter().map(|c| c.as_str()).collect();
                     println!(
@@ -144,9 +148,11 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                             "  reseller {}{}",
                             r.mpn_id,
                             if r.support_contact {
-                                " (support contact)"
+                                " (support contact)".to_string()
+                            } else if r.partnership != "active" {
+                                format!(" (partnership {})", r.partnership)
                             } else {
-                                ""
+                                String::new()
                             }
                         );
                     }

@@ -28,7 +28,7 @@ use crate::store::{OfferFilter, OfferLine, OfferView, StoreError};
 pub enum ApiError {
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
-    #[error("this needs the role `{0}` (or admin)")]
+    #[error("{}", forbidden_message(*.0))]
     Forbidden(Role),
     #[error("{field}: {message}")]
     BadRequest { field: String, message: String },
@@ -198,6 +198,14 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+fn forbidden_message(needed: Role) -> String {
+    if needed == Role::Admin {
+        "this needs the role `admin`".into()
+    } else {
+        format!("this needs the role `{needed}` (or admin)")
+    }
+}
 
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::BadRequest {
@@ -543,7 +551,7 @@ async fn catalog(
     let m = query_map(&q, &["country"])?;
     let products: Vec<_> = match m.get("country").and_then(Value::as_str) {
         Some(c) => {
-            let c = Country::parse(c).map_err(|e| bad("country", e))?;
+            let c = parse_country("country", c)?;
             rt.catalog.in_country(c)
         }
         None => rt.catalog.all().collect(),
@@ -594,11 +602,26 @@ struct LineBody {
     licences: Option<i64>,
 }
 
+/// A usage country: not two letters is a bad request; two letters that are no assigned ISO
+/// 3166-1 alpha-2 code are `invalid_field` naming `field`.
+pub fn parse_country(field: &str, s: &str) -> ApiResult<Country> {
+    Country::parse(s).map_err(|m| {
+        if Country::parse_stored(s).is_ok() {
+            ApiError::Offer(OfferError::Invalid {
+                field: field.into(),
+                message: m,
+            })
+        } else {
+            bad(field, m)
+        }
+    })
+}
+
 /// Parses an offer request at the edge (shared with the CLI).
 pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
     let b: OfferBody = parse_json(body)?;
     let kind = OfferKind::parse(&b.kind).map_err(|m| bad("kind", m))?;
-    let country = Country::parse(&b.country).map_err(|m| bad("country", m))?;
+    let country = parse_country("country", &b.country)?;
     let mut products = Vec::new();
     for (i, l) in b.products.iter().enumerate() {
         products.push(LineRequest {
@@ -1865,7 +1888,7 @@ pub fn openapi_document() -> Value {
                     "code": { "type": "string", "enum": codes }, "message": { "type": "string" }, "field": { "type": "string" } } } } },
                 "NewOffer": { "type": "object", "required": ["kind", "location_id", "country"], "additionalProperties": false, "properties": {
                     "kind": { "type": "string", "enum": ["trial", "purchase", "delegated_admin"] },
-                    "location_id": { "type": "string" }, "country": { "type": "string", "example": "DE" },
+                    "location_id": { "type": "string" }, "country": { "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "usage country, an assigned ISO 3166-1 alpha-2 code", "example": "DE" },
                     "products": { "type": "array", "items": { "type": "object", "required": ["id"], "additionalProperties": false, "properties": { "id": { "type": "string" }, "licences": { "type": "integer" } } } },
                     "delegated_admin": { "type": "string", "enum": ["none", "full", "limited"] },
                     "expires_at": { "type": "string", "format": "date-time" }, "message": { "type": "string", "maxLength": 2000 } } },

@@ -535,6 +535,12 @@ async fn every_route_each_role_and_every_error_code(store: Store) {
                     op.method, op.path, r.body
                 );
                 assert_eq!(r.code(), "forbidden");
+                let m = r.json()["error"]["message"].as_str().unwrap().to_string();
+                if needed == Role::Admin {
+                    assert_eq!(m, "this needs the role `admin`");
+                } else {
+                    assert_eq!(m, format!("this needs the role `{needed}` (or admin)"));
+                }
             }
         }
     }
@@ -565,6 +571,8 @@ async fn every_route_each_role_and_every_error_code(store: Store) {
         (e.sales.post_raw("/api/v1/offers", "{not json").await, "invalid_request", Some("body")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "colour": "red" })).await, "invalid_request", Some("colour")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "lease", "location_id": "loc-berlin", "country": "DE" })).await, "invalid_request", Some("kind")),
+        (e.sales.post("/api/v1/offers", json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "XX", "delegated_admin": "full" })).await, "invalid_field", Some("country")),
+        (e.viewer.get("/api/v1/catalog?country=ZZ").await, "invalid_field", Some("country")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }], "expires_at": past })).await, "invalid_field", Some("expires_at")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "purchase", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "no-such-product", "licences": 1 }] })).await, "unknown_product", Some("products[0].id")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "purchase", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3", "licences": 5 }, { "id": "teams-essentials", "licences": 5 }] })).await, "product_not_available", Some("products[1].id")),
@@ -1034,6 +1042,7 @@ async fn reseller_partnership_customers_and_removal(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"][0]["resellers"][0]["mpn_id"], "1234567");
+    assert_eq!(c["customers"][0]["resellers"][0]["support_contact"], true);
 
     let r = e.admin.delete("/api/v1/resellers/1234567").await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1049,6 +1058,11 @@ async fn reseller_partnership_customers_and_removal(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"].as_array().unwrap().len(), 1);
+    // The association stays, but a removed reseller is no one's support contact.
+    let rs = &c["customers"][0]["resellers"][0];
+    assert_eq!(rs["mpn_id"], "1234567", "{c}");
+    assert_eq!(rs["support_contact"], false, "{c}");
+    assert_eq!(rs["partnership"], "removed", "{c}");
     // The old link now shows the request can no longer be accepted.
     assert_eq!(Browser::new("en").get(&link).await.status, 410);
 }

