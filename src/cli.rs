@@ -177,18 +177,20 @@ pub(crate) enum GraphFormat {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum TemplatesCmd {
-    /// Render a template with data from a JSON file (the full template context, or just the
-    /// instance data with --workflow, which fills in the rest like a real send).
+    /// Render a template; sample values in the template's language (from --workflow, or the
+    /// workflow that sends the template) fill every gap that --data leaves.
     Render {
         /// The template, e.g. trial_invitation (email-templates/<locale>/<name>.*.hbs).
         name: String,
         /// de or en: which language's template, and the language of the sample values.
         #[arg(long, default_value = "en")]
         locale: String,
-        /// JSON file: the template context ({"partner": …, "data": …}) or, with --workflow, the data.
+        /// JSON file: (part of) the template context ({"partner": …, "data": …}) or, with
+        /// --workflow, (part of) the instance data; sample values fill the rest.
         #[arg(long, value_name = "FILE")]
         data: Option<PathBuf>,
-        /// Build the context as this workflow would (sample values for what the file lacks).
+        /// Build the context as this workflow would (default: the first workflow that sends
+        /// the template).
         #[arg(long)]
         workflow: Option<String>,
         /// Which part to print.
@@ -666,6 +668,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Puts `over` onto `base`: objects key by key (recursively), anything else replaced.
+fn merge_json(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge_json(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
 pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -765,21 +784,52 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                 Some(p) => Some(read_json_file(p)?),
                 None => None,
             };
-            let ctx = match &workflow {
-                Some(w) => {
-                    let def = defs
-                        .get(w)
-                        .ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?;
-                    let mut ctx = crate::workflow::sample_context(def, "customer", true);
+            // Sample values, in the template's language, from --workflow or else the first
+            // workflow that sends this template, fill whatever the file does not give.
+            let def = match &workflow {
+                Some(w) => Some(
+                    defs.get(w)
+                        .ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?,
+                ),
+                None => defs
+                    .values()
+                    .find(|d| d.templates().iter().any(|(t, _)| *t == name)),
+            };
+            let ctx = match def {
+                Some(def) => {
+                    let role = def
+                        .templates()
+                        .iter()
+                        .find(|(t, _)| *t == name)
+                        .map_or("customer", |(_, r)| *r)
+                        .to_string();
+                    let mut ctx = crate::workflow::sample_context_in(def, &role, true, locale);
                     ctx["partner"] = json!(settings.partner);
-                    if let Some(Value::Object(d)) = file {
-                        let data = def.validate_data(&d).map_err(CliError::Other)?;
-                        ctx["data"] = Value::Object(data);
+                    match (file, &data) {
+                        (None, _) => {}
+                        (Some(Value::Object(d)), _) if workflow.is_some() => {
+                            let mut full = def.sample_data_in(true, locale);
+                            full.extend(d);
+                            let data = def.validate_data(&full).map_err(CliError::Other)?;
+                            ctx["data"] = Value::Object(data);
+                        }
+                        (Some(v @ Value::Object(_)), _) => merge_json(&mut ctx, v),
+                        (Some(_), p) => {
+                            return Err(CliError::Other(format!(
+                                "{}: expected a JSON object",
+                                p.as_ref()
+                                    .map(|p| p.display().to_string())
+                                    .unwrap_or_default()
+                            )));
+                        }
                     }
                     ctx
                 }
-                None => file
-                    .ok_or_else(|| CliError::Other("give --data FILE or --workflow NAME".into()))?,
+                None => file.ok_or_else(|| {
+                    CliError::Other(format!(
+                        "no workflow sends `{name}`: give --data FILE or --workflow NAME"
+                    ))
+                })?,
             };
             let r = templates
                 .render(&name, locale, &ctx)

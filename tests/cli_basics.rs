@@ -234,3 +234,115 @@ async fn usage_countries_are_assigned_iso_codes_and_the_catalog_has_a_header() {
         assert!(header.contains(col), "no header row: {}", o.stdout);
     }
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn check_refuses_a_template_using_an_unknown_partial() {
+    let mut cli = Cli::new().await;
+    let dir = cli.dir.path().join("templates");
+    copy_dir(&common::manifest("email-templates"), &dir);
+    let file = dir.join("en/acceptance_notice.html.hbs");
+    let body = std::fs::read_to_string(&file).unwrap();
+    assert!(body.starts_with("{{#> html_layout}}"), "{body}");
+    std::fs::write(&file, body.replace("html_layout", "html_layoutx")).unwrap();
+    // In the text part too, further down and inside a block.
+    let txt = dir.join("de/reseller_removed.txt.hbs");
+    let t = std::fs::read_to_string(&txt).unwrap();
+    let t = format!("{t}\n{{{{#if partner.name}}}}\n{{{{> signatur}}}}\n{{{{/if}}}}\n");
+    std::fs::write(&txt, &t).unwrap();
+    let line = 1 + t.lines().position(|l| l == "{{> signatur}}").unwrap();
+    cli.env.push((
+        "PARTNERFLOW__APP__TEMPLATES_DIR".into(),
+        dir.display().to_string(),
+    ));
+    let o = cli.run(&["check"]);
+    assert!(!o.ok, "check passed:\n{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("en/acceptance_notice.html.hbs:1:1: unknown partial `html_layoutx`"),
+        "{}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains(&format!(
+            "de/reseller_removed.txt.hbs:{line}:1: unknown partial `signatur`"
+        )),
+        "{}",
+        o.stderr
+    );
+    // The shipped templates pass.
+    cli.env.pop();
+    let o = cli.ok(&["check"]);
+    assert!(o.stdout.starts_with("ok:"), "{}", o.stdout);
+}
+
+#[tokio::test]
+async fn templates_render_fills_every_gap_with_samples_in_the_templates_language() {
+    let cli = Cli::new().await;
+    let data = cli.dir.path().join("data.json");
+    std::fs::write(&data, r#"{"customer_name": "Anna Schmidt"}"#).unwrap();
+    let d = data.to_str().unwrap();
+    // Without --workflow the file is (part of) the template context.
+    let context = cli.dir.path().join("context.json");
+    std::fs::write(&context, r#"{"data": {"customer_name": "Anna Schmidt"}}"#).unwrap();
+    let c = context.to_str().unwrap();
+    for args in [
+        vec!["templates", "render", "trial_invitation", "--locale", "en"],
+        vec![
+            "templates",
+            "render",
+            "trial_invitation",
+            "--locale",
+            "en",
+            "--workflow",
+            "trial_invitation",
+            "--data",
+            d,
+        ],
+        vec!["templates", "render", "admin_offer", "--data", c],
+    ] {
+        let o = cli.ok(&args);
+        assert!(
+            !o.stdout.contains("Beispiel") && !o.stdout.contains("kunde@"),
+            "{args:?}: German sample values in English:\n{}",
+            o.stdout
+        );
+        if args.contains(&"--data") {
+            assert!(o.stdout.contains("Anna Schmidt"), "{args:?}:\n{}", o.stdout);
+        }
+    }
+    let o = cli.ok(&[
+        "templates",
+        "render",
+        "trial_invitation",
+        "--locale",
+        "de",
+        "--part",
+        "text",
+    ]);
+    assert!(!o.stdout.contains("Example"), "{}", o.stdout);
+    // The data of a workflow is still checked.
+    std::fs::write(&data, r#"{"customer_email": "not an address"}"#).unwrap();
+    let o = cli.run(&[
+        "templates",
+        "render",
+        "trial_invitation",
+        "--workflow",
+        "trial_invitation",
+        "--data",
+        d,
+    ]);
+    assert!(!o.ok && o.stderr.contains("customer_email"), "{}", o.stderr);
+}
