@@ -109,7 +109,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CatalogCmd,
     },
-    /// Customers (from acceptances): search by exact user name or exact domain.
+    /// Customers (who accepted an offer or were invited): search by exact user name or exact
+    /// domain.
     Customers {
         #[command(subcommand)]
         command: CustomersCmd,
@@ -408,6 +409,8 @@ pub(crate) enum CatalogCmd {
 #[derive(Subcommand, Debug)]
 pub(crate) enum CustomersCmd {
     /// By exact user name (person@contoso.com) or exact domain (contoso.com); no wildcards.
+    /// Finds customers who accepted an offer and those the partner invited (marked
+    /// `invited`), with their acceptances, invitations and resellers.
     Search {
         /// An exact user name (person@contoso.com) or an exact domain (contoso.com).
         query: String,

@@ -120,12 +120,16 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                 println!("no customer with exactly `{query}`");
             } else {
                 for c in found {
-                    println!(
-                        "{}  {}  admins: {}",
-                        c.domain,
-                        c.organisation,
-                        c.admin_emails.join(", ")
-                    );
+                    if c.acceptances.is_empty() {
+                        println!("{}  invited (no acceptance yet)", c.domain);
+                    } else {
+                        println!(
+                            "{}  {}  admins: {}",
+                            c.domain,
+                            c.organisation,
+                            c.admin_emails.join(", ")
+                        );
+                    }
                     for a in &c.acceptances {
                         println!(
                             "  offer {}  acceptance {}  {}  accepted {}{}",
@@ -141,6 +145,16 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                                     r.state
                                 ))
                                 .unwrap_or_default()
+                        );
+                    }
+                    for v in &c.invitations {
+                        println!(
+                            "  invited {}  offer {}  invitation {}  {}  sent {}",
+                            v.invitation.recipient,
+                            v.invitation.offer_id,
+                            v.invitation.instance_id,
+                            v.state,
+                            v.invitation.created_at
                         );
                     }
                     for r in &c.resellers {

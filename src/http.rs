@@ -291,7 +291,7 @@ pub const API: &[Op] = &[
         method: "get",
         path: "/api/v1/customers",
         role: Some(Role::Viewer),
-        summary: "Find customers by exact user name (?q=person@contoso.com) or exact domain (?q=contoso.com); no wildcards",
+        summary: "Find customers, accepted or invited (`source`), by exact user name (?q=person@contoso.com) or exact domain (?q=contoso.com); no wildcards",
     },
     Op {
         method: "post",

@@ -366,6 +366,24 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"][0]["acceptances"][0]["offer_id"], id);
+    assert_eq!(c["customers"][0]["source"], "accepted");
+    assert_eq!(
+        c["customers"][0]["invitations"].as_array().unwrap().len(),
+        2,
+        "{c}"
+    );
+    // An invited user name finds the customer too, with that invitation.
+    let c = e
+        .viewer
+        .get("/api/v1/customers?q=Einkauf%40fabrikam.example")
+        .await
+        .json();
+    assert_eq!(c["customers"][0]["domain"], "fabrikam.example", "{c}");
+    assert_eq!(c["customers"][0]["source"], "invited", "{c}");
+    assert_eq!(
+        c["customers"][0]["invitations"][0]["recipient"],
+        "einkauf@fabrikam.example"
+    );
     let c = e
         .viewer
         .get("/api/v1/customers?q=ADMIN%40fabrikam.example")

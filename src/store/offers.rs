@@ -165,14 +165,27 @@ pub struct ResellerCustomer {
     pub created_at: Timestamp,
 }
 
-/// A customer found by search: its acceptances (with offers) and resellers.
+/// A customer found by search: its acceptances (with offers), the partner's invitations to
+/// it, and resellers.
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerView {
     pub domain: String,
+    /// `accepted` (an acceptance matches) or `invited` (only invitations match: no
+    /// organisation and no admin emails).
+    pub source: &'static str,
     pub organisation: String,
     pub admin_emails: Vec<String>,
     pub acceptances: Vec<AcceptanceView>,
+    /// Invitations sent to the user name or to addresses at the domain, with their state.
+    pub invitations: Vec<CustomerInvitation>,
     pub resellers: Vec<ResellerCustomer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInvitation {
+    #[serde(flatten)]
+    pub invitation: InvitationRow,
+    pub state: String,
 }
 
 /// Rows written in the transaction of a transition.
@@ -854,8 +867,43 @@ impl Store {
 
     // ------------------------------------------------------------ customers
 
-    /// Customers by exact domain, or by exact user name (the admin email, case-insensitive).
+    /// Invitations to exactly `recipient` (case-insensitive), or to any address at `domain`.
+    async fn invitations_for(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerInvitation>> {
+        let (cond, arg) = match q {
+            // A domain name has no LIKE wildcards (`%`, `_`): the pattern is exact.
+            CustomerQuery::Domain(d) => ("lower(v.recipient) LIKE $1", format!("%@{d}")),
+            CustomerQuery::User(e) => ("lower(v.recipient) = lower($1)", e.as_str().to_string()),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT v.instance_id, v.offer_id, v.recipient, v.locale, v.created_by, v.created_at, i.state
+             FROM invitations v JOIN instances i ON i.id = v.instance_id WHERE {cond} ORDER BY v.created_at, v.instance_id"
+        )))
+        .bind(arg)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CustomerInvitation {
+                    invitation: InvitationRow {
+                        instance_id: inst(r, "instance_id")?,
+                        offer_id: OfferId::parse(&r.try_get::<String, _>("offer_id")?)
+                            .map_err(|e| corrupt("offer_id", e))?,
+                        recipient: EmailAddress::parse(&r.try_get::<String, _>("recipient")?)
+                            .map_err(|e| corrupt("recipient", e))?,
+                        locale: r.try_get("locale")?,
+                        created_by: r.try_get("created_by")?,
+                        created_at: Timestamp(r.try_get("created_at")?),
+                    },
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Customers by exact domain, or by exact user name (case-insensitive): those who
+    /// accepted an offer (the admin email) and those the partner invited (the recipient).
     pub async fn search_customers(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerView>> {
+        let invited = self.invitations_for(q).await?;
         let accs = match q {
             CustomerQuery::Domain(d) => {
                 self.acceptances_where("a.domain = $1", d.as_str(), None)
@@ -866,16 +914,24 @@ impl Store {
                     .await?
             }
         };
-        let mut by_domain: std::collections::BTreeMap<String, Vec<AcceptanceView>> =
-            Default::default();
+        type Found = (Vec<AcceptanceView>, Vec<CustomerInvitation>);
+        let mut by_domain: std::collections::BTreeMap<String, Found> = Default::default();
         for a in accs {
             by_domain
                 .entry(a.acceptance.domain.as_str().to_string())
                 .or_default()
+                .0
                 .push(a);
         }
+        for v in invited {
+            by_domain
+                .entry(v.invitation.recipient.domain().to_string())
+                .or_default()
+                .1
+                .push(v);
+        }
         let mut out = Vec::new();
-        for (domain, acceptances) in by_domain {
+        for (domain, (acceptances, invitations)) in by_domain {
             let mut admin_emails: Vec<String> = acceptances
                 .iter()
                 .map(|a| a.acceptance.admin_email.as_str().to_string())
@@ -889,9 +945,15 @@ impl Store {
             let resellers = self.reseller_customers("domain", &domain).await?;
             out.push(CustomerView {
                 domain,
+                source: if acceptances.is_empty() {
+                    "invited"
+                } else {
+                    "accepted"
+                },
                 organisation,
                 admin_emails,
                 acceptances,
+                invitations,
                 resellers,
             });
         }
