@@ -688,6 +688,20 @@ fn merge_json(base: &mut Value, over: Value) {
     }
 }
 
+/// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
+pub(crate) fn time_text(v: &Value) -> String {
+    use crate::domain::Timestamp;
+    match v {
+        Value::String(s) => Timestamp::parse_rfc3339(s)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| s.clone()),
+        v => v
+            .as_i64()
+            .map(|x| Timestamp(x).to_string())
+            .unwrap_or_else(|| "-".into()),
+    }
+}
+
 pub(crate) fn print_json(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
@@ -1060,10 +1074,11 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                         s["name"].as_str().unwrap_or(""),
                         s["cron"].as_str().unwrap_or(""),
                         s["catch_up"].as_str().unwrap_or(""),
-                        s["last_tick"]
-                            .as_i64()
-                            .map(|t| crate::domain::Timestamp(t).to_string())
-                            .unwrap_or_else(|| "never".into()),
+                        if s["last_tick"].is_null() {
+                            "never".into()
+                        } else {
+                            time_text(&s["last_tick"])
+                        },
                         s["next"]
                             .as_array()
                             .map(|a| a
@@ -1157,11 +1172,7 @@ async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError>
             .map(str::to_string)
             .unwrap_or_else(|| v.to_string())
     };
-    let t = |v: &Value| {
-        v.as_i64()
-            .map(|x| crate::domain::Timestamp(x).to_string())
-            .unwrap_or_else(|| "-".into())
-    };
+    let t = time_text;
     println!(
         "instance {}  workflow {}  state {}  version {}",
         s(&v["id"]),

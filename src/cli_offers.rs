@@ -336,9 +336,7 @@ fn s(v: &Value) -> String {
 }
 
 fn t(v: &Value) -> String {
-    v.as_i64()
-        .map(|x| Timestamp(x).to_string())
-        .unwrap_or_else(|| "-".into())
+    crate::cli::time_text(v)
 }
 
 /// The human view of `offer show`.
@@ -383,10 +381,11 @@ fn print_tracking(v: &Value) {
                     "{} {}{}",
                     s(&e["template"]),
                     s(&e["state"]),
-                    e["sent_at"]
-                        .as_i64()
-                        .map(|x| format!(" {}", Timestamp(x)))
-                        .unwrap_or_default()
+                    if e["sent_at"].is_null() {
+                        String::new()
+                    } else {
+                        format!(" {}", t(&e["sent_at"]))
+                    }
                 )
             })
             .collect();

@@ -6,9 +6,37 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch, UTC. The store keeps every time in this form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Milliseconds since the Unix epoch, UTC. The store keeps every time in this form (binding
+/// `.0`, never through serde); in JSON (the API, job payloads) it is an RFC 3339 string like
+/// the CLI prints, with milliseconds when there are any. Reading JSON also takes the old
+/// integer form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Millis(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Millis(ms) => Ok(Timestamp(ms)),
+            Raw::Text(s) => Timestamp::parse_rfc3339(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 impl Timestamp {
     pub fn from_datetime(dt: DateTime<Utc>) -> Self {
@@ -675,6 +703,28 @@ impl Serialize for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_in_json() {
+        let t = Timestamp::parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+        assert_eq!(
+            serde_json::to_value(t).unwrap(),
+            serde_json::json!("2026-11-22T10:00:00Z")
+        );
+        let ms = Timestamp(t.0 + 250);
+        assert_eq!(
+            serde_json::to_value(ms).unwrap(),
+            serde_json::json!("2026-11-22T10:00:00.250Z")
+        );
+        for v in [
+            serde_json::json!("2026-11-22T10:00:00.250Z"),
+            serde_json::json!("2026-11-22T11:00:00.250+01:00"),
+            serde_json::json!(t.0 + 250),
+        ] {
+            assert_eq!(serde_json::from_value::<Timestamp>(v).unwrap(), ms);
+        }
+        assert!(serde_json::from_value::<Timestamp>(serde_json::json!("yesterday")).is_err());
+    }
 
     #[test]
     fn spans_parse_and_print() {

@@ -1826,7 +1826,11 @@ pub fn openapi_document() -> Value {
         o["responses"][ok] = json!({ "description": "Success", "content": { "application/json": { "schema": { "type": "object" } } } });
         if let Some(role) = op.role {
             o["security"] = json!([{ "bearer": [] }]);
-            o["description"] = json!(format!("Needs a token with role `{}` (or `admin`).", role));
+            o["description"] = json!(if role == Role::Admin {
+                "Needs a token with role `admin`.".to_string()
+            } else {
+                format!("Needs a token with role `{role}` (or `admin`).")
+            });
         }
         let mut params: Vec<Value> = Vec::new();
         for seg in op.path.split('/') {
@@ -1878,7 +1882,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "partnerflow partner API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": format!("Offers, invitations, acceptances, resellers and sign-ups. Every write needs a bearer token (`partnerflow tokens create`). Errors: {}", ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}")).collect::<Vec<_>>().join("; ")),
+            "description": format!("Offers, invitations, acceptances, resellers and sign-ups. Every write needs a bearer token (`partnerflow tokens create`). Times are RFC 3339 strings (`date-time`, UTC, e.g. `2026-11-22T10:00:00Z`, with milliseconds when there are any). Errors: {}", ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}")).collect::<Vec<_>>().join("; ")),
         },
         "paths": paths,
         "components": {

@@ -122,6 +122,16 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     let id = o["offer_id"].as_str().unwrap().to_string();
     assert!(OfferId::parse(&id).is_ok(), "{id}");
     assert_eq!(o["state"], "open");
+    // Times are RFC 3339 strings, as the OpenAPI document says (`date-time`).
+    for f in ["created_at", "expires_at"] {
+        let t = o[f]
+            .as_str()
+            .unwrap_or_else(|| panic!("{f} is not a string: {o}"));
+        assert!(
+            partnerflow::domain::Timestamp::parse_rfc3339(t).is_ok() && t.ends_with('Z'),
+            "{f}: {t}"
+        );
+    }
     let link = o["link"].as_str().unwrap().to_string();
     assert!(link.starts_with("http://127.0.0.1:8080/o/"), "{link}");
     let code = link.rsplit('/').next().unwrap().to_string();
