@@ -6,6 +6,7 @@
 mod common;
 
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use clap::CommandFactory;
 use common::Store;
@@ -345,4 +346,64 @@ async fn templates_render_fills_every_gap_with_samples_in_the_templates_language
         d,
     ]);
     assert!(!o.ok && o.stderr.contains("customer_email"), "{}", o.stderr);
+}
+
+/// `worker` keeps its info lines by default (no colour codes into a file), and logs when it
+/// takes up a campaign started elsewhere and when that campaign completes.
+#[tokio::test]
+async fn a_worker_logs_info_without_colour_and_the_campaigns_it_sends() {
+    let mut cli = Cli::new().await;
+    cli.env
+        .push(("PARTNERFLOW__JOBS__POLL_INTERVAL".into(), "100ms".into()));
+    let offer = cli.trial_offer();
+    let csv = cli.dir.path().join("r.csv");
+    std::fs::write(&csv, "email\na@contoso.example\nb@fabrikam.example\n").unwrap();
+    let o = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "winter",
+        "--recipients",
+        csv.to_str().unwrap(),
+    ]);
+    let id = o.stdout.split_whitespace().nth(1).unwrap().to_string();
+    let log = cli.dir.path().join("worker.log");
+    let mut worker = common::Proc(
+        Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+            .arg("worker")
+            .envs(cli.env.iter().cloned())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    common::wait_for("the worker to start", Duration::from_secs(30), || async {
+        read().contains("workers started")
+    })
+    .await;
+    // Started by another process (this CLI): the worker says it sends it, then that it is done.
+    cli.ok(&["campaign", "start", &id]);
+    common::wait_for(
+        "the worker to log the campaign's completion",
+        Duration::from_secs(30),
+        || async {
+            read()
+                .lines()
+                .any(|l| l.contains("campaign completed") && l.contains(&id))
+        },
+    )
+    .await;
+    worker.signal("TERM");
+    assert!(worker.wait_exit(Duration::from_secs(10)));
+    let text = read();
+    assert_no_colour("worker log", &text);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("INFO") && l.contains("campaign running") && l.contains(&id)),
+        "{text}"
+    );
 }
