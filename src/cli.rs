@@ -23,9 +23,10 @@ pub struct Cli {
     /// A TOML file layered over the built-in defaults (config/default.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// More log lines on standard error: -v info, -vv debug, -vvv trace. Commands log only
-    /// warnings and errors by default; `serve` and `worker` log at `log.level` (info).
-    /// RUST_LOG overrides both.
+    /// More log lines on standard error: -v info, -vv debug, -vvv trace.
+    ///
+    /// Commands log only warnings and errors by default; `serve` and `worker` log at
+    /// `log.level` (info). RUST_LOG overrides both.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
