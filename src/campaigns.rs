@@ -740,12 +740,16 @@ fn parse_row(
 
 /// Starts (or resumes) a campaign.
 pub async fn start(rt: &Runtime, id: &str) -> Result<CampaignRow> {
-    transition(rt, id, &["draft", "paused"], "running", "starting").await
+    let c = transition(rt, id, &["draft", "paused"], "running", "starting").await?;
+    tracing::info!(campaign = %c.id, name = %c.name, "campaign started");
+    Ok(c)
 }
 
 /// Resumes a paused campaign (paused by the operator or automatically).
 pub async fn resume(rt: &Runtime, id: &str) -> Result<CampaignRow> {
-    transition(rt, id, &["paused"], "running", "resuming").await
+    let c = transition(rt, id, &["paused"], "running", "resuming").await?;
+    tracing::info!(campaign = %c.id, "campaign resumed");
+    Ok(c)
 }
 
 pub async fn pause(rt: &Runtime, id: &str) -> Result<CampaignRow> {
@@ -768,18 +772,21 @@ pub async fn pause(rt: &Runtime, id: &str) -> Result<CampaignRow> {
             what: "pausing".into(),
         });
     }
+    tracing::info!(campaign = %id, "campaign paused by the operator");
     get(rt, id).await
 }
 
 pub async fn cancel(rt: &Runtime, id: &str) -> Result<CampaignRow> {
-    transition(
+    let c = transition(
         rt,
         id,
         &["draft", "running", "paused"],
         "cancelled",
         "cancelling",
     )
-    .await
+    .await?;
+    tracing::info!(campaign = %c.id, "campaign cancelled");
+    Ok(c)
 }
 
 async fn transition(
@@ -1012,6 +1019,9 @@ pub async fn run_sender(
     let (done_tx, done_rx) = mpsc::channel::<Done>(cfg.in_flight as usize * 2);
     let flusher = tokio::spawn(flush_outcomes(rt.clone(), done_rx, stats.clone()));
     let mut contexts: HashMap<String, Arc<CampaignCtx>> = HashMap::new();
+    // The campaigns this sender saw running, so that it logs when one starts or stops running
+    // (started, paused, resumed or cancelled by any process, or completed).
+    let mut seen_running: std::collections::HashSet<String> = Default::default();
     let mut last_requeue = Instant::now() - Duration::from_secs(60);
     let wake = rt.store.wake_handle();
     let poll = rt.settings.jobs.poll_interval.as_std();
@@ -1067,6 +1077,15 @@ pub async fn run_sender(
                 continue;
             }
         };
+        for id in &running {
+            if !seen_running.contains(id) {
+                tracing::info!(campaign = %id, node = %rt.node, "campaign running: sending it");
+            }
+        }
+        for id in seen_running.iter().filter(|id| !running.contains(*id)) {
+            tracing::info!(campaign = %id, node = %rt.node, "campaign no longer running: not sending it");
+        }
+        seen_running = running.iter().cloned().collect();
         let mut claimed_any = false;
         for id in &running {
             let ctx = match contexts.get(id) {

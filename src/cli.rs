@@ -23,6 +23,12 @@ pub struct Cli {
     /// A TOML file layered over the built-in defaults (config/default.toml).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// More log lines on standard error: -v info, -vv debug, -vvv trace.
+    ///
+    /// Commands log only warnings and errors by default; `serve` and `worker` log at
+    /// `log.level` (info). RUST_LOG overrides both.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -90,6 +96,7 @@ pub(crate) enum Command {
         /// The recipient's name, for the greeting.
         #[arg(long)]
         name: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -103,7 +110,8 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: CatalogCmd,
     },
-    /// Customers (from acceptances): search by exact user name or exact domain.
+    /// Customers (who accepted an offer or were invited): search by exact user name or exact
+    /// domain.
     Customers {
         #[command(subcommand)]
         command: CustomersCmd,
@@ -149,12 +157,15 @@ pub(crate) enum Command {
 pub(crate) enum WorkflowsCmd {
     /// List the workflows with their states.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Draw a lifecycle as a Mermaid state diagram or a Graphviz DOT graph.
     Graph {
+        /// The workflow, e.g. trial_invitation (`partnerflow workflows list`).
         name: String,
+        /// mermaid (a state diagram) or dot (Graphviz).
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
@@ -168,16 +179,20 @@ pub(crate) enum GraphFormat {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum TemplatesCmd {
-    /// Render a template with data from a JSON file (the full template context, or just the
-    /// instance data with --workflow, which fills in the rest like a real send).
+    /// Render a template; sample values in the template's language (from --workflow, or the
+    /// workflow that sends the template) fill every gap that --data leaves.
     Render {
+        /// The template, e.g. trial_invitation (email-templates/<locale>/<name>.*.hbs).
         name: String,
+        /// de or en: which language's template, and the language of the sample values.
         #[arg(long, default_value = "en")]
         locale: String,
-        /// JSON file: the template context ({"partner": …, "data": …}) or, with --workflow, the data.
+        /// JSON file: (part of) the template context ({"partner": …, "data": …}) or, with
+        /// --workflow, (part of) the instance data; sample values fill the rest.
         #[arg(long, value_name = "FILE")]
         data: Option<PathBuf>,
-        /// Build the context as this workflow would (sample values for what the file lacks).
+        /// Build the context as this workflow would (default: the first workflow that sends
+        /// the template).
         #[arg(long)]
         workflow: Option<String>,
         /// Which part to print.
@@ -198,53 +213,76 @@ pub(crate) enum Part {
 pub(crate) enum InstancesCmd {
     /// Start a lifecycle; optionally send a first event (e.g. `--event send`).
     Start {
+        /// The workflow, e.g. trial_invitation (`partnerflow workflows list`).
         workflow: String,
         /// JSON file with the instance data.
         #[arg(long, value_name = "FILE")]
         data: PathBuf,
+        /// de or en: the language of its emails (default: app.default_locale).
         #[arg(long)]
         locale: Option<String>,
+        /// An event to send right after the start, e.g. send.
         #[arg(long)]
         event: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show an instance: state, data, history, emails, timers.
     Show {
+        /// The instance id (in_…).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Send an event to an instance.
     Event {
+        /// The instance id (in_…).
         id: String,
+        /// The event, one of the workflow's events (e.g. send, accept).
         event: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Move a scheduled timer of an instance to another time (RFC 3339).
     RescheduleTimer {
+        /// The instance id (in_…).
         id: String,
+        /// The timer's name, e.g. expiry or reminder.
         timer: String,
+        /// The new due time, RFC 3339 (e.g. 2026-12-01T09:00:00Z).
         at: String,
     },
     /// Cancel a scheduled timer of an instance.
-    CancelTimer { id: String, timer: String },
+    CancelTimer {
+        /// The instance id (in_…).
+        id: String,
+        /// The timer's name, e.g. expiry or reminder.
+        timer: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum JobsCmd {
     /// List jobs, e.g. `--state failed`.
     List {
+        /// Only jobs in this state: scheduled, running, done, failed or cancelled.
         #[arg(long)]
         state: Option<String>,
+        /// Show at most this many.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Put a failed job back to work now.
-    Retry { id: i64 },
+    Retry {
+        /// The job id (`partnerflow jobs list --state failed`).
+        id: i64,
+    },
     /// Run every due job once in this process, then exit.
     RunDue,
 }
@@ -253,6 +291,7 @@ pub(crate) enum JobsCmd {
 pub(crate) enum SchedulesCmd {
     /// The schedules, their last tick and next fire times.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
         /// How many upcoming fire times to show.
@@ -261,7 +300,10 @@ pub(crate) enum SchedulesCmd {
     },
     /// Run a scheduled task now, in this process (location_sync or reconcile); its tick
     /// schedule is not touched.
-    Run { name: String },
+    Run {
+        /// location_sync or reconcile.
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,7 +322,8 @@ pub(crate) enum OfferCmd {
         /// A synced partner location id (`partnerflow locations list`).
         #[arg(long)]
         location: String,
-        /// Usage country (ISO code, e.g. DE): decides which products may be offered.
+        /// Usage country, an assigned ISO 3166-1 alpha-2 code (e.g. DE): decides which products
+        /// may be offered.
         #[arg(long)]
         country: String,
         /// A catalog product, `ID` for a trial or `ID:LICENCES` for a purchase; repeatable.
@@ -299,13 +342,16 @@ pub(crate) enum OfferCmd {
         /// The partner's message to customers, shown in the email and on the page.
         #[arg(long)]
         message: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Track an offer by Offer ID: state, products, link, invitations (delivery), acceptances,
     /// delegated-admin relationships, sign-ups, history.
     Show {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
         offer_id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -326,19 +372,25 @@ pub(crate) enum OfferCmd {
         /// Created before (2026-12-01 or RFC 3339).
         #[arg(long)]
         created_to: Option<String>,
+        /// Show at most this many offers.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Withdraw an offer: its link stops working (410) and open invitations end.
-    Withdraw { offer_id: String },
+    Withdraw {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
+        offer_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum LocationsCmd {
     /// The synced locations.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -350,8 +402,10 @@ pub(crate) enum LocationsCmd {
 pub(crate) enum CatalogCmd {
     /// Products, optionally only those sold in a country.
     List {
+        /// Only products sold in this usage country (ISO 3166-1 alpha-2, e.g. DE).
         #[arg(long)]
         country: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -360,8 +414,12 @@ pub(crate) enum CatalogCmd {
 #[derive(Subcommand, Debug)]
 pub(crate) enum CustomersCmd {
     /// By exact user name (person@contoso.com) or exact domain (contoso.com); no wildcards.
+    /// Finds customers who accepted an offer and those the partner invited (marked
+    /// `invited`), with their acceptances, invitations and resellers.
     Search {
+        /// An exact user name (person@contoso.com) or an exact domain (contoso.com).
         query: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -381,11 +439,15 @@ pub(crate) enum TokensCmd {
     },
     /// The tokens (never their secrets).
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token by its id (tXXXXXXXXXX).
-    Revoke { id: String },
+    Revoke {
+        /// The token id (`partnerflow tokens list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -396,30 +458,40 @@ pub(crate) enum SignupsCmd {
     /// line over 4 KiB — is reported with its line and skipped; the others are imported. Exit status 1 if any row
     /// was bad. The reconcile schedule matches them to acceptances (or run
     /// `partnerflow schedules run reconcile`).
-    Import { file: PathBuf },
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum ResellersCmd {
     /// Send a partnership request to a reseller (an email with a personal link).
     Request {
+        /// The reseller's MPN ID (5 to 10 digits).
         #[arg(long)]
         mpn_id: String,
+        /// The reseller's company name, shown in the email and on the page.
         #[arg(long)]
         name: String,
+        /// The reseller's email address: where the request goes.
         #[arg(long)]
         email: String,
     },
     /// The reseller partnerships.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Associate an active reseller with a customer domain or an acceptance.
     Associate {
+        /// The reseller's MPN ID (its partnership must be active).
         mpn_id: String,
+        /// The customer's domain (a customer who accepted an offer).
         #[arg(long, conflicts_with = "acceptance")]
         domain: Option<String>,
+        /// An acceptance id (in_…, see `partnerflow offer show`).
         #[arg(long)]
         acceptance: Option<String>,
         /// Make the reseller the customer's support contact.
@@ -427,7 +499,10 @@ pub(crate) enum ResellersCmd {
         support_contact: bool,
     },
     /// End a partnership; its customers stay.
-    Remove { mpn_id: String },
+    Remove {
+        /// The reseller's MPN ID.
+        mpn_id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -436,6 +511,7 @@ pub(crate) enum BenchCmd {
     /// rendering, SMTP delivery, batched outcomes; no rate limit), to --smtp HOST:PORT or to a
     /// sink of its own on loopback. Prints emails/s, p50/p99 claim → SMTP acceptance, peak RSS.
     Campaign {
+        /// Generated recipients to send to.
         #[arg(long, default_value_t = 100_000)]
         recipients: usize,
         /// An SMTP server to deliver to (plain, no TLS); default: a local sink.
@@ -447,6 +523,7 @@ pub(crate) enum BenchCmd {
         /// Messages in flight.
         #[arg(long, default_value_t = 512)]
         in_flight: u32,
+        /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
         #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
         store: crate::bench::BenchStore,
         /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
@@ -458,24 +535,29 @@ pub(crate) enum BenchCmd {
     /// acceptance commit (two lifecycles, rows and three email jobs in one transaction), as
     /// the accept page runs them; prints pages/s and acceptances/s.
     Offers {
+        /// Customers accepting the offer.
         #[arg(long, default_value_t = 5_000)]
         acceptances: usize,
         /// Customers accepting at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
         #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
         store: crate::bench::BenchStore,
+        /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and dropped after).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres: String,
     },
     /// Create N trial-invitation lifecycles and drive them to a final state through the real
     /// store, job runtime and file outbox; prints instances/s, emails/s and peak RSS.
     Lifecycle {
+        /// Trial-invitation lifecycles to run.
         #[arg(long, default_value_t = 10_000)]
         instances: usize,
         /// Work folder (SQLite database and outbox); a temporary one by default.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
         #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
         store: crate::bench::BenchStore,
         /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
@@ -488,8 +570,10 @@ pub(crate) enum BenchCmd {
     /// Graphile Worker (its defaults, then its batching options) on the same PostgreSQL
     /// server, and the ratio. Scratch databases are made on the server and dropped after.
     Queue {
+        /// No-op jobs to insert, then drain.
         #[arg(long, default_value_t = 100_000)]
         jobs: usize,
+        /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
         #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
         store: crate::bench::BenchStore,
         /// The PostgreSQL server (any database on it; the user must be allowed to create
@@ -534,12 +618,28 @@ impl From<crate::http::ApiError> for CliError {
     }
 }
 
-fn init_logging(settings: &Settings) {
+/// The log filter when RUST_LOG is not set: `serve` and `worker` log at `log.level`; other
+/// commands only warnings and errors, so their output is theirs alone, unless `-v`.
+fn default_log_level(settings: &Settings, server: bool, verbose: u8) -> &str {
+    match verbose {
+        0 if server => &settings.log.level,
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    }
+}
+
+fn init_logging(settings: &Settings, server: bool, verbose: u8) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default_log_level(settings, server, verbose)));
+    // Colours only on a terminal: a log file or a pipe gets plain text.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match settings.log.format {
         LogFormat::Json => b.json().try_init(),
@@ -558,7 +658,8 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&settings);
+    let server = matches!(cli.command, Command::Serve { .. } | Command::Worker);
+    init_logging(&settings, server, cli.verbose);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -575,6 +676,37 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Puts `over` onto `base`: objects key by key (recursively), anything else replaced.
+fn merge_json(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge_json(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
+pub(crate) fn time_text(v: &Value) -> String {
+    use crate::domain::Timestamp;
+    match v {
+        Value::String(s) => Timestamp::parse_rfc3339(s)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| s.clone()),
+        v => v
+            .as_i64()
+            .map(|x| Timestamp(x).to_string())
+            .unwrap_or_else(|| "-".into()),
     }
 }
 
@@ -677,21 +809,52 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                 Some(p) => Some(read_json_file(p)?),
                 None => None,
             };
-            let ctx = match &workflow {
-                Some(w) => {
-                    let def = defs
-                        .get(w)
-                        .ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?;
-                    let mut ctx = crate::workflow::sample_context(def, "customer", true);
+            // Sample values, in the template's language, from --workflow or else the first
+            // workflow that sends this template, fill whatever the file does not give.
+            let def = match &workflow {
+                Some(w) => Some(
+                    defs.get(w)
+                        .ok_or_else(|| CliError::Other(format!("unknown workflow `{w}`")))?,
+                ),
+                None => defs
+                    .values()
+                    .find(|d| d.templates().iter().any(|(t, _)| *t == name)),
+            };
+            let ctx = match def {
+                Some(def) => {
+                    let role = def
+                        .templates()
+                        .iter()
+                        .find(|(t, _)| *t == name)
+                        .map_or("customer", |(_, r)| *r)
+                        .to_string();
+                    let mut ctx = crate::workflow::sample_context_in(def, &role, true, locale);
                     ctx["partner"] = json!(settings.partner);
-                    if let Some(Value::Object(d)) = file {
-                        let data = def.validate_data(&d).map_err(CliError::Other)?;
-                        ctx["data"] = Value::Object(data);
+                    match (file, &data) {
+                        (None, _) => {}
+                        (Some(Value::Object(d)), _) if workflow.is_some() => {
+                            let mut full = def.sample_data_in(true, locale);
+                            full.extend(d);
+                            let data = def.validate_data(&full).map_err(CliError::Other)?;
+                            ctx["data"] = Value::Object(data);
+                        }
+                        (Some(v @ Value::Object(_)), _) => merge_json(&mut ctx, v),
+                        (Some(_), p) => {
+                            return Err(CliError::Other(format!(
+                                "{}: expected a JSON object",
+                                p.as_ref()
+                                    .map(|p| p.display().to_string())
+                                    .unwrap_or_default()
+                            )));
+                        }
                     }
                     ctx
                 }
-                None => file
-                    .ok_or_else(|| CliError::Other("give --data FILE or --workflow NAME".into()))?,
+                None => file.ok_or_else(|| {
+                    CliError::Other(format!(
+                        "no workflow sends `{name}`: give --data FILE or --workflow NAME"
+                    ))
+                })?,
             };
             let r = templates
                 .render(&name, locale, &ctx)
@@ -923,10 +1086,11 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                         s["name"].as_str().unwrap_or(""),
                         s["cron"].as_str().unwrap_or(""),
                         s["catch_up"].as_str().unwrap_or(""),
-                        s["last_tick"]
-                            .as_i64()
-                            .map(|t| crate::domain::Timestamp(t).to_string())
-                            .unwrap_or_else(|| "never".into()),
+                        if s["last_tick"].is_null() {
+                            "never".into()
+                        } else {
+                            time_text(&s["last_tick"])
+                        },
                         s["next"]
                             .as_array()
                             .map(|a| a
@@ -1020,11 +1184,7 @@ async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError>
             .map(str::to_string)
             .unwrap_or_else(|| v.to_string())
     };
-    let t = |v: &Value| {
-        v.as_i64()
-            .map(|x| crate::domain::Timestamp(x).to_string())
-            .unwrap_or_else(|| "-".into())
-    };
+    let t = time_text;
     println!(
         "instance {}  workflow {}  state {}  version {}",
         s(&v["id"]),

@@ -25,6 +25,7 @@ pub(crate) enum CampaignCmd {
     Create {
         /// The Offer ID (must be open).
         offer_id: String,
+        /// The campaign's name, shown in lists and reports.
         #[arg(long)]
         name: String,
         /// Email template (default: the offer kind's invitation template).
@@ -43,6 +44,7 @@ pub(crate) enum CampaignCmd {
         /// Recipients CSV to import at once (see `campaign add`).
         #[arg(long, value_name = "FILE")]
         recipients: Option<PathBuf>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -58,23 +60,40 @@ pub(crate) enum CampaignCmd {
     /// (UTF-16, no `email` column) is refused before anything is written. Exits 1 if any row
     /// was bad.
     Add {
+        /// The campaign id (`partnerflow campaign list`).
         id: String,
+        /// The recipients CSV file.
         file: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Start sending (workers — `serve` or `worker` — or `campaign run` do the sending).
-    Start { id: String },
+    Start {
+        /// The campaign id (`partnerflow campaign list`).
+        id: String,
+    },
     /// Pause; in-flight messages finish, nothing else is sent until resumed.
-    Pause { id: String },
+    Pause {
+        /// The campaign id (`partnerflow campaign list`).
+        id: String,
+    },
     /// Resume a paused campaign (operator or automatic pause): it goes on exactly where it
     /// stopped.
-    Resume { id: String },
+    Resume {
+        /// The campaign id (`partnerflow campaign list`).
+        id: String,
+    },
     /// Cancel for good: pending recipients are not sent.
-    Cancel { id: String },
+    Cancel {
+        /// The campaign id (`partnerflow campaign list`).
+        id: String,
+    },
     /// Counts by state (the same as the API's), and why it is paused.
     Status {
+        /// The campaign id (`partnerflow campaign list`).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -83,6 +102,7 @@ pub(crate) enum CampaignCmd {
     /// soft_bounces. A cell that a spreadsheet would take for a formula (starting with `=`,
     /// `+`, `-`, `@`, tab or carriage return) is written with a `'` before it.
     Report {
+        /// The campaign id (`partnerflow campaign list`).
         id: String,
         /// Write to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
@@ -90,6 +110,7 @@ pub(crate) enum CampaignCmd {
     },
     /// All campaigns.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -97,7 +118,10 @@ pub(crate) enum CampaignCmd {
     /// paused, cancelled or expired, with a progress bar (rate, ETA) on a terminal and a log
     /// line every 5 seconds otherwise. Ctrl-C stops sending (what is in flight is committed);
     /// the campaign stays running for the workers or another `campaign run`.
-    Run { id: String },
+    Run {
+        /// The campaign id (`partnerflow campaign list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,7 +135,9 @@ pub(crate) enum BouncesCmd {
     /// kept for `bounces list --unmatched`. A DSN naming more than 20 recipients is refused
     /// whole. Files that are not bounces are reported and skipped (exit 1 if there were any).
     Ingest {
+        /// A bounce message (.eml file) or a directory of them.
         path: PathBuf,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -132,14 +158,18 @@ pub(crate) enum BouncesCmd {
 pub(crate) enum SuppressionsCmd {
     /// Suppressed addresses (unsubscribed, hard-bounced, added), newest first.
     List {
+        /// Show at most this many addresses.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Suppress an address by hand: no campaign mails it again.
     Add {
+        /// The address no campaign may mail.
         email: String,
+        /// Why, shown in `partnerflow suppressions list`.
         #[arg(long, default_value = "added by the operator")]
         reason: String,
     },

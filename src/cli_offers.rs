@@ -88,6 +88,10 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
             if json {
                 print_json(&json!(products));
             } else {
+                println!(
+                    "{:<30} {:<5} {:>14} {:<40} countries",
+                    "product", "kind", "licences", "name"
+                );
                 for p in products {
                     let countries: Vec<&str> = p.countries.iter().map(|c| c.as_str()).collect();
                     println!(
@@ -116,12 +120,16 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                 println!("no customer with exactly `{query}`");
             } else {
                 for c in found {
-                    println!(
-                        "{}  {}  admins: {}",
-                        c.domain,
-                        c.organisation,
-                        c.admin_emails.join(", ")
-                    );
+                    if c.acceptances.is_empty() {
+                        println!("{}  invited (no acceptance yet)", c.domain);
+                    } else {
+                        println!(
+                            "{}  {}  admins: {}",
+                            c.domain,
+                            c.organisation,
+                            c.admin_emails.join(", ")
+                        );
+                    }
                     for a in &c.acceptances {
                         println!(
                             "  offer {}  acceptance {}  {}  accepted {}{}",
@@ -139,14 +147,26 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                                 .unwrap_or_default()
                         );
                     }
+                    for v in &c.invitations {
+                        println!(
+                            "  invited {}  offer {}  invitation {}  {}  sent {}",
+                            v.invitation.recipient,
+                            v.invitation.offer_id,
+                            v.invitation.instance_id,
+                            v.state,
+                            v.invitation.created_at
+                        );
+                    }
                     for r in &c.resellers {
                         println!(
                             "  reseller {}{}",
                             r.mpn_id,
                             if r.support_contact {
-                                " (support contact)"
+                                " (support contact)".to_string()
+                            } else if r.partnership != "active" {
+                                format!(" (partnership {})", r.partnership)
                             } else {
-                                ""
+                                String::new()
                             }
                         );
                     }
@@ -317,9 +337,7 @@ fn s(v: &Value) -> String {
 }
 
 fn t(v: &Value) -> String {
-    v.as_i64()
-        .map(|x| Timestamp(x).to_string())
-        .unwrap_or_else(|| "-".into())
+    crate::cli::time_text(v)
 }
 
 /// The human view of `offer show`.
@@ -364,10 +382,11 @@ fn print_tracking(v: &Value) {
                     "{} {}{}",
                     s(&e["template"]),
                     s(&e["state"]),
-                    e["sent_at"]
-                        .as_i64()
-                        .map(|x| format!(" {}", Timestamp(x)))
-                        .unwrap_or_default()
+                    if e["sent_at"].is_null() {
+                        String::new()
+                    } else {
+                        format!(" {}", t(&e["sent_at"]))
+                    }
                 )
             })
             .collect();

@@ -6,9 +6,37 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds since the Unix epoch, UTC. The store keeps every time in this form.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// Milliseconds since the Unix epoch, UTC. The store keeps every time in this form (binding
+/// `.0`, never through serde); in JSON (the API, job payloads) it is an RFC 3339 string like
+/// the CLI prints, with milliseconds when there are any. Reading JSON also takes the old
+/// integer form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        )
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Millis(i64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Millis(ms) => Ok(Timestamp(ms)),
+            Raw::Text(s) => Timestamp::parse_rfc3339(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
 
 impl Timestamp {
     pub fn from_datetime(dt: DateTime<Utc>) -> Self {
@@ -374,12 +402,48 @@ impl AdminRole {
     }
 }
 
-/// ISO 3166-1 alpha-2 country code, upper case (`DE`).
+/// The officially assigned ISO 3166-1 alpha-2 codes (249, as published by the ISO 3166
+/// Maintenance Agency), sorted.
+pub const ISO_3166_ALPHA2: [&str; 249] = [
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ",
+    "BA", "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS",
+    "BT", "BV", "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN",
+    "CO", "CR", "CU", "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE",
+    "EG", "EH", "ER", "ES", "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF",
+    "GG", "GH", "GI", "GL", "GM", "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM",
+    "HN", "HR", "HT", "HU", "ID", "IE", "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM",
+    "JO", "JP", "KE", "KG", "KH", "KI", "KM", "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC",
+    "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY", "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK",
+    "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT", "MU", "MV", "MW", "MX", "MY", "MZ", "NA",
+    "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU", "NZ", "OM", "PA", "PE", "PF", "PG",
+    "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA", "RE", "RO", "RS", "RU", "RW",
+    "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM", "SN", "SO", "SR", "SS",
+    "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL", "TM", "TN", "TO",
+    "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE", "VG", "VI",
+    "VN", "VU", "WF", "WS", "YE", "YT", "ZA", "ZM", "ZW",
+];
+
+/// ISO 3166-1 alpha-2 country code, upper case (`DE`); only officially assigned codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Country([u8; 2]);
 
 impl Country {
     pub fn parse(s: &str) -> Result<Self, String> {
+        let c = Self::parse_shape(s)?;
+        if ISO_3166_ALPHA2.binary_search(&c.as_str()).is_ok() {
+            Ok(c)
+        } else {
+            Err(format!(
+                "`{}` is not an assigned ISO 3166-1 alpha-2 country code",
+                c.as_str()
+            ))
+        }
+    }
+    /// Two letters, whether assigned or not: for rows stored before codes were checked.
+    pub fn parse_stored(s: &str) -> Result<Self, String> {
+        Self::parse_shape(s)
+    }
+    fn parse_shape(s: &str) -> Result<Self, String> {
         let t = s.trim();
         let b = t.as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
@@ -643,6 +707,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn timestamps_are_rfc3339_in_json() {
+        let t = Timestamp::parse_rfc3339("2026-11-22T10:00:00Z").unwrap();
+        assert_eq!(
+            serde_json::to_value(t).unwrap(),
+            serde_json::json!("2026-11-22T10:00:00Z")
+        );
+        let ms = Timestamp(t.0 + 250);
+        assert_eq!(
+            serde_json::to_value(ms).unwrap(),
+            serde_json::json!("2026-11-22T10:00:00.250Z")
+        );
+        for v in [
+            serde_json::json!("2026-11-22T10:00:00.250Z"),
+            serde_json::json!("2026-11-22T11:00:00.250+01:00"),
+            serde_json::json!(t.0 + 250),
+        ] {
+            assert_eq!(serde_json::from_value::<Timestamp>(v).unwrap(), ms);
+        }
+        assert!(serde_json::from_value::<Timestamp>(serde_json::json!("yesterday")).is_err());
+    }
+
+    #[test]
     fn spans_parse_and_print() {
         assert_eq!("30d".parse::<Span>().unwrap(), Span(30 * 86_400_000));
         assert_eq!("-7d".parse::<Span>().unwrap(), Span(-7 * 86_400_000));
@@ -721,6 +807,18 @@ mod tests {
         }
         assert_eq!(Country::parse("de").unwrap().as_str(), "DE");
         assert!(Country::parse("DEU").is_err());
+        for unassigned in ["XX", "ZZ", "UK", "EU", "QQ"] {
+            let e = Country::parse(unassigned).unwrap_err();
+            assert!(
+                e.contains("not an assigned ISO 3166-1"),
+                "{unassigned}: {e}"
+            );
+        }
+        for assigned in ["DE", "at", "GB", "US", "CH", "AX", "SS"] {
+            assert!(Country::parse(assigned).is_ok(), "{assigned} refused");
+        }
+        assert!(ISO_3166_ALPHA2.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(Country::parse_stored("XX").unwrap().as_str(), "XX");
         assert!(MpnId::parse("1234567").is_ok());
         assert!(MpnId::parse("12a4567").is_err());
         assert_eq!(LicenseCount::within(5, 1, 300).unwrap().get(), 5);

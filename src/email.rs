@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use handlebars::template::{Parameter, Template, TemplateElement};
 use handlebars::{
     Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
@@ -92,6 +93,76 @@ fn template_error(path: &Path, e: &handlebars::TemplateError) -> String {
         Some((line, col)) => format!("{}:{line}:{col}: {}", path.display(), e.reason()),
         None => format!("{}: {}", path.display(), e.reason()),
     }
+}
+
+/// Reports, as `file:line:col`, every partial `t` uses that `hb` does not have (inline
+/// partials defined in `t` and `@partial-block` excepted).
+fn unknown_partials(hb: &Handlebars, t: &Template, path: &Path, errors: &mut Vec<String>) {
+    fn inline_names(t: &Template, out: &mut BTreeSet<String>) {
+        for e in &t.elements {
+            match e {
+                TemplateElement::DecoratorBlock(d) | TemplateElement::DecoratorExpression(d) => {
+                    if d.name.as_name() == Some("inline")
+                        && let Some(Parameter::Literal(Value::String(n))) = d.params.first()
+                    {
+                        out.insert(n.clone());
+                    }
+                    if let Some(inner) = &d.template {
+                        inline_names(inner, out);
+                    }
+                }
+                TemplateElement::HelperBlock(h) => {
+                    for inner in [&h.template, &h.inverse].into_iter().flatten() {
+                        inline_names(inner, out);
+                    }
+                }
+                TemplateElement::PartialBlock(d) => {
+                    if let Some(inner) = &d.template {
+                        inline_names(inner, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    fn walk(
+        hb: &Handlebars,
+        t: &Template,
+        inline: &BTreeSet<String>,
+        path: &Path,
+        errors: &mut Vec<String>,
+    ) {
+        for (i, e) in t.elements.iter().enumerate() {
+            let inner: Vec<&Template> = match e {
+                TemplateElement::PartialExpression(d) | TemplateElement::PartialBlock(d) => {
+                    if let Some(name) = d.name.as_name()
+                        && !name.starts_with('@')
+                        && !hb.has_template(name)
+                        && !inline.contains(name)
+                    {
+                        let at = t
+                            .mapping
+                            .get(i)
+                            .map(|m| format!(":{}:{}", m.0, m.1))
+                            .unwrap_or_default();
+                        errors.push(format!("{}{at}: unknown partial `{name}`", path.display()));
+                    }
+                    d.template.iter().collect()
+                }
+                TemplateElement::DecoratorBlock(d) => d.template.iter().collect(),
+                TemplateElement::HelperBlock(h) => {
+                    [&h.template, &h.inverse].into_iter().flatten().collect()
+                }
+                _ => Vec::new(),
+            };
+            for t in inner {
+                walk(hb, t, inline, path, errors);
+            }
+        }
+    }
+    let mut inline = BTreeSet::new();
+    inline_names(t, &mut inline);
+    walk(hb, t, &inline, path, errors);
 }
 
 fn date_helper(
@@ -184,8 +255,22 @@ impl Templates {
                     }
                 }
             }
+            // A partial that does not exist would render a partial block's content without
+            // its layout, silently: every partial used must be registered.
+            for (stem, path, _) in shared.iter().chain(own.iter()).chain(files.iter()) {
+                let hb = if stem.ends_with(".html") {
+                    &html
+                } else {
+                    &text
+                };
+                if let Some(t) = hb.get_template(stem) {
+                    unknown_partials(hb, t, path, &mut errors);
+                }
+            }
             locales.insert(locale.as_str(), LocaleSet { html, text, names });
         }
+        let mut seen = BTreeSet::new();
+        errors.retain(|e| seen.insert(e.clone()));
         if errors.is_empty() {
             Ok(Templates {
                 dir: dir.to_path_buf(),

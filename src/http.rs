@@ -31,7 +31,7 @@ use crate::store::{OfferFilter, OfferLine, OfferView, StoreError};
 pub enum ApiError {
     #[error("missing, unknown or revoked bearer token")]
     Unauthorized,
-    #[error("this needs the role `{0}` (or admin)")]
+    #[error("{}", forbidden_message(*.0))]
     Forbidden(Role),
     #[error("{field}: {message}")]
     BadRequest { field: String, message: String },
@@ -202,6 +202,14 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+fn forbidden_message(needed: Role) -> String {
+    if needed == Role::Admin {
+        "this needs the role `admin`".into()
+    } else {
+        format!("this needs the role `{needed}` (or admin)")
+    }
+}
+
 fn bad(field: &str, message: impl Into<String>) -> ApiError {
     ApiError::BadRequest {
         field: field.into(),
@@ -286,7 +294,7 @@ pub const API: &[Op] = &[
         method: "get",
         path: "/api/v1/customers",
         role: Some(Role::Viewer),
-        summary: "Find customers by exact user name (?q=person@contoso.com) or exact domain (?q=contoso.com); no wildcards",
+        summary: "Find customers, accepted or invited (`source`), by exact user name (?q=person@contoso.com) or exact domain (?q=contoso.com); no wildcards",
     },
     Op {
         method: "post",
@@ -714,7 +722,7 @@ async fn catalog(
     let m = query_map(&q, &["country"])?;
     let products: Vec<_> = match m.get("country").and_then(Value::as_str) {
         Some(c) => {
-            let c = Country::parse(c).map_err(|e| bad("country", e))?;
+            let c = parse_country("country", c)?;
             rt.catalog.in_country(c)
         }
         None => rt.catalog.all().collect(),
@@ -767,11 +775,26 @@ struct LineBody {
     licences: Option<i64>,
 }
 
+/// A usage country: not two letters is a bad request; two letters that are no assigned ISO
+/// 3166-1 alpha-2 code are `invalid_field` naming `field`.
+pub fn parse_country(field: &str, s: &str) -> ApiResult<Country> {
+    Country::parse(s).map_err(|m| {
+        if Country::parse_stored(s).is_ok() {
+            ApiError::Offer(OfferError::Invalid {
+                field: field.into(),
+                message: m,
+            })
+        } else {
+            bad(field, m)
+        }
+    })
+}
+
 /// Parses an offer request at the edge (shared with the CLI).
 pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
     let b: OfferBody = parse_json(body)?;
     let kind = OfferKind::parse(&b.kind).map_err(|m| bad("kind", m))?;
-    let country = Country::parse(&b.country).map_err(|m| bad("country", m))?;
+    let country = parse_country("country", &b.country)?;
     let mut products = Vec::new();
     for (i, l) in b.products.iter().enumerate() {
         products.push(LineRequest {
@@ -2132,7 +2155,11 @@ pub fn openapi_document() -> Value {
         o["responses"][ok] = json!({ "description": "Success", "content": { "application/json": { "schema": { "type": "object" } } } });
         if let Some(role) = op.role {
             o["security"] = json!([{ "bearer": [] }]);
-            o["description"] = json!(format!("Needs a token with role `{}` (or `admin`).", role));
+            o["description"] = json!(if role == Role::Admin {
+                "Needs a token with role `admin`.".to_string()
+            } else {
+                format!("Needs a token with role `{role}` (or `admin`).")
+            });
         }
         let mut params: Vec<Value> = Vec::new();
         for seg in op.path.split('/') {
@@ -2184,7 +2211,7 @@ pub fn openapi_document() -> Value {
         "info": {
             "title": "partnerflow partner API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": format!("Offers, invitations, acceptances, resellers and sign-ups. Every write needs a bearer token (`partnerflow tokens create`). Errors: {}", ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}")).collect::<Vec<_>>().join("; ")),
+            "description": format!("Offers, invitations, acceptances, resellers and sign-ups. Every write needs a bearer token (`partnerflow tokens create`). Times are RFC 3339 strings (`date-time`, UTC, e.g. `2026-11-22T10:00:00Z`, with milliseconds when there are any). Errors: {}", ERROR_CODES.iter().map(|(c, s, d)| format!("`{c}` ({s}): {d}")).collect::<Vec<_>>().join("; ")),
         },
         "paths": paths,
         "components": {
@@ -2194,7 +2221,7 @@ pub fn openapi_document() -> Value {
                     "code": { "type": "string", "enum": codes }, "message": { "type": "string" }, "field": { "type": "string" } } } } },
                 "NewOffer": { "type": "object", "required": ["kind", "location_id", "country"], "additionalProperties": false, "properties": {
                     "kind": { "type": "string", "enum": ["trial", "purchase", "delegated_admin"] },
-                    "location_id": { "type": "string" }, "country": { "type": "string", "example": "DE" },
+                    "location_id": { "type": "string" }, "country": { "type": "string", "pattern": "^[A-Za-z]{2}$", "description": "usage country, an assigned ISO 3166-1 alpha-2 code", "example": "DE" },
                     "products": { "type": "array", "items": { "type": "object", "required": ["id"], "additionalProperties": false, "properties": { "id": { "type": "string" }, "licences": { "type": "integer" } } } },
                     "delegated_admin": { "type": "string", "enum": ["none", "full", "limited"] },
                     "expires_at": { "type": "string", "format": "date-time" }, "message": { "type": "string", "maxLength": 2000 } } },

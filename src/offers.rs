@@ -1084,7 +1084,8 @@ pub async fn associate_reseller(
     let (domain, acceptance_id) = match target {
         ResellerTarget::Customer(d) => {
             let found = rt.store.search_customers(CustomerQuery::Domain(&d)).await?;
-            if found.is_empty() {
+            // A customer who accepted an offer, not only one who was invited.
+            if found.iter().all(|c| c.acceptances.is_empty()) {
                 return Err(OfferError::NotFound(format!("customer {d}")));
             }
             (d, None)

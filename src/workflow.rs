@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use crate::domain::{EmailAddress, Span, Timestamp};
+use crate::domain::{EmailAddress, Locale, Span, Timestamp};
 
 /// The role every workflow may send to without declaring it: the partner's own contact.
 pub const PARTNER_ROLE: &str = "partner";
@@ -215,11 +215,21 @@ impl Definition {
     /// A context with every field set to a sample, and one with optional fields unset: the
     /// two shapes a template of this workflow can meet.
     pub fn sample_data(&self, with_optional: bool) -> Map<String, Value> {
+        self.samples(with_optional, None)
+    }
+
+    /// [`Definition::sample_data`] with sample texts in `locale`'s language (what
+    /// `templates render` shows).
+    pub fn sample_data_in(&self, with_optional: bool, locale: Locale) -> Map<String, Value> {
+        self.samples(with_optional, Some(locale))
+    }
+
+    fn samples(&self, with_optional: bool, locale: Option<Locale>) -> Map<String, Value> {
         self.data
             .iter()
             .map(|(name, spec)| {
                 let v = if spec.required || with_optional {
-                    sample_value(name, spec)
+                    sample_value(name, spec, locale)
                 } else {
                     Value::Null
                 };
@@ -274,7 +284,9 @@ fn normalise(name: &str, spec: &FieldSpec, v: Value) -> Result<Value, String> {
     Ok(v)
 }
 
-fn sample_value(name: &str, spec: &FieldSpec) -> Value {
+/// A sample for a field without one of its own: in `locale`'s language, or (None) the
+/// language-neutral form the compile check and the snapshots use.
+fn sample_value(name: &str, spec: &FieldSpec, locale: Option<Locale>) -> Value {
     if let Some(s) = &spec.sample {
         return s.clone();
     }
@@ -283,9 +295,17 @@ fn sample_value(name: &str, spec: &FieldSpec) -> Value {
     {
         return Value::String(first.clone());
     }
+    let words = name.replace('_', " ");
     match spec.ty {
-        FieldType::String => Value::String(format!("Beispiel {name}")),
-        FieldType::Email => Value::String("kunde@contoso.example".into()),
+        FieldType::String => Value::String(match locale {
+            None => format!("Beispiel {name}"),
+            Some(Locale::De) => format!("Beispiel {words}"),
+            Some(Locale::En) => format!("Example {words}"),
+        }),
+        FieldType::Email => Value::String(match locale {
+            Some(Locale::En) => "customer@contoso.example".into(),
+            _ => "kunde@contoso.example".into(),
+        }),
         FieldType::Datetime => Value::String("2026-12-24T10:00:00Z".into()),
         FieldType::Integer => Value::from(10),
         FieldType::Boolean => Value::Bool(true),
@@ -810,6 +830,23 @@ pub fn compile(
 
 /// The context a template of `def` sees, with sample values: what `check` renders.
 pub fn sample_context(def: &Definition, role: &str, with_optional: bool) -> Value {
+    let mut ctx = sample_context_in(def, role, with_optional, Locale::De);
+    ctx["data"] = Value::Object(def.sample_data(with_optional));
+    ctx["locale"] = Value::String("en".into());
+    ctx
+}
+
+/// [`sample_context`] with sample texts in `locale`'s language.
+pub fn sample_context_in(
+    def: &Definition,
+    role: &str,
+    with_optional: bool,
+    locale: Locale,
+) -> Value {
+    let recipient = match locale {
+        Locale::De => "kunde@contoso.example",
+        Locale::En => "customer@contoso.example",
+    };
     serde_json::json!({
         "partner": {
             "name": "Contoso Partner GmbH",
@@ -818,10 +855,10 @@ pub fn sample_context(def: &Definition, role: &str, with_optional: bool) -> Valu
             "phone": "+49 30 1234567",
             "website": "https://contoso-partner.example",
         },
-        "recipient": { "email": "kunde@contoso.example", "role": role },
+        "recipient": { "email": recipient, "role": role },
         "instance": { "id": "in_sample", "workflow": def.name, "state": def.initial, "event": "sample" },
-        "data": def.sample_data(with_optional),
-        "locale": "en",
+        "data": def.sample_data_in(with_optional, locale),
+        "locale": locale.as_str(),
     })
 }
 

@@ -228,9 +228,27 @@ async fn walkthrough_tokens_customers_and_signup_import() {
 
     let c = cli.run(&["customers", "search", "fab*"]);
     assert!(!c.ok && c.stderr.contains("wildcards"), "{}", c.stderr);
+    // Nobody accepted, but the partner invited someone there: search finds the invitation.
+    let found = cli.ok(&["customers", "search", "fabrikam.example"]);
     assert!(
-        cli.ok(&["customers", "search", "fabrikam.example"])
+        found.contains("fabrikam.example  invited")
+            && found.contains("invited einkauf@fabrikam.example")
+            && found.contains(&id),
+        "{found}"
+    );
+    let found = cli.ok(&["customers", "search", "EINKAUF@fabrikam.example"]);
+    assert!(
+        found.contains("invited einkauf@fabrikam.example"),
+        "{found}"
+    );
+    assert!(
+        cli.ok(&["customers", "search", "other@fabrikam.example"])
             .contains("no customer")
+    );
+    assert!(
+        cli.ok(&["customers", "search", "abrikam.example"])
+            .contains("no customer"),
+        "a domain is matched exactly, not as a suffix"
     );
 
     assert!(cli.ok(&["offer", "withdraw", &id]).contains("withdrawn"));

@@ -153,6 +153,16 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     let id = o["offer_id"].as_str().unwrap().to_string();
     assert!(OfferId::parse(&id).is_ok(), "{id}");
     assert_eq!(o["state"], "open");
+    // Times are RFC 3339 strings, as the OpenAPI document says (`date-time`).
+    for f in ["created_at", "expires_at"] {
+        let t = o[f]
+            .as_str()
+            .unwrap_or_else(|| panic!("{f} is not a string: {o}"));
+        assert!(
+            partnerflow::domain::Timestamp::parse_rfc3339(t).is_ok() && t.ends_with('Z'),
+            "{f}: {t}"
+        );
+    }
     let link = o["link"].as_str().unwrap().to_string();
     assert!(link.starts_with("http://127.0.0.1:8080/o/"), "{link}");
     let code = link.rsplit('/').next().unwrap().to_string();
@@ -472,6 +482,24 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"][0]["acceptances"][0]["offer_id"], id);
+    assert_eq!(c["customers"][0]["source"], "accepted");
+    assert_eq!(
+        c["customers"][0]["invitations"].as_array().unwrap().len(),
+        2,
+        "{c}"
+    );
+    // An invited user name finds the customer too, with that invitation.
+    let c = e
+        .viewer
+        .get("/api/v1/customers?q=Einkauf%40fabrikam.example")
+        .await
+        .json();
+    assert_eq!(c["customers"][0]["domain"], "fabrikam.example", "{c}");
+    assert_eq!(c["customers"][0]["source"], "invited", "{c}");
+    assert_eq!(
+        c["customers"][0]["invitations"][0]["recipient"],
+        "einkauf@fabrikam.example"
+    );
     let c = e
         .viewer
         .get("/api/v1/customers?q=ADMIN%40fabrikam.example")
@@ -677,6 +705,12 @@ async fn every_route_each_role_and_every_error_code(store: Store) {
                     op.method, op.path, r.body
                 );
                 assert_eq!(r.code(), "forbidden");
+                let m = r.json()["error"]["message"].as_str().unwrap().to_string();
+                if needed == Role::Admin {
+                    assert_eq!(m, "this needs the role `admin`");
+                } else {
+                    assert_eq!(m, format!("this needs the role `{needed}` (or admin)"));
+                }
             }
         }
     }
@@ -707,6 +741,8 @@ async fn every_route_each_role_and_every_error_code(store: Store) {
         (e.sales.post_raw("/api/v1/offers", "{not json").await, "invalid_request", Some("body")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "colour": "red" })).await, "invalid_request", Some("colour")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "lease", "location_id": "loc-berlin", "country": "DE" })).await, "invalid_request", Some("kind")),
+        (e.sales.post("/api/v1/offers", json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "XX", "delegated_admin": "full" })).await, "invalid_field", Some("country")),
+        (e.viewer.get("/api/v1/catalog?country=ZZ").await, "invalid_field", Some("country")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }], "expires_at": past })).await, "invalid_field", Some("expires_at")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "purchase", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "no-such-product", "licences": 1 }] })).await, "unknown_product", Some("products[0].id")),
         (e.sales.post("/api/v1/offers", json!({ "kind": "purchase", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3", "licences": 5 }, { "id": "teams-essentials", "licences": 5 }] })).await, "product_not_available", Some("products[1].id")),
@@ -1178,6 +1214,7 @@ async fn reseller_partnership_customers_and_removal(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"][0]["resellers"][0]["mpn_id"], "1234567");
+    assert_eq!(c["customers"][0]["resellers"][0]["support_contact"], true);
 
     let r = e.admin.delete("/api/v1/resellers/1234567").await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1193,6 +1230,11 @@ async fn reseller_partnership_customers_and_removal(store: Store) {
         .await
         .json();
     assert_eq!(c["customers"].as_array().unwrap().len(), 1);
+    // The association stays, but a removed reseller is no one's support contact.
+    let rs = &c["customers"][0]["resellers"][0];
+    assert_eq!(rs["mpn_id"], "1234567", "{c}");
+    assert_eq!(rs["support_contact"], false, "{c}");
+    assert_eq!(rs["partnership"], "removed", "{c}");
     // The old link now shows the request can no longer be accepted.
     assert_eq!(Browser::new("en").get(&link).await.status, 410);
 }

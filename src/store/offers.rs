@@ -161,18 +161,35 @@ pub struct ResellerCustomer {
     pub mpn_id: String,
     pub domain: String,
     pub acceptance_id: Option<String>,
+    /// Only while the partnership is active: a removed reseller is no one's support contact.
     pub support_contact: bool,
+    /// The state of the reseller's partnership (`active`, `removed`, …); the association
+    /// stays when a partnership ends.
+    pub partnership: String,
     pub created_at: Timestamp,
 }
 
-/// A customer found by search: its acceptances (with offers) and resellers.
+/// A customer found by search: its acceptances (with offers), the partner's invitations to
+/// it, and resellers.
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerView {
     pub domain: String,
+    /// `accepted` (an acceptance matches) or `invited` (only invitations match: no
+    /// organisation and no admin emails).
+    pub source: &'static str,
     pub organisation: String,
     pub admin_emails: Vec<String>,
     pub acceptances: Vec<AcceptanceView>,
+    /// Invitations sent to the user name or to addresses at the domain, with their state.
+    pub invitations: Vec<CustomerInvitation>,
     pub resellers: Vec<ResellerCustomer>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerInvitation {
+    #[serde(flatten)]
+    pub invitation: InvitationRow,
+    pub state: String,
 }
 
 /// Rows written in the transaction of a transition.
@@ -297,6 +314,11 @@ pub(super) async fn write_record(
             .bind(r.created_at.0)
             .execute(&mut **tx)
             .await?;
+            // A new partnership starts as no one's support contact (an ended one is not).
+            sqlx::query("UPDATE reseller_customers SET support_contact = 0 WHERE mpn_id = $1")
+                .bind(r.mpn_id.as_str())
+                .execute(&mut **tx)
+                .await?;
         }
         Record::ResellerCustomer {
             mpn_id,
@@ -384,7 +406,7 @@ fn offer_view(r: &AnyRow) -> Result<OfferView> {
             instance_id: inst(r, "instance_id")?,
             kind: OfferKind::parse(&s("kind")?).map_err(|e| corrupt("kind", e))?,
             location_id: s("location_id")?,
-            country: Country::parse(&s("country")?).map_err(|e| corrupt("country", e))?,
+            country: Country::parse_stored(&s("country")?).map_err(|e| corrupt("country", e))?,
             products: lines(r, "products")?,
             delegated_admin: role(r, "delegated_admin")?,
             auto_extend: r.try_get::<i64, _>("auto_extend")? != 0,
@@ -944,18 +966,24 @@ impl Store {
     async fn reseller_customers(&self, col: &str, v: &str) -> Result<Vec<ResellerCustomer>> {
         let col = if col == "domain" { "domain" } else { "mpn_id" };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT mpn_id, domain, acceptance_id, support_contact, created_at FROM reseller_customers WHERE {col} = $1 ORDER BY created_at, domain"
+            "SELECT rc.mpn_id, rc.domain, rc.acceptance_id, rc.support_contact, rc.created_at, i.state AS partnership
+             FROM reseller_customers rc LEFT JOIN resellers r ON r.mpn_id = rc.mpn_id LEFT JOIN instances i ON i.id = r.instance_id
+             WHERE rc.{col} = $1 ORDER BY rc.created_at, rc.domain"
         )))
         .bind(v)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
+                let partnership: Option<String> = r.try_get("partnership")?;
+                let partnership = partnership.unwrap_or_else(|| "unknown".into());
                 Ok(ResellerCustomer {
                     mpn_id: r.try_get("mpn_id")?,
                     domain: r.try_get("domain")?,
                     acceptance_id: r.try_get("acceptance_id")?,
-                    support_contact: r.try_get::<i64, _>("support_contact")? != 0,
+                    support_contact: r.try_get::<i64, _>("support_contact")? != 0
+                        && partnership == "active",
+                    partnership,
                     created_at: Timestamp(r.try_get("created_at")?),
                 })
             })
@@ -964,8 +992,43 @@ impl Store {
 
     // ------------------------------------------------------------ customers
 
-    /// Customers by exact domain, or by exact user name (the admin email, case-insensitive).
+    /// Invitations to exactly `recipient` (case-insensitive), or to any address at `domain`.
+    async fn invitations_for(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerInvitation>> {
+        let (cond, arg) = match q {
+            // A domain name has no LIKE wildcards (`%`, `_`): the pattern is exact.
+            CustomerQuery::Domain(d) => ("lower(v.recipient) LIKE $1", format!("%@{d}")),
+            CustomerQuery::User(e) => ("lower(v.recipient) = lower($1)", e.as_str().to_string()),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT v.instance_id, v.offer_id, v.recipient, v.locale, v.created_by, v.created_at, i.state
+             FROM invitations v JOIN instances i ON i.id = v.instance_id WHERE {cond} ORDER BY v.created_at, v.instance_id"
+        )))
+        .bind(arg)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CustomerInvitation {
+                    invitation: InvitationRow {
+                        instance_id: inst(r, "instance_id")?,
+                        offer_id: OfferId::parse(&r.try_get::<String, _>("offer_id")?)
+                            .map_err(|e| corrupt("offer_id", e))?,
+                        recipient: EmailAddress::parse(&r.try_get::<String, _>("recipient")?)
+                            .map_err(|e| corrupt("recipient", e))?,
+                        locale: r.try_get("locale")?,
+                        created_by: r.try_get("created_by")?,
+                        created_at: Timestamp(r.try_get("created_at")?),
+                    },
+                    state: r.try_get("state")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Customers by exact domain, or by exact user name (case-insensitive): those who
+    /// accepted an offer (the admin email) and those the partner invited (the recipient).
     pub async fn search_customers(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerView>> {
+        let invited = self.invitations_for(q).await?;
         let accs = match q {
             CustomerQuery::Domain(d) => {
                 self.acceptances_where(
@@ -984,16 +1047,24 @@ impl Store {
                 .await?
             }
         };
-        let mut by_domain: std::collections::BTreeMap<String, Vec<AcceptanceView>> =
-            Default::default();
+        type Found = (Vec<AcceptanceView>, Vec<CustomerInvitation>);
+        let mut by_domain: std::collections::BTreeMap<String, Found> = Default::default();
         for a in accs {
             by_domain
                 .entry(a.acceptance.domain.as_str().to_string())
                 .or_default()
+                .0
                 .push(a);
         }
+        for v in invited {
+            by_domain
+                .entry(v.invitation.recipient.domain().to_string())
+                .or_default()
+                .1
+                .push(v);
+        }
         let mut out = Vec::new();
-        for (domain, acceptances) in by_domain {
+        for (domain, (acceptances, invitations)) in by_domain {
             let mut admin_emails: Vec<String> = acceptances
                 .iter()
                 .map(|a| a.acceptance.admin_email.as_str().to_string())
@@ -1007,9 +1078,15 @@ impl Store {
             let resellers = self.reseller_customers("domain", &domain).await?;
             out.push(CustomerView {
                 domain,
+                source: if acceptances.is_empty() {
+                    "invited"
+                } else {
+                    "accepted"
+                },
                 organisation,
                 admin_emails,
                 acceptances,
+                invitations,
                 resellers,
             });
         }

@@ -3,7 +3,8 @@
 //! It starts its own `chromedriver` on a free local port and drives Chromium through the
 //! WebDriver HTTP protocol (std + `ureq` + `serde_json` only; no `json` feature of ureq needed).
 //! Requires Debian's `chromium` and `chromium-driver` packages, i.e. `/usr/bin/chromium` and
-//! `/usr/bin/chromedriver` (`apt-get install -y chromium chromium-driver`).
+//! `/usr/bin/chromedriver` (`apt-get install -y chromium chromium-driver`); other paths through
+//! `PARTNERFLOW_TEST_CHROMIUM` and `PARTNERFLOW_TEST_CHROMEDRIVER`.
 //!
 //! ```ignore
 //! let driver = Driver::start()?;              // chromedriver, killed when the last handle drops
@@ -32,6 +33,27 @@ use serde_json::{Value, json};
 
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The chromedriver to run: `PARTNERFLOW_TEST_CHROMEDRIVER`, else [`CHROMEDRIVER`].
+pub fn chromedriver() -> String {
+    std::env::var("PARTNERFLOW_TEST_CHROMEDRIVER").unwrap_or_else(|_| CHROMEDRIVER.into())
+}
+
+/// The browser to drive: `PARTNERFLOW_TEST_CHROMIUM`, else [`CHROMIUM`].
+pub fn chromium() -> String {
+    std::env::var("PARTNERFLOW_TEST_CHROMIUM").unwrap_or_else(|_| CHROMIUM.into())
+}
+
+/// Why a browser test cannot run here: the browser or its driver is missing (both are
+/// needed); `None` when both are there.
+pub fn missing(browser: &str, driver: &str) -> Option<String> {
+    [("the browser", browser), ("the WebDriver server", driver)]
+        .into_iter()
+        .find(|(_, p)| !Path::new(p).is_file())
+        .map(|(what, p)| {
+            format!("{what} {p} is missing (apt-get install chromium chromium-driver)")
+        })
+}
 
 /// W3C "web element identifier": the key under which an element reference is returned
 /// (WebDriver spec §12.1; chromedriver uses exactly this).
@@ -161,12 +183,8 @@ impl Driver {
     /// 50 ms, at most 20 s) until it reports itself ready. Retries on another port if the
     /// process exits early (e.g. the port was taken between probing and binding).
     pub fn start() -> Result<Driver, String> {
-        for bin in [CHROMEDRIVER, CHROMIUM] {
-            if !Path::new(bin).exists() {
-                return Err(format!(
-                    "{bin} not found: install Debian's chromium and chromium-driver packages"
-                ));
-            }
+        if let Some(why) = missing(&chromium(), &chromedriver()) {
+            return Err(why);
         }
         let mut last_err = String::new();
         for _attempt in 0..3 {
@@ -182,13 +200,14 @@ impl Driver {
     /// `Err((retryable, message))`.
     fn start_once() -> Result<Driver, (bool, String)> {
         let port = free_port().map_err(|e| (false, e))?;
-        let child = Command::new(CHROMEDRIVER)
+        let bin = chromedriver();
+        let child = Command::new(&bin)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| (false, format!("spawning {CHROMEDRIVER}: {e}")))?;
+            .map_err(|e| (false, format!("spawning {bin}: {e}")))?;
         let agent = ureq::Agent::new_with_config(
             ureq::Agent::config_builder()
                 .http_status_as_error(false)
@@ -207,7 +226,7 @@ impl Driver {
             if let Ok(Some(status)) = inner.child.try_wait() {
                 return Err((
                     true,
-                    format!("{CHROMEDRIVER} --port={port} exited before becoming ready: {status}"),
+                    format!("{bin} --port={port} exited before becoming ready: {status}"),
                 ));
             }
             let last = match inner.command("status", "GET", "/status", None, Duration::from_secs(1))
@@ -219,7 +238,7 @@ impl Driver {
             if Instant::now() >= deadline {
                 return Err((
                     false,
-                    format!("{CHROMEDRIVER} on port {port} not ready after {STARTUP:?}: {last}"),
+                    format!("{bin} on port {port} not ready after {STARTUP:?}: {last}"),
                 ));
             }
             std::thread::sleep(POLL);
@@ -240,7 +259,7 @@ impl Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": CHROMIUM,
+                "binary": chromium(),
                 "args": [
                     "--headless=new",
                     "--no-sandbox",
