@@ -62,7 +62,7 @@ async fn setup(store: Store, extra: &[(&str, &str)]) -> (common::TestApp, String
 }
 
 async fn a_foreign_origin_is_named_on_the_page(store: Store) {
-    let (app, base, sales) = setup(store, &[]).await;
+    let (_app, base, sales) = setup(store, &[]).await;
     let o = sales
         .post(
             "/api/v1/offers",
