@@ -192,6 +192,9 @@ pub struct PartnerSettings {
     pub email: crate::domain::EmailAddress,
     pub phone: String,
     pub website: String,
+    /// The service provider (the cloud vendor) whose subscriptions the partner offers, by
+    /// name: pages and emails say "authorised partner of …" and "billed by …".
+    pub provider_name: String,
 }
 
 /// Keys that sign advisor codes and customer page links (HMAC-SHA256).
@@ -519,6 +522,12 @@ impl Settings {
             return Err(err(
                 "http.header_read_timeout",
                 format!("{} is outside 1ms..10m", self.http.header_read_timeout),
+            ));
+        }
+        if self.partner.provider_name.trim().is_empty() {
+            return Err(err(
+                "partner.provider_name",
+                "must name the service provider (shown to customers)".into(),
             ));
         }
         if self.database.max_connections == 0 {

@@ -817,6 +817,7 @@ pub fn sample_context(def: &Definition, role: &str, with_optional: bool) -> Valu
             "email": "partner@contoso-partner.example",
             "phone": "+49 30 1234567",
             "website": "https://contoso-partner.example",
+            "provider_name": "Contoso Cloud",
         },
         "recipient": { "email": "kunde@contoso.example", "role": role },
         "instance": { "id": "in_sample", "workflow": def.name, "state": def.initial, "event": "sample" },
