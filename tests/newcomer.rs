@@ -319,8 +319,50 @@ async fn the_provider_is_named_on_pages_and_in_emails(store: Store) {
     }
 }
 
+/// An email queued before `partner.provider_name` existed (its stored context lacks it) is
+/// sent with today's setting instead of failing to render.
+async fn an_email_queued_before_the_provider_name_still_sends(store: Store) {
+    let app = common::spawn_app(store, &[("PARTNERFLOW__PARTNER__PROVIDER_NAME", PROVIDER)]).await;
+    app.invite(1).await;
+    let pool = sqlx::AnyPool::connect(&app.rt.settings.database.url)
+        .await
+        .unwrap();
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, payload FROM jobs WHERE kind = 'email'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    for (id, payload) in rows {
+        let mut p: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        let partner = p["context"]["partner"].as_object_mut().unwrap();
+        assert!(partner.remove("provider_name").is_some());
+        sqlx::query("UPDATE jobs SET payload = $1 WHERE id = $2")
+            .bind(p.to_string())
+            .bind(id)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    app.rt.run_due().await.unwrap();
+    let mails = app.outbox();
+    assert_eq!(mails.len(), 1, "the email was sent");
+    let raw = std::fs::read_to_string(&mails[0]).unwrap();
+    let text = common::web::parts(&raw)
+        .into_iter()
+        .find(|(ct, _)| ct == "text/plain")
+        .unwrap()
+        .1;
+    assert!(
+        text.contains(&format!("autorisierter Partner von {PROVIDER}")),
+        "{text}"
+    );
+}
+
 on_both_stores!(
     a_foreign_origin_is_named_on_the_page,
+    an_email_queued_before_the_provider_name_still_sends,
     headings_stand_apart_from_the_rows_above,
     the_provider_is_named_on_pages_and_in_emails,
     a_closed_offer_says_its_state_in_the_page_language,
