@@ -827,6 +827,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("http.header_read_timeout"), "{e}");
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__PARTNER__PROVIDER_NAME", " ")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partner.provider_name"), "{e}");
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.partner.provider_name, "Contoso Cloud");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();
