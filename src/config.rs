@@ -192,6 +192,9 @@ pub struct PartnerSettings {
     pub email: crate::domain::EmailAddress,
     pub phone: String,
     pub website: String,
+    /// The service provider (the cloud vendor) whose subscriptions the partner offers, by
+    /// name: pages and emails say "authorised partner of …" and "billed by …".
+    pub provider_name: String,
 }
 
 /// Keys that sign advisor codes and customer page links (HMAC-SHA256).
@@ -521,6 +524,12 @@ impl Settings {
                 format!("{} is outside 1ms..10m", self.http.header_read_timeout),
             ));
         }
+        if self.partner.provider_name.trim().is_empty() {
+            return Err(err(
+                "partner.provider_name",
+                "must name the service provider (shown to customers)".into(),
+            ));
+        }
         if self.database.max_connections == 0 {
             return Err(err("database.max_connections", "must be at least 1".into()));
         }
@@ -818,6 +827,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("http.header_read_timeout"), "{e}");
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__PARTNER__PROVIDER_NAME", " ")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partner.provider_name"), "{e}");
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.partner.provider_name, "Contoso Cloud");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();

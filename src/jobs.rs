@@ -121,10 +121,15 @@ impl Runtime {
                     .map_err(|e| format!("bad email payload: {e}"))?;
             Ok((env, job.payload.get("context").cloned().unwrap_or_default()))
         })();
-        let (env, context) = match parsed {
+        let (env, mut context) = match parsed {
             Ok(x) => x,
             Err(error) => return Outcome::Failed { error },
         };
+        // Emails queued before `partner.provider_name` existed: today's setting fills it in.
+        if let Some(p) = context.get_mut("partner").and_then(Value::as_object_mut) {
+            p.entry("provider_name")
+                .or_insert_with(|| Value::String(self.settings.partner.provider_name.clone()));
+        }
         match self.store.email_state(&env.message_id).await {
             Ok(Some(s)) if s == "sent" => {
                 tracing::info!(message_id = %env.message_id, "already sent; not sending again");

@@ -67,6 +67,7 @@ struct T {
     licences: &'static str,
     trial_note: &'static str,
     billing: &'static str,
+    trial_terms: &'static str,
     customer: &'static str,
     organisation: &'static str,
     domain: &'static str,
@@ -106,6 +107,8 @@ struct T {
     reseller_done_text: &'static str,
     reseller_gone_text: &'static str,
     state_word: &'static str,
+    state_expired: &'static str,
+    state_withdrawn: &'static str,
 }
 
 const DE: T = T {
@@ -114,7 +117,7 @@ const DE: T = T {
     offer_title_purchase: "Kaufangebot",
     offer_title_admin: "Angebot für die delegierte Administration",
     from_partner: "Ein Angebot von",
-    authorised: "autorisierter Partner des Dienstanbieters",
+    authorised: "autorisierter Partner von {provider}",
     phone: "Telefon",
     email: "E-Mail",
     offer_id: "Angebots-ID",
@@ -122,7 +125,8 @@ const DE: T = T {
     products: "Angebotene Abonnements",
     licences: "Benutzerlizenzen",
     trial_note: "Testabonnement",
-    billing: "Die Abrechnung erfolgt direkt durch den Dienstanbieter, nicht durch den Partner. Sie bestimmen die Anzahl der Lizenzen selbst und können sie später ändern.",
+    billing: "Die Abrechnung erfolgt direkt durch {provider}, nicht durch den Partner. Sie bestimmen die Anzahl der Lizenzen selbst und können sie später ändern.",
+    trial_terms: "Sie erhalten ein Testabonnement von {provider}: kostenlos und für 30 Tage. Es geht danach nicht von selbst in ein kostenpflichtiges Abonnement über; es wird nichts berechnet.",
     customer: "Ihre Organisation",
     organisation: "Name der Organisation",
     domain: "Domäne",
@@ -137,7 +141,7 @@ const DE: T = T {
     da_optional: "Sie können das Angebot auch ohne delegierte Administration annehmen und die Rechte jederzeit wieder entziehen.",
     da_standalone_note: "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
     accept: "Angebot annehmen",
-    accept_note: "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite des Dienstanbieters.",
+    accept_note: "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite von {provider}.",
     errors_title: "Bitte prüfen Sie Ihre Angaben:",
     not_found_title: "Angebot nicht gefunden",
     not_found_text: "Dieser Link ist ungültig oder unvollständig. Bitte verwenden Sie den vollständigen Link aus Ihrer E-Mail oder wenden Sie sich an den Absender.",
@@ -162,6 +166,8 @@ const DE: T = T {
     reseller_done_text: "Die Partnerschaft ist aktiv. Der Anbieter wurde benachrichtigt.",
     reseller_gone_text: "Diese Anfrage kann nicht mehr angenommen werden.",
     state_word: "Status",
+    state_expired: "abgelaufen",
+    state_withdrawn: "zurückgezogen",
 };
 
 const EN: T = T {
@@ -170,7 +176,7 @@ const EN: T = T {
     offer_title_purchase: "Purchase offer",
     offer_title_admin: "Delegated administration offer",
     from_partner: "An offer from",
-    authorised: "an authorised partner of the service provider",
+    authorised: "an authorised partner of {provider}",
     phone: "Phone",
     email: "Email",
     offer_id: "Offer ID",
@@ -178,7 +184,8 @@ const EN: T = T {
     products: "Subscriptions offered",
     licences: "User licences",
     trial_note: "Trial subscription",
-    billing: "You are billed directly by the service provider, not by the partner. You decide the number of licences and can change it later.",
+    billing: "You are billed directly by {provider}, not by the partner. You decide the number of licences and can change it later.",
+    trial_terms: "You get one trial subscription from {provider}: free of charge, for 30 days. It does not turn into a paid subscription by itself afterwards; nothing is billed.",
     customer: "Your organisation",
     organisation: "Organisation name",
     domain: "Domain",
@@ -193,7 +200,7 @@ const EN: T = T {
     da_optional: "You may accept the offer without delegated administration, and you can remove the rights at any time.",
     da_standalone_note: "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
     accept: "Accept offer",
-    accept_note: "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the service provider's sign-up page.",
+    accept_note: "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the sign-up page of {provider}.",
     errors_title: "Please check what you entered:",
     not_found_title: "Offer not found",
     not_found_text: "This link is invalid or incomplete. Please use the complete link from your email, or contact the sender.",
@@ -218,6 +225,8 @@ const EN: T = T {
     reseller_done_text: "The partnership is active. The provider has been notified.",
     reseller_gone_text: "This request can no longer be accepted.",
     state_word: "State",
+    state_expired: "expired",
+    state_withdrawn: "withdrawn",
 };
 
 fn t(l: Locale) -> &'static T {
@@ -227,7 +236,7 @@ fn t(l: Locale) -> &'static T {
     }
 }
 
-const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:0 0 .5rem}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
+const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}h2:first-child{margin-top:0}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
 
 fn layout(l: Locale, title: &str, body: &str) -> String {
     format!(
@@ -237,6 +246,11 @@ fn layout(l: Locale, title: &str, body: &str) -> String {
     )
 }
 
+/// `text` with `{provider}` replaced by the configured provider's name (escaped).
+fn provider(text: &str, p: &PartnerSettings) -> String {
+    text.replace("{provider}", &esc(&p.provider_name))
+}
+
 fn partner_block(l: Locale, p: &PartnerSettings) -> String {
     let t = t(l);
     let mut s = format!(
@@ -244,7 +258,7 @@ fn partner_block(l: Locale, p: &PartnerSettings) -> String {
         t.from_partner,
         esc(&p.name),
         esc(&p.legal_name),
-        t.authorised,
+        provider(t.authorised, p),
         t.email,
         esc(p.email.as_str()),
         esc(p.email.as_str()),
@@ -414,7 +428,16 @@ pub fn offer_page(
             v,
             errors,
         ));
-        b.push_str(&format!("<p class=\"hint\">{}</p>\n", t.billing));
+        // A trial is one free trial subscription: no licence counts, nothing billed.
+        let terms = if offer.kind == OfferKind::Trial {
+            t.trial_terms
+        } else {
+            t.billing
+        };
+        b.push_str(&format!(
+            "<p class=\"hint\" id=\"terms\">{}</p>\n",
+            provider(terms, partner)
+        ));
     }
     b.push_str(&format!("<h2>{}</h2>\n", t.customer));
     for (field, label, ty, hint, value, auto) in [
@@ -481,7 +504,7 @@ pub fn offer_page(
         (OfferKind::DelegatedAdmin, Locale::En) => {
             "After accepting, we send a confirmation link to the administrator's email address. The partner gets the rights only once it is confirmed."
         }
-        _ => t.accept_note,
+        _ => &provider(t.accept_note, partner),
     };
     b.push_str(&format!(
         "<button type=\"submit\" id=\"accept\">{}</button><p class=\"hint\">{note}</p>\n</form>\n",
@@ -574,10 +597,11 @@ pub fn unsubscribe_done(l: Locale, email: &str) -> String {
 /// An expired or withdrawn offer (410).
 pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &str) -> String {
     let t = t(l);
-    let text = if state == "withdrawn" {
-        t.withdrawn_text
+    // An offer closes by withdrawal or by expiry; the state is shown in the page's language.
+    let (text, state) = if state == "withdrawn" {
+        (t.withdrawn_text, t.state_withdrawn)
     } else {
-        t.expired_text
+        (t.expired_text, t.state_expired)
     };
     layout(
         l,
@@ -589,7 +613,7 @@ pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &
             t.offer_id,
             esc(o.offer.offer_id.as_str()),
             t.state_word,
-            esc(state),
+            state,
             partner_block(l, partner)
         ),
     )
@@ -665,7 +689,7 @@ pub fn check_mail_page(
         (Locale::De, false) => (
             "Bitte bestätigen Sie Ihre Annahme",
             "Fast geschafft: Wir haben einen Bestätigungslink gesendet an",
-            "Öffnen Sie den Link in dieser E-Mail, um die Annahme zu bestätigen; danach geht es weiter zur Registrierungsseite des Dienstanbieters. Erst mit der Bestätigung gilt die Annahme. Kommt keine E-Mail an, prüfen Sie bitte den Spam-Ordner oder wenden Sie sich an den Partner.",
+            "Öffnen Sie den Link in dieser E-Mail, um die Annahme zu bestätigen; danach geht es weiter zur Registrierungsseite von {provider}. Erst mit der Bestätigung gilt die Annahme. Kommt keine E-Mail an, prüfen Sie bitte den Spam-Ordner oder wenden Sie sich an den Partner.",
         ),
         (Locale::De, true) => (
             "Bitte bestätigen Sie Ihre Annahme",
@@ -675,7 +699,7 @@ pub fn check_mail_page(
         (Locale::En, false) => (
             "Please confirm your acceptance",
             "Almost done: we have sent a confirmation link to",
-            "Open the link in that email to confirm the acceptance; you then continue to the service provider's sign-up page. The acceptance counts once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
+            "Open the link in that email to confirm the acceptance; you then continue to the sign-up page of {provider}. The acceptance counts once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
         ),
         (Locale::En, true) => (
             "Please confirm your acceptance",
@@ -687,8 +711,9 @@ pub fn check_mail_page(
         l,
         title,
         &format!(
-            "<h1>{title}</h1><section role=\"status\" id=\"check-mail\"><p>{before} <strong>{}</strong>.</p><p>{after}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
+            "<h1>{title}</h1><section role=\"status\" id=\"check-mail\"><p>{before} <strong>{}</strong>.</p><p>{}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
             esc(admin_email),
+            provider(after, partner),
             t.offer_id,
             esc(o.offer.offer_id.as_str()),
             partner_block(l, partner)

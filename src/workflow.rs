@@ -854,6 +854,7 @@ pub fn sample_context_in(
             "email": "partner@contoso-partner.example",
             "phone": "+49 30 1234567",
             "website": "https://contoso-partner.example",
+            "provider_name": "Contoso Cloud",
         },
         "recipient": { "email": recipient, "role": role },
         "instance": { "id": "in_sample", "workflow": def.name, "state": def.initial, "event": "sample" },
