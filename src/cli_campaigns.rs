@@ -313,7 +313,11 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
         CampaignCmd::Status { id, json } => {
             let (c, n) = campaigns::status(rt, &id).await?;
             if json {
-                print_json(&json!({ "campaign": c, "counts": n }));
+                print_json(&json!({
+                    "campaign": c,
+                    "counts": n,
+                    "waiting_for_reminders_until": campaigns::waiting_for_reminders(&c, &n),
+                }));
             } else {
                 print_campaign(&c, &n);
             }

@@ -1109,6 +1109,18 @@ impl Store {
     /// scheduled. One statement, so that recipients added or reminders scheduled meanwhile
     /// keep it running. Returns whether it completed.
     pub async fn complete_if_done(&self, campaign: &str, now: Timestamp) -> Result<bool> {
+        // A read first: a campaign waiting days for its reminders costs no write (SQLite's one
+        // writer) each time a sender looks at it.
+        let left: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM campaign_recipients WHERE campaign_id = $1
+               AND (state IN ('pending', 'sending') OR remind_at IS NOT NULL) LIMIT 1) t",
+        )
+        .bind(campaign)
+        .fetch_one(&self.pool)
+        .await?;
+        if left > 0 {
+            return Ok(false);
+        }
         let r = sqlx::query(
             "UPDATE campaigns SET state = 'completed', pause_reason = NULL, updated_at = $2, finished_at = $2
              WHERE id = $1 AND state = 'running'
