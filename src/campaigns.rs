@@ -818,6 +818,19 @@ pub async fn status(rt: &Runtime, id: &str) -> Result<(CampaignRow, RecipientCou
     Ok((c, n))
 }
 
+/// When a running campaign has nothing to send now but reminders scheduled, it waits for
+/// them: it stays `running` until the last one is sent (or its recipient accepts, unsubscribes
+/// or bounces, or the offer expires), then completes. Returns when the last is due, or None
+/// when the campaign is not waiting (it has something to send, or is not running).
+/// Reminders that would fall due after the offer expires are never scheduled.
+pub fn waiting_for_reminders(c: &CampaignRow, n: &RecipientCounts) -> Option<Timestamp> {
+    if c.state == "running" && n.pending == 0 && n.sending == 0 && n.reminders_scheduled > 0 {
+        n.last_reminder_at
+    } else {
+        None
+    }
+}
+
 /// A cell for a CSV file that people open in a spreadsheet: one that would be taken for a
 /// formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) gets a `'` before it
 /// (OWASP, CSV injection).
@@ -842,6 +855,9 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
         "attempts",
         "sent_at",
         "reply",
+        "reminded_at",
+        "reminder_reply",
+        "remind_at",
         "error",
         "phase",
         "soft_bounces",
@@ -849,6 +865,7 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
     .map_err(io)?;
     let mut after = 0;
     let mut n = 0;
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
     loop {
         let page = rt.store.ledger(id, after, 5000).await?;
         let Some(last) = page.last() else { break };
@@ -860,8 +877,11 @@ pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -
                 r.state.clone(),
                 r.message_id.clone(),
                 r.attempts.to_string(),
-                r.sent_at.map(|t| t.to_string()).unwrap_or_default(),
+                time(r.sent_at),
                 r.reply.clone().unwrap_or_default(),
+                time(r.reminded_at),
+                r.reminder_reply.clone().unwrap_or_default(),
+                time(r.remind_at),
                 r.error.clone().unwrap_or_default(),
                 if r.phase == 1 {
                     "reminder"
@@ -1157,14 +1177,15 @@ pub async fn run_sender(
             };
             if batch.is_empty() {
                 drop(held);
-                if limited_until.is_none()
-                    && let Ok(true) = rt.store.campaign_drained(id).await
-                    && let Ok(true) = rt
-                        .store
-                        .set_campaign_state(id, &["running"], "completed", None, rt.clock.now())
-                        .await
-                {
-                    tracing::info!(campaign = %id, "campaign completed");
+                // Nothing claimed: completed if nothing is left to send, now or later. A rate
+                // limit does not hold this back (with nothing pending there is nothing to
+                // limit); scheduled reminders do.
+                match rt.store.complete_if_done(id, rt.clock.now()).await {
+                    Ok(true) => tracing::info!(campaign = %id, "campaign completed"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(campaign = %id, error = %e, "completing the campaign failed")
+                    }
                 }
                 continue;
             }

@@ -89,7 +89,12 @@ pub(crate) enum CampaignCmd {
         /// The campaign id (`partnerflow campaign list`).
         id: String,
     },
-    /// Counts by state (the same as the API's), and why it is paused.
+    /// Counts (the same as the API's) in two dimensions: delivery — `sent` invitations and
+    /// `reminded` reminders count every recipient they went out to, whatever happened later —
+    /// and where each recipient is: pending, sending, failed, bounced, suppressed, or the
+    /// outcome: awaiting an answer, accepted, expired. Also why it is paused, and the reminders
+    /// still scheduled: a running campaign with nothing else to send is "waiting for reminders
+    /// until …" (it completes once the last is sent, or its recipients no longer need it).
     Status {
         /// The campaign id (`partnerflow campaign list`).
         id: String,
@@ -97,9 +102,10 @@ pub(crate) enum CampaignCmd {
         #[arg(long)]
         json: bool,
     },
-    /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at,
-    /// reply, error, phase (`invitation`, or `reminder` once the reminder is due or sent),
-    /// soft_bounces. A cell that a spreadsheet would take for a formula (starting with `=`,
+    /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at and
+    /// reply (the invitation's delivery), reminded_at and reminder_reply (the reminder's),
+    /// remind_at (when a scheduled reminder is due), error, phase (`invitation`, or `reminder`
+    /// once the reminder is due or sent), soft_bounces. Times are RFC 3339. A cell that a spreadsheet would take for a formula (starting with `=`,
     /// `+`, `-`, `@`, tab or carriage return) is written with a `'` before it.
     Report {
         /// The campaign id (`partnerflow campaign list`).
@@ -115,12 +121,19 @@ pub(crate) enum CampaignCmd {
         json: bool,
     },
     /// Start (or resume) a campaign and send it from this process until it is completed,
-    /// paused, cancelled or expired, with a progress bar (rate, ETA) on a terminal and a log
-    /// line every 5 seconds otherwise. Ctrl-C stops sending (what is in flight is committed);
-    /// the campaign stays running for the workers or another `campaign run`.
+    /// paused, cancelled or expired — or until nothing is left to send now but reminders that
+    /// are not yet due: then it says "waiting for reminders until …" and exits (0); the campaign
+    /// stays running, and the workers or another `campaign run` send the reminders when due.
+    /// With a progress bar (rate, ETA) on a terminal and a log line every 5 seconds otherwise.
+    /// Ctrl-C stops sending (what is in flight is committed); the campaign stays running for
+    /// the workers or another `campaign run`.
     Run {
         /// The campaign id (`partnerflow campaign list`).
         id: String,
+        /// Keep running while reminders are scheduled, and send them when due: exit only once
+        /// the campaign is completed, paused, cancelled or expired.
+        #[arg(long)]
+        wait: bool,
     },
 }
 
@@ -189,21 +202,43 @@ impl From<CampaignError> for CliError {
     }
 }
 
+/// The counts in two dimensions: delivery (`sent` and `reminded` count every recipient whose
+/// invitation or reminder went out, whatever became of them later) and where each recipient is
+/// now (the outcome: awaiting an answer, accepted, expired).
 pub(crate) fn counts_line(n: &RecipientCounts) -> String {
     format!(
-        "{} recipients: {} pending, {} sending, {} sent, {} failed, {} bounced, {} suppressed, {} accepted, {} expired; {} reminded, {} soft bounces",
+        "{} recipients: {} pending, {} sending, {} sent, {} reminded, {} failed, {} bounced, {} suppressed, {} soft bounces; outcome: {} awaiting an answer, {} accepted, {} expired",
         n.total,
         n.pending,
         n.sending,
         n.sent,
+        n.reminded,
         n.failed,
         n.bounced,
         n.suppressed,
+        n.soft_bounces,
+        n.awaiting,
         n.accepted,
         n.expired,
-        n.reminded,
-        n.soft_bounces
     )
+}
+
+/// The reminders still scheduled, if any: "waiting for reminders until …" when the campaign
+/// has nothing else to send.
+fn reminders_line(c: &CampaignRow, n: &RecipientCounts) -> Option<String> {
+    let (Some(next), Some(last)) = (n.next_reminder_at, n.last_reminder_at) else {
+        return None;
+    };
+    Some(match campaigns::waiting_for_reminders(c, n) {
+        Some(until) => format!(
+            "waiting for reminders until {until}: {} scheduled, the next at {next}",
+            n.reminders_scheduled
+        ),
+        None => format!(
+            "{} reminders scheduled, the next at {next}, the last at {last}",
+            n.reminders_scheduled
+        ),
+    })
 }
 
 fn print_campaign(c: &CampaignRow, n: &RecipientCounts) {
@@ -215,6 +250,9 @@ fn print_campaign(c: &CampaignRow, n: &RecipientCounts) {
         println!("  paused: {r}");
     }
     println!("  {}", counts_line(n));
+    if let Some(r) = reminders_line(c, n) {
+        println!("  {r}");
+    }
     let mut extras = Vec::new();
     if let Some(m) = c.max_per_minute {
         extras.push(format!("cap {m}/min"));
@@ -303,7 +341,11 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
         CampaignCmd::Status { id, json } => {
             let (c, n) = campaigns::status(rt, &id).await?;
             if json {
-                print_json(&json!({ "campaign": c, "counts": n }));
+                print_json(&json!({
+                    "campaign": c,
+                    "counts": n,
+                    "waiting_for_reminders_until": campaigns::waiting_for_reminders(&c, &n),
+                }));
             } else {
                 print_campaign(&c, &n);
             }
@@ -343,7 +385,7 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), C
                 }
             }
         }
-        CampaignCmd::Run { id } => run(rt.clone(), &id).await?,
+        CampaignCmd::Run { id, wait } => run(rt.clone(), &id, wait).await?,
     }
     Ok(())
 }
@@ -400,8 +442,19 @@ async fn add(
     Ok(())
 }
 
-/// Sends one campaign from this process, showing progress, until it stops running.
-async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
+/// How `campaign run` ended.
+enum RunEnd {
+    /// Ctrl-C.
+    Interrupted,
+    /// The campaign is no longer running.
+    Stopped(CampaignRow, RecipientCounts),
+    /// Nothing to send now, reminders scheduled for later (without `--wait`).
+    Waiting(CampaignRow, RecipientCounts),
+}
+
+/// Sends one campaign from this process, showing progress, until it stops running — or,
+/// unless `wait`, until nothing is left to send before the next scheduled reminder.
+async fn run(rt: Arc<Runtime>, id: &str, wait: bool) -> Result<(), CliError> {
     let c = campaigns::get(&rt, id).await?;
     if matches!(c.state.as_str(), "draft" | "paused") {
         campaigns::start(&rt, id).await?;
@@ -436,19 +489,27 @@ async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
     tokio::pin!(ctrl_c);
     let end = loop {
         tokio::select! {
-            _ = &mut ctrl_c => break None,
+            _ = &mut ctrl_c => break RunEnd::Interrupted,
             _ = tokio::time::sleep(Duration::from_millis(if tty { 200 } else { 1000 })) => {}
         }
         let (c, n) = campaigns::status(&rt, id).await?;
         let d = done(&n);
+        // Without --wait, a run ends when only reminders that are not due yet are left (a
+        // due one is sent first).
+        let only_later_reminders = !wait
+            && campaigns::waiting_for_reminders(&c, &n).is_some()
+            && n.next_reminder_at.is_some_and(|t| t > rt.clock.now());
         if let Some(b) = &bar {
             b.set_length(n.total.max(0) as u64);
             b.set_position(d);
             b.set_message(format!(
-                "sent {} failed {} bounced {} suppressed {}",
-                n.sent, n.failed, n.bounced, n.suppressed
+                "sent {} reminded {} failed {} bounced {} suppressed {}",
+                n.sent, n.reminded, n.failed, n.bounced, n.suppressed
             ));
-        } else if last_log.elapsed() >= Duration::from_secs(5) || c.state != "running" {
+        } else if last_log.elapsed() >= Duration::from_secs(5)
+            || c.state != "running"
+            || only_later_reminders
+        {
             last_log = Instant::now();
             let secs = started.elapsed().as_secs_f64().max(0.001);
             let rate = (d - start_done.min(d)) as f64 / secs;
@@ -465,7 +526,10 @@ async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
             );
         }
         if c.state != "running" {
-            break Some((c, n));
+            break RunEnd::Stopped(c, n);
+        }
+        if only_later_reminders {
+            break RunEnd::Waiting(c, n);
         }
     };
     let _ = stop_tx.send(true);
@@ -474,12 +538,21 @@ async fn run(rt: Arc<Runtime>, id: &str) -> Result<(), CliError> {
         b.finish();
     }
     match end {
-        None => {
+        RunEnd::Interrupted => {
             let (c, n) = campaigns::status(&rt, id).await?;
             println!("stopped (Ctrl-C); campaign {} stays {}", c.id, c.state);
             println!("  {}", counts_line(&n));
         }
-        Some((c, n)) => {
+        RunEnd::Waiting(c, n) => {
+            print_campaign(&c, &n);
+            println!(
+                "nothing left to send before {}: the campaign stays running and the workers (`serve`, `worker`) send the reminders when due, or `campaign run {id}` then (`--wait` keeps sending until they are all out)",
+                n.next_reminder_at
+                    .map(|t| t.to_string())
+                    .unwrap_or_default()
+            );
+        }
+        RunEnd::Stopped(c, n) => {
             print_campaign(&c, &n);
             if c.state == "paused" {
                 return Err(other(format!(

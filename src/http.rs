@@ -348,7 +348,7 @@ pub const API: &[Op] = &[
         method: "get",
         path: "/api/v1/campaigns/{id}",
         role: Some(Role::Viewer),
-        summary: "A campaign: state, pause reason and recipient counts by state (as `campaign status`)",
+        summary: "A campaign: state, pause reason, recipient counts (as `campaign status`: delivery — sent, reminded — and where each recipient is — pending … awaiting, accepted, expired), and waiting_for_reminders_until when only scheduled reminders are left",
     },
     Op {
         method: "post",
@@ -1185,6 +1185,8 @@ async fn list_campaigns(
 fn campaign_json(c: &crate::store::CampaignRow, n: &crate::store::RecipientCounts) -> Value {
     let mut v = json!(c);
     v["counts"] = json!(n);
+    // Running with nothing to send now: when the last scheduled reminder is due.
+    v["waiting_for_reminders_until"] = json!(crate::campaigns::waiting_for_reminders(c, n));
     v
 }
 

@@ -68,6 +68,10 @@
 //! - A bounce changes a ledger row or suppresses an address only if it matches a message we
 //!   sent: its Message-ID (a campaign message's or a lifecycle email's, handed to the
 //!   transport) and that message's recipient. Others are kept, unmatched, and change nothing.
+//! - A running campaign completes exactly when no recipient is left to send: none pending or
+//!   being sent, no reminder scheduled (one statement decides; rate limits play no part). No
+//!   reminder is scheduled past its offer's expiry. Delivery counts (sent, reminded) keep every
+//!   recipient a message went out to, whatever its outcome (accepted, expired, bounced).
 //! - A campaign recipient's Message-ID is fixed when its row is written; its sender holds one
 //!   in-flight permit from claim until the outcome committed, so a crash re-sends at most
 //!   `campaigns.in_flight` messages per worker and never one whose row says `sent`.

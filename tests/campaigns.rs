@@ -759,9 +759,15 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
         Some(row("anna@kunde.example").seq)
     );
     let counts = rt.store.recipient_counts(&id).await.unwrap();
+    // Carl's invitation was sent, then bounced: still counted as sent.
     assert_eq!(
-        (counts.sent, counts.bounced, counts.soft_bounces),
-        (3, 1, 1),
+        (
+            counts.sent,
+            counts.awaiting,
+            counts.bounced,
+            counts.soft_bounces
+        ),
+        (4, 3, 1, 1),
         "{counts:?}"
     );
 
@@ -804,6 +810,8 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
     app.clock.advance(Span::from_secs(90 * 86_400));
     let expired = rt.store.expire_campaigns(rt.clock.now()).await.unwrap();
     assert_eq!(expired, vec![id.clone()]);
+    // Expiry is an outcome, not a delivery state: the four invitations and Anna's reminder
+    // stay counted as sent.
     let counts = rt.store.recipient_counts(&id).await.unwrap();
     assert_eq!(
         (
@@ -811,29 +819,209 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
             counts.expired,
             counts.bounced,
             counts.suppressed,
-            counts.sent
+            counts.awaiting
         ),
         (1, 2, 1, 0, 0),
         "{counts:?}"
     );
-    // The ledger report has every row with its state.
+    assert_eq!((counts.sent, counts.reminded), (4, 1), "{counts:?}");
+    let status = api.get(&format!("/api/v1/campaigns/{id}")).await.json();
+    assert_eq!(status["state"], "expired");
+    assert_eq!(status["counts"]["sent"], 4, "{status}");
+    assert_eq!(status["counts"]["reminded"], 1, "{status}");
+    // The ledger report has every row with its state, the invitation's delivery and the
+    // reminder's side by side.
     let mut out = Vec::new();
     let n = campaigns::report_csv(&rt, &id, &mut out).await.unwrap();
     assert_eq!(n, 4);
     let text = String::from_utf8(out).unwrap();
     assert!(
         text.starts_with(
-            "line,email,state,message_id,attempts,sent_at,reply,error,phase,soft_bounces\n"
+            "line,email,state,message_id,attempts,sent_at,reply,reminded_at,reminder_reply,remind_at,error,phase,soft_bounces\n"
         ),
         "{text}"
     );
     assert!(text.contains("carl@kunde.example,bounced"), "{text}");
     // Anna: reminded, one soft bounce, then expired with the offer.
-    assert!(
-        text.lines()
-            .any(|l| l.contains(",anna@kunde.example,expired,") && l.ends_with(",reminder,1")),
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let anna = rows
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[1] == "anna@kunde.example")
+        .unwrap();
+    assert_eq!(
+        (&anna[2], &anna[11], &anna[12]),
+        ("expired", "reminder", "1"),
         "{text}"
     );
+    let (sent_at, reminded_at) = (&anna[5], &anna[7]);
+    assert!(
+        !sent_at.is_empty() && !reminded_at.is_empty() && sent_at < reminded_at,
+        "the invitation's and the reminder's times: {text}"
+    );
+    assert!(
+        anna[6].starts_with("250") && anna[8].starts_with("250"),
+        "both replies: {text}"
+    );
+    let ledger = rt.store.ledger(&id, 0, 10).await.unwrap();
+    let anna = ledger
+        .iter()
+        .find(|r| r.email == "anna@kunde.example")
+        .unwrap();
+    assert_eq!(
+        anna.reminded_at.unwrap().0 - anna.sent_at.unwrap().0,
+        3 * 86_400_000 + 1000,
+        "{anna:?}"
+    );
+}
+
+/// An offer expiring in 10 days, on the manual clock.
+async fn offer_expiring(rt: &Runtime, days: i64) -> OfferId {
+    partnerflow::tasks::location_sync(rt).await.unwrap();
+    let o = offers::create(
+        rt,
+        NewOffer {
+            kind: OfferKind::Trial,
+            location_id: "loc-berlin".into(),
+            country: Country::parse("DE").unwrap(),
+            products: vec![LineRequest {
+                product: ProductId::parse("m365-business-premium-trial").unwrap(),
+                licences: None,
+            }],
+            delegated_admin: None,
+            auto_extend: false,
+            expires_at: Some(rt.clock.now().plus(Span::from_secs(days * 86_400))),
+            message: None,
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    o.offer.offer_id
+}
+
+async fn state_of(rt: &Runtime, id: &str) -> String {
+    rt.store.campaign(id).await.unwrap().unwrap().state
+}
+
+/// Completion is an invariant: a running campaign with no recipient left to send (no
+/// invitation, no due or scheduled reminder) completes. With reminders, a campaign cap (a
+/// token bucket smaller than a claim), an offer that expires, and three runs of the sender on
+/// the manual clock: the first sends the invitations and leaves the campaign waiting for its
+/// reminders (running, "waiting until" the last); the second sends the reminders and the
+/// campaign completes. A campaign whose reminders would fall due after the offer expires
+/// schedules none and completes with its invitations. When the offer expires, what was sent
+/// stays counted as sent.
+async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
+    let app = common::spawn_app(store, &[("PARTNERFLOW__JOBS__POLL_INTERVAL", "100ms")]).await;
+    let rt = app.rt.clone();
+    let offer = offer_expiring(&rt, 10).await;
+    let addresses: Vec<String> = (0..40)
+        .map(|i| format!("k{i}@d{}.example", i % 4))
+        .collect();
+    let capped = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "capped".into(),
+            max_per_minute: Some(600),
+            reminder_after: Some(Span::from_secs(86_400)),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    import(&rt, &capped.id, &csv_of(&addresses)).await;
+    campaigns::start(&rt, &capped.id).await.unwrap();
+    let sent_at = rt.clock.now();
+
+    // Run 1: the invitations; then the campaign waits for its reminders, a day away.
+    let sender = Sender::start(&rt);
+    wait_for("40 invitations sent", Duration::from_secs(30), || async {
+        rt.store.recipient_counts(&capped.id).await.unwrap().sent == 40
+    })
+    .await;
+    sender.stop().await;
+    let (c, n) = campaigns::status(&rt, &capped.id).await.unwrap();
+    assert_eq!(c.state, "running", "{n:?}");
+    assert_eq!((n.pending, n.sending, n.reminders_scheduled), (0, 0, 40));
+    assert_eq!(
+        campaigns::waiting_for_reminders(&c, &n),
+        Some(sent_at.plus(Span::from_secs(86_400))),
+        "{n:?}"
+    );
+
+    // Run 2, a day later: the reminders go out and the campaign completes.
+    app.clock.advance(Span::from_secs(86_400 + 1));
+    let sender = Sender::start(&rt);
+    wait_for("40 reminders sent", Duration::from_secs(30), || async {
+        rt.store
+            .recipient_counts(&capped.id)
+            .await
+            .unwrap()
+            .reminded
+            == 40
+    })
+    .await;
+    wait_for(
+        "the campaign completed once nothing is left to send",
+        Duration::from_secs(15),
+        || async { state_of(&rt, &capped.id).await == "completed" },
+    )
+    .await;
+    let (c, n) = campaigns::status(&rt, &capped.id).await.unwrap();
+    assert!(n.nothing_left(), "{n:?}");
+    assert_eq!(campaigns::waiting_for_reminders(&c, &n), None);
+
+    // The offer now expires in 9 days: reminders 10 days after the invitation would never go
+    // out, so none is scheduled and the campaign completes with its invitations.
+    let late = campaigns::create(
+        &rt,
+        &offer,
+        NewCampaign {
+            name: "late reminder".into(),
+            reminder_after: Some(Span::from_secs(10 * 86_400)),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    import(&rt, &late.id, &csv_of(&addresses[..5])).await;
+    campaigns::start(&rt, &late.id).await.unwrap();
+    wait_for(
+        "the campaign completed with its invitations",
+        Duration::from_secs(30),
+        || async { state_of(&rt, &late.id).await == "completed" },
+    )
+    .await;
+    let n = rt.store.recipient_counts(&late.id).await.unwrap();
+    assert_eq!((n.sent, n.reminders_scheduled), (5, 0), "{n:?}");
+    sender.stop().await;
+
+    // Run 3, after the offer expired: both campaigns expire, and their recipients count as
+    // sent (and reminded) still.
+    app.clock.advance(Span::from_secs(9 * 86_400));
+    let sender = Sender::start(&rt);
+    wait_for(
+        "both campaigns expired",
+        Duration::from_secs(15),
+        || async {
+            state_of(&rt, &capped.id).await == "expired"
+                && state_of(&rt, &late.id).await == "expired"
+        },
+    )
+    .await;
+    sender.stop().await;
+    let n = rt.store.recipient_counts(&capped.id).await.unwrap();
+    assert_eq!(
+        (n.total, n.sent, n.reminded, n.expired, n.awaiting),
+        (40, 40, 40, 40, 0),
+        "{n:?}"
+    );
+    let n = rt.store.recipient_counts(&late.id).await.unwrap();
+    assert_eq!((n.sent, n.reminded, n.expired), (5, 0, 5), "{n:?}");
 }
 
 /// Two worker processes on one database send one campaign together: each recipient arrives
@@ -1002,7 +1190,7 @@ async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
     assert_eq!(b["matched_email"], email.message_id.as_str(), "{b}");
     assert_eq!(b["suppressed"], true, "{b}");
     let counts = rt.store.recipient_counts(&c.id).await.unwrap();
-    assert_eq!((counts.sent, counts.bounced), (1, 1), "{counts:?}");
+    assert_eq!((counts.sent, counts.bounced), (2, 1), "{counts:?}");
     let mut sup: Vec<String> = rt
         .store
         .suppressions(10)
@@ -1031,4 +1219,5 @@ on_both_stores!(
     bad_rows_are_reported_by_line,
     unsubscribe_bounces_reminder_and_expiry,
     bounce_webhook_acts_only_on_messages_we_sent,
+    a_campaign_with_nothing_left_to_send_completes,
 );

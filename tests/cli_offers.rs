@@ -313,9 +313,9 @@ async fn campaign_cli_end_to_end() {
     assert!(st.contains("reminder after 259200s"), "{st}");
     let o = cli.run(&["campaign", "resume", &id]);
     assert!(!o.ok && o.stderr.contains("is draft"), "{}", o.stderr);
-    // `run` sends everything to the outbox; with a reminder due in 3 days the campaign stays
-    // running, so pause it from a second command once the invitations are out.
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+    // `run` sends everything to the outbox; with the reminders due in 3 days there is nothing
+    // left to send now: it says the campaign waits for them, and exits.
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_partnerflow"))
         .args(["campaign", "run", &id])
         .envs(cli.env.iter().cloned())
         .env_remove("RUST_LOG")
@@ -324,26 +324,40 @@ async fn campaign_cli_end_to_end() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let st = cli.ok(&["campaign", "status", &id]);
-        if st.contains("4 sent") {
-            break;
+    while run.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            let out = run.wait_with_output().unwrap();
+            panic!(
+                "`campaign run` did not exit with only reminders left: {}\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                cli.ok(&["campaign", "status", &id])
+            );
         }
-        assert!(std::time::Instant::now() < deadline, "not sent: {st}");
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    cli.ok(&["campaign", "pause", &id]);
     let out = run.wait_with_output().unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(!out.status.success(), "run ends with the pause: {stdout}");
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
         stderr.contains(&format!("{id}: ")) && stderr.contains("done ("),
         "plain progress lines: {stderr}"
     );
-    assert!(stderr.contains("paused by the operator"), "{stderr}");
+    assert!(
+        stdout.contains(": running") && stdout.contains("waiting for reminders until "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 scheduled"), "{stdout}");
+    let st = cli.ok(&["campaign", "status", &id]);
+    assert!(
+        st.contains("4 sent, 0 reminded") && st.contains("waiting for reminders until "),
+        "{st}"
+    );
+    cli.ok(&["campaign", "pause", &id]);
     let outbox = std::path::PathBuf::from(
         &cli.env
             .iter()
@@ -453,6 +467,79 @@ async fn campaign_run_shows_a_progress_bar_on_a_terminal() {
         text.contains("200 recipients: 0 pending, 0 sending, 200 sent"),
         "{text}"
     );
+}
+
+/// `campaign run --wait` keeps sending while reminders are scheduled and exits once the
+/// campaign is completed — with a campaign cap (a token bucket smaller than a claim), which
+/// must not hold completion back. Real time, short durations; the run has a deadline.
+#[tokio::test]
+async fn campaign_run_wait_sends_the_reminders_and_exits() {
+    let cli = Cli::new().await;
+    let offer = cli.trial_offer();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.csv");
+    let mut csv = String::from("email\n");
+    for i in 0..20 {
+        csv.push_str(&format!("k{i}@d{}.example\n", i % 3));
+    }
+    std::fs::write(&file, csv).unwrap();
+    let out = cli.ok(&[
+        "campaign",
+        "create",
+        &offer,
+        "--name",
+        "soon",
+        "--reminder-after",
+        "2s",
+        "--max-per-minute",
+        "600",
+        "--recipients",
+        file.to_str().unwrap(),
+    ]);
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    let mut run = std::process::Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+        .args(["campaign", "run", &id, "--wait"])
+        .envs(cli.env.iter().cloned())
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while run.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = run.kill();
+            let out = run.wait_with_output().unwrap();
+            panic!(
+                "`campaign run --wait` did not exit: {}\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                cli.ok(&["campaign", "status", &id])
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": completed"), "{stdout}");
+    assert!(
+        stdout.contains("20 recipients: 0 pending, 0 sending, 20 sent, 20 reminded"),
+        "{stdout}"
+    );
+    let report = cli.ok(&["campaign", "report", &id]);
+    let mut r = csv::Reader::from_reader(report.as_bytes());
+    for rec in r.records() {
+        let rec = rec.unwrap();
+        assert!(
+            !rec[5].is_empty() && !rec[7].is_empty() && rec[5] < rec[7],
+            "the invitation's and the reminder's delivery: {report}"
+        );
+    }
 }
 
 /// The file's data lines (after the header), as `wc -l` would count them plus an
@@ -941,7 +1028,7 @@ async fn unmatched_bounces_are_listed_not_acted_on() {
     );
     let st = cli.ok(&["campaign", "status", &id]);
     assert!(
-        st.contains("3 recipients: 0 pending, 0 sending, 2 sent, 0 failed, 1 bounced"),
+        st.contains("3 recipients: 0 pending, 0 sending, 3 sent, 0 reminded, 0 failed, 1 bounced"),
         "{st}"
     );
     let un = cli.ok(&["bounces", "list", "--unmatched"]);

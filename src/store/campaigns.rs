@@ -154,21 +154,42 @@ pub enum RecipientOutcome {
     },
 }
 
+/// A campaign's recipients in two dimensions. Where each one is (`pending` … `expired`: one
+/// state each, they add up to `total`), and what was delivered (`sent`, `reminded`: a
+/// recipient whose invitation went out counts as sent whatever became of it later —
+/// accepted, expired, bounced). Expiry and acceptance are outcomes, not delivery states.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
 pub struct RecipientCounts {
     pub total: i64,
+    /// To send: an invitation, a due reminder, or a retry.
     pub pending: i64,
     pub sending: i64,
-    pub sent: i64,
+    /// Delivered (the last message handed to the server), no outcome yet.
+    pub awaiting: i64,
     pub failed: i64,
     pub bounced: i64,
     pub suppressed: i64,
     pub accepted: i64,
     pub expired: i64,
-    /// Of `sent`, how many got the reminder too.
+    /// Delivery: invitations sent (whatever the recipient's state is now).
+    pub sent: i64,
+    /// Delivery: reminders sent (whatever the recipient's state is now).
     pub reminded: i64,
     /// Soft bounces counted (the recipients stay as they are).
     pub soft_bounces: i64,
+    /// Reminders scheduled and not yet due or not yet taken up (the campaign waits for them).
+    pub reminders_scheduled: i64,
+    /// When the first and the last scheduled reminder are due.
+    pub next_reminder_at: Option<Timestamp>,
+    pub last_reminder_at: Option<Timestamp>,
+}
+
+impl RecipientCounts {
+    /// Nothing to send now or later: no recipient pending or being sent, no reminder
+    /// scheduled. A running campaign in this state is completed.
+    pub fn nothing_left(&self) -> bool {
+        self.pending == 0 && self.sending == 0 && self.reminders_scheduled == 0
+    }
 }
 
 /// One ledger row as `campaign report` writes it.
@@ -181,7 +202,13 @@ pub struct LedgerRow {
     pub attempts: i64,
     pub reply: Option<String>,
     pub error: Option<String>,
+    /// The invitation's delivery.
     pub sent_at: Option<Timestamp>,
+    /// The reminder's delivery (`reply` its server's reply).
+    pub reminded_at: Option<Timestamp>,
+    pub reminder_reply: Option<String>,
+    /// When the reminder is due, while it is scheduled.
+    pub remind_at: Option<Timestamp>,
     pub phase: i64,
     pub soft_bounces: i64,
 }
@@ -264,11 +291,50 @@ fn sqlite_finish_sql() -> String {
             .collect();
         format!(
             "WITH v (vseq, vattempts, vstate, vreply, verror, vsent, vdue) AS (VALUES {})
-             UPDATE campaign_recipients SET state = vstate, reply = COALESCE(vreply, reply), error = verror,
-                    sent_at = COALESCE(vsent, sent_at), due_at = COALESCE(vdue, due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
-                    remind_at = CASE WHEN vstate = 'sent' AND phase = 0 THEN vsent + (SELECT reminder_after FROM campaigns WHERE id = $3) ELSE NULL END
+             UPDATE campaign_recipients SET state = vstate, error = verror,
+                    reply = CASE WHEN phase = 0 THEN COALESCE(vreply, reply) ELSE reply END,
+                    sent_at = CASE WHEN phase = 0 THEN COALESCE(vsent, sent_at) ELSE sent_at END,
+                    reminder_reply = CASE WHEN phase = 1 THEN COALESCE(vreply, reminder_reply) ELSE reminder_reply END,
+                    reminded_at = CASE WHEN phase = 1 THEN COALESCE(vsent, reminded_at) ELSE reminded_at END,
+                    due_at = COALESCE(vdue, due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
+                    remind_at = {REMIND_AT}
              FROM v WHERE campaign_id = $3 AND seq = vseq AND attempts = vattempts AND state = 'sending' AND lease_owner = $2",
-            rows.join(", ")
+            rows.join(", "),
+            REMIND_AT = remind_at_sql("phase", "vstate", "vsent", "$3"),
+        )
+    })
+    .clone()
+}
+
+/// The `remind_at` a recipient's outcome leaves (columns named for the statement): when its
+/// invitation (`phase` 0) was sent, the campaign's delay later, if that is before the offer
+/// expires; otherwise none (a reminder for an expired offer would never go out, and would
+/// only keep the campaign running).
+fn remind_at_sql(phase: &str, state: &str, sent: &str, campaign: &str) -> String {
+    format!(
+        "CASE WHEN {state} = 'sent' AND {phase} = 0
+                AND {sent} + (SELECT reminder_after FROM campaigns WHERE id = {campaign})
+                    < (SELECT o.expires_at FROM campaigns rc JOIN offers o ON o.offer_id = rc.offer_id WHERE rc.id = {campaign})
+              THEN {sent} + (SELECT reminder_after FROM campaigns WHERE id = {campaign}) ELSE NULL END"
+    )
+}
+
+/// The PostgreSQL outcome statement: $1 now, $2 owner, $3 the rows as JSON, $4 campaign.
+fn postgres_finish_sql() -> String {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "WITH v AS (SELECT * FROM json_to_recordset($3::text::json) AS r (seq BIGINT, attempts BIGINT, state TEXT, reply TEXT, error TEXT, sent_at BIGINT, due_at BIGINT))
+                 UPDATE campaign_recipients c SET state = v.state, error = v.error,
+                        reply = CASE WHEN c.phase = 0 THEN COALESCE(v.reply, c.reply) ELSE c.reply END,
+                        sent_at = CASE WHEN c.phase = 0 THEN COALESCE(v.sent_at, c.sent_at) ELSE c.sent_at END,
+                        reminder_reply = CASE WHEN c.phase = 1 THEN COALESCE(v.reply, c.reminder_reply) ELSE c.reminder_reply END,
+                        reminded_at = CASE WHEN c.phase = 1 THEN COALESCE(v.sent_at, c.reminded_at) ELSE c.reminded_at END,
+                        due_at = COALESCE(v.due_at, c.due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
+                        remind_at = {REMIND_AT}
+                 FROM v WHERE c.campaign_id = $4 AND c.seq = ANY(ARRAY(SELECT seq FROM v)) AND c.seq = v.seq AND c.attempts = v.attempts
+                   AND c.state = 'sending' AND c.lease_owner = $2",
+            REMIND_AT = remind_at_sql("c.phase", "v.state", "v.sent_at", "$4"),
         )
     })
     .clone()
@@ -919,30 +985,12 @@ impl Store {
                 "seq": r.seq, "attempts": r.attempts, "state": state, "reply": reply, "error": error, "sent_at": sent_at, "due_at": due_at,
             }));
         }
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "WITH v (vseq, vattempts, vstate, vreply, verror, vsent, vdue) AS (
-                    SELECT json_extract(value, '$.seq'), json_extract(value, '$.attempts'), json_extract(value, '$.state'),
-                           json_extract(value, '$.reply'), json_extract(value, '$.error'), json_extract(value, '$.sent_at'), json_extract(value, '$.due_at')
-                    FROM json_each($3))
-                 UPDATE campaign_recipients SET state = vstate, reply = COALESCE(vreply, reply), error = verror,
-                        sent_at = COALESCE(vsent, sent_at), due_at = COALESCE(vdue, due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
-                        remind_at = CASE WHEN vstate = 'sent' AND phase = 0 THEN vsent + (SELECT reminder_after FROM campaigns WHERE id = $4) ELSE NULL END
-                 FROM v WHERE campaign_id = $4 AND seq = vseq AND attempts = vattempts AND state = 'sending' AND lease_owner = $2"
-            }
-            Backend::Postgres => {
-                "WITH v AS (SELECT * FROM json_to_recordset($3::text::json) AS r (seq BIGINT, attempts BIGINT, state TEXT, reply TEXT, error TEXT, sent_at BIGINT, due_at BIGINT))
-                 UPDATE campaign_recipients c SET state = v.state, reply = COALESCE(v.reply, c.reply), error = v.error,
-                        sent_at = COALESCE(v.sent_at, c.sent_at), due_at = COALESCE(v.due_at, c.due_at), lease_owner = NULL, lease_until = NULL, updated_at = $1,
-                        remind_at = CASE WHEN v.state = 'sent' AND c.phase = 0 THEN v.sent_at + (SELECT reminder_after FROM campaigns WHERE id = $4) ELSE NULL END
-                 FROM v WHERE c.campaign_id = $4 AND c.seq = ANY(ARRAY(SELECT seq FROM v)) AND c.seq = v.seq AND c.attempts = v.attempts
-                   AND c.state = 'sending' AND c.lease_owner = $2"
-            }
-        };
+        // PostgreSQL (SQLite returned above).
+        let sql = postgres_finish_sql();
         let mut applied = 0;
         let mut tx = self.begin_write().await?;
         for (campaign, rows) in by_campaign {
-            let r = sqlx::query(sql)
+            let r = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(now.0)
                 .bind(owner)
                 .bind(json_text(&rows))
@@ -955,32 +1003,50 @@ impl Store {
         Ok(applied)
     }
 
-    /// Recipient counts by state.
+    /// Recipient counts: by state, and by delivery (see [`RecipientCounts`]).
     pub async fn recipient_counts(&self, campaign: &str) -> Result<RecipientCounts> {
-        let rows = sqlx::query("SELECT state, phase, COUNT(*), CAST(COALESCE(SUM(soft_bounces), 0) AS BIGINT) FROM campaign_recipients WHERE campaign_id = $1 GROUP BY state, phase")
-            .bind(campaign)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*), CAST(COALESCE(SUM(soft_bounces), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN reminded_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN remind_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    MIN(remind_at), MAX(remind_at)
+             FROM campaign_recipients WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?;
         let mut c = RecipientCounts::default();
         for r in &rows {
             let state: String = r.try_get(0)?;
-            let phase: i64 = r.try_get(1)?;
-            let n: i64 = r.try_get(2)?;
-            c.soft_bounces += r.try_get::<i64, _>(3)?;
+            let n: i64 = r.try_get(1)?;
             c.total += n;
+            c.soft_bounces += r.try_get::<i64, _>(2)?;
+            c.sent += r.try_get::<i64, _>(3)?;
+            c.reminded += r.try_get::<i64, _>(4)?;
+            c.reminders_scheduled += r.try_get::<i64, _>(5)?;
+            if let Some(t) = r.try_get::<Option<i64>, _>(6)? {
+                c.next_reminder_at = Some(
+                    c.next_reminder_at
+                        .map_or(Timestamp(t), |x| x.min(Timestamp(t))),
+                );
+            }
+            if let Some(t) = r.try_get::<Option<i64>, _>(7)? {
+                c.last_reminder_at = Some(
+                    c.last_reminder_at
+                        .map_or(Timestamp(t), |x| x.max(Timestamp(t))),
+                );
+            }
             match state.as_str() {
                 "pending" => c.pending += n,
                 "sending" => c.sending += n,
-                "sent" => c.sent += n,
+                "sent" => c.awaiting += n,
                 "failed" => c.failed += n,
                 "bounced" => c.bounced += n,
                 "suppressed" => c.suppressed += n,
                 "accepted" => c.accepted += n,
                 "expired" => c.expired += n,
                 _ => {}
-            }
-            if state == "sent" && phase == 1 {
-                c.reminded += n;
             }
         }
         Ok(c)
@@ -989,7 +1055,7 @@ impl Store {
     /// The ledger, in `seq` order, a page at a time (`after` = last seq seen).
     pub async fn ledger(&self, campaign: &str, after: i64, limit: i64) -> Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
-            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, phase, soft_bounces FROM campaign_recipients
+            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces FROM campaign_recipients
              WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(campaign)
@@ -1008,6 +1074,9 @@ impl Store {
                     reply: r.try_get("reply")?,
                     error: r.try_get("error")?,
                     sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
+                    reminded_at: r.try_get::<Option<i64>, _>("reminded_at")?.map(Timestamp),
+                    reminder_reply: r.try_get("reminder_reply")?,
+                    remind_at: r.try_get::<Option<i64>, _>("remind_at")?.map(Timestamp),
                     phase: r.try_get("phase")?,
                     soft_bounces: r.try_get("soft_bounces")?,
                 })
@@ -1035,16 +1104,34 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Whether a running campaign has nothing left to send (no pending, no sending).
-    pub async fn campaign_drained(&self, campaign: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
+    /// Completes a running campaign that has nothing left to send, now or later: no recipient
+    /// pending (an invitation, a due reminder, a retry) or being sent, and no reminder
+    /// scheduled. One statement, so that recipients added or reminders scheduled meanwhile
+    /// keep it running. Returns whether it completed.
+    pub async fn complete_if_done(&self, campaign: &str, now: Timestamp) -> Result<bool> {
+        // A read first: a campaign waiting days for its reminders costs no write (SQLite's one
+        // writer) each time a sender looks at it.
+        let left: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM (SELECT 1 FROM campaign_recipients WHERE campaign_id = $1
                AND (state IN ('pending', 'sending') OR remind_at IS NOT NULL) LIMIT 1) t",
         )
         .bind(campaign)
         .fetch_one(&self.pool)
         .await?;
-        Ok(n == 0)
+        if left > 0 {
+            return Ok(false);
+        }
+        let r = sqlx::query(
+            "UPDATE campaigns SET state = 'completed', pause_reason = NULL, updated_at = $2, finished_at = $2
+             WHERE id = $1 AND state = 'running'
+               AND NOT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = $1
+                               AND (state IN ('pending', 'sending') OR remind_at IS NOT NULL))",
+        )
+        .bind(campaign)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Recipients whose reminder is due become `pending` again in phase 1 (the reminder), for
