@@ -543,10 +543,8 @@ pub async fn resolve_code(rt: &Runtime, code: &str) -> Result<OfferView, Resolve
     if open_or_closed(&o, rt.clock.now()).is_err() {
         return Err(Resolve::Closed(Box::new(o)));
     }
-    match rt.store.location_removed_at(&o.offer.location_id).await {
-        Ok(Some(since)) => return Err(Resolve::LocationGone(Box::new(o), since)),
-        Ok(None) => {}
-        Err(e) => return Err(Resolve::Unavailable(e)),
+    if let Some(since) = o.location_removed_at {
+        return Err(Resolve::LocationGone(Box::new(o), since));
     }
     Ok(o)
 }
@@ -861,7 +859,7 @@ pub async fn confirmation(rt: &Runtime, token: &str) -> Result<Confirmation> {
     if open_or_closed(&o, now).is_err() {
         return Ok(Confirmation::OfferClosed(Box::new(o)));
     }
-    if let Some(since) = rt.store.location_removed_at(&o.offer.location_id).await? {
+    if let Some(since) = o.location_removed_at {
         return Ok(Confirmation::LocationGone(Box::new(o), since));
     }
     Ok(Confirmation::Pending(Box::new(PendingConfirmation {

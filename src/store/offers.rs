@@ -54,6 +54,8 @@ pub struct OfferView {
     pub offer: OfferRow,
     pub state: String,
     pub final_at: Option<Timestamp>,
+    /// When the offer's partner location left the location source (None: available).
+    pub location_removed_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -396,7 +398,7 @@ fn inst(r: &AnyRow, col: &str) -> Result<InstanceId> {
     InstanceId::parse(&s).map_err(|e| corrupt(col, e))
 }
 
-const OFFER_COLS: &str = "o.offer_id, o.instance_id, o.kind, o.location_id, o.country, o.products, o.delegated_admin, o.auto_extend, o.key_id, o.link, o.message, o.created_by, o.created_at, o.expires_at, i.state, i.final_at";
+const OFFER_COLS: &str = "o.offer_id, o.instance_id, o.kind, o.location_id, o.country, o.products, o.delegated_admin, o.auto_extend, o.key_id, o.link, o.message, o.created_by, o.created_at, o.expires_at, i.state, i.final_at, l.removed_at AS location_removed_at";
 
 fn offer_view(r: &AnyRow) -> Result<OfferView> {
     let s = |c: &str| -> Result<String> { Ok(r.try_get::<String, _>(c)?) };
@@ -419,6 +421,9 @@ fn offer_view(r: &AnyRow) -> Result<OfferView> {
         },
         state: s("state")?,
         final_at: r.try_get::<Option<i64>, _>("final_at")?.map(Timestamp),
+        location_removed_at: r
+            .try_get::<Option<i64>, _>("location_removed_at")?
+            .map(Timestamp),
     })
 }
 
@@ -514,7 +519,7 @@ impl StoreError {
 impl Store {
     pub async fn offer(&self, id: &OfferId) -> Result<Option<OfferView>> {
         let q = format!(
-            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id WHERE o.offer_id = $1"
+            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id LEFT JOIN locations l ON l.id = o.location_id WHERE o.offer_id = $1"
         );
         sqlx::query(sqlx::AssertSqlSafe(q))
             .bind(id.as_str())
@@ -527,7 +532,7 @@ impl Store {
     pub async fn offers(&self, f: &OfferFilter) -> Result<Vec<OfferView>> {
         // Every filter is bound as a parameter; "unset" is a NULL that matches everything.
         let q = format!(
-            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id
+            "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id LEFT JOIN locations l ON l.id = o.location_id
              WHERE ($1 IS NULL OR i.state = $1)
                AND ($2 IS NULL OR o.kind = $2)
                AND ($3 IS NULL OR o.location_id = $3)
