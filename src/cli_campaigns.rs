@@ -160,8 +160,10 @@ pub(crate) enum BouncesCmd {
         /// Only the bounces that matched no message we sent.
         #[arg(long)]
         unmatched: bool,
+        /// Show at most this many bounces.
         #[arg(long, default_value_t = 100)]
         limit: i64,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
