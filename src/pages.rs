@@ -236,7 +236,7 @@ fn t(l: Locale) -> &'static T {
     }
 }
 
-const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}h2:first-child{margin-top:0}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
+const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}h2:first-child{margin-top:0}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:fit-content(45%) minmax(0,1fr);gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
 
 fn layout(l: Locale, title: &str, body: &str) -> String {
     format!(
@@ -780,7 +780,7 @@ pub fn confirm_page(
         Locale::De => (
             "Annahme bestätigen",
             "Bitte prüfen Sie, was angefragt wurde. Die Annahme gilt erst, wenn Sie sie hier bestätigen. Haben Sie das nicht veranlasst, schließen Sie diese Seite einfach.",
-            "Organisation (wie vom Anfragenden eingegeben)",
+            "wie vom Anfragenden eingegeben",
             "Delegierte Administration: nicht angefragt.",
             "Annahme bestätigen",
             "Dieser Link gilt einmal und bis",
@@ -788,18 +788,19 @@ pub fn confirm_page(
         Locale::En => (
             "Confirm the acceptance",
             "Please check what was requested. The acceptance only counts once you confirm it here. If you did not ask for this, just close this page.",
-            "Organisation (as entered by the requester)",
+            "as entered by the requester",
             "Delegated administration: not requested.",
             "Confirm acceptance",
             "This link works once and is valid until",
         ),
     };
     let mut b = format!(
-        "<h1>{title}</h1>\n<section><p>{intro}</p><dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{org_label}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl>",
+        "<h1>{title}</h1>\n<section><p>{intro}</p><dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>“{}” <small>({org_label})</small></dd><dt>{}</dt><dd>{}</dd></dl>",
         t.offer_id,
         esc(a.offer_id.as_str()),
         t.domain,
         esc(a.domain.as_str()),
+        t.organisation,
         esc(&a.organisation),
         t.admin_email,
         esc(a.admin_email.as_str()),
@@ -817,7 +818,7 @@ pub fn confirm_page(
     }
     match a.delegated_admin {
         Some(role) => b.push_str(&format!(
-            "<p id=\"da-requested\"><strong>{}</strong> {} {}</p>",
+            "<p id=\"da-requested\"><strong>{}:</strong> {} {}</p>",
             t.da_legend.trim_end_matches(" (optional)"),
             role_text(l, role),
             auto_extend_text(l, p.offer.offer.auto_extend && role == AdminRole::Limited)

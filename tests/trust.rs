@@ -303,6 +303,58 @@ async fn a_signup_dated_before_the_acceptance_does_not_complete_it(store: Store)
     );
 }
 
+/// Two people confirm acceptances of one domain at the same moment, round after round: in
+/// every round exactly one is confirmed (303 to sign-up) and the other is told the domain's
+/// acceptance is taken (409) — both outcomes each time, never two confirmed.
+async fn two_confirmations_of_one_domain_at_once_have_one_winner(store: Store) {
+    let e = env(store, &[]).await;
+    let (id, link, _) = offer(&e).await;
+    for round in 0..8 {
+        let domain = format!("race{round}.example");
+        let (a, b) = (format!("a@{domain}"), format!("b@{domain}"));
+        let mut ba = Browser::new("en");
+        let mut bb = Browser::new("en");
+        assert_eq!(
+            submit_accept(&mut ba, &link, &form(&domain, &a, false))
+                .await
+                .status,
+            200
+        );
+        assert_eq!(
+            submit_accept(&mut bb, &link, &form(&domain, &b, true))
+                .await
+                .status,
+            200
+        );
+        e.app.rt.run_due().await.unwrap();
+        let la = confirmations_to(&e, &a)[0].1.clone();
+        let lb = confirmations_to(&e, &b)[0].1.clone();
+        // Both pages first (their CSRF tokens), then both posts at once.
+        let pa = ba.get(&la).await;
+        let pb = bb.get(&lb).await;
+        let (ca, cb) = (csrf_of(&pa.body), csrf_of(&pb.body));
+        let (fa, fb) = ([("csrf", ca.as_str())], [("csrf", cb.as_str())]);
+        let (ra, rb) = tokio::join!(ba.post_form(&la, &fa, &[]), bb.post_form(&lb, &fb, &[]),);
+        let mut got = [ra.status, rb.status];
+        got.sort();
+        assert_eq!(got, [303, 409], "round {round}: {} / {}", ra.body, rb.body);
+    }
+    let t = tracking(&e, &id).await;
+    assert_eq!(
+        t["acceptances"].as_array().unwrap().len(),
+        8,
+        "one per domain"
+    );
+    // A relationship exists only where b (who ticked delegated admin) won.
+    let b_won = t["acceptances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["admin_email"].as_str().unwrap().starts_with("b@"))
+        .count();
+    assert_eq!(instances_of(&e, "delegated_admin").await, b_won);
+}
+
 // ------------------------------------------------------------------------- the mail cannon
 
 async fn csrf_tokens_expire(store: Store) {
@@ -508,6 +560,7 @@ on_both_stores!(
     preempting_a_domain_counts_for_nothing,
     reconcile_never_completes_an_unconfirmed_acceptance,
     a_signup_dated_before_the_acceptance_does_not_complete_it,
+    two_confirmations_of_one_domain_at_once_have_one_winner,
     csrf_tokens_expire,
     confirmation_mails_are_limited_per_address_and_domain,
     accepts_and_requests_are_limited_per_client_across_nodes,
