@@ -975,6 +975,12 @@ impl Store {
                 break;
             }
         }
+        // Bounces that matched nothing we sent are kept as long as finished jobs (anyone with
+        // a bounces token can add them; matched ones stay as the ledger's record).
+        sqlx::query("DELETE FROM bounces WHERE matched IS NULL AND received_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
         // Rate-limit counters of windows long past (the longest window is a day).
         sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
             .bind(before.0 - 2 * 86_400_000)

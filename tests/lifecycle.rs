@@ -241,7 +241,38 @@ async fn finished_jobs_are_pruned_by_age(store: Store) {
         0,
         "too young"
     );
+    // An unmatched bounce (anyone with a bounces token can add them) goes with them; a
+    // matched one stays.
+    for matched in [None, Some("email <m@x>".to_string())] {
+        app.rt
+            .store
+            .insert_bounce(&partnerflow::store::BounceRow {
+                received_at: now,
+                source: "test".into(),
+                kind: "hard".into(),
+                status: "5.1.1".into(),
+                message_id: None,
+                recipient: None,
+                diagnostic: None,
+                matched,
+                reason: None,
+                suppressed: false,
+            })
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.rt.store.bounces(true, 10).await.unwrap().len(), 1);
     assert_eq!(app.rt.store.prune(now.plus(Span(1))).await.unwrap(), 1);
+    assert_eq!(
+        app.rt.store.bounces(true, 10).await.unwrap().len(),
+        0,
+        "unmatched pruned"
+    );
+    assert_eq!(
+        app.rt.store.bounces(false, 10).await.unwrap().len(),
+        1,
+        "matched kept"
+    );
     // (PostgreSQL: the pruner then vacuums the job table; it must run outside a transaction.)
     app.rt.store.vacuum_jobs().await.unwrap();
     assert_eq!(
