@@ -5,10 +5,21 @@
 mod common;
 
 use common::Store;
-use common::web::{Api, Browser, csrf_of, serve};
+use common::web::{Api, Browser, confirm_at, confirmations_to, csrf_of, serve, submit_accept};
 use partnerflow::config::Settings;
 use partnerflow::domain::Role;
 use serde_json::json;
+
+const FABRIKAM: [(&str, &str); 3] = [
+    ("organisation", "Fabrikam"),
+    ("domain", "fabrikam.example"),
+    ("admin_email", "it@fabrikam.example"),
+];
+const WOODGROVE: [(&str, &str); 3] = [
+    ("organisation", "Woodgrove"),
+    ("domain", "woodgrove.example"),
+    ("admin_email", "it@woodgrove.example"),
+];
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -46,34 +57,11 @@ fn public_base_url_follows_the_bind_address_unless_set() {
     );
 }
 
-/// An installation with synced locations, served, and a sales agent's API client.
-async fn setup(store: Store, extra: &[(&str, &str)]) -> (common::TestApp, String, Api) {
-    let app = common::spawn_app(store, extra).await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
-    let base = serve(&app).await;
-    let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
-        .await
-        .unwrap();
-    let sales = Api {
-        base: base.clone(),
-        token: Some(t),
-    };
-    (app, base, sales)
-}
-
 async fn a_foreign_origin_is_named_on_the_page(store: Store) {
-    let (_app, base, sales) = setup(store, &[]).await;
-    let o = sales
-        .post(
-            "/api/v1/offers",
-            json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }] }),
-        )
-        .await
-        .json();
-    let link = o["link"]
-        .as_str()
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
+    let s = shop(store, &[]).await;
+    let (_, link) = s
+        .offer(json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }] }))
+        .await;
     let mut b = Browser::new("en");
     let page = b.get(&link).await;
     let csrf = csrf_of(&page.body);
@@ -98,8 +86,8 @@ async fn a_foreign_origin_is_named_on_the_page(store: Store) {
 /// Auto-extension is the partner's choice per offer, for limited administration only; the
 /// customer sees it before accepting, and the relationship carries it.
 async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
-    let (app, base, sales) = setup(store, &[]).await;
-    let full = sales
+    let s = shop(store, &[]).await;
+    let full = s.sales
         .post(
             "/api/v1/offers",
             json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "full", "auto_extend": true }),
@@ -112,24 +100,17 @@ async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
         "{}",
         full.body
     );
-    let none = sales
+    let none = s
+        .sales
         .post(
             "/api/v1/offers",
             json!({ "kind": "trial", "location_id": "loc-berlin", "country": "DE", "products": [{ "id": "m365-e3-trial" }], "auto_extend": true }),
         )
         .await;
     assert_eq!(none.code(), "invalid_field", "{}", none.body);
-    let r = sales
-        .post(
-            "/api/v1/offers",
-            json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited", "auto_extend": true }),
-        )
+    let (_, link) = s
+        .offer(json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited", "auto_extend": true }))
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    let link = r.json()["link"]
-        .as_str()
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
     let mut b = Browser::new("en");
     let page = b.get(&link).await;
     assert!(
@@ -138,57 +119,23 @@ async fn auto_extension_is_chosen_per_offer_for_limited_only(store: Store) {
         page.body
     );
     // Accept and confirm from the mailbox: the relationship auto-extends.
-    let csrf = csrf_of(&page.body);
-    let r = b
-        .post_form(
-            &link,
-            &[
-                ("csrf", csrf.as_str()),
-                ("organisation", "Woodgrove"),
-                ("domain", "woodgrove.example"),
-                ("admin_email", "it@woodgrove.example"),
-            ],
-            &[],
-        )
-        .await;
+    let r = submit_accept(&mut b, &link, &WOODGROVE).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    app.rt.run_due().await.unwrap();
-    let mail = app
-        .outbox()
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .find(|m| m.contains("To: it@woodgrove.example"))
-        .unwrap();
-    let c = common::web::link_in(&mail, "http://127.0.0.1:8080/c/")
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
+    let c = s.confirmation_link("it@woodgrove.example").await;
     let p = b.get(&c).await;
     assert!(p.body.contains("extended automatically"), "{}", p.body);
-    let csrf = csrf_of(&p.body);
-    assert_eq!(
-        b.post_form(&c, &[("csrf", csrf.as_str())], &[])
-            .await
-            .status,
-        200
-    );
-    let rel: Vec<_> = partnerflow::offers::search_customers(&app.rt, "woodgrove.example")
+    assert_eq!(confirm_at(&mut b, &c).await.status, 200);
+    let rel: Vec<_> = partnerflow::offers::search_customers(&s.app.rt, "woodgrove.example")
         .await
         .unwrap();
     let rel = rel[0].acceptances[0].relationship.clone().unwrap();
     assert_eq!(rel.state, "active");
-    let inst = app.rt.store.instance(&rel.id).await.unwrap();
+    let inst = s.app.rt.store.instance(&rel.id).await.unwrap();
     assert_eq!(inst.data["auto_extend"], true);
     // An offer without it: the page says the relationship is not extended.
-    let r = sales
-        .post(
-            "/api/v1/offers",
-            json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited" }),
-        )
+    let (_, link) = s
+        .offer(json!({ "kind": "delegated_admin", "location_id": "loc-berlin", "country": "DE", "delegated_admin": "limited" }))
         .await;
-    let link = r.json()["link"]
-        .as_str()
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
     let page = Browser::new("de").get(&link).await;
     assert!(
         page.body.contains("nicht automatisch verlängert"),
@@ -205,7 +152,7 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
     let both = std::fs::read_to_string(common::manifest("config/locations.json")).unwrap();
     std::fs::write(&file, &both).unwrap();
     let path = file.display().to_string();
-    let app = common::spawn_app(
+    let s = shop(
         store,
         &[(
             "PARTNERFLOW__SCHEDULES__LOCATION_SYNC__SOURCE",
@@ -213,45 +160,14 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
         )],
     )
     .await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
-    let base = serve(&app).await;
-    let (_, t) = partnerflow::offers::create_token(&app.rt, "s", Role::SalesAgent)
-        .await
-        .unwrap();
-    let sales = Api {
-        base: base.clone(),
-        token: Some(t),
-    };
-    let o = sales
-        .post(
-            "/api/v1/offers",
-            json!({ "kind": "trial", "location_id": "loc-wien", "country": "AT", "products": [{ "id": "m365-business-premium-trial" }] }),
-        )
+    let (id, link) = s
+        .offer(json!({ "kind": "trial", "location_id": "loc-wien", "country": "AT", "products": [{ "id": "m365-business-premium-trial" }] }))
         .await;
-    assert_eq!(o.status, 201, "{}", o.body);
-    let o = o.json();
-    let id = o["offer_id"].as_str().unwrap().to_string();
-    let link = o["link"]
-        .as_str()
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
     // A customer accepts before the removal (confirmation still pending).
     let mut b = Browser::new("en");
-    let page = b.get(&link).await;
-    let csrf = csrf_of(&page.body);
-    let r = b
-        .post_form(
-            &link,
-            &[
-                ("csrf", csrf.as_str()),
-                ("organisation", "Fabrikam"),
-                ("domain", "fabrikam.example"),
-                ("admin_email", "it@fabrikam.example"),
-            ],
-            &[],
-        )
-        .await;
+    let r = submit_accept(&mut b, &link, &FABRIKAM).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let (app, sales) = (&s.app, &s.sales);
     app.rt.run_due().await.unwrap();
     let mails_before = app.outbox().len();
 
@@ -263,12 +179,12 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
         .collect();
     std::fs::write(&file, serde_json::to_string(&only_berlin).unwrap()).unwrap();
     app.clock.advance(partnerflow::domain::Span(60_000));
-    let s = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
-    assert!(s.contains("1 no longer listed"), "{s}");
+    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert!(summary.contains("1 no longer listed"), "{summary}");
     // Told once: a second sync tells nobody again.
     app.clock.advance(partnerflow::domain::Span(60_000));
-    let s = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
-    assert!(s.contains("0 no longer listed"), "{s}");
+    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    assert!(summary.contains("0 no longer listed"), "{summary}");
     app.rt.run_due().await.unwrap();
     let new: Vec<String> = app
         .outbox()
@@ -300,15 +216,7 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
     let p = Browser::new("en").get(&link).await;
     assert_eq!(p.status, 410, "{}", p.body);
     assert!(p.body.contains("id=\"location-gone\""), "{}", p.body);
-    let mail = app
-        .outbox()
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .find(|m| m.contains("To: it@fabrikam.example"))
-        .unwrap();
-    let c = common::web::link_in(&mail, "http://127.0.0.1:8080/c/")
-        .unwrap()
-        .replace("http://127.0.0.1:8080", &base);
+    let c = s.confirmation_link("it@fabrikam.example").await;
     let p = b.get(&c).await;
     assert_eq!(p.status, 410, "{}", p.body);
     assert!(p.body.contains("id=\"location-gone\""));
@@ -366,6 +274,15 @@ impl Shop {
             .unwrap()
             .replace("http://127.0.0.1:8080", &self.base);
         (o["offer_id"].as_str().unwrap().to_string(), link)
+    }
+
+    /// The confirmation link mailed to `to` (delivered now), served locally.
+    async fn confirmation_link(&self, to: &str) -> String {
+        self.app.rt.run_due().await.unwrap();
+        confirmations_to(&self.app, to, "http://127.0.0.1:8080", &self.base)
+            .pop()
+            .expect("a confirmation link")
+            .1
     }
 }
 
