@@ -157,7 +157,8 @@ pub struct HttpSettings {
     pub header_read_timeout: Span,
 }
 
-/// Limits of the customer's public pages (`/o/…`, `/c/…`, `/r/…`, `/p/…`, `/u/…`). Counted in
+/// Limits of the customer's public pages (`/o/…`, `/c/…`, `/r/…`, `/p/…`; not the one-click
+/// unsubscribe `/u/…`, which mail providers post in bulk from one address). Counted in
 /// the database, so they hold across every node that shares it. 0 turns a limit off.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -546,6 +546,13 @@ impl LicenseCount {
 pub struct DomainName(String);
 
 impl DomainName {
+    /// True when `host` is this domain or one of its subdomains (case-insensitive).
+    pub fn covers(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_lowercase();
+        let d = self.as_str();
+        host == d || host.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim().trim_end_matches('.').to_lowercase();
         if t.contains(['*', '%', '?']) {
@@ -705,6 +712,16 @@ impl Serialize for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_covers_itself_and_its_subdomains_only() {
+        let d = DomainName::parse("fabrikam.example").unwrap();
+        assert!(d.covers("fabrikam.example"));
+        assert!(d.covers("Mail.Fabrikam.Example."));
+        assert!(!d.covers("evilfabrikam.example"));
+        assert!(!d.covers("fabrikam.example.evil"));
+        assert!(!d.covers("example"));
+    }
 
     #[test]
     fn timestamps_are_rfc3339_in_json() {

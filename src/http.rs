@@ -459,8 +459,11 @@ fn public_pages(rt: Arc<Runtime>) -> Router<Arc<Runtime>> {
         .route("/c/{token}", get(confirm_page).post(confirm_post))
         .route("/r/{token}", get(remove_roles_page).post(remove_roles))
         .route("/p/{token}", get(reseller_page).post(reseller_accept))
-        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe_post))
         .layer(axum::middleware::from_fn_with_state(rt, public_guard))
+        // One-click unsubscribes (RFC 8058) are posted by mail providers' servers, many
+        // recipients from one address: a per-client limit would refuse them and lose the
+        // unsubscribe. Each signed link suppresses only its own address, so it is not limited.
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe_post))
 }
 
 /// The address a public request came from: the TCP peer, or behind a trusted reverse proxy

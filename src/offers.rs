@@ -592,9 +592,7 @@ pub fn signup_redirect(rt: &Runtime, o: &OfferView) -> String {
 
 /// True when `email` is at `domain` or one of its subdomains.
 pub fn email_at_domain(email: &EmailAddress, domain: &DomainName) -> bool {
-    let at = email.domain().to_lowercase();
-    let d = domain.as_str();
-    at == d || at.strip_suffix(d).is_some_and(|rest| rest.ends_with('.'))
+    domain.covers(email.domain())
 }
 
 /// Records a customer's acceptance as `unconfirmed` and mails the single-use confirmation

@@ -622,25 +622,6 @@ impl Store {
             .collect()
     }
 
-    /// Acceptances matching `cond` (over `$1`, and `$2` if given), with their lifecycle
-    /// state, relationship and matched sign-up, in one query.
-    /// The open invitations of an offer to one recipient (case-insensitive).
-    pub async fn open_invitations_to(
-        &self,
-        offer: &OfferId,
-        recipient: &EmailAddress,
-    ) -> Result<Vec<InstanceId>> {
-        let rows = sqlx::query(
-            "SELECT v.instance_id FROM invitations v JOIN instances i ON i.id = v.instance_id
-             WHERE v.offer_id = $1 AND lower(v.recipient) = lower($2) AND i.final_at IS NULL",
-        )
-        .bind(offer.as_str())
-        .bind(recipient.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(|r| inst(r, "instance_id")).collect()
-    }
-
     /// The open invitations of an offer to addresses at `domain` or its subdomains.
     pub async fn open_invitations_at_domain(
         &self,
@@ -657,18 +638,15 @@ impl Store {
         let mut out = Vec::new();
         for r in &rows {
             let to: String = r.try_get("recipient")?;
-            let at = to
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_lowercase())
-                .unwrap_or_default();
-            let d = domain.as_str();
-            if at == d || at.strip_suffix(d).is_some_and(|rest| rest.ends_with('.')) {
+            if domain.covers(to.rsplit_once('@').map(|(_, d)| d).unwrap_or_default()) {
                 out.push(inst(r, "instance_id")?);
             }
         }
         Ok(out)
     }
 
+    /// Acceptances matching `cond` (over `$1`, and `$2` if given), with their lifecycle
+    /// state, relationship and matched sign-up, in one query.
     async fn acceptances_where(
         &self,
         cond: &str,
