@@ -878,16 +878,17 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
     };
     let acc = &p.acceptance;
     let id = &acc.acceptance.instance_id;
-    let inst = rt.store.instance(id).await?;
     let offer = &p.offer.offer;
     // Location and catalog again: the partner's data may have changed since the form.
     offer_location(rt, offer).await?;
-    let mut commits = vec![rt.engine.plan_fire(id, "confirm", "customer").await?];
+    let confirm = rt.engine.plan_fire(id, "confirm", "customer").await?;
+    // The acceptance's data (relationship id, remove-roles link) and locale, as planned.
+    let (data, locale) = (confirm.data.clone(), Locale::parse(&confirm.locale));
+    let mut commits = vec![confirm];
     let mut relationship_id = None;
     if let (Some(role), Some(rel)) = (
         acc.acceptance.delegated_admin,
-        inst.data
-            .get("relationship_id")
+        data.get("relationship_id")
             .and_then(Value::as_str)
             .and_then(|r| InstanceId::parse(r).ok()),
     ) {
@@ -902,10 +903,7 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
         );
         d.insert(
             "link".into(),
-            inst.data
-                .get("remove_roles_link")
-                .cloned()
-                .unwrap_or_default(),
+            data.get("remove_roles_link").cloned().unwrap_or_default(),
         );
         d.insert("offer_id".into(), json!(offer.offer_id));
         d.insert("domain".into(), json!(acc.acceptance.domain));
@@ -918,7 +916,6 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
         } else {
             &["request"]
         };
-        let locale = Locale::parse(&inst.locale);
         let (c, _) =
             rt.engine
                 .plan_start(&rel, "delegated_admin", &d, locale, "customer", events)?;

@@ -12,12 +12,13 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
 use tower_service::Service;
 
 /// Serves `router` until `shutdown` completes, then stops accepting, lets every open
 /// connection finish its request in flight (idle ones close at once) and returns.
+/// (hyper-util's `GracefulShutdown` tracks the connections.)
 pub async fn serve<F>(
     listener: TcpListener,
     router: Router,
@@ -26,14 +27,8 @@ pub async fn serve<F>(
 ) where
     F: Future<Output = ()> + Send + 'static,
 {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    // Every connection task holds a sender; when the last is gone, all have finished.
-    let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
-    let mut stop = stop_rx.clone();
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -47,7 +42,7 @@ pub async fn serve<F>(
                     continue;
                 }
             },
-            _ = stopped(&mut stop) => break,
+            _ = &mut shutdown => break,
         };
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
@@ -55,40 +50,19 @@ pub async fn serve<F>(
             let mut router = router.clone();
             async move { Ok::<_, Infallible>(router.call(req).await.unwrap_or_else(|e| match e {})) }
         });
-        let mut stop = stop_rx.clone();
-        let open = open_tx.clone();
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
-            let _open = open;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            let ended = tokio::select! {
-                r = conn.as_mut() => Some(r),
-                _ = stopped(&mut stop) => None,
-            };
-            let r = match ended {
-                Some(r) => r,
-                None => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = r {
+            if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "http: connection closed");
             }
         });
     }
     drop(listener);
-    drop(open_tx);
-    let _ = open_rx.recv().await;
-}
-
-/// Completes once shutdown was asked for.
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
+    graceful.shutdown().await;
 }
 
 fn connection_error(e: &std::io::Error) -> bool {
