@@ -1253,11 +1253,9 @@ async fn commit_in(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     c: &Commit,
 ) -> Result<(i64, bool)> {
-    if let Some(f) = &c.fence
-        && !complete_fenced(tx, f, c.at).await?
-    {
-        return Err(StoreError::Stale(f.job_id));
-    }
+    // Lock order: the instance row first, then job rows (the fence, cancelled and replaced
+    // timers). A customer's event and a timer of the same instance committing at once would
+    // otherwise deadlock on PostgreSQL (timer: job row → instance; event: instance → timer row).
     let data = json_text(&c.data);
     let final_at = c.is_final.then_some(c.at.0);
     let seq = match c.expected_version {
@@ -1296,6 +1294,11 @@ async fn commit_in(
             v + 1
         }
     };
+    if let Some(f) = &c.fence
+        && !complete_fenced(tx, f, c.at).await?
+    {
+        return Err(StoreError::Stale(f.job_id));
+    }
     sqlx::query(
             "INSERT INTO history (instance_id, seq, event, from_state, to_state, at, actor) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

@@ -76,19 +76,63 @@ async fn acceptance_on_day_29_wins(store: Store) {
 }
 
 async fn accept_racing_expiry_has_one_winner(store: Store) {
+    // Round after round an acceptance and the expiry timer commit at the same moment: the
+    // timer's job is claimed first (as a worker would), then its run races the acceptance,
+    // each side started first in turn. Each round has exactly one final transition, and the
+    // test goes on (20 rounds at least) until each side has won at least once (a race that
+    // one side never wins shows nothing of the other).
     let app = spawn_app(store, &[]).await;
-    let mut outcomes = (0, 0);
-    for n in 0..20 {
+    let (mut accepted_wins, mut expiry_wins) = (0, 0);
+    let mut n = 0;
+    while n < 20 || accepted_wins == 0 || expiry_wins == 0 {
+        assert!(
+            n < 400,
+            "after {n} rounds one side never won: accepted {accepted_wins}, expired {expiry_wins}"
+        );
         let id = app.invite(100 + n).await;
         app.rt.run_due().await.unwrap();
         app.clock.advance(Span(30 * DAY));
-        let rt = app.rt.clone();
-        let id2 = id.clone();
-        let accept = tokio::spawn(async move { rt.engine.fire(&id2, "accept", "customer").await });
-        let rt = app.rt.clone();
-        let expire = tokio::spawn(async move { rt.run_due().await });
-        let accepted = accept.await.unwrap();
-        expire.await.unwrap().unwrap();
+        let now = app.rt.clock.now();
+        let claimed = app
+            .rt
+            .store
+            .claim(&app.rt.node, now, now.plus(Span(60_000)), 100)
+            .await
+            .unwrap();
+        assert!(
+            claimed.iter().any(|j| j.key.ends_with(":expiry")),
+            "the expiry timer is due: {claimed:?}"
+        );
+        let accept = {
+            let rt = app.rt.clone();
+            let id = id.clone();
+            async move { rt.engine.fire(&id, "accept", "customer").await }
+        };
+        let expire = {
+            let rt = app.rt.clone();
+            async move {
+                // As a worker runs a claimed batch: its jobs at once.
+                let outcomes = futures::future::join_all(claimed.into_iter().map(|j| {
+                    let rt = &rt;
+                    async move {
+                        let o = rt.execute(&j).await;
+                        (j, o)
+                    }
+                }))
+                .await;
+                rt.store.finish(&rt.node, &outcomes, rt.clock.now()).await
+            }
+        };
+        let (accepted, expired) = if n % 2 == 0 {
+            let a = tokio::spawn(accept);
+            let e = tokio::spawn(expire);
+            (a.await.unwrap(), e.await.unwrap())
+        } else {
+            let e = tokio::spawn(expire);
+            let a = tokio::spawn(accept);
+            (a.await.unwrap(), e.await.unwrap())
+        };
+        expired.unwrap();
         app.rt.run_due().await.unwrap();
         let state = app.state(&id).await;
         let finals: Vec<_> = app
@@ -104,17 +148,20 @@ async fn accept_racing_expiry_has_one_winner(store: Store) {
         match accepted {
             Ok(t) => {
                 assert_eq!((t.to.as_str(), state.as_str()), ("accepted", "accepted"));
-                outcomes.0 += 1;
+                assert_eq!(finals[0].actor, "customer");
+                accepted_wins += 1;
             }
             Err(EngineError::Rejected(msg)) => {
                 assert_eq!(state, "expired");
                 assert!(msg.contains("expired at"), "{msg}");
-                outcomes.1 += 1;
+                assert_ne!(finals[0].actor, "customer");
+                expiry_wins += 1;
             }
-            Err(e) => panic!("unexpected error: {e}"),
+            Err(e) => panic!("round {n}: unexpected error: {e}"),
         }
+        n += 1;
     }
-    assert_eq!(outcomes.0 + outcomes.1, 20);
+    println!("{n} rounds: accepted {accepted_wins}, expired {expiry_wins}");
 }
 
 async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
@@ -541,3 +588,75 @@ on_both_stores!(
     reconcile_reenqueues_jobs_of_a_dead_worker,
     a_tick_never_starts_a_run_while_the_previous_one_is_unfinished,
 );
+
+/// Lock order, shown on PostgreSQL without leaving it to chance: a timer's commit takes the
+/// instance row before its own job row, so a transaction that holds the instance (as a
+/// customer's acceptance does) and then touches the timer's job (cancelling it) goes through.
+/// Taken the other way round (job, then instance) the two deadlock and one is aborted.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_timer_commit_takes_the_instance_before_its_job() {
+    use sqlx::Connection;
+    use std::time::Duration;
+    if common::postgres_skipped().await {
+        return;
+    }
+    let app = spawn_app(Store::Postgres, &[]).await;
+    let id = app.invite(7).await;
+    app.rt.run_due().await.unwrap();
+    app.clock.advance(Span(30 * DAY));
+    let now = app.rt.clock.now();
+    let claimed = app
+        .rt
+        .store
+        .claim(&app.rt.node, now, now.plus(Span(60_000)), 100)
+        .await
+        .unwrap();
+    let expiry = claimed
+        .into_iter()
+        .find(|j| j.key.ends_with(":expiry"))
+        .expect("the expiry timer is due");
+    let url = app.rt.settings.database.url.clone();
+    let mut holder = sqlx::PgConnection::connect(&url).await.unwrap();
+    let mut tx = holder.begin().await.unwrap();
+    sqlx::query("SELECT id FROM instances WHERE id = $1 FOR UPDATE")
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let rt = app.rt.clone();
+    let job = expiry.clone();
+    let timer = tokio::spawn(async move { rt.execute(&job).await });
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    // Wait (with a deadline) until the timer's transaction is blocked on a lock.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the timer's commit never waited for the instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What an acceptance does next: cancel the instance's timers (its job row).
+    let cancel = sqlx::query("UPDATE jobs SET updated_at = updated_at WHERE id = $1")
+        .bind(expiry.id)
+        .execute(&mut *tx)
+        .await;
+    tx.rollback().await.unwrap();
+    assert!(
+        cancel.is_ok(),
+        "the holder of the instance was aborted: {cancel:?}"
+    );
+    let outcome = timer.await.unwrap();
+    assert_eq!(outcome, partnerflow::store::Outcome::Done);
+    assert_eq!(app.state(&id).await, "expired");
+}
