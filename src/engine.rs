@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::clock::Clock;
-use crate::config::{PartnerSettings, Settings};
-use crate::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+use crate::core::clock::Clock;
+use crate::core::config::{PartnerSettings, Settings};
+use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+use crate::core::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
 use crate::email::Envelope;
 use crate::store::{self, Commit, JobFence, NewEmail, NewJob, Store, StoreError, timer_key};
-use crate::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

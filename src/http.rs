@@ -16,13 +16,13 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::{
+use crate::app::AppState;
+use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, OfferKind,
     ProductId, Role, Timestamp,
 };
+use crate::core::links::{Purpose, constant_time_eq};
 use crate::engine::EngineError;
-use crate::jobs::Runtime;
-use crate::links::{Purpose, constant_time_eq};
 use crate::offers::{self, Accepted, LineRequest, NewOffer, OfferError, ResellerTarget, Resolve};
 use crate::pages::{self, FormValues};
 use crate::store::{OfferFilter, OfferLine, OfferView, StoreError};
@@ -406,7 +406,7 @@ pub const API: &[Op] = &[
     },
 ];
 
-pub fn router(rt: Arc<Runtime>) -> Router {
+pub fn router(rt: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/openapi.json", get(openapi))
@@ -453,7 +453,7 @@ pub fn router(rt: Arc<Runtime>) -> Router {
 
 /// The customer's pages: open to the internet, so every request first passes
 /// [`public_guard`] (the per-client rate limit, kept in the database).
-fn public_pages(rt: Arc<Runtime>) -> Router<Arc<Runtime>> {
+fn public_pages(rt: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/o/{code}", get(offer_page).post(accept_offer))
         .route("/c/{token}", get(confirm_page).post(confirm_post))
@@ -471,7 +471,7 @@ fn public_pages(rt: Arc<Runtime>) -> Router<Arc<Runtime>> {
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-fn client_addr(rt: &Runtime, h: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
+fn client_addr(rt: &AppState, h: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
     let name = rt.settings.http.trusted_proxy_header.trim();
     if !name.is_empty() {
         let last = h
@@ -492,7 +492,7 @@ fn client_addr(rt: &Runtime, h: &HeaderMap, peer: Option<std::net::SocketAddr>) 
 /// Every request to a customer page counts against the per-client limit; over it, a 429
 /// page and the handler is not run.
 async fn public_guard(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -524,11 +524,11 @@ async fn public_guard(
 
 /// Spends one hit of a public limit (`limit` per `window_s` seconds; 0: no limit). Over it:
 /// the 429 page; the store unavailable: the 503 page (refused rather than unlimited).
-async fn spend(rt: &Runtime, l: Locale, key: &str, window_s: u64, limit: u32) -> Option<Response> {
+async fn spend(rt: &AppState, l: Locale, key: &str, window_s: u64, limit: u32) -> Option<Response> {
     if limit == 0 {
         return None;
     }
-    let window = crate::domain::Span(window_s as i64 * 1000);
+    let window = crate::core::domain::Span(window_s as i64 * 1000);
     match rt.store.rate_hit(key, window, limit, rt.clock.now()).await {
         Ok(true) => None,
         Ok(false) => Some(limited(rt, l, window_s)),
@@ -545,7 +545,7 @@ async fn spend(rt: &Runtime, l: Locale, key: &str, window_s: u64, limit: u32) ->
 }
 
 /// The 429 page: over a limit, nothing recorded or sent.
-fn limited(rt: &Runtime, l: Locale, retry_after_s: u64) -> Response {
+fn limited(rt: &AppState, l: Locale, retry_after_s: u64) -> Response {
     let mut r = page(
         rt,
         StatusCode::TOO_MANY_REQUESTS,
@@ -558,7 +558,7 @@ fn limited(rt: &Runtime, l: Locale, retry_after_s: u64) -> Response {
 }
 
 async fn fallback(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Response {
@@ -567,7 +567,7 @@ async fn fallback(
 
 /// The one answer to a path that leads nowhere: the API's `route_not_found`, else the page a
 /// bad offer code gets (same headers, language from Accept-Language).
-fn not_found(rt: &Runtime, uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
+fn not_found(rt: &AppState, uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
     if uri.path().starts_with("/api/") {
         return ApiError::RouteNotFound(uri.path().to_string()).into_response();
     }
@@ -579,7 +579,7 @@ fn not_found(rt: &Runtime, uri: &axum::http::Uri, headers: &HeaderMap) -> Respon
 /// 404 answer before routing; every response gets `nosniff`, API responses `no-store`, and all
 /// of them `Strict-Transport-Security` when the public base URL is https.
 async fn guard(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -634,7 +634,7 @@ fn decodes_to_utf8(path: &str) -> bool {
 
 /// Checks the bearer token: the operator's `http.admin_token` (role admin) or an API token.
 /// Returns the actor name for history rows.
-async fn auth(rt: &Runtime, headers: &HeaderMap, needed: Role) -> ApiResult<String> {
+async fn auth(rt: &AppState, headers: &HeaderMap, needed: Role) -> ApiResult<String> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -699,7 +699,7 @@ fn parse_offer_id(s: &str) -> ApiResult<OfferId> {
 
 // ---------------------------------------------------------------- handlers: misc
 
-async fn healthz(State(rt): State<Arc<Runtime>>) -> Response {
+async fn healthz(State(rt): State<Arc<AppState>>) -> Response {
     match rt.store.count_jobs("failed", None).await {
         Ok(failed) => {
             Json(json!({ "status": "ok", "node": rt.node, "failed_jobs": failed })).into_response()
@@ -717,7 +717,7 @@ async fn openapi() -> Json<Value> {
 }
 
 async fn catalog(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
@@ -733,7 +733,7 @@ async fn catalog(
     Ok(Json(json!({ "products": products })))
 }
 
-async fn locations(State(rt): State<Arc<Runtime>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn locations(State(rt): State<Arc<AppState>>, headers: HeaderMap) -> ApiResult<Json<Value>> {
     auth(&rt, &headers, Role::Viewer).await?;
     let locs = rt.store.locations().await?;
     Ok(Json(
@@ -744,11 +744,11 @@ async fn locations(State(rt): State<Arc<Runtime>>, headers: HeaderMap) -> ApiRes
 }
 
 async fn locations_sync(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     auth(&rt, &headers, Role::Admin).await?;
-    let summary = crate::tasks::location_sync(&rt)
+    let summary = crate::offers::tasks::location_sync(&rt)
         .await
         .map_err(|m| ApiError::Offer(OfferError::Conflict(format!("location sync failed: {m}"))))?;
     Ok(Json(json!({ "summary": summary })))
@@ -838,7 +838,7 @@ pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
 }
 
 async fn create_offer(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -929,7 +929,7 @@ pub fn offers_page_json(list: &[OfferView], limit: i64) -> Value {
 }
 
 async fn list_offers(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
@@ -952,7 +952,7 @@ async fn list_offers(
 }
 
 async fn show_offer(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -961,7 +961,7 @@ async fn show_offer(
 }
 
 async fn withdraw_offer(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -980,7 +980,7 @@ struct InviteBody {
 }
 
 async fn invite(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -997,14 +997,14 @@ async fn invite(
     let name = b
         .name
         .as_deref()
-        .map(|n| crate::domain::parse_name(n, 200).map_err(|m| bad("name", m)))
+        .map(|n| crate::core::domain::parse_name(n, 200).map_err(|m| bad("name", m)))
         .transpose()?;
     let sent = offers::invite(&rt, &id, to, name, locale, &actor).await?;
     Ok((StatusCode::CREATED, Json(json!(sent))).into_response())
 }
 
 async fn customers(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<Value>> {
@@ -1027,21 +1027,21 @@ struct ResellerBody {
 }
 
 async fn create_reseller(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let actor = auth(&rt, &headers, Role::Admin).await?;
     let b: ResellerBody = parse_json(&body)?;
     let mpn = MpnId::parse(&b.mpn_id).map_err(|m| bad("mpn_id", m))?;
-    let name = crate::domain::parse_name(&b.name, 200).map_err(|m| bad("name", m))?;
+    let name = crate::core::domain::parse_name(&b.name, 200).map_err(|m| bad("name", m))?;
     let email = EmailAddress::parse(&b.email).map_err(|m| bad("email", m))?;
     let r = offers::request_reseller(&rt, mpn, name, email, &actor).await?;
     Ok((StatusCode::CREATED, Json(json!(r))).into_response())
 }
 
 async fn list_resellers(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     auth(&rt, &headers, Role::Viewer).await?;
@@ -1053,7 +1053,7 @@ fn parse_mpn(s: &str) -> ApiResult<MpnId> {
 }
 
 async fn show_reseller(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(mpn): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1062,7 +1062,7 @@ async fn show_reseller(
 }
 
 async fn remove_reseller(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(mpn): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1082,7 +1082,7 @@ struct AssociateBody {
 }
 
 async fn associate_reseller(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(mpn): Path<String>,
     body: axum::body::Bytes,
@@ -1115,7 +1115,7 @@ struct SignupBody {
 }
 
 async fn signup_webhook(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -1146,7 +1146,7 @@ struct CampaignBody {
 }
 
 async fn create_campaign(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -1157,7 +1157,7 @@ async fn create_campaign(
         .reminder_after
         .as_deref()
         .map(|r| {
-            r.parse::<crate::domain::Span>()
+            r.parse::<crate::core::domain::Span>()
                 .map_err(|m| bad("reminder_after", m))
         })
         .transpose()?;
@@ -1178,7 +1178,7 @@ async fn create_campaign(
 }
 
 async fn list_campaigns(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     auth(&rt, &headers, Role::Viewer).await?;
@@ -1194,7 +1194,7 @@ fn campaign_json(c: &crate::store::CampaignRow, n: &crate::store::RecipientCount
 }
 
 async fn show_campaign(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1204,7 +1204,7 @@ async fn show_campaign(
 }
 
 async fn add_recipients(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -1241,7 +1241,7 @@ async fn add_recipients(
 }
 
 async fn campaign_action(
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     headers: HeaderMap,
     id: String,
     needed: Role,
@@ -1259,28 +1259,28 @@ async fn campaign_action(
 }
 
 async fn campaign_start(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     campaign_action(rt, headers, id, Role::SalesAgent, "start").await
 }
 async fn campaign_pause(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     campaign_action(rt, headers, id, Role::SalesAgent, "pause").await
 }
 async fn campaign_resume(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     campaign_action(rt, headers, id, Role::SalesAgent, "resume").await
 }
 async fn campaign_cancel(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1288,7 +1288,7 @@ async fn campaign_cancel(
 }
 
 async fn bounce_webhook(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
@@ -1308,7 +1308,7 @@ async fn bounce_webhook(
 /// (RFC 8058: mail clients POST `List-Unsubscribe=One-Click` without cookies, so no CSRF
 /// token is asked for: the signed token is the authority, and unsubscribing is harmless).
 async fn unsubscribe_page(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
@@ -1331,7 +1331,7 @@ async fn unsubscribe_page(
 }
 
 async fn unsubscribe_post(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
@@ -1366,7 +1366,7 @@ struct StartBody {
 }
 
 async fn start_instance(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -1389,7 +1389,7 @@ async fn start_instance(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
-pub async fn instance_json(rt: &Runtime, id: &InstanceId) -> Result<Value, StoreError> {
+pub async fn instance_json(rt: &AppState, id: &InstanceId) -> Result<Value, StoreError> {
     let inst = rt.store.instance(id).await?;
     let history = rt.store.history(id).await?;
     let emails = rt.store.emails_of(id).await?;
@@ -1417,7 +1417,7 @@ fn parse_id(id: &str) -> ApiResult<InstanceId> {
 }
 
 async fn show_instance(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
@@ -1433,7 +1433,7 @@ struct EventBody {
 }
 
 async fn send_event(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -1453,7 +1453,7 @@ fn accept_language(h: &HeaderMap) -> Option<&str> {
     h.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
 }
 
-fn locale_of(rt: &Runtime, h: &HeaderMap) -> Locale {
+fn locale_of(rt: &AppState, h: &HeaderMap) -> Locale {
     pages::negotiate(accept_language(h), rt.settings.app.default_locale)
 }
 
@@ -1479,7 +1479,7 @@ fn html(status: StatusCode, body: String) -> Response {
 
 /// A page with the content security policy: no scripts at all, forms only to us (and the
 /// sign-up page the accept form redirects to).
-fn page(rt: &Runtime, status: StatusCode, body: String, set_cookie: Option<String>) -> Response {
+fn page(rt: &AppState, status: StatusCode, body: String, set_cookie: Option<String>) -> Response {
     let mut r = html(status, body);
     let signup = rt.settings.offers.signup_url.origin().ascii_serialization();
     let csp = format!(
@@ -1507,11 +1507,11 @@ fn cookie_nonce(h: &HeaderMap) -> Option<String> {
 
 /// The browser's CSRF nonce (a new one, with its Set-Cookie, if it has none) and the form
 /// token for `path`, issued now (it expires after `public.form_max_age`).
-fn csrf_for(rt: &Runtime, h: &HeaderMap, path: &str) -> (String, Option<String>) {
+fn csrf_for(rt: &AppState, h: &HeaderMap, path: &str) -> (String, Option<String>) {
     let (nonce, set) = match cookie_nonce(h) {
         Some(n) => (n, None),
         None => {
-            let n = crate::domain::random_base32(26);
+            let n = crate::core::domain::random_base32(26);
             let secure = if rt.settings.app.public_base_url.scheme() == "https" {
                 "; Secure"
             } else {
@@ -1527,7 +1527,7 @@ fn csrf_for(rt: &Runtime, h: &HeaderMap, path: &str) -> (String, Option<String>)
 /// A form post is ours: an Origin header, when sent, is our own; the cookie nonce and the
 /// form's token match for this path, and the token is not older than `public.form_max_age`.
 fn csrf_ok(
-    rt: &Runtime,
+    rt: &AppState,
     h: &HeaderMap,
     form: &[(String, String)],
     path: &str,
@@ -1566,13 +1566,13 @@ fn csrf_ok(
             rt.settings.public.form_max_age,
         )
         .map_err(|e| match e {
-            crate::links::CsrfError::Expired => pages::FormRefusal::Expired,
-            crate::links::CsrfError::Invalid => pages::FormRefusal::Invalid,
+            crate::core::links::CsrfError::Expired => pages::FormRefusal::Expired,
+            crate::core::links::CsrfError::Invalid => pages::FormRefusal::Invalid,
         })
 }
 
 /// The 403 page of a refused form.
-fn refused(rt: &Runtime, l: Locale, why: pages::FormRefusal) -> Response {
+fn refused(rt: &AppState, l: Locale, why: pages::FormRefusal) -> Response {
     page(
         rt,
         StatusCode::FORBIDDEN,
@@ -1588,7 +1588,7 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn limits_of(rt: &Runtime) -> impl Fn(&OfferLine) -> (u32, u32) + '_ {
+fn limits_of(rt: &AppState) -> impl Fn(&OfferLine) -> (u32, u32) + '_ {
     move |l: &OfferLine| {
         rt.catalog
             .get(&l.id)
@@ -1598,7 +1598,7 @@ fn limits_of(rt: &Runtime) -> impl Fn(&OfferLine) -> (u32, u32) + '_ {
 }
 
 /// What a customer page shows when the link or the store fails.
-fn page_error(rt: &Runtime, l: Locale, e: Resolve) -> Response {
+fn page_error(rt: &AppState, l: Locale, e: Resolve) -> Response {
     match e {
         Resolve::NotFound(why) => {
             tracing::info!(why, "customer link refused");
@@ -1636,7 +1636,7 @@ fn page_error(rt: &Runtime, l: Locale, e: Resolve) -> Response {
 }
 
 async fn offer_page(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(code): Path<String>,
 ) -> Response {
@@ -1662,7 +1662,7 @@ async fn offer_page(
 }
 
 async fn accept_offer(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     axum::Extension(client): axum::Extension<ClientAddr>,
     headers: HeaderMap,
     Path(code): Path<String>,
@@ -1699,7 +1699,7 @@ async fn accept_offer(
     };
     let limits = limits_of(&rt);
     let mut errors: Vec<(String, String)> = Vec::new();
-    let organisation = crate::domain::parse_name(&values.organisation, 200)
+    let organisation = crate::core::domain::parse_name(&values.organisation, 200)
         .map_err(|_| {
             errors.push((
                 "organisation".into(),
@@ -1837,7 +1837,7 @@ async fn accept_offer(
 }
 
 /// A 303 to the provider's sign-up page for this offer.
-fn to_signup(rt: &Runtime, o: &OfferView) -> Response {
+fn to_signup(rt: &AppState, o: &OfferView) -> Response {
     let to = offers::signup_redirect(rt, o);
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(&to) {
@@ -1850,7 +1850,7 @@ fn to_signup(rt: &Runtime, o: &OfferView) -> Response {
 
 /// What a confirmation link leads to, as a page (or the 303 to the sign-up page).
 fn confirmation_response(
-    rt: &Runtime,
+    rt: &AppState,
     l: Locale,
     c: offers::Confirmation,
     path: &str,
@@ -1897,7 +1897,7 @@ fn confirmation_response(
 /// The confirmation link from the email: shows what was requested and one button. A GET
 /// changes nothing (mail scanners open links).
 async fn confirm_page(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
@@ -1922,7 +1922,7 @@ async fn confirm_page(
 
 /// The customer confirms: the acceptance counts from now on; on to the sign-up page.
 async fn confirm_post(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
     body: axum::body::Bytes,
@@ -1946,7 +1946,7 @@ async fn confirm_post(
     }
 }
 
-async fn relationship_of(rt: &Runtime, token: &str) -> Option<crate::store::InstanceRow> {
+async fn relationship_of(rt: &AppState, token: &str) -> Option<crate::store::InstanceRow> {
     let id = offers::resolve_page_token(rt, Purpose::RemoveRoles, token)?;
     rt.store
         .instance(&id)
@@ -1963,7 +1963,7 @@ fn rel_active(state: &str) -> bool {
 }
 
 async fn remove_roles_page(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
@@ -1999,7 +1999,7 @@ async fn remove_roles_page(
 }
 
 async fn remove_roles(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
     body: axum::body::Bytes,
@@ -2033,7 +2033,7 @@ async fn remove_roles(
     )
 }
 
-async fn reseller_of(rt: &Runtime, token: &str) -> Option<crate::store::ResellerView> {
+async fn reseller_of(rt: &AppState, token: &str) -> Option<crate::store::ResellerView> {
     let id = offers::resolve_page_token(rt, Purpose::Reseller, token)?;
     let r = rt.store.reseller_by_instance(&id).await.ok()??;
     // A later request for the same reseller replaces the row: an old link leads nowhere.
@@ -2041,7 +2041,7 @@ async fn reseller_of(rt: &Runtime, token: &str) -> Option<crate::store::Reseller
 }
 
 async fn reseller_page(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
@@ -2070,7 +2070,7 @@ async fn reseller_page(
 }
 
 async fn reseller_accept(
-    State(rt): State<Arc<Runtime>>,
+    State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(token): Path<String>,
     body: axum::body::Bytes,
@@ -2119,7 +2119,7 @@ async fn reseller_accept(
 /// The start of every POST to a personal page (`/r/…`, `/p/…`): its locale, its path, and
 /// whether the CSRF check passed.
 fn personal_post(
-    rt: &Runtime,
+    rt: &AppState,
     headers: &HeaderMap,
     prefix: &str,
     token: &str,

@@ -13,7 +13,7 @@
 //!   locations, over SQLite or PostgreSQL (sqlx `Any`, backend chosen by the URL scheme; claims
 //!   with `FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY to wake idle workers on every node).
 //! - `engine`   — drives instances: load → `step` → one `store::Commit` per transition.
-//! - `jobs`     — the only module that knows apalis: `Runtime::execute` for each job kind, the
+//! - `jobs`     — the only module that knows apalis: `AppState::execute` for each job kind, the
 //!   custom backend that claims leased jobs, the batched acknowledger, schedule ticks, pruning.
 //! - `schedule` — cron tick arithmetic (pure): baseline, due, missed ticks and the catch-up policy.
 //! - `tasks`    — the scheduled tasks `location_sync` and `reconcile` (jobs, and sign-ups via `offers`).
@@ -77,26 +77,14 @@
 //!   `campaigns.in_flight` messages per worker and never one whose row says `sent`.
 
 pub mod app;
-pub mod bench;
-pub mod bounces;
 pub mod campaigns;
-pub mod catalog;
 pub mod cli;
-mod cli_campaigns;
-mod cli_offers;
-pub mod clock;
-pub mod config;
-pub mod domain;
+pub mod core;
 pub mod email;
 pub mod engine;
-pub mod files;
 pub mod http;
 pub mod jobs;
-pub mod links;
 pub mod offers;
 pub mod pages;
-pub mod schedule;
-pub mod smtp_sink;
+pub mod server;
 pub mod store;
-pub mod tasks;
-pub mod workflow;

@@ -4,8 +4,8 @@
 //! JavaScript, labelled for screen readers, one column on a phone. Every value from outside
 //! goes through [`esc`]. Pure: no HTTP, no I/O.
 
-use crate::config::PartnerSettings;
-use crate::domain::{AdminRole, Locale, OfferKind, Timestamp};
+use crate::core::config::PartnerSettings;
+use crate::core::domain::{AdminRole, Locale, OfferKind, Timestamp};
 use crate::store::{OfferLine, OfferView};
 
 /// Escapes text for HTML element content and quoted attribute values.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::smtp::SmtpServer;
 use common::web::link_in;
 use common::webdriver::Driver;
-use partnerflow::domain::OfferId;
+use partnerflow::core::domain::OfferId;
 use serde_json::json;
 
 /// The provider's sign-up page, stood in by a tiny HTTP server that records what it was
@@ -111,7 +111,9 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         timeout,
         std::future::pending(),
     ));
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
 
     // The partner creates a purchase offer with limited delegated admin and invites someone.
     let body = json!({
@@ -124,13 +126,13 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         .await
         .unwrap();
     let id = o.offer.offer_id.clone();
-    let to = partnerflow::domain::EmailAddress::parse("einkauf@fabrikam.example").unwrap();
+    let to = partnerflow::core::domain::EmailAddress::parse("einkauf@fabrikam.example").unwrap();
     partnerflow::offers::invite(
         &app.rt,
         &id,
         to,
         None,
-        Some(partnerflow::domain::Locale::En),
+        Some(partnerflow::core::domain::Locale::En),
         "test",
     )
     .await
@@ -334,7 +336,7 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     assert_eq!(fab.acceptance.products[0].licences, Some(40));
     assert_eq!(
         fab.acceptance.delegated_admin,
-        Some(partnerflow::domain::AdminRole::Limited)
+        Some(partnerflow::core::domain::AdminRole::Limited)
     );
     assert_eq!(fab.relationship.as_ref().unwrap().state, "approval_pending");
     let tail = accs

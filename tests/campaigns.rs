@@ -14,14 +14,14 @@ use std::time::{Duration, Instant};
 use common::campaign_smtp::{CampaignSmtp, max_in_window};
 use common::web::{Api, request, serve};
 use common::{Store, TestApp, TestDb, spawn_worker, wait_for};
+use partnerflow::app::AppState;
 use partnerflow::campaigns::{self, NewCampaign};
-use partnerflow::domain::{Country, OfferId, OfferKind, ProductId, Span};
-use partnerflow::jobs::Runtime;
+use partnerflow::core::domain::{Country, OfferId, OfferKind, ProductId, Span};
 use partnerflow::offers::{self, LineRequest, NewOffer};
 use serde_json::json;
 
-async fn open_offer(rt: &Runtime) -> OfferId {
-    partnerflow::tasks::location_sync(rt).await.unwrap();
+async fn open_offer(rt: &AppState) -> OfferId {
+    partnerflow::offers::tasks::location_sync(rt).await.unwrap();
     let o = offers::create(
         rt,
         NewOffer {
@@ -66,7 +66,7 @@ fn csv_of(addresses: &[String]) -> String {
     s
 }
 
-async fn import(rt: &Runtime, id: &str, csv: &str) -> campaigns::ImportReport {
+async fn import(rt: &AppState, id: &str, csv: &str) -> campaigns::ImportReport {
     let mut bad = Vec::new();
     let r = campaigns::import_csv(rt, id, csv.as_bytes(), |b| bad.push(b))
         .await
@@ -82,7 +82,7 @@ struct Setup {
     _db: TestDb,
     smtp: CampaignSmtp,
     env: Vec<(String, String)>,
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     id: String,
 }
 
@@ -121,7 +121,7 @@ fn named(name: &str) -> NewCampaign {
     }
 }
 
-async fn wait_completed(rt: &Runtime, id: &str, secs: u64) {
+async fn wait_completed(rt: &AppState, id: &str, secs: u64) {
     wait_for(
         "the campaign to complete",
         Duration::from_secs(secs),
@@ -152,7 +152,7 @@ struct Sender {
 }
 
 impl Sender {
-    fn start(rt: &Arc<Runtime>) -> Sender {
+    fn start(rt: &Arc<AppState>) -> Sender {
         let (stop, rx) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(campaigns::run_sender(
             rt.clone(),
@@ -622,13 +622,14 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
     let rt = app.rt.clone();
     let offer = open_offer(&rt).await;
     let base = serve(&app).await;
-    let (_, admin_token) = offers::create_token(&rt, "t", partnerflow::domain::Role::Admin)
+    let (_, admin_token) = offers::create_token(&rt, "t", partnerflow::core::domain::Role::Admin)
         .await
         .unwrap();
-    let (_, bounce_token) = offers::create_token(&rt, "b", partnerflow::domain::Role::Bounces)
-        .await
-        .unwrap();
-    let (_, viewer_token) = offers::create_token(&rt, "v", partnerflow::domain::Role::Viewer)
+    let (_, bounce_token) =
+        offers::create_token(&rt, "b", partnerflow::core::domain::Role::Bounces)
+            .await
+            .unwrap();
+    let (_, viewer_token) = offers::create_token(&rt, "v", partnerflow::core::domain::Role::Viewer)
         .await
         .unwrap();
     let api = Api {
@@ -876,8 +877,8 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
 }
 
 /// An offer expiring in 10 days, on the manual clock.
-async fn offer_expiring(rt: &Runtime, days: i64) -> OfferId {
-    partnerflow::tasks::location_sync(rt).await.unwrap();
+async fn offer_expiring(rt: &AppState, days: i64) -> OfferId {
+    partnerflow::offers::tasks::location_sync(rt).await.unwrap();
     let o = offers::create(
         rt,
         NewOffer {
@@ -900,7 +901,7 @@ async fn offer_expiring(rt: &Runtime, days: i64) -> OfferId {
     o.offer.offer_id
 }
 
-async fn state_of(rt: &Runtime, id: &str) -> String {
+async fn state_of(rt: &AppState, id: &str) -> String {
     rt.store.campaign(id).await.unwrap().unwrap().state
 }
 
@@ -1076,7 +1077,7 @@ async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
     let rt = app.rt.clone();
     let offer = open_offer(&rt).await;
     let base = serve(&app).await;
-    let (_, token) = offers::create_token(&rt, "b", partnerflow::domain::Role::Bounces)
+    let (_, token) = offers::create_token(&rt, "b", partnerflow::core::domain::Role::Bounces)
         .await
         .unwrap();
     let c = campaigns::create(&rt, &offer, named("sent"), "test")

@@ -6,7 +6,7 @@ mod common;
 use common::Store;
 
 use common::spawn_app;
-use partnerflow::domain::{Span, Timestamp};
+use partnerflow::core::domain::{Span, Timestamp};
 use partnerflow::engine::EngineError;
 
 const DAY: i64 = 86_400_000;
@@ -350,7 +350,9 @@ async fn location_sync_makes_locations_selectable_and_names_bad_entries(store: S
         app.rt.store.locations().await.unwrap().is_empty(),
         "nothing selectable before a sync"
     );
-    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    let summary = partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     assert!(summary.contains("1 new"), "{summary}");
     let locs = app.rt.store.locations().await.unwrap();
     assert_eq!(
@@ -358,7 +360,7 @@ async fn location_sync_makes_locations_selectable_and_names_bad_entries(store: S
         ("loc-berlin", "DE")
     );
     std::fs::write(&src, r#"[{"id": "loc-berlin", "name": "Berlin", "country": "DE", "partner_id": "1"}, {"id": "", "name": "x", "country": "Germany", "partner_id": "2"}]"#).unwrap();
-    let err = partnerflow::tasks::location_sync(&app.rt)
+    let err = partnerflow::offers::tasks::location_sync(&app.rt)
         .await
         .unwrap_err();
     assert!(err.contains("entry 1"), "{err}");
@@ -449,7 +451,9 @@ async fn reconcile_reenqueues_jobs_of_a_dead_worker(store: Store) {
         .unwrap();
     assert_eq!(claimed.len(), 1);
     app.clock.advance(Span(20 * 60_000));
-    let summary = partnerflow::tasks::reconcile(&app.rt).await.unwrap();
+    let summary = partnerflow::offers::tasks::reconcile(&app.rt)
+        .await
+        .unwrap();
     assert!(summary.starts_with("re-enqueued 1 stuck jobs"), "{summary}");
     app.rt.run_due().await.unwrap();
     let emails = app.rt.store.emails_of(&id).await.unwrap();

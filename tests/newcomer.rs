@@ -6,8 +6,8 @@ mod common;
 
 use common::Store;
 use common::web::{Api, Browser, confirm_at, confirmations_to, csrf_of, serve, submit_accept};
-use partnerflow::config::Settings;
-use partnerflow::domain::Role;
+use partnerflow::core::config::Settings;
+use partnerflow::core::domain::Role;
 use serde_json::json;
 
 const FABRIKAM: [(&str, &str); 3] = [
@@ -178,12 +178,16 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
         .filter(|l| l["id"] == "loc-berlin")
         .collect();
     std::fs::write(&file, serde_json::to_string(&only_berlin).unwrap()).unwrap();
-    app.clock.advance(partnerflow::domain::Span(60_000));
-    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    app.clock.advance(partnerflow::core::domain::Span(60_000));
+    let summary = partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     assert!(summary.contains("1 no longer listed"), "{summary}");
     // Told once: a second sync tells nobody again.
-    app.clock.advance(partnerflow::domain::Span(60_000));
-    let summary = partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    app.clock.advance(partnerflow::core::domain::Span(60_000));
+    let summary = partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     assert!(summary.contains("0 no longer listed"), "{summary}");
     app.rt.run_due().await.unwrap();
     let new: Vec<String> = app
@@ -223,8 +227,10 @@ async fn a_location_removed_from_the_source_becomes_unavailable(store: Store) {
 
     // Listed again: available again.
     std::fs::write(&file, &both).unwrap();
-    app.clock.advance(partnerflow::domain::Span(60_000));
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    app.clock.advance(partnerflow::core::domain::Span(60_000));
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     assert_eq!(Browser::new("en").get(&link).await.status, 200);
 }
 
@@ -241,7 +247,9 @@ struct Shop {
 
 async fn shop(store: Store, extra: &[(&str, &str)]) -> Shop {
     let app = common::spawn_app(store, extra).await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     let base = serve(&app).await;
     let mut apis = Vec::new();
     for role in [Role::SalesAgent, Role::Admin] {
@@ -320,7 +328,9 @@ async fn a_closed_offer_says_its_state_in_the_page_language(store: Store) {
     let en = Browser::new("en").get(&withdrawn_link).await;
     assert_eq!(dd(&en.body, "State"), "withdrawn", "{}", en.body);
 
-    s.app.clock.advance(partnerflow::domain::Span(91 * DAY));
+    s.app
+        .clock
+        .advance(partnerflow::core::domain::Span(91 * DAY));
     let de = Browser::new("de").get(&expired_link).await;
     assert_eq!(de.status, 410);
     assert_eq!(dd(&de.body, "Status"), "abgelaufen", "{}", de.body);

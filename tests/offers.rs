@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use common::web::{Api, Browser, Resp, csrf_of, link_in, parts, serve};
 use common::{Store, TestApp};
-use partnerflow::domain::{OfferId, Role, Span};
+use partnerflow::core::domain::{OfferId, Role, Span};
 use partnerflow::http::{API, ERROR_CODES};
 use serde_json::{Value, json};
 
@@ -28,7 +28,9 @@ struct Env {
 
 async fn env(store: Store) -> Env {
     let app = common::spawn_app(store, &[]).await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     let base = serve(&app).await;
     let anon = Api {
         base: base.clone(),
@@ -159,7 +161,7 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
             .as_str()
             .unwrap_or_else(|| panic!("{f} is not a string: {o}"));
         assert!(
-            partnerflow::domain::Timestamp::parse_rfc3339(t).is_ok() && t.ends_with('Z'),
+            partnerflow::core::domain::Timestamp::parse_rfc3339(t).is_ok() && t.ends_with('Z'),
             "{f}: {t}"
         );
     }
@@ -415,7 +417,9 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
     assert_eq!(stray.json()["error"]["field"], "advisor_code");
     let other_domain = e.signups.post("/api/v1/signups", json!({ "advisor_code": code, "customer_domain": "nobody.example", "completed_at": "2026-11-01T10:00:00Z" })).await;
     assert_eq!(other_domain.status, 201);
-    let summary = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let summary = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(summary.contains("1 acceptances completed"), "{summary}");
     assert!(summary.contains("1 sign-ups unmatched"), "{summary}");
     let t = e.viewer.get(&format!("/api/v1/offers/{id}")).await.json();
@@ -431,7 +435,9 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         t["unmatched_signups"]
     );
     // Running reconcile again changes nothing.
-    let again = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let again = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(again.contains("0 acceptances completed"), "{again}");
 
     // The customer removes the partner's roles from the page linked in the confirmation.
@@ -461,7 +467,7 @@ async fn purchase_offer_from_invitation_to_completed_signup(store: Store) {
         .rt
         .store
         .emails_of(
-            &partnerflow::domain::InstanceId::parse(
+            &partnerflow::core::domain::InstanceId::parse(
                 t["acceptances"][0]["relationship"]["id"].as_str().unwrap(),
             )
             .unwrap(),
@@ -589,7 +595,9 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
     // Complete at once, and never abandoned after the sign-up window.
     assert_eq!(t["acceptances"][0]["state"], "completed");
     e.app.clock.advance(Span(20 * DAY));
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(
         s.contains("1 abandoned"),
         "only the trial's acceptance: {s}"
@@ -606,7 +614,7 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
     // No request email "to review and approve" (approval happened at once): the customer's
     // confirmation says what was granted and links to the page that removes the roles.
     e.app.rt.run_due().await.unwrap();
-    let rel_id = partnerflow::domain::InstanceId::parse(rel["id"].as_str().unwrap()).unwrap();
+    let rel_id = partnerflow::core::domain::InstanceId::parse(rel["id"].as_str().unwrap()).unwrap();
     let rel_mails = e.app.rt.store.emails_of(&rel_id).await.unwrap();
     assert!(
         rel_mails.iter().all(|m| m.template != "admin_request"),
@@ -621,7 +629,9 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
         .app
         .rt
         .store
-        .timers_of(&partnerflow::domain::InstanceId::parse(rel["id"].as_str().unwrap()).unwrap())
+        .timers_of(
+            &partnerflow::core::domain::InstanceId::parse(rel["id"].as_str().unwrap()).unwrap(),
+        )
         .await
         .unwrap();
     let names: BTreeSet<String> = timers
@@ -1109,10 +1119,14 @@ async fn abandoned_when_no_signup_within_the_window(store: Store) {
     .await;
     assert_eq!(r.status, 303);
     e.app.clock.advance(Span(13 * DAY));
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("0 abandoned"), "{s}");
     e.app.clock.advance(Span(2 * DAY));
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("1 abandoned"), "{s}");
     let t = e
         .viewer

@@ -9,9 +9,9 @@ use common::{Store, TestDb};
 use common::{spawn_worker, wait_for};
 use std::time::Duration;
 
-use partnerflow::jobs::Runtime;
+use partnerflow::app::AppState;
 
-async fn sql_count(rt: &Runtime, state: &str, kind: &str) -> i64 {
+async fn sql_count(rt: &AppState, state: &str, kind: &str) -> i64 {
     rt.store.count_jobs(state, Some(kind)).await.unwrap()
 }
 

@@ -13,9 +13,9 @@ use common::{Store, TestDb};
 use std::path::Path;
 use std::sync::Arc;
 
-use partnerflow::clock::{Clock, ManualClock};
-use partnerflow::domain::{InstanceId, Locale, Span, Timestamp};
-use partnerflow::jobs::Runtime;
+use partnerflow::app::AppState;
+use partnerflow::core::clock::{Clock, ManualClock};
+use partnerflow::core::domain::{InstanceId, Locale, Span, Timestamp};
 use partnerflow::store::{EmailRow, JobRow, Outcome};
 use serde_json::{Map, Value, json};
 
@@ -218,7 +218,7 @@ fn addr_of(mailbox: &str) -> &str {
 // ------------------------------------------------------------------ harness
 
 struct Harness {
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     clock: ManualClock,
     smtp: SmtpServer,
     // Dropped last: the database and the server's directory live in it.
@@ -263,7 +263,7 @@ async fn harness(store: Store) -> Harness {
     .into_iter()
     .map(|(k, v)| (format!("PARTNERFLOW__{k}"), v))
     .collect();
-    let settings = partnerflow::config::Settings::load(None, &env).expect("settings");
+    let settings = partnerflow::core::config::Settings::load(None, &env).expect("settings");
     let clock = ManualClock::new(START);
     let rt = partnerflow::app::build(settings, Some(Arc::new(clock.clone())), "test")
         .await

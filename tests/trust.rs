@@ -8,7 +8,7 @@ mod common;
 
 use common::web::{Api, Browser, confirm_at, csrf_of, link_in, parts, serve, submit_accept};
 use common::{Store, TestApp, TestDb};
-use partnerflow::domain::{OfferId, Role, Span};
+use partnerflow::core::domain::{OfferId, Role, Span};
 use serde_json::{Value, json};
 
 const LOCAL: &str = "http://127.0.0.1:8080";
@@ -23,7 +23,9 @@ struct Env {
 
 async fn env(store: Store, extra: &[(&str, &str)]) -> Env {
     let app = common::spawn_app(store, extra).await;
-    partnerflow::tasks::location_sync(&app.rt).await.unwrap();
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
     let base = serve(&app).await;
     let anon = Api {
         base: base.clone(),
@@ -107,7 +109,7 @@ async fn state_of_link(e: &Env, link: &str) -> String {
     e.app
         .rt
         .store
-        .instance(&partnerflow::domain::InstanceId::parse(id).unwrap())
+        .instance(&partnerflow::core::domain::InstanceId::parse(id).unwrap())
         .await
         .unwrap()
         .state
@@ -217,7 +219,9 @@ async fn preempting_a_domain_counts_for_nothing(store: Store) {
         )
         .await;
     assert_eq!(w.status, 201, "{}", w.body);
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("1 acceptances completed"), "{s}");
     let t = tracking(&e, &id).await;
     assert_eq!(t["acceptances"][0]["state"], "completed");
@@ -252,7 +256,9 @@ async fn reconcile_never_completes_an_unconfirmed_acceptance(store: Store) {
         )
         .await;
     assert_eq!(w.status, 201, "{}", w.body);
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("0 acceptances completed"), "{s}");
     assert!(s.contains("1 sign-ups unmatched"), "{s}");
     let t = tracking(&e, &id).await;
@@ -262,7 +268,9 @@ async fn reconcile_never_completes_an_unconfirmed_acceptance(store: Store) {
     // Still not after the link expired, nor after the sign-up window.
     e.app.clock.advance(Span(15 * 24 * HOUR));
     e.app.rt.run_due().await.unwrap();
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("0 acceptances completed"), "{s}");
     assert_eq!(instances_of(&e, "delegated_admin").await, 0);
     // And a confirmation link that ran out is refused with its own page.
@@ -295,7 +303,9 @@ async fn a_signup_dated_before_the_acceptance_does_not_complete_it(store: Store)
         )
         .await;
     assert_eq!(w.status, 201, "{}", w.body);
-    let s = partnerflow::tasks::reconcile(&e.app.rt).await.unwrap();
+    let s = partnerflow::offers::tasks::reconcile(&e.app.rt)
+        .await
+        .unwrap();
     assert!(s.contains("0 acceptances completed"), "{s}");
     assert_eq!(
         tracking(&e, &id).await["acceptances"][0]["state"],
@@ -464,9 +474,11 @@ async fn accepts_and_requests_are_limited_per_client_across_nodes(store: Store) 
         store,
         url: e.app.rt.settings.database.url.clone(),
     };
-    let settings =
-        partnerflow::config::Settings::load(None, &common::test_env(e.app.dir.path(), &db, &extra))
-            .unwrap();
+    let settings = partnerflow::core::config::Settings::load(
+        None,
+        &common::test_env(e.app.dir.path(), &db, &extra),
+    )
+    .unwrap();
     let node2 = partnerflow::app::build(
         settings,
         Some(std::sync::Arc::new(e.app.clock.clone())),
@@ -474,14 +486,7 @@ async fn accepts_and_requests_are_limited_per_client_across_nodes(store: Store) 
     )
     .await
     .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base2 = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(partnerflow::http::serve(
-        listener,
-        partnerflow::http::router(node2.clone()),
-        std::time::Duration::from_secs(10),
-        std::future::pending(),
-    ));
+    let base2 = common::web::serve_state(node2.clone()).await;
     let (id, link, _) = offer(&e).await;
     let link2 = link.replace(&e.base, &base2);
     let mut b = Browser::new("en");

@@ -6,9 +6,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use partnerflow::domain::{Locale, Span, Timestamp};
+use partnerflow::core::domain::{Locale, Span, Timestamp};
+use partnerflow::core::workflow::{
+    self, Definition, Effect, Guard, StepError, compile, compile_dir,
+};
 use partnerflow::email::Templates;
-use partnerflow::workflow::{self, Definition, Effect, Guard, StepError, compile, compile_dir};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

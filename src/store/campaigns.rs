@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Result, Store, StoreError, json_text};
-use crate::domain::Timestamp;
+use crate::core::domain::Timestamp;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CampaignRow {
@@ -25,7 +25,7 @@ pub struct CampaignRow {
     /// Optional overall cap, messages per minute.
     pub max_per_minute: Option<i64>,
     /// A reminder this long after the invitation to those who have not accepted.
-    pub reminder_after: Option<crate::domain::Span>,
+    pub reminder_after: Option<crate::core::domain::Span>,
     pub reminder_template: Option<String>,
 }
 
@@ -266,7 +266,7 @@ fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
         max_per_minute: r.try_get("max_per_minute")?,
         reminder_after: r
             .try_get::<Option<i64>, _>("reminder_after")?
-            .map(crate::domain::Span),
+            .map(crate::core::domain::Span),
         reminder_template: r.try_get("reminder_template")?,
     })
 }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{EmailRow, Result, Store, StoreError, json_text};
-use crate::domain::{
+use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, ProductId,
     Span, Timestamp,
 };
@@ -773,7 +773,7 @@ impl Store {
         limit: u32,
         now: Timestamp,
     ) -> Result<bool> {
-        let key = crate::links::sha256_hex(key);
+        let key = crate::core::links::sha256_hex(key);
         let start = now.0 - now.0.rem_euclid(window.0.max(1));
         let count: i64 = sqlx::query_scalar(
             "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1)

@@ -19,14 +19,14 @@ use std::time::{Duration, Instant};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use partnerflow::clock::ManualClock;
-use partnerflow::config::Settings;
-use partnerflow::domain::{InstanceId, Locale, Timestamp};
-use partnerflow::jobs::Runtime;
+use partnerflow::app::AppState;
+use partnerflow::core::clock::ManualClock;
+use partnerflow::core::config::Settings;
+use partnerflow::core::domain::{InstanceId, Locale, Timestamp};
 use serde_json::{Value, json};
 
 pub struct TestApp {
-    pub rt: Arc<Runtime>,
+    pub rt: Arc<AppState>,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
 }
@@ -237,7 +237,7 @@ pub fn trial_data(n: usize) -> serde_json::Map<String, Value> {
 }
 
 /// A runtime on `env` without workers, to start instances and observe the store.
-pub async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
+pub async fn local_runtime(env: &[(String, String)]) -> Arc<AppState> {
     let settings = Settings::load(None, env).unwrap();
     partnerflow::app::build(settings, None, "test")
         .await
@@ -245,7 +245,7 @@ pub async fn local_runtime(env: &[(String, String)]) -> Arc<Runtime> {
 }
 
 /// Starts trial invitation `n` on `rt` and sends it (one email job due now).
-pub async fn start_and_send(rt: &Runtime, n: usize) -> InstanceId {
+pub async fn start_and_send(rt: &AppState, n: usize) -> InstanceId {
     let id = rt
         .engine
         .start("trial_invitation", &trial_data(n), None, "test")

@@ -11,14 +11,18 @@ use super::TestApp;
 
 /// Serves the app's real router on a free port; returns its base URL.
 pub async fn serve(app: &TestApp) -> String {
+    serve_state(app.rt.clone()).await
+}
+
+/// Serves a state's web router (no workers: tests run jobs with `run_due`) through the same
+/// `server::serve` as `partnerflow serve`, on a free port; returns its base URL.
+pub async fn serve_state(state: std::sync::Arc<partnerflow::app::AppState>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = partnerflow::http::router(app.rt.clone());
-    let timeout = app.rt.settings.http.header_read_timeout.as_std();
-    tokio::spawn(partnerflow::http::serve(
+    tokio::spawn(partnerflow::server::serve(
+        state,
         listener,
-        router,
-        timeout,
+        partnerflow::server::ServeOptions { workers: false },
         std::future::pending(),
     ));
     format!("http://{addr}")

@@ -9,8 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use ring::hmac;
 
-use crate::config::LinkSettings;
-use crate::domain::{OfferId, Span, Timestamp};
+use crate::core::config::LinkSettings;
+use crate::core::domain::{OfferId, Span, Timestamp};
 
 /// What a MAC is for: a code for one purpose never verifies for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +145,8 @@ impl KeyRing {
                 .map_err(|e| format!("{}: {e}", path.display()));
         }
         let spec = generate_spec();
-        crate::files::private_dir(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        crate::core::files::private_dir(data_dir)
+            .map_err(|e| format!("{}: {e}", data_dir.display()))?;
         write_private(&path, &format!("{spec}\n"))?;
         let ring = KeyRing::parse(&spec, "")?;
         Ok((
@@ -266,7 +267,10 @@ pub fn generate_spec() -> String {
         use rand::RngCore;
         rand::rng().fill_bytes(&mut raw);
     }
-    let kid = format!("k{}", crate::domain::random_base32(6).to_ascii_lowercase());
+    let kid = format!(
+        "k{}",
+        crate::core::domain::random_base32(6).to_ascii_lowercase()
+    );
     format!("{kid}:{}", B64.encode(raw))
 }
 
@@ -371,7 +375,7 @@ mod tests {
     fn a_key_is_generated_once_into_the_data_folder_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let none = LinkSettings {
-            keys: crate::config::Secret::new(""),
+            keys: crate::core::config::Secret::new(""),
             signing_key: String::new(),
         };
         let (first, warning) = KeyRing::load(&none, dir.path()).unwrap();
@@ -391,7 +395,7 @@ mod tests {
         // Configured keys win over the file.
         let spec = generate_spec();
         let configured = LinkSettings {
-            keys: crate::config::Secret::new(spec.clone()),
+            keys: crate::core::config::Secret::new(spec.clone()),
             signing_key: String::new(),
         };
         let (r, w) = KeyRing::load(&configured, dir.path()).unwrap();

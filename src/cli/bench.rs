@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use crate::config::{Settings, TransportKind};
-use crate::domain::Span;
+use crate::core::config::{Settings, TransportKind};
+use crate::core::domain::Span;
 
 /// Peak resident set size of this process in MiB (Linux: VmHWM).
 pub fn peak_rss_mib() -> Option<f64> {
@@ -422,14 +422,14 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
     let rt = crate::app::build(settings, None, "bench")
         .await
         .map_err(|e| e.to_string())?;
-    crate::tasks::location_sync(&rt).await?;
-    let p = |s: &str| crate::domain::ProductId::parse(s);
+    crate::offers::tasks::location_sync(&rt).await?;
+    let p = |s: &str| crate::core::domain::ProductId::parse(s);
     let o = offers::create(
         &rt,
         NewOffer {
-            kind: crate::domain::OfferKind::Purchase,
+            kind: crate::core::domain::OfferKind::Purchase,
             location_id: "loc-berlin".into(),
-            country: crate::domain::Country::parse("DE")?,
+            country: crate::core::domain::Country::parse("DE")?,
             products: vec![
                 LineRequest {
                     product: p("m365-e3")?,
@@ -440,7 +440,7 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
                     licences: Some(10),
                 },
             ],
-            delegated_admin: Some(crate::domain::AdminRole::Limited),
+            delegated_admin: Some(crate::core::domain::AdminRole::Limited),
             auto_extend: false,
             expires_at: None,
             message: None,
@@ -460,7 +460,7 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
             .await
             .map_err(|e| format!("{e:?}"))?;
         let html = crate::pages::offer_page(
-            crate::domain::Locale::De,
+            crate::core::domain::Locale::De,
             &rt.settings.partner,
             &o,
             &limits,
@@ -483,13 +483,13 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
             for i in (w..n).step_by(concurrency) {
                 let a = Acceptance {
                     organisation: format!("Kunde {i} GmbH"),
-                    domain: crate::domain::DomainName::parse(&format!("kunde{i}.example"))?,
-                    admin_email: crate::domain::EmailAddress::parse(&format!(
+                    domain: crate::core::domain::DomainName::parse(&format!("kunde{i}.example"))?,
+                    admin_email: crate::core::domain::EmailAddress::parse(&format!(
                         "it@kunde{i}.example"
                     ))?,
                     licences: vec![(p("m365-e3")?, 30)],
                     delegated_admin: true,
-                    locale: crate::domain::Locale::De,
+                    locale: crate::core::domain::Locale::De,
                 };
                 if let Accepted::Unconfirmed(id) = offers::accept(&rt, &o, a)
                     .await
@@ -583,31 +583,33 @@ async fn campaign_on(
             None
         }
         None => {
-            let (port, stats) = crate::smtp_sink::start().await.map_err(|e| e.to_string())?;
+            let (port, stats) = crate::email::sink::start()
+                .await
+                .map_err(|e| e.to_string())?;
             settings.email.smtp.host = "127.0.0.1".into();
             settings.email.smtp.port = port;
             Some(stats)
         }
     };
     settings.email.transport = TransportKind::Smtp;
-    settings.email.smtp.security = crate::config::SmtpSecurity::None;
+    settings.email.smtp.security = crate::core::config::SmtpSecurity::None;
     settings.email.smtp.pool_size = pool.max(1);
     settings.campaigns.in_flight = in_flight.max(1);
     let rt = crate::app::build(settings, None, "bench")
         .await
         .map_err(|e| e.to_string())?;
-    crate::tasks::location_sync(&rt).await?;
+    crate::offers::tasks::location_sync(&rt).await?;
     let o = crate::offers::create(
         &rt,
         crate::offers::NewOffer {
-            kind: crate::domain::OfferKind::Trial,
+            kind: crate::core::domain::OfferKind::Trial,
             location_id: "loc-berlin".into(),
-            country: crate::domain::Country::parse("DE")?,
+            country: crate::core::domain::Country::parse("DE")?,
             products: vec![crate::offers::LineRequest {
-                product: crate::domain::ProductId::parse("m365-business-premium-trial")?,
+                product: crate::core::domain::ProductId::parse("m365-business-premium-trial")?,
                 licences: None,
             }],
-            delegated_admin: Some(crate::domain::AdminRole::Limited),
+            delegated_admin: Some(crate::core::domain::AdminRole::Limited),
             auto_extend: false,
             expires_at: None,
             message: None,

@@ -1,7 +1,7 @@
 //! The built-in scheduled tasks: `location_sync` and `reconcile`.
 
-use crate::domain::Span;
-use crate::jobs::Runtime;
+use crate::app::AppState;
+use crate::core::domain::Span;
 use crate::store::Location;
 
 #[derive(serde::Deserialize)]
@@ -64,7 +64,7 @@ async fn fetch_source(source: &str) -> Result<String, String> {
 /// selectable once a sync has seen it; one that this (successful) sync no longer lists is
 /// unavailable from now on, and the partner is told once (a `location_notice`, started in the
 /// transaction that marks it removed).
-pub async fn location_sync(rt: &Runtime) -> Result<String, String> {
+pub async fn location_sync(rt: &AppState) -> Result<String, String> {
     let source = &rt.settings.schedules.location_sync.source;
     let text = fetch_source(source).await?;
     let locs = parse_locations(source, &text)?;
@@ -103,7 +103,7 @@ pub async fn location_sync(rt: &Runtime) -> Result<String, String> {
                     .collect::<Vec<_>>()
             ),
         );
-        let id = crate::domain::InstanceId::generate();
+        let id = crate::core::domain::InstanceId::generate();
         let (mut c, _) = rt
             .engine
             .plan_start(
@@ -136,7 +136,7 @@ pub async fn location_sync(rt: &Runtime) -> Result<String, String> {
 }
 
 /// Finds jobs stuck past their lease and overdue timers, re-enqueues them, logs the repair.
-pub async fn reconcile(rt: &Runtime) -> Result<String, String> {
+pub async fn reconcile(rt: &AppState) -> Result<String, String> {
     let now = rt.clock.now();
     let stuck_before = now.plus(Span(-rt.settings.schedules.reconcile.stuck_after.0));
     let (repaired, overdue) = rt

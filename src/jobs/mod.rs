@@ -12,64 +12,16 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::clock::Clock;
-use crate::config::{JobSettings, Settings};
-use crate::domain::{InstanceId, Span, Timestamp};
-use crate::email::{self, EmailError, Envelope, Templates, Transport};
-use crate::engine::{Engine, EngineError};
-use crate::schedule::{self, Plan, ScheduleDef};
-use crate::store::{AdvanceOutcome, JobRow, NewJob, Outcome, Store, StoreError};
+use crate::app::AppState;
+use crate::core::config::JobSettings;
+use crate::core::domain::{InstanceId, Span, Timestamp};
+use crate::core::retry::backoff;
+use crate::core::schedule::{self, Plan, ScheduleDef};
+use crate::email::{self, EmailError, Envelope};
+use crate::engine::EngineError;
+use crate::store::{AdvanceOutcome, JobRow, NewJob, Outcome, StoreError};
 
-/// Exponential backoff with ±25 % jitter: `base * 2^(attempt-1)`, capped at `max`.
-/// `jitter` is in [-1, 1] (random in production, fixed in tests).
-pub fn backoff(attempt: i64, base: Span, max: Span, jitter: f64) -> Span {
-    let exp = (attempt.max(1) - 1).min(40) as u32;
-    let raw = base
-        .0
-        .saturating_mul(1i64.checked_shl(exp).unwrap_or(i64::MAX))
-        .min(max.0);
-    let j = (raw as f64 * 0.25 * jitter.clamp(-1.0, 1.0)) as i64;
-    Span((raw + j).max(1))
-}
-
-/// Everything a job needs to run. Shared by the apalis workers and `run_due`.
-pub struct Runtime {
-    pub engine: Arc<Engine>,
-    pub store: Store,
-    pub templates: Arc<Templates>,
-    pub transport: Transport,
-    pub settings: Settings,
-    pub schedules: Vec<ScheduleDef>,
-    pub clock: Arc<dyn Clock>,
-    /// Unique per process start: lease owner and log field.
-    pub node: String,
-    /// The product catalog (config/catalog.toml), checked at start.
-    pub catalog: Arc<crate::catalog::Catalog>,
-    /// Keys that sign and verify advisor codes and page links.
-    pub keys: Arc<crate::links::KeyRing>,
-}
-
-impl std::fmt::Debug for Runtime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime").field("node", &self.node).finish()
-    }
-}
-
-pub fn node_name(role: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "local".into());
-    format!(
-        "{role}-{host}-{}-{}",
-        std::process::id(),
-        crate::domain::random_base32(6).to_ascii_lowercase()
-    )
-}
-
-impl Runtime {
+impl AppState {
     fn cfg(&self) -> &JobSettings {
         &self.settings.jobs
     }
@@ -233,8 +185,8 @@ impl Runtime {
         );
         let started = self.clock.now();
         let result = match name.as_str() {
-            "location_sync" => crate::tasks::location_sync(self).await,
-            "reconcile" => crate::tasks::reconcile(self).await,
+            "location_sync" => crate::offers::tasks::location_sync(self).await,
+            "reconcile" => crate::offers::tasks::reconcile(self).await,
             "test_tick" => Ok("ran".to_string()),
             other => Err(format!("unknown schedule `{other}`")),
         };
@@ -372,7 +324,7 @@ type Ack = (JobRow, Outcome, oneshot::Sender<()>);
 
 /// Writes outcomes back in batches: whatever finished while the last batch committed goes
 /// into the next transaction. A DB error is retried with backoff, never fatal.
-async fn acknowledger(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Ack>) {
+async fn acknowledger(rt: Arc<AppState>, mut rx: mpsc::Receiver<Ack>) {
     let mut buf: Vec<Ack> = Vec::new();
     while let Some(first) = rx.recv().await {
         buf.push(first);
@@ -403,7 +355,7 @@ async fn acknowledger(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Ack>) {
 
 #[derive(Clone)]
 struct WorkerCtx {
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     acks: mpsc::Sender<Ack>,
 }
 
@@ -442,7 +394,7 @@ async fn handle(job: JobRow, ctx: Data<WorkerCtx>) -> Result<(), BoxDynError> {
 /// A stream of claimed jobs that never ends and never errors: when nothing is due it waits
 /// for a wake-up (local enqueue) or the poll interval; a DB error is logged and retried.
 fn claim_stream(
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     limit: usize,
 ) -> futures::stream::BoxStream<'static, Result<Option<Task<JobRow>>, BoxDynError>> {
     let wake = rt.store.wake_handle();
@@ -485,7 +437,7 @@ fn claim_stream(
 /// Runs the apalis worker, the schedule ticker and the pruner until `shutdown` resolves;
 /// in-flight jobs finish before it returns.
 pub async fn run_workers(
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxDynError> {
     let (ack_tx, ack_rx) = mpsc::channel::<Ack>(4096);
@@ -508,10 +460,10 @@ pub async fn run_workers(
             let stream_rt = ctx.rt.clone();
             let backend = BackendBuilder::new()
                 .database(stream_rt)
-                .fetcher(move |rt: &mut Arc<Runtime>, _: &(), _: &WorkerContext| {
+                .fetcher(move |rt: &mut Arc<AppState>, _: &(), _: &WorkerContext| {
                     claim_stream(rt.clone(), limit)
                 })
-                .sink(|_: &mut Arc<Runtime>, _: &()| {
+                .sink(|_: &mut Arc<AppState>, _: &()| {
                     futures::sink::drain().sink_map_err(|e| -> BoxDynError { match e {} })
                 })
                 .build()
@@ -556,7 +508,7 @@ fn unreachable_backend(e: String) -> ! {
 }
 
 /// Schedule ticks and pruning, beside the worker.
-async fn side_tasks(rt: Arc<Runtime>) {
+async fn side_tasks(rt: Arc<AppState>) {
     let mut next_prune = rt.clock.now();
     loop {
         let next_tick = rt.tick_schedules().await;
@@ -578,22 +530,5 @@ async fn side_tasks(rt: Arc<Runtime>) {
         }
         let wait = (next_tick.0 - rt.clock.now().0).clamp(20, 1000);
         tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_caps_and_jitters() {
-        let base = Span::from_secs(5);
-        let max = Span::from_secs(3600);
-        assert_eq!(backoff(1, base, max, 0.0), Span(5_000));
-        assert_eq!(backoff(2, base, max, 0.0), Span(10_000));
-        assert_eq!(backoff(4, base, max, 0.0), Span(40_000));
-        assert_eq!(backoff(30, base, max, 0.0), max);
-        assert_eq!(backoff(1, base, max, 1.0), Span(6_250));
-        assert_eq!(backoff(1, base, max, -1.0), Span(3_750));
     }
 }

@@ -349,12 +349,12 @@ fn header_message_id(headers: &[Header<'_>]) -> Option<String> {
 mod tests {
     use super::*;
 
-    const HARD_POSTFIX: &[u8] = include_bytes!("../tests/support/bounces/hard-postfix.eml");
-    const SOFT_DELAYED: &[u8] = include_bytes!("../tests/support/bounces/soft-delayed.eml");
-    const EXCHANGE_HARD: &[u8] = include_bytes!("../tests/support/bounces/exchange-hard.eml");
-    const TWO_RECIPIENTS: &[u8] = include_bytes!("../tests/support/bounces/two-recipients.eml");
-    const NOT_A_BOUNCE: &[u8] = include_bytes!("../tests/support/bounces/not-a-bounce.eml");
-    const AUTOREPLY: &[u8] = include_bytes!("../tests/support/bounces/autoreply.eml");
+    const HARD_POSTFIX: &[u8] = include_bytes!("../../tests/support/bounces/hard-postfix.eml");
+    const SOFT_DELAYED: &[u8] = include_bytes!("../../tests/support/bounces/soft-delayed.eml");
+    const EXCHANGE_HARD: &[u8] = include_bytes!("../../tests/support/bounces/exchange-hard.eml");
+    const TWO_RECIPIENTS: &[u8] = include_bytes!("../../tests/support/bounces/two-recipients.eml");
+    const NOT_A_BOUNCE: &[u8] = include_bytes!("../../tests/support/bounces/not-a-bounce.eml");
+    const AUTOREPLY: &[u8] = include_bytes!("../../tests/support/bounces/autoreply.eml");
 
     fn s(text: &str) -> Option<String> {
         Some(text.to_owned())

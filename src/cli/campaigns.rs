@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 use serde_json::json;
 
+use super::output::{CliError, print_json};
+use crate::app::AppState;
 use crate::campaigns::{self, CampaignError, NewCampaign};
-use crate::cli::{CliError, print_json};
-use crate::domain::{OfferId, Span};
-use crate::jobs::Runtime;
+use crate::core::domain::{OfferId, Span};
 use crate::store::{CampaignRow, RecipientCounts};
 
 const ACTOR: &str = "cli";
@@ -272,7 +272,7 @@ fn print_campaign(c: &CampaignRow, n: &RecipientCounts) {
     println!("  {}", extras.join(", "));
 }
 
-pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<Runtime>) -> Result<(), CliError> {
+pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<AppState>) -> Result<(), CliError> {
     let rt = &rt;
     match cmd {
         CampaignCmd::Create {
@@ -405,7 +405,7 @@ fn open_recipients(file: &Path) -> Result<Recipients, CliError> {
 }
 
 async fn add(
-    rt: &Runtime,
+    rt: &AppState,
     id: &str,
     file: &Path,
     rows: Recipients,
@@ -456,7 +456,7 @@ enum RunEnd {
 
 /// Sends one campaign from this process, showing progress, until it stops running — or,
 /// unless `wait`, until nothing is left to send before the next scheduled reminder.
-async fn run(rt: Arc<Runtime>, id: &str, wait: bool) -> Result<(), CliError> {
+async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
     let c = campaigns::get(&rt, id).await?;
     if matches!(c.state.as_str(), "draft" | "paused") {
         campaigns::start(&rt, id).await?;
@@ -567,7 +567,7 @@ async fn run(rt: Arc<Runtime>, id: &str, wait: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliError> {
+pub(crate) async fn bounces(cmd: BouncesCmd, rt: &AppState) -> Result<(), CliError> {
     let (path, json) = match cmd {
         BouncesCmd::Ingest { path, json } => (path, json),
         BouncesCmd::List {
@@ -596,8 +596,8 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
                 for r in &results {
                     match (&r.unmatched, r.kind) {
                         (Some(_), _) => unmatched += 1,
-                        (None, crate::bounces::BounceKind::Hard) => hard += 1,
-                        (None, crate::bounces::BounceKind::Soft) => soft += 1,
+                        (None, crate::core::bounces::BounceKind::Hard) => hard += 1,
+                        (None, crate::core::bounces::BounceKind::Soft) => soft += 1,
                     }
                     if !json {
                         let what = match (&r.matched, &r.matched_email, &r.unmatched) {
@@ -643,7 +643,7 @@ pub(crate) async fn bounces(cmd: BouncesCmd, rt: &Runtime) -> Result<(), CliErro
 }
 
 async fn list_bounces(
-    rt: &Runtime,
+    rt: &AppState,
     unmatched: bool,
     limit: i64,
     json: bool,
@@ -688,7 +688,7 @@ fn printable(s: &str) -> String {
     out
 }
 
-pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(), CliError> {
+pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &AppState) -> Result<(), CliError> {
     match cmd {
         SuppressionsCmd::List { limit, json } => {
             let rows = rt.store.suppressions(limit).await?;
@@ -707,7 +707,7 @@ pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(
             }
         }
         SuppressionsCmd::Add { email, reason } => {
-            let e = crate::domain::EmailAddress::parse(&email)
+            let e = crate::core::domain::EmailAddress::parse(&email)
                 .map_err(|m| other(format!("email: {m}")))?;
             let key = e.as_str().to_lowercase();
             let now = rt.clock.now();
@@ -724,4 +724,32 @@ pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &Runtime) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Campaigns, bounces and suppressions.
+#[derive(Subcommand, Debug)]
+pub(crate) enum CampaignsCommand {
+    /// Invitation campaigns: one offer to a recipients file, with a per-recipient ledger.
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCmd,
+    },
+    /// Bounce messages (delivery status notifications).
+    Bounces {
+        #[command(subcommand)]
+        command: BouncesCmd,
+    },
+    /// Addresses no campaign mails (unsubscribed, hard-bounced, added by hand).
+    Suppressions {
+        #[command(subcommand)]
+        command: SuppressionsCmd,
+    },
+}
+
+pub(crate) async fn dispatch(cmd: CampaignsCommand, rt: Arc<AppState>) -> Result<(), CliError> {
+    match cmd {
+        CampaignsCommand::Campaign { command } => campaign(command, rt).await,
+        CampaignsCommand::Bounces { command } => bounces(command, &rt).await,
+        CampaignsCommand::Suppressions { command } => suppressions(command, &rt).await,
+    }
 }

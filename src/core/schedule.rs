@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{CatchUp, Settings, parse_cron};
-use crate::domain::{Span, Timestamp};
+use crate::core::config::{CatchUp, Settings, parse_cron};
+use crate::core::domain::{Span, Timestamp};
 
 #[derive(Debug, Clone)]
 pub struct ScheduleDef {

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use toml::Spanned;
 
-use crate::domain::{EmailAddress, Locale, Span, Timestamp};
+use crate::core::domain::{EmailAddress, Locale, Span, Timestamp};
 
 /// The role every workflow may send to without declaring it: the partner's own contact.
 pub const PARTNER_ROLE: &str = "partner";

@@ -10,8 +10,8 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::Notify;
 
-use crate::config::DatabaseSettings;
-use crate::domain::{InstanceId, Timestamp};
+use crate::core::config::DatabaseSettings;
+use crate::core::domain::{InstanceId, Timestamp};
 
 mod campaigns;
 mod offers;
@@ -287,8 +287,11 @@ impl Store {
                 let path = path.split('?').next().unwrap_or(path);
                 if path != ":memory:" {
                     // 0600 before SQLite opens it: its -wal and -shm get the same mode.
-                    crate::files::private_sqlite(std::path::Path::new(path), !url.contains('?'))
-                        .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+                    crate::core::files::private_sqlite(
+                        std::path::Path::new(path),
+                        !url.contains('?'),
+                    )
+                    .map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
                 }
                 if url.contains('?') {
                     url.clone()

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::domain::{
+use crate::app::AppState;
+use crate::core::domain::{
     EmailAddress, Locale, OfferId, OfferKind, Span, Timestamp, parse_name, random_base32,
 };
 use crate::email::{EmailError, Envelope};
-use crate::jobs::Runtime;
 use crate::offers::OfferError;
 use crate::store::{
     CampaignRow, ClaimedRecipient, NewRecipient, RateLimits, RecipientCounts, RecipientOutcome,
@@ -54,7 +54,7 @@ pub fn default_template(kind: OfferKind) -> &'static str {
 }
 
 /// The template context shared by every recipient of a campaign (the offer's data).
-fn base_context(rt: &Runtime, c: &CampaignRow, o: &crate::store::OfferView) -> Value {
+fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::store::OfferView) -> Value {
     let offer = &o.offer;
     let mut data = Map::new();
     data.insert("offer_id".into(), json!(offer.offer_id));
@@ -110,7 +110,7 @@ pub const DEFAULT_REMINDER_TEMPLATE: &str = "invitation_reminder";
 /// Creates a campaign (state `draft`) for an open offer; checks at once that its templates
 /// render for this offer in both locales.
 pub async fn create(
-    rt: &Runtime,
+    rt: &AppState,
     offer: &OfferId,
     new: NewCampaign,
     actor: &str,
@@ -195,7 +195,7 @@ pub async fn create(
     Ok(c)
 }
 
-pub async fn get(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+pub async fn get(rt: &AppState, id: &str) -> Result<CampaignRow> {
     rt.store
         .campaign(id)
         .await?
@@ -525,7 +525,7 @@ impl RecipientRows for JsonRecipients {
 
 /// Streams a recipients CSV into a campaign: see [`import`].
 pub async fn import_csv<R: Read>(
-    rt: &Runtime,
+    rt: &AppState,
     campaign: &str,
     reader: R,
     bad: impl FnMut(BadRow),
@@ -542,7 +542,7 @@ pub async fn import_csv<R: Read>(
 /// Memory stays flat: lines are read one at a time (each at most `MAX_LINE_BYTES`) and rows
 /// go to the database in chunks.
 pub async fn import(
-    rt: &Runtime,
+    rt: &AppState,
     campaign: &str,
     mut rows: impl RecipientRows,
     mut bad: impl FnMut(BadRow),
@@ -628,7 +628,7 @@ pub async fn import(
 }
 
 async fn flush(
-    rt: &Runtime,
+    rt: &AppState,
     campaign: &str,
     chunk: &mut Vec<NewRecipient>,
     report: &mut ImportReport,
@@ -739,20 +739,20 @@ fn parse_row(
 }
 
 /// Starts (or resumes) a campaign.
-pub async fn start(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+pub async fn start(rt: &AppState, id: &str) -> Result<CampaignRow> {
     let c = transition(rt, id, &["draft", "paused"], "running", "starting").await?;
     tracing::info!(campaign = %c.id, name = %c.name, "campaign started");
     Ok(c)
 }
 
 /// Resumes a paused campaign (paused by the operator or automatically).
-pub async fn resume(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+pub async fn resume(rt: &AppState, id: &str) -> Result<CampaignRow> {
     let c = transition(rt, id, &["paused"], "running", "resuming").await?;
     tracing::info!(campaign = %c.id, "campaign resumed");
     Ok(c)
 }
 
-pub async fn pause(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+pub async fn pause(rt: &AppState, id: &str) -> Result<CampaignRow> {
     let now = rt.clock.now();
     if !rt
         .store
@@ -776,7 +776,7 @@ pub async fn pause(rt: &Runtime, id: &str) -> Result<CampaignRow> {
     get(rt, id).await
 }
 
-pub async fn cancel(rt: &Runtime, id: &str) -> Result<CampaignRow> {
+pub async fn cancel(rt: &AppState, id: &str) -> Result<CampaignRow> {
     let c = transition(
         rt,
         id,
@@ -790,7 +790,7 @@ pub async fn cancel(rt: &Runtime, id: &str) -> Result<CampaignRow> {
 }
 
 async fn transition(
-    rt: &Runtime,
+    rt: &AppState,
     id: &str,
     from: &[&str],
     to: &str,
@@ -812,7 +812,7 @@ async fn transition(
     get(rt, id).await
 }
 
-pub async fn status(rt: &Runtime, id: &str) -> Result<(CampaignRow, RecipientCounts)> {
+pub async fn status(rt: &AppState, id: &str) -> Result<(CampaignRow, RecipientCounts)> {
     let c = get(rt, id).await?;
     let n = rt.store.recipient_counts(id).await?;
     Ok((c, n))
@@ -843,7 +843,7 @@ pub fn csv_cell(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Writes the ledger as CSV, a page at a time; every cell through [`csv_cell`].
-pub async fn report_csv(rt: &Runtime, id: &str, out: &mut impl std::io::Write) -> Result<u64> {
+pub async fn report_csv(rt: &AppState, id: &str, out: &mut impl std::io::Write) -> Result<u64> {
     get(rt, id).await?;
     let mut w = csv::Writer::from_writer(out);
     let io = |e: csv::Error| CampaignError::Invalid(format!("writing the report: {e}"));
@@ -931,9 +931,9 @@ struct CampaignCtx {
     limits: RateLimits,
 }
 
-fn retry_at(rt: &Runtime, attempts: i64, now: Timestamp) -> Timestamp {
+fn retry_at(rt: &AppState, attempts: i64, now: Timestamp) -> Timestamp {
     let c = &rt.settings.campaigns;
-    now.plus(crate::jobs::backoff(
+    now.plus(crate::core::retry::backoff(
         attempts,
         c.retry_base,
         c.retry_max,
@@ -942,7 +942,7 @@ fn retry_at(rt: &Runtime, attempts: i64, now: Timestamp) -> Timestamp {
 }
 
 async fn send_one(
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     ctx: Arc<CampaignCtx>,
     r: ClaimedRecipient,
 ) -> (RecipientOutcome, bool) {
@@ -1030,7 +1030,7 @@ async fn send_one(
 
 /// Runs until `stop` turns true, then finishes what is in flight and commits it.
 pub async fn run_sender(
-    rt: Arc<Runtime>,
+    rt: Arc<AppState>,
     mut stop: watch::Receiver<bool>,
     stats: Arc<SenderStats>,
 ) {
@@ -1274,7 +1274,7 @@ async fn sleep_or_stop(stop: &mut watch::Receiver<bool>, d: Duration) {
     }
 }
 
-async fn load_ctx(rt: &Runtime, id: &str) -> Result<CampaignCtx> {
+async fn load_ctx(rt: &AppState, id: &str) -> Result<CampaignCtx> {
     let c = get(rt, id).await?;
     let offer = OfferId::parse(&c.offer_id).map_err(CampaignError::Invalid)?;
     let o = crate::offers::get(rt, &offer).await?;
@@ -1294,7 +1294,7 @@ async fn load_ctx(rt: &Runtime, id: &str) -> Result<CampaignCtx> {
     })
 }
 
-async fn auto_resume(rt: &Runtime, now: Timestamp) -> Result<()> {
+async fn auto_resume(rt: &AppState, now: Timestamp) -> Result<()> {
     let after = rt.settings.campaigns.auto_resume_after;
     for c in rt.store.campaigns().await? {
         if c.state == "paused"
@@ -1318,7 +1318,7 @@ pub const AUTO_PAUSE: &str = "delivery failures:";
 
 /// Commits outcomes in batches (when 256 are waiting or every 20 ms), then releases their
 /// permits; counts consecutive transient failures per campaign and pauses at the limit.
-async fn flush_outcomes(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Done>, stats: Arc<SenderStats>) {
+async fn flush_outcomes(rt: Arc<AppState>, mut rx: mpsc::Receiver<Done>, stats: Arc<SenderStats>) {
     let limit = i64::from(rt.settings.campaigns.max_failures);
     let mut buf: Vec<Done> = Vec::with_capacity(512);
     loop {
@@ -1415,9 +1415,9 @@ async fn flush_outcomes(rt: Arc<Runtime>, mut rx: mpsc::Receiver<Done>, stats: A
 // ------------------------------------------------------- unsubscribe and bounces
 
 /// The signed unsubscribe link of a recipient (`/u/{token}`).
-pub fn unsubscribe_url(rt: &Runtime, campaign: &str, seq: i64) -> String {
+pub fn unsubscribe_url(rt: &AppState, campaign: &str, seq: i64) -> String {
     let token = rt.keys.sign(
-        crate::links::Purpose::Unsubscribe,
+        crate::core::links::Purpose::Unsubscribe,
         &format!("{campaign}_{seq}"),
         &[],
     );
@@ -1444,15 +1444,15 @@ fn add_unsubscribe_footer(r: &mut crate::email::Rendered, locale: Locale, url: &
 /// Whose a verified unsubscribe token is: (campaign, seq, email). None for any bad token
 /// (one answer for all: no oracle).
 pub async fn unsubscribe_target(
-    rt: &Runtime,
+    rt: &AppState,
     token: &str,
 ) -> Result<Option<(String, i64, String)>> {
-    let Ok(p) = crate::links::KeyRing::split(token) else {
+    let Ok(p) = crate::core::links::KeyRing::split(token) else {
         return Ok(None);
     };
     if rt
         .keys
-        .verify(crate::links::Purpose::Unsubscribe, &p, &[])
+        .verify(crate::core::links::Purpose::Unsubscribe, &p, &[])
         .is_err()
     {
         return Ok(None);
@@ -1472,7 +1472,7 @@ pub async fn unsubscribe_target(
 
 /// One click: the address is suppressed (no campaign mails it again) and its pending rows
 /// are marked. Idempotent. Returns the address, or None for a bad token.
-pub async fn unsubscribe(rt: &Runtime, token: &str) -> Result<Option<String>> {
+pub async fn unsubscribe(rt: &AppState, token: &str) -> Result<Option<String>> {
     let Some((campaign, seq, email)) = unsubscribe_target(rt, token).await? else {
         return Ok(None);
     };
@@ -1491,7 +1491,7 @@ pub async fn unsubscribe(rt: &Runtime, token: &str) -> Result<Option<String>> {
 pub struct BounceResult {
     pub recipient: Option<String>,
     pub message_id: Option<String>,
-    pub kind: crate::bounces::BounceKind,
+    pub kind: crate::core::bounces::BounceKind,
     pub status: String,
     /// The campaign recipient it matched (campaign, line), if any.
     pub matched: Option<(String, i64)>,
@@ -1509,14 +1509,15 @@ pub struct BounceResult {
 /// failed recipient must be that message's recipient. Only then does a hard bounce make the
 /// campaign recipient `bounced` and suppress the address, and a soft one count. Bounces
 /// that match nothing change nothing; every bounce is kept (`bounces list`). A DSN naming
-/// more than [`crate::bounces::MAX_RECIPIENTS`] recipients is refused whole.
-pub async fn ingest_bounce(rt: &Runtime, raw: &[u8], source: &str) -> Result<Vec<BounceResult>> {
+/// more than [`crate::core::bounces::MAX_RECIPIENTS`] recipients is refused whole.
+pub async fn ingest_bounce(rt: &AppState, raw: &[u8], source: &str) -> Result<Vec<BounceResult>> {
     use crate::store::BounceTarget;
-    let bounces = crate::bounces::parse(raw).map_err(|e| CampaignError::Invalid(e.to_string()))?;
+    let bounces =
+        crate::core::bounces::parse(raw).map_err(|e| CampaignError::Invalid(e.to_string()))?;
     let now = rt.clock.now();
     let mut out = Vec::new();
     for b in bounces {
-        let hard = b.kind == crate::bounces::BounceKind::Hard;
+        let hard = b.kind == crate::core::bounces::BounceKind::Hard;
         let detail = format!(
             "{} bounce {}{}",
             if hard { "hard" } else { "soft" },

@@ -1,5 +1,13 @@
 //! The command line (clap). Read commands take `--json`.
 
+pub mod bench;
+mod campaigns;
+mod offers;
+mod output;
+
+pub(crate) use output::CliError;
+use output::{print_json, read_json_file, time_text};
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,9 +16,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 use crate::app;
-use crate::config::{LogFormat, Settings};
-use crate::domain::{InstanceId, Locale};
-use crate::jobs::Runtime;
+use crate::app::AppState;
+use crate::core::config::{LogFormat, Settings};
+use crate::core::domain::{InstanceId, Locale};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -79,73 +87,10 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: SchedulesCmd,
     },
-    /// Offers: create, track by Offer ID, list, withdraw.
-    Offer {
-        #[command(subcommand)]
-        command: OfferCmd,
-    },
-    /// Send an offer's link to a recipient (an invitation email).
-    Invite {
-        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
-        offer_id: String,
-        /// The recipient's email address.
-        recipient: String,
-        /// de or en (default: app.default_locale).
-        #[arg(long)]
-        locale: Option<String>,
-        /// The recipient's name, for the greeting.
-        #[arg(long)]
-        name: Option<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Partner locations (synced every 24 hours; only synced ones can be chosen).
-    Locations {
-        #[command(subcommand)]
-        command: LocationsCmd,
-    },
-    /// The product catalog (config/catalog.toml).
-    Catalog {
-        #[command(subcommand)]
-        command: CatalogCmd,
-    },
-    /// Customers (who accepted an offer or were invited): search by exact user name or exact
-    /// domain.
-    Customers {
-        #[command(subcommand)]
-        command: CustomersCmd,
-    },
-    /// API tokens for the partner API (stored hashed; the token is shown once).
-    Tokens {
-        #[command(subcommand)]
-        command: TokensCmd,
-    },
-    /// Completed sign-ups reported by the sign-up system.
-    Signups {
-        #[command(subcommand)]
-        command: SignupsCmd,
-    },
-    /// Reseller partnerships (indirect provider).
-    Resellers {
-        #[command(subcommand)]
-        command: ResellersCmd,
-    },
-    /// Invitation campaigns: one offer to a recipients file, with a per-recipient ledger.
-    Campaign {
-        #[command(subcommand)]
-        command: crate::cli_campaigns::CampaignCmd,
-    },
-    /// Bounce messages (delivery status notifications).
-    Bounces {
-        #[command(subcommand)]
-        command: crate::cli_campaigns::BouncesCmd,
-    },
-    /// Addresses no campaign mails (unsubscribed, hard-bounced, added by hand).
-    Suppressions {
-        #[command(subcommand)]
-        command: crate::cli_campaigns::SuppressionsCmd,
-    },
+    #[command(flatten)]
+    Offers(offers::OffersCommand),
+    #[command(flatten)]
+    Campaigns(campaigns::CampaignsCommand),
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -307,205 +252,6 @@ pub(crate) enum SchedulesCmd {
 }
 
 #[derive(Subcommand, Debug)]
-pub(crate) enum OfferCmd {
-    /// Create an offer; prints its Offer ID and link.
-    ///
-    /// Examples:
-    ///   partnerflow offer create --kind trial --location loc-berlin --country DE --product m365-business-premium-trial
-    ///   partnerflow offer create --kind purchase --location loc-berlin --country DE --product m365-e3:25 --product exchange-online-plan-1:10 --delegated-admin limited
-    ///   partnerflow offer create --kind delegated_admin --location loc-berlin --country DE --delegated-admin full
-    #[command(verbatim_doc_comment)]
-    Create {
-        /// trial, purchase or delegated_admin.
-        #[arg(long)]
-        kind: String,
-        /// A synced partner location id (`partnerflow locations list`).
-        #[arg(long)]
-        location: String,
-        /// Usage country, an assigned ISO 3166-1 alpha-2 code (e.g. DE): decides which products
-        /// may be offered.
-        #[arg(long)]
-        country: String,
-        /// A catalog product, `ID` for a trial or `ID:LICENCES` for a purchase; repeatable.
-        #[arg(long = "product", value_name = "ID[:LICENCES]")]
-        products: Vec<String>,
-        /// Include delegated administration: full or limited.
-        #[arg(long)]
-        delegated_admin: Option<String>,
-        /// The relationship extends itself by 180 days at its end (limited administration
-        /// only; refused for full). The customer sees this before accepting.
-        #[arg(long)]
-        auto_extend: bool,
-        /// RFC 3339 expiry (default per kind: offers.*_expiry).
-        #[arg(long)]
-        expires_at: Option<String>,
-        /// The partner's message to customers, shown in the email and on the page.
-        #[arg(long)]
-        message: Option<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Track an offer by Offer ID: state, products, link, invitations (delivery), acceptances,
-    /// delegated-admin relationships, sign-ups, history.
-    Show {
-        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
-        offer_id: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List offers, newest first.
-    List {
-        /// created, open, expired or withdrawn.
-        #[arg(long)]
-        state: Option<String>,
-        /// trial, purchase or delegated_admin.
-        #[arg(long)]
-        kind: Option<String>,
-        /// A location id.
-        #[arg(long)]
-        location: Option<String>,
-        /// Created on or after (2026-11-01 or RFC 3339).
-        #[arg(long)]
-        created_from: Option<String>,
-        /// Created before (2026-12-01 or RFC 3339).
-        #[arg(long)]
-        created_to: Option<String>,
-        /// Show at most this many offers.
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Withdraw an offer: its link stops working (410) and open invitations end.
-    Withdraw {
-        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
-        offer_id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum LocationsCmd {
-    /// The synced locations.
-    List {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Sync now from schedules.location_sync.source.
-    Sync,
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum CatalogCmd {
-    /// Products, optionally only those sold in a country.
-    List {
-        /// Only products sold in this usage country (ISO 3166-1 alpha-2, e.g. DE).
-        #[arg(long)]
-        country: Option<String>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum CustomersCmd {
-    /// By exact user name (person@contoso.com) or exact domain (contoso.com); no wildcards.
-    /// Finds customers who accepted an offer and those the partner invited (marked
-    /// `invited`), with their acceptances, invitations and resellers.
-    Search {
-        /// An exact user name (person@contoso.com) or an exact domain (contoso.com).
-        query: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum TokensCmd {
-    /// Create a token; it is printed once (only a hash is stored).
-    Create {
-        /// Who or what uses it, e.g. "crm-sync".
-        #[arg(long)]
-        name: String,
-        /// admin, sales_agent (create offers, send invitations, read), viewer (read) or
-        /// signups (only POST /api/v1/signups, for the sign-up system's webhook).
-        #[arg(long)]
-        role: String,
-    },
-    /// The tokens (never their secrets).
-    List {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Revoke a token by its id (tXXXXXXXXXX).
-    Revoke {
-        /// The token id (`partnerflow tokens list`).
-        id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum SignupsCmd {
-    /// Import completed sign-ups from a CSV file with the header
-    /// `advisor_code,customer_domain,completed_at` (completed_at RFC 3339). A bad row — among
-    /// them one whose advisor code does not verify (forged, or not one of our offers'), or a
-    /// line over 4 KiB — is reported with its line and skipped; the others are imported. Exit status 1 if any row
-    /// was bad. The reconcile schedule matches them to acceptances (or run
-    /// `partnerflow schedules run reconcile`).
-    Import {
-        /// The CSV file.
-        file: PathBuf,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-pub(crate) enum ResellersCmd {
-    /// Send a partnership request to a reseller (an email with a personal link).
-    Request {
-        /// The reseller's MPN ID (5 to 10 digits).
-        #[arg(long)]
-        mpn_id: String,
-        /// The reseller's company name, shown in the email and on the page.
-        #[arg(long)]
-        name: String,
-        /// The reseller's email address: where the request goes.
-        #[arg(long)]
-        email: String,
-    },
-    /// The reseller partnerships.
-    List {
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Associate an active reseller with a customer domain or an acceptance.
-    Associate {
-        /// The reseller's MPN ID (its partnership must be active).
-        mpn_id: String,
-        /// The customer's domain (a customer who accepted an offer).
-        #[arg(long, conflicts_with = "acceptance")]
-        domain: Option<String>,
-        /// An acceptance id (in_…, see `partnerflow offer show`).
-        #[arg(long)]
-        acceptance: Option<String>,
-        /// Make the reseller the customer's support contact.
-        #[arg(long)]
-        support_contact: bool,
-    },
-    /// End a partnership; its customers stay.
-    Remove {
-        /// The reseller's MPN ID.
-        mpn_id: String,
-    },
-}
-
-#[derive(Subcommand, Debug)]
 pub(crate) enum BenchCmd {
     /// N generated recipients through the whole campaign path (streamed import, ledger,
     /// rendering, SMTP delivery, batched outcomes; no rate limit), to --smtp HOST:PORT or to a
@@ -524,8 +270,8 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 512)]
         in_flight: u32,
         /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
-        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
-        store: crate::bench::BenchStore,
+        #[arg(long, value_enum, default_value_t = crate::cli::bench::BenchStore::Sqlite)]
+        store: crate::cli::bench::BenchStore,
         /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
         /// dropped after).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -542,8 +288,8 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
         /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
-        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
-        store: crate::bench::BenchStore,
+        #[arg(long, value_enum, default_value_t = crate::cli::bench::BenchStore::Sqlite)]
+        store: crate::cli::bench::BenchStore,
         /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and dropped after).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres: String,
@@ -558,8 +304,8 @@ pub(crate) enum BenchCmd {
         #[arg(long)]
         dir: Option<PathBuf>,
         /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
-        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
-        store: crate::bench::BenchStore,
+        #[arg(long, value_enum, default_value_t = crate::cli::bench::BenchStore::Sqlite)]
+        store: crate::cli::bench::BenchStore,
         /// The PostgreSQL server for `--store postgres` (a scratch database is made on it and
         /// dropped after).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -574,8 +320,8 @@ pub(crate) enum BenchCmd {
         #[arg(long, default_value_t = 100_000)]
         jobs: usize,
         /// sqlite (a temporary file) or postgres (a scratch database on --postgres).
-        #[arg(long, value_enum, default_value_t = crate::bench::BenchStore::Sqlite)]
-        store: crate::bench::BenchStore,
+        #[arg(long, value_enum, default_value_t = crate::cli::bench::BenchStore::Sqlite)]
+        store: crate::cli::bench::BenchStore,
         /// The PostgreSQL server (any database on it; the user must be allowed to create
         /// databases).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
@@ -593,29 +339,6 @@ pub(crate) enum BenchCmd {
         #[arg(long)]
         peer: Option<PathBuf>,
     },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
-    #[error(transparent)]
-    Start(#[from] app::StartError),
-    #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Offer(#[from] crate::offers::OfferError),
-    #[error("{0}")]
-    Other(String),
-}
-
-impl From<crate::http::ApiError> for CliError {
-    fn from(e: crate::http::ApiError) -> Self {
-        match e {
-            crate::http::ApiError::Offer(o) => CliError::Offer(o),
-            other => CliError::Other(other.to_string()),
-        }
-    }
 }
 
 /// The log filter when RUST_LOG is not set: `serve` and `worker` log at `log.level`; other
@@ -649,7 +372,7 @@ fn init_logging(settings: &Settings, server: bool, verbose: u8) {
 
 pub fn main() -> ExitCode {
     // Before anything is created: the database, the outbox and reports hold personal data.
-    crate::files::restrict_umask();
+    crate::core::files::restrict_umask();
     let cli = Cli::parse();
     let settings = match Settings::load(cli.config.as_deref(), &Settings::process_env()) {
         Ok(s) => s,
@@ -696,37 +419,6 @@ fn merge_json(base: &mut Value, over: Value) {
     }
 }
 
-/// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
-pub(crate) fn time_text(v: &Value) -> String {
-    use crate::domain::Timestamp;
-    match v {
-        Value::String(s) => Timestamp::parse_rfc3339(s)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|_| s.clone()),
-        v => v
-            .as_i64()
-            .map(|x| Timestamp(x).to_string())
-            .unwrap_or_else(|| "-".into()),
-    }
-}
-
-pub(crate) fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-}
-
-pub(crate) fn read_json_file(path: &PathBuf) -> Result<Value, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Other(format!("{}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| {
-        CliError::Other(format!(
-            "{}:{}:{}: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
-}
-
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -745,12 +437,12 @@ async fn shutdown_signal() {
 async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
     match cmd {
         Command::Check => {
-            crate::schedule::from_settings(&settings).map_err(CliError::Other)?;
+            crate::core::schedule::from_settings(&settings).map_err(CliError::Other)?;
             let (templates, defs) = app::load_definitions(&settings)?;
-            let catalog = crate::catalog::Catalog::load(&settings.app.catalog)
+            let catalog = crate::core::catalog::Catalog::load(&settings.app.catalog)
                 .map_err(|e| CliError::Other(format!("catalog:\n{e}")))?;
             if !settings.links.keys.is_empty() {
-                crate::links::KeyRing::parse(
+                crate::core::links::KeyRing::parse(
                     settings.links.keys.expose(),
                     &settings.links.signing_key,
                 )
@@ -785,8 +477,8 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                         ))
                     })?;
                     match format {
-                        GraphFormat::Mermaid => print!("{}", crate::workflow::to_mermaid(d)),
-                        GraphFormat::Dot => print!("{}", crate::workflow::to_dot(d)),
+                        GraphFormat::Mermaid => print!("{}", crate::core::workflow::to_mermaid(d)),
+                        GraphFormat::Dot => print!("{}", crate::core::workflow::to_dot(d)),
                     }
                 }
             }
@@ -828,7 +520,8 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                         .find(|(t, _)| *t == name)
                         .map_or("customer", |(_, r)| *r)
                         .to_string();
-                    let mut ctx = crate::workflow::sample_context_in(def, &role, true, locale);
+                    let mut ctx =
+                        crate::core::workflow::sample_context_in(def, &role, true, locale);
                     ctx["partner"] = json!(settings.partner);
                     match (file, &data) {
                         (None, _) => {}
@@ -880,7 +573,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     store,
                     postgres,
                 },
-        } => crate::bench::campaign(
+        } => crate::cli::bench::campaign(
             settings, recipients, smtp, pool, in_flight, store, &postgres,
         )
         .await
@@ -893,7 +586,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     store,
                     postgres,
                 },
-        } => crate::bench::offers(settings, acceptances, concurrency, store, &postgres)
+        } => crate::cli::bench::offers(settings, acceptances, concurrency, store, &postgres)
             .await
             .map_err(CliError::Other),
         Command::Bench {
@@ -904,7 +597,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     store,
                     postgres,
                 },
-        } => crate::bench::lifecycle(settings, instances, dir, store, &postgres)
+        } => crate::cli::bench::lifecycle(settings, instances, dir, store, &postgres)
             .await
             .map_err(CliError::Other),
         Command::Bench {
@@ -919,12 +612,12 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     peer,
                 },
         } => {
-            if peer.is_some() && store != crate::bench::BenchStore::Postgres {
+            if peer.is_some() && store != crate::cli::bench::BenchStore::Postgres {
                 return Err(CliError::Other(
                     "--peer compares on PostgreSQL: add --store postgres".into(),
                 ));
             }
-            let b = crate::bench::QueueBench {
+            let b = crate::cli::bench::QueueBench {
                 jobs,
                 store,
                 postgres,
@@ -933,7 +626,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                 concurrency: concurrency.max(1),
                 peer,
             };
-            crate::bench::queue(settings, b)
+            crate::cli::bench::queue(settings, b)
                 .await
                 .map_err(CliError::Other)
         }
@@ -949,7 +642,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
     }
 }
 
-async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError> {
+async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliError> {
     match cmd {
         Command::Migrate => {
             rt.store.migrate().await?;
@@ -962,35 +655,15 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                     CliError::Other(format!("http.bind {}: {e}", rt.settings.http.bind))
                 })?;
             tracing::info!(bind = %rt.settings.http.bind, node = %rt.node, workers = !no_workers, "partnerflow serving");
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let workers = if no_workers {
-                None
-            } else {
-                let mut rx = stop_rx.clone();
-                Some(tokio::spawn(crate::jobs::run_workers(
-                    rt.clone(),
-                    async move {
-                        let _ = rx.wait_for(|s| *s).await;
-                    },
-                )))
-            };
-            let mut rx = stop_rx.clone();
-            let server = crate::http::serve(
+            crate::server::serve(
+                rt.clone(),
                 listener,
-                crate::http::router(rt.clone()),
-                rt.settings.http.header_read_timeout.as_std(),
-                async move {
-                    let _ = rx.wait_for(|s| *s).await;
+                crate::server::ServeOptions {
+                    workers: !no_workers,
                 },
-            );
-            let server = tokio::spawn(server);
-            shutdown_signal().await;
-            tracing::info!("shutting down: finishing in-flight jobs");
-            let _ = stop_tx.send(true);
-            let _ = server.await;
-            if let Some(w) = workers {
-                let _ = w.await;
-            }
+                shutdown_signal(),
+            )
+            .await;
         }
         Command::Worker => {
             crate::jobs::run_workers(rt.clone(), shutdown_signal())
@@ -1002,8 +675,8 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
             command: SchedulesCmd::Run { name },
         } => {
             let out = match name.as_str() {
-                "location_sync" => crate::tasks::location_sync(&rt).await,
-                "reconcile" => crate::tasks::reconcile(&rt).await,
+                "location_sync" => crate::offers::tasks::location_sync(&rt).await,
+                "reconcile" => crate::offers::tasks::reconcile(&rt).await,
                 other => {
                     return Err(CliError::Other(format!(
                         "no schedule `{other}` (have: location_sync, reconcile)"
@@ -1013,21 +686,8 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
             .map_err(CliError::Other)?;
             println!("{name}: {out}");
         }
-        Command::Campaign { command } => {
-            crate::cli_campaigns::campaign(command, rt.clone()).await?
-        }
-        Command::Bounces { command } => crate::cli_campaigns::bounces(command, &rt).await?,
-        Command::Suppressions { command } => {
-            crate::cli_campaigns::suppressions(command, &rt).await?
-        }
-        cmd @ (Command::Offer { .. }
-        | Command::Invite { .. }
-        | Command::Locations { .. }
-        | Command::Catalog { .. }
-        | Command::Customers { .. }
-        | Command::Tokens { .. }
-        | Command::Signups { .. }
-        | Command::Resellers { .. }) => crate::cli_offers::run(cmd, &rt).await?,
+        Command::Campaigns(cmd) => campaigns::dispatch(cmd, rt.clone()).await?,
+        Command::Offers(cmd) => offers::dispatch(cmd, &rt).await?,
         Command::Jobs { command } => match command {
             JobsCmd::List { state, limit, json } => {
                 let jobs = rt.store.list_jobs(state.as_deref(), limit).await?;
@@ -1073,7 +733,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                     .cron
                     .after(&now)
                     .take(next)
-                    .map(|t| crate::domain::Timestamp::from_datetime(t).to_string())
+                    .map(|t| crate::core::domain::Timestamp::from_datetime(t).to_string())
                     .collect();
                 out.push(json!({"name": def.name, "cron": def.expr, "catch_up": def.catch_up, "last_tick": last, "next": upcoming}));
             }
@@ -1108,7 +768,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
     Ok(())
 }
 
-async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
+async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
     let parse_id = |s: &str| InstanceId::parse(s).map_err(CliError::Other);
     match cmd {
         InstancesCmd::Start {
@@ -1145,7 +805,7 @@ async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
             show(rt, &id, json).await?;
         }
         InstancesCmd::RescheduleTimer { id, timer, at } => {
-            let at = crate::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
+            let at = crate::core::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
             if !rt
                 .store
                 .reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now())
@@ -1173,7 +833,7 @@ async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError> {
+async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError> {
     let v = crate::http::instance_json(rt, id).await?;
     if json {
         print_json(&v);

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::domain::{Locale, Span};
+use crate::core::domain::{Locale, Span};
 
 /// The documented defaults; also the list of every key there is.
-pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 const ENV_PREFIX: &str = "PARTNERFLOW__";
 
 #[derive(Debug, thiserror::Error)]
@@ -190,7 +190,7 @@ pub struct PartnerSettings {
     pub id: String,
     pub name: String,
     pub legal_name: String,
-    pub email: crate::domain::EmailAddress,
+    pub email: crate::core::domain::EmailAddress,
     pub phone: String,
     pub website: String,
     /// The service provider (the cloud vendor) whose subscriptions the partner offers, by
@@ -266,7 +266,7 @@ pub enum TransportKind {
 pub struct EmailSettings {
     pub transport: TransportKind,
     pub outbox_dir: PathBuf,
-    pub from_address: crate::domain::EmailAddress,
+    pub from_address: crate::core::domain::EmailAddress,
     pub message_id_domain: String,
     pub smtp: SmtpSettings,
 }

@@ -3,16 +3,18 @@
 //! reported sign-ups and API tokens. Used alike by `http` and `cli`; knows neither HTTP nor
 //! SQL. Input arrives parsed (domain types); every check names the field it refuses.
 
+pub mod tasks;
+
 use serde_json::{Map, Value, json};
 
-use crate::catalog::ProductKind;
-use crate::domain::{
+use crate::app::AppState;
+use crate::core::catalog::ProductKind;
+use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, LicenseCount, Locale, MpnId, OfferId,
     OfferKind, ProductId, Role, Span, Timestamp, random_base32,
 };
+use crate::core::links::{KeyRing, Purpose, constant_time_eq, sha256_hex};
 use crate::engine::EngineError;
-use crate::jobs::Runtime;
-use crate::links::{KeyRing, Purpose, constant_time_eq, sha256_hex};
 use crate::store::{
     AcceptanceRow, CustomerQuery, CustomerView, InvitationRow, NewSignup, OfferFilter, OfferLine,
     OfferRow, OfferView, Record, ResellerRow, ResellerView, StoreError, TokenRow,
@@ -110,7 +112,7 @@ pub fn parse_message(s: &str) -> Result<String, String> {
     Ok(t.to_string())
 }
 
-pub(crate) fn link_for(rt: &Runtime, prefix: &str, code: &str) -> String {
+pub(crate) fn link_for(rt: &AppState, prefix: &str, code: &str) -> String {
     let mut u = rt.settings.app.public_base_url.clone();
     if let Ok(mut segs) = u.path_segments_mut() {
         segs.pop_if_empty().push(prefix).push(code);
@@ -129,7 +131,7 @@ fn da_str(r: Option<AdminRole>) -> &'static str {
 /// Checks product lines against the catalog for `kind` and `country`; `field` prefixes the
 /// field names in errors (`products[1].licences`).
 pub fn check_lines(
-    rt: &Runtime,
+    rt: &AppState,
     kind: OfferKind,
     country: Country,
     lines: &[LineRequest],
@@ -227,7 +229,7 @@ pub fn check_lines(
     Ok(out)
 }
 
-fn expiry_default(rt: &Runtime, kind: OfferKind) -> Span {
+fn expiry_default(rt: &AppState, kind: OfferKind) -> Span {
     let o = &rt.settings.offers;
     match kind {
         OfferKind::Trial => o.trial_expiry,
@@ -238,7 +240,7 @@ fn expiry_default(rt: &Runtime, kind: OfferKind) -> Span {
 
 /// Creates an offer: checks location, catalog and country, fixes the Offer ID and signs the
 /// link; the offer row and its `offer` lifecycle (opened at once) commit together.
-pub async fn create(rt: &Runtime, n: NewOffer, actor: &str) -> Result<OfferView> {
+pub async fn create(rt: &AppState, n: NewOffer, actor: &str) -> Result<OfferView> {
     let now = rt.clock.now();
     if let Some(since) = rt.store.location_removed_at(&n.location_id).await? {
         return Err(OfferError::LocationRemoved {
@@ -349,7 +351,7 @@ pub async fn create(rt: &Runtime, n: NewOffer, actor: &str) -> Result<OfferView>
     ))
 }
 
-pub async fn get(rt: &Runtime, id: &OfferId) -> Result<OfferView> {
+pub async fn get(rt: &AppState, id: &OfferId) -> Result<OfferView> {
     rt.store
         .offer(id)
         .await?
@@ -374,12 +376,12 @@ fn open_or_closed(o: &OfferView, now: Timestamp) -> Result<()> {
     Ok(())
 }
 
-pub async fn list(rt: &Runtime, f: &OfferFilter) -> Result<Vec<OfferView>> {
+pub async fn list(rt: &AppState, f: &OfferFilter) -> Result<Vec<OfferView>> {
     Ok(rt.store.offers(f).await?)
 }
 
 /// Withdraws an offer; its open invitations are withdrawn with it.
-pub async fn withdraw(rt: &Runtime, id: &OfferId, actor: &str) -> Result<OfferView> {
+pub async fn withdraw(rt: &AppState, id: &OfferId, actor: &str) -> Result<OfferView> {
     let o = get(rt, id).await?;
     rt.engine
         .fire(&o.offer.instance_id, "withdraw", actor)
@@ -391,7 +393,7 @@ pub async fn withdraw(rt: &Runtime, id: &OfferId, actor: &str) -> Result<OfferVi
 /// Sends `event` to every open invitation of an offer (races with their own timers are
 /// fine: whoever loses is refused and the invitation is closed anyway).
 pub async fn close_invitations(
-    rt: &Runtime,
+    rt: &AppState,
     id: &OfferId,
     event: &str,
     actor: &str,
@@ -419,7 +421,7 @@ pub struct InvitationSent {
 /// Sends the offer's link to one recipient: an invitation lifecycle of the offer's kind,
 /// with its email, committed together with the invitation row.
 pub async fn invite(
-    rt: &Runtime,
+    rt: &AppState,
     id: &OfferId,
     recipient: EmailAddress,
     name: Option<String>,
@@ -494,7 +496,7 @@ pub async fn invite(
 }
 
 /// Everything the partner tracks about an offer, by Offer ID.
-pub async fn tracking(rt: &Runtime, id: &OfferId) -> Result<Value> {
+pub async fn tracking(rt: &AppState, id: &OfferId) -> Result<Value> {
     let o = get(rt, id).await?;
     let invitations = rt.store.invitations_of(id).await?;
     // Only confirmed acceptances count; those still waiting for their link are a number.
@@ -529,7 +531,7 @@ pub enum Resolve {
 
 /// Resolves an advisor code to its offer: the code must name an offer we have and carry a
 /// valid MAC over that offer and its location, under a key we hold.
-pub async fn resolve_code(rt: &Runtime, code: &str) -> Result<OfferView, Resolve> {
+pub async fn resolve_code(rt: &AppState, code: &str) -> Result<OfferView, Resolve> {
     let p = KeyRing::split(code).map_err(|e| Resolve::NotFound(e.to_string()))?;
     let id = OfferId::parse(p.subject).map_err(Resolve::NotFound)?;
     let o = match rt.store.offer(&id).await {
@@ -583,7 +585,7 @@ pub enum Limited {
 
 /// The sign-up URL the customer is sent to: the configured one plus the advisor code, and
 /// nothing from the customer's request.
-pub fn signup_redirect(rt: &Runtime, o: &OfferView) -> String {
+pub fn signup_redirect(rt: &AppState, o: &OfferView) -> String {
     let mut u = rt.settings.offers.signup_url.clone();
     u.query_pairs_mut()
         .append_pair("advisor_code", o.offer.advisor_code());
@@ -600,7 +602,7 @@ pub fn email_at_domain(email: &EmailAddress, domain: &DomainName) -> bool {
 /// checked again (they may have changed since the offer was made). Unconfirmed acceptances
 /// block nobody; an offer already accepted and confirmed for the domain records nothing.
 /// Confirmation emails are rate-limited per address and per domain (kept in the database).
-pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accepted, AcceptError> {
+pub async fn accept(rt: &AppState, o: &OfferView, a: Acceptance) -> Result<Accepted, AcceptError> {
     let offer = &o.offer;
     if !email_at_domain(&a.admin_email, &a.domain) {
         return Err(invalid(
@@ -752,14 +754,14 @@ pub async fn accept(rt: &Runtime, o: &OfferView, a: Acceptance) -> Result<Accept
 }
 
 /// The token of an acceptance's confirmation link (`/c/{token}`), as mailed.
-pub fn confirm_token(rt: &Runtime, acceptance: &InstanceId) -> String {
+pub fn confirm_token(rt: &AppState, acceptance: &InstanceId) -> String {
     rt.keys
         .sign(Purpose::ConfirmAcceptance, acceptance.as_str(), &[])
 }
 
 /// The offer's location must still be synced (the partner's data may have changed since the
 /// offer was made).
-async fn offer_location(rt: &Runtime, offer: &OfferRow) -> Result<()> {
+async fn offer_location(rt: &AppState, offer: &OfferRow) -> Result<()> {
     rt.store
         .location(&offer.location_id)
         .await?
@@ -771,7 +773,7 @@ async fn offer_location(rt: &Runtime, offer: &OfferRow) -> Result<()> {
 }
 
 /// How long a confirmation link is valid: the acceptance workflow's `confirm` duration.
-fn confirm_window(rt: &Runtime) -> Span {
+fn confirm_window(rt: &AppState) -> Span {
     rt.engine
         .definition("acceptance")
         .ok()
@@ -828,7 +830,7 @@ pub enum Confirmation {
 }
 
 /// Looks up what a confirmation link refers to, without changing anything.
-pub async fn confirmation(rt: &Runtime, token: &str) -> Result<Confirmation> {
+pub async fn confirmation(rt: &AppState, token: &str) -> Result<Confirmation> {
     let Some(id) = resolve_page_token(rt, Purpose::ConfirmAcceptance, token) else {
         return Ok(Confirmation::NotFound);
     };
@@ -871,7 +873,7 @@ pub async fn confirmation(rt: &Runtime, token: &str) -> Result<Confirmation> {
 /// `submitted` (confirmation to the customer, notice to the partner) and the delegated-admin
 /// relationship the customer granted is requested (approved at once for a standalone offer).
 /// Single use: a second call finds it `Done`. Returns what the link leads to now.
-pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
+pub async fn confirm(rt: &AppState, token: &str) -> Result<Confirmation> {
     let p = match confirmation(rt, token).await? {
         Confirmation::Pending(p) => p,
         other => return Ok(other),
@@ -965,7 +967,7 @@ pub async fn confirm(rt: &Runtime, token: &str) -> Result<Confirmation> {
 }
 
 /// A personal page link (remove roles, reseller request) resolved to its instance.
-pub fn resolve_page_token(rt: &Runtime, purpose: Purpose, token: &str) -> Option<InstanceId> {
+pub fn resolve_page_token(rt: &AppState, purpose: Purpose, token: &str) -> Option<InstanceId> {
     let p = KeyRing::split(token).ok()?;
     rt.keys.verify(purpose, &p, &[]).ok()?;
     InstanceId::parse(p.subject).ok()
@@ -973,14 +975,14 @@ pub fn resolve_page_token(rt: &Runtime, purpose: Purpose, token: &str) -> Option
 
 /// The customer removes the partner's admin roles: the relationship ends, the acceptance
 /// (the partner relationship) stays, both sides are told.
-pub async fn remove_roles(rt: &Runtime, rel: &InstanceId) -> Result<()> {
+pub async fn remove_roles(rt: &AppState, rel: &InstanceId) -> Result<()> {
     rt.engine.fire(rel, "remove_roles", "customer").await?;
     Ok(())
 }
 
 // ---------------------------------------------------------------- customers
 
-pub async fn search_customers(rt: &Runtime, q: &str) -> Result<Vec<CustomerView>> {
+pub async fn search_customers(rt: &AppState, q: &str) -> Result<Vec<CustomerView>> {
     let q = q.trim();
     if q.is_empty() {
         return Err(invalid(
@@ -1008,7 +1010,7 @@ pub async fn search_customers(rt: &Runtime, q: &str) -> Result<Vec<CustomerView>
 /// An indirect provider's partnership request to a reseller, mailed with a link personal to
 /// this request. A reseller whose earlier partnership ended may be asked again.
 pub async fn request_reseller(
-    rt: &Runtime,
+    rt: &AppState,
     mpn: MpnId,
     name: String,
     email: EmailAddress,
@@ -1047,7 +1049,7 @@ pub async fn request_reseller(
     reseller(rt, &mpn).await
 }
 
-pub async fn reseller(rt: &Runtime, mpn: &MpnId) -> Result<ResellerView> {
+pub async fn reseller(rt: &AppState, mpn: &MpnId) -> Result<ResellerView> {
     rt.store
         .reseller(mpn)
         .await?
@@ -1062,7 +1064,7 @@ pub enum ResellerTarget {
 }
 
 pub async fn associate_reseller(
-    rt: &Runtime,
+    rt: &AppState,
     mpn: &MpnId,
     target: ResellerTarget,
     support_contact: bool,
@@ -1107,7 +1109,7 @@ pub async fn associate_reseller(
 }
 
 /// Ends a reseller partnership; its customers and their associations stay.
-pub async fn remove_reseller(rt: &Runtime, mpn: &MpnId, actor: &str) -> Result<ResellerView> {
+pub async fn remove_reseller(rt: &AppState, mpn: &MpnId, actor: &str) -> Result<ResellerView> {
     let r = reseller(rt, mpn).await?;
     let event = if r.state == "active" {
         "remove"
@@ -1134,7 +1136,7 @@ pub struct SignupReceipt {
 /// advisor code must verify (an offer of ours, its MAC over the offer's location): a code
 /// that does not is refused (`Invalid` on `advisor_code`) and nothing is recorded.
 pub async fn record_signup(
-    rt: &Runtime,
+    rt: &AppState,
     advisor_code: &str,
     domain: DomainName,
     completed_at: Timestamp,
@@ -1187,7 +1189,7 @@ pub struct Reconciled {
 /// Marks acceptances
 /// without a sign-up within `offers.signup_window` as `abandoned` (their pending requests
 /// are cancelled). Idempotent: run it any number of times.
-pub async fn reconcile_signups(rt: &Runtime) -> Result<Reconciled> {
+pub async fn reconcile_signups(rt: &AppState) -> Result<Reconciled> {
     let mut out = Reconciled::default();
     for s in rt.store.unmatched_signups(10_000).await? {
         let Some(offer) = s.offer_id.as_deref().and_then(|o| OfferId::parse(o).ok()) else {
@@ -1261,8 +1263,8 @@ pub async fn reconcile_signups(rt: &Runtime) -> Result<Reconciled> {
 
 /// Creates an API token; the secret is returned once and only its SHA-256 is stored.
 /// Format: `pf_<id>_<secret>`.
-pub async fn create_token(rt: &Runtime, name: &str, role: Role) -> Result<(TokenRow, String)> {
-    let name = crate::domain::parse_name(name, 100).map_err(|m| invalid("name", m))?;
+pub async fn create_token(rt: &AppState, name: &str, role: Role) -> Result<(TokenRow, String)> {
+    let name = crate::core::domain::parse_name(name, 100).map_err(|m| invalid("name", m))?;
     let id = format!("t{}", random_base32(10).to_ascii_lowercase());
     let secret = random_base32(32).to_ascii_lowercase();
     let row = TokenRow {
@@ -1278,7 +1280,7 @@ pub async fn create_token(rt: &Runtime, name: &str, role: Role) -> Result<(Token
 }
 
 /// The role of a presented token, or None (unknown, revoked, wrong secret).
-pub async fn authenticate(rt: &Runtime, token: &str) -> Result<Option<(String, Role)>> {
+pub async fn authenticate(rt: &AppState, token: &str) -> Result<Option<(String, Role)>> {
     let Some(rest) = token.strip_prefix("pf_") else {
         return Ok(None);
     };

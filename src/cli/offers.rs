@@ -3,14 +3,15 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cli::{
-    CatalogCmd, CliError, Command, CustomersCmd, LocationsCmd, OfferCmd, ResellersCmd, SignupsCmd,
-    TokensCmd, print_json,
-};
-use crate::domain::{
+use crate::app::AppState;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::output::{CliError, print_json};
+use crate::core::domain::{
     Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, Role, Timestamp,
 };
-use crate::jobs::Runtime;
 use crate::offers::{self, ResellerTarget};
 
 const ACTOR: &str = "cli";
@@ -19,10 +20,10 @@ fn other(m: impl Into<String>) -> CliError {
     CliError::Other(m.into())
 }
 
-pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
+pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), CliError> {
     match cmd {
-        Command::Offer { command } => offer(command, rt).await,
-        Command::Invite {
+        OffersCommand::Offer { command } => offer(command, rt).await,
+        OffersCommand::Invite {
             offer_id,
             recipient,
             locale,
@@ -39,7 +40,8 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                 .transpose()?;
             let name = name
                 .map(|n| {
-                    crate::domain::parse_name(&n, 200).map_err(|m| other(format!("--name {m}")))
+                    crate::core::domain::parse_name(&n, 200)
+                        .map_err(|m| other(format!("--name {m}")))
                 })
                 .transpose()?;
             let sent = offers::invite(rt, &id, to, name, locale, ACTOR).await?;
@@ -53,7 +55,7 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Locations { command } => match command {
+        OffersCommand::Locations { command } => match command {
             LocationsCmd::List { json } => {
                 let locs = rt.store.locations().await?;
                 if json {
@@ -71,12 +73,14 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                 Ok(())
             }
             LocationsCmd::Sync => {
-                let s = crate::tasks::location_sync(rt).await.map_err(other)?;
+                let s = crate::offers::tasks::location_sync(rt)
+                    .await
+                    .map_err(other)?;
                 println!("{s}");
                 Ok(())
             }
         },
-        Command::Catalog {
+        OffersCommand::Catalog {
             command: CatalogCmd::List { country, json },
         } => {
             let products: Vec<_> = match country {
@@ -98,8 +102,8 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                         "{:<30} {:<5} {:>6}..{:<6} {:<40} {}",
                         p.id.as_str(),
                         match p.kind {
-                            crate::catalog::ProductKind::Trial => "trial",
-                            crate::catalog::ProductKind::Paid => "paid",
+                            crate::core::catalog::ProductKind::Trial => "trial",
+                            crate::core::catalog::ProductKind::Paid => "paid",
                         },
                         p.min_licences,
                         p.max_licences,
@@ -110,7 +114,7 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Customers {
+        OffersCommand::Customers {
             command: CustomersCmd::Search { query, json },
         } => {
             let found = offers::search_customers(rt, &query).await?;
@@ -174,7 +178,7 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::Tokens { command } => match command {
+        OffersCommand::Tokens { command } => match command {
             TokensCmd::Create { name, role } => {
                 let role = Role::parse(&role).map_err(|m| other(format!("--role {m}")))?;
                 let (row, token) = offers::create_token(rt, &name, role).await?;
@@ -214,15 +218,14 @@ pub(crate) async fn run(cmd: Command, rt: &Runtime) -> Result<(), CliError> {
                 }
             }
         },
-        Command::Signups {
+        OffersCommand::Signups {
             command: SignupsCmd::Import { file },
         } => signups_import(rt, &file).await,
-        Command::Resellers { command } => resellers(command, rt).await,
-        _ => Ok(()),
+        OffersCommand::Resellers { command } => resellers(command, rt).await,
     }
 }
 
-async fn offer(cmd: OfferCmd, rt: &Runtime) -> Result<(), CliError> {
+async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
     match cmd {
         OfferCmd::Create {
             kind,
@@ -337,7 +340,7 @@ fn s(v: &Value) -> String {
 }
 
 fn t(v: &Value) -> String {
-    crate::cli::time_text(v)
+    super::output::time_text(v)
 }
 
 /// The human view of `offer show`.
@@ -484,7 +487,7 @@ fn unquote(f: &str) -> String {
 /// Longest line of a sign-ups file, in bytes.
 const MAX_SIGNUP_LINE: usize = 4096;
 
-async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliError> {
+async fn signups_import(rt: &AppState, file: &std::path::Path) -> Result<(), CliError> {
     let text =
         std::fs::read_to_string(file).map_err(|e| other(format!("{}: {e}", file.display())))?;
     let mut lines = text
@@ -566,7 +569,7 @@ async fn signups_import(rt: &Runtime, file: &std::path::Path) -> Result<(), CliE
     Ok(())
 }
 
-async fn resellers(cmd: ResellersCmd, rt: &Runtime) -> Result<(), CliError> {
+async fn resellers(cmd: ResellersCmd, rt: &AppState) -> Result<(), CliError> {
     let mpn = |s: &str| MpnId::parse(s).map_err(|m| other(format!("mpn_id: {m}")));
     match cmd {
         ResellersCmd::Request {
@@ -574,8 +577,8 @@ async fn resellers(cmd: ResellersCmd, rt: &Runtime) -> Result<(), CliError> {
             name,
             email,
         } => {
-            let name =
-                crate::domain::parse_name(&name, 200).map_err(|m| other(format!("--name {m}")))?;
+            let name = crate::core::domain::parse_name(&name, 200)
+                .map_err(|m| other(format!("--name {m}")))?;
             let email = EmailAddress::parse(&email).map_err(|m| other(format!("--email {m}")))?;
             let r = offers::request_reseller(rt, mpn(&mpn_id)?, name, email, ACTOR).await?;
             println!(
@@ -633,4 +636,261 @@ async fn resellers(cmd: ResellersCmd, rt: &Runtime) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// The partner API's mirror: offers, invitations, locations, catalog, customers, tokens,
+/// sign-ups, resellers.
+#[derive(Subcommand, Debug)]
+pub(crate) enum OffersCommand {
+    /// Offers: create, track by Offer ID, list, withdraw.
+    Offer {
+        #[command(subcommand)]
+        command: OfferCmd,
+    },
+    /// Send an offer's link to a recipient (an invitation email).
+    Invite {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
+        offer_id: String,
+        /// The recipient's email address.
+        recipient: String,
+        /// de or en (default: app.default_locale).
+        #[arg(long)]
+        locale: Option<String>,
+        /// The recipient's name, for the greeting.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Partner locations (synced every 24 hours; only synced ones can be chosen).
+    Locations {
+        #[command(subcommand)]
+        command: LocationsCmd,
+    },
+    /// The product catalog (config/catalog.toml).
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCmd,
+    },
+    /// Customers (who accepted an offer or were invited): search by exact user name or exact
+    /// domain.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCmd,
+    },
+    /// API tokens for the partner API (stored hashed; the token is shown once).
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCmd,
+    },
+    /// Completed sign-ups reported by the sign-up system.
+    Signups {
+        #[command(subcommand)]
+        command: SignupsCmd,
+    },
+    /// Reseller partnerships (indirect provider).
+    Resellers {
+        #[command(subcommand)]
+        command: ResellersCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum OfferCmd {
+    /// Create an offer; prints its Offer ID and link.
+    ///
+    /// Examples:
+    ///   partnerflow offer create --kind trial --location loc-berlin --country DE --product m365-business-premium-trial
+    ///   partnerflow offer create --kind purchase --location loc-berlin --country DE --product m365-e3:25 --product exchange-online-plan-1:10 --delegated-admin limited
+    ///   partnerflow offer create --kind delegated_admin --location loc-berlin --country DE --delegated-admin full
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// trial, purchase or delegated_admin.
+        #[arg(long)]
+        kind: String,
+        /// A synced partner location id (`partnerflow locations list`).
+        #[arg(long)]
+        location: String,
+        /// Usage country, an assigned ISO 3166-1 alpha-2 code (e.g. DE): decides which products
+        /// may be offered.
+        #[arg(long)]
+        country: String,
+        /// A catalog product, `ID` for a trial or `ID:LICENCES` for a purchase; repeatable.
+        #[arg(long = "product", value_name = "ID[:LICENCES]")]
+        products: Vec<String>,
+        /// Include delegated administration: full or limited.
+        #[arg(long)]
+        delegated_admin: Option<String>,
+        /// The relationship extends itself by 180 days at its end (limited administration
+        /// only; refused for full). The customer sees this before accepting.
+        #[arg(long)]
+        auto_extend: bool,
+        /// RFC 3339 expiry (default per kind: offers.*_expiry).
+        #[arg(long)]
+        expires_at: Option<String>,
+        /// The partner's message to customers, shown in the email and on the page.
+        #[arg(long)]
+        message: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Track an offer by Offer ID: state, products, link, invitations (delivery), acceptances,
+    /// delegated-admin relationships, sign-ups, history.
+    Show {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
+        offer_id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List offers, newest first.
+    List {
+        /// created, open, expired or withdrawn.
+        #[arg(long)]
+        state: Option<String>,
+        /// trial, purchase or delegated_admin.
+        #[arg(long)]
+        kind: Option<String>,
+        /// A location id.
+        #[arg(long)]
+        location: Option<String>,
+        /// Created on or after (2026-11-01 or RFC 3339).
+        #[arg(long)]
+        created_from: Option<String>,
+        /// Created before (2026-12-01 or RFC 3339).
+        #[arg(long)]
+        created_to: Option<String>,
+        /// Show at most this many offers.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw an offer: its link stops working (410) and open invitations end.
+    Withdraw {
+        /// The Offer ID, e.g. PF-7KQ2M9XC4TBD.
+        offer_id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum LocationsCmd {
+    /// The synced locations.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync now from schedules.location_sync.source.
+    Sync,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CatalogCmd {
+    /// Products, optionally only those sold in a country.
+    List {
+        /// Only products sold in this usage country (ISO 3166-1 alpha-2, e.g. DE).
+        #[arg(long)]
+        country: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CustomersCmd {
+    /// By exact user name (person@contoso.com) or exact domain (contoso.com); no wildcards.
+    /// Finds customers who accepted an offer and those the partner invited (marked
+    /// `invited`), with their acceptances, invitations and resellers.
+    Search {
+        /// An exact user name (person@contoso.com) or an exact domain (contoso.com).
+        query: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokensCmd {
+    /// Create a token; it is printed once (only a hash is stored).
+    Create {
+        /// Who or what uses it, e.g. "crm-sync".
+        #[arg(long)]
+        name: String,
+        /// admin, sales_agent (create offers, send invitations, read), viewer (read) or
+        /// signups (only POST /api/v1/signups, for the sign-up system's webhook).
+        #[arg(long)]
+        role: String,
+    },
+    /// The tokens (never their secrets).
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id (tXXXXXXXXXX).
+    Revoke {
+        /// The token id (`partnerflow tokens list`).
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SignupsCmd {
+    /// Import completed sign-ups from a CSV file with the header
+    /// `advisor_code,customer_domain,completed_at` (completed_at RFC 3339). A bad row — among
+    /// them one whose advisor code does not verify (forged, or not one of our offers'), or a
+    /// line over 4 KiB — is reported with its line and skipped; the others are imported. Exit status 1 if any row
+    /// was bad. The reconcile schedule matches them to acceptances (or run
+    /// `partnerflow schedules run reconcile`).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum ResellersCmd {
+    /// Send a partnership request to a reseller (an email with a personal link).
+    Request {
+        /// The reseller's MPN ID (5 to 10 digits).
+        #[arg(long)]
+        mpn_id: String,
+        /// The reseller's company name, shown in the email and on the page.
+        #[arg(long)]
+        name: String,
+        /// The reseller's email address: where the request goes.
+        #[arg(long)]
+        email: String,
+    },
+    /// The reseller partnerships.
+    List {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Associate an active reseller with a customer domain or an acceptance.
+    Associate {
+        /// The reseller's MPN ID (its partnership must be active).
+        mpn_id: String,
+        /// The customer's domain (a customer who accepted an offer).
+        #[arg(long, conflicts_with = "acceptance")]
+        domain: Option<String>,
+        /// An acceptance id (in_…, see `partnerflow offer show`).
+        #[arg(long)]
+        acceptance: Option<String>,
+        /// Make the reseller the customer's support contact.
+        #[arg(long)]
+        support_contact: bool,
+    },
+    /// End a partnership; its customers stay.
+    Remove {
+        /// The reseller's MPN ID.
+        mpn_id: String,
+    },
 }

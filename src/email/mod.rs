@@ -1,6 +1,8 @@
 //! The only module that knows handlebars and lettre: templates (strict mode, `de` and `en`,
 //! `en` as fallback), message building with a fixed Message-ID, and the transports.
 
+pub mod sink;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -17,9 +19,9 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde_json::Value;
 
-use crate::config::{EmailSettings, PartnerSettings, SmtpSecurity, TransportKind};
-use crate::domain::{EmailAddress, Locale, Timestamp};
-use crate::workflow::TemplateCheck;
+use crate::core::config::{EmailSettings, PartnerSettings, SmtpSecurity, TransportKind};
+use crate::core::domain::{EmailAddress, Locale, Timestamp};
+use crate::core::workflow::TemplateCheck;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EmailError {
@@ -472,7 +474,7 @@ impl Transport {
     pub fn from_settings(s: &EmailSettings) -> Result<Transport, EmailError> {
         match s.transport {
             TransportKind::File => {
-                crate::files::private_dir(&s.outbox_dir).map_err(|e| {
+                crate::core::files::private_dir(&s.outbox_dir).map_err(|e| {
                     EmailError::Load(format!("email.outbox_dir {}: {e}", s.outbox_dir.display()))
                 })?;
                 Ok(Transport::File {
@@ -558,7 +560,7 @@ impl Transport {
                 let path = dir.join(format!("{name}.eml"));
                 let tmp = dir.join(format!(".{name}.tmp"));
                 let bytes = msg.formatted();
-                crate::files::write_private(&tmp, &bytes)
+                crate::core::files::write_private(&tmp, &bytes)
                     .await
                     .map_err(|e| EmailError::Transient(format!("{}: {e}", tmp.display())))?;
                 tokio::fs::rename(&tmp, &path)

@@ -1,0 +1,145 @@
+//! The application's state and its one builder, for production and tests: settings →
+//! templates → workflows → catalog → keys → store → engine → [`AppState`]. Everything that can
+//! be wrong with the configuration is found here, at start. Features (`offers`, `campaigns`),
+//! `jobs`, `web` and `cli` take an `&AppState`; this module imports none of them.
+
+use std::sync::Arc;
+
+use crate::core::clock::{Clock, SystemClock};
+use crate::core::config::Settings;
+use crate::core::schedule::ScheduleDef;
+use crate::core::workflow::{self, Definition};
+use crate::email::{Templates, Transport};
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// Everything a request, a job or a command needs: made once by [`build`], shared as
+/// `Arc<AppState>` by the web handlers, the workers and the CLI.
+pub struct AppState {
+    pub engine: Arc<Engine>,
+    pub store: Store,
+    pub templates: Arc<Templates>,
+    pub transport: Transport,
+    pub settings: Settings,
+    pub schedules: Vec<ScheduleDef>,
+    pub clock: Arc<dyn Clock>,
+    /// Unique per process start: lease owner and log field.
+    pub node: String,
+    /// The product catalog (config/catalog.toml), checked at start.
+    pub catalog: Arc<crate::core::catalog::Catalog>,
+    /// Keys that sign and verify advisor codes and page links.
+    pub keys: Arc<crate::core::links::KeyRing>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("node", &self.node)
+            .finish()
+    }
+}
+
+/// A node's name, unique per process start: `role-HOST-PID-random`.
+pub fn node_name(role: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "local".into());
+    format!(
+        "{role}-{host}-{}-{}",
+        std::process::id(),
+        crate::core::domain::random_base32(6).to_ascii_lowercase()
+    )
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] crate::core::config::ConfigError),
+    #[error("email templates:\n{0}")]
+    Templates(String),
+    #[error("workflows:\n{0}")]
+    Workflows(String),
+    #[error("{0}")]
+    Schedules(String),
+    #[error("catalog:\n{0}")]
+    Catalog(String),
+    #[error("link keys: {0}")]
+    Keys(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Loads and checks templates and workflows (what `partnerflow check` runs).
+pub fn load_definitions(
+    settings: &Settings,
+) -> Result<
+    (
+        Arc<Templates>,
+        std::collections::BTreeMap<String, Definition>,
+    ),
+    StartError,
+> {
+    let templates = Templates::load(&settings.app.templates_dir)
+        .map_err(|e| StartError::Templates(e.to_string()))?;
+    let overrides = settings
+        .workflows
+        .iter()
+        .map(|(k, v)| (k.clone(), v.durations.clone()))
+        .collect();
+    let defs = workflow::compile_dir(&settings.app.workflows_dir, &overrides, &templates).map_err(
+        |errs| {
+            StartError::Workflows(
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        },
+    )?;
+    Ok((Arc::new(templates), defs))
+}
+
+/// Builds the whole runtime. `clock` is injected (tests pass a manual one).
+pub async fn build(
+    settings: Settings,
+    clock: Option<Arc<dyn Clock>>,
+    role: &str,
+) -> Result<Arc<AppState>, StartError> {
+    let clock: Arc<dyn Clock> = clock.unwrap_or_else(|| Arc::new(SystemClock));
+    // An installation from before private modes: its data folder is made private too.
+    if settings.app.data_dir.is_dir()
+        && let Err(e) = crate::core::files::private_dir(&settings.app.data_dir)
+    {
+        tracing::warn!(error = %e, dir = %settings.app.data_dir.display(), "cannot make the data folder private (0700)");
+    }
+    let (templates, defs) = load_definitions(&settings)?;
+    let schedules =
+        crate::core::schedule::from_settings(&settings).map_err(StartError::Schedules)?;
+    let transport = Transport::from_settings(&settings.email)
+        .map_err(|e| StartError::Templates(e.to_string()))?;
+    let catalog =
+        crate::core::catalog::Catalog::load(&settings.app.catalog).map_err(StartError::Catalog)?;
+    let (keys, warning) =
+        crate::core::links::KeyRing::load(&settings.links, &settings.app.data_dir)
+            .map_err(StartError::Keys)?;
+    if let Some(w) = warning {
+        tracing::warn!("{w}");
+    }
+    let store = Store::connect(&settings.database).await?;
+    let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
+    Ok(Arc::new(AppState {
+        engine,
+        store,
+        templates,
+        transport,
+        settings,
+        schedules,
+        clock,
+        node: node_name(role),
+        catalog: Arc::new(catalog),
+        keys: Arc::new(keys),
+    }))
+}

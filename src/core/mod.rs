@@ -1,0 +1,14 @@
+//! The foundation: domain types and pure logic, and the parsing done once at start (settings,
+//! catalog, link keys, workflows). Imports nothing else of the crate; everything else
+//! imports it.
+
+pub mod bounces;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod files;
+pub mod links;
+pub mod retry;
+pub mod schedule;
+pub mod workflow;

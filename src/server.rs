@@ -1,0 +1,55 @@
+//! The process: serves the web router and (unless told not to) runs the workers, the schedule
+//! ticker and the campaign sender, until `shutdown` resolves; then stops accepting, lets
+//! requests and jobs in flight finish, and returns. One function for `partnerflow serve` and
+//! for tests.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::app::AppState;
+
+/// What [`serve`] runs beside the web router.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Run the job workers, schedules and campaign sender in this process too
+    /// (`serve --no-workers` leaves them to `worker` processes).
+    pub workers: bool,
+}
+
+/// Serves `state`'s router on `listener` (and its workers, per `opts`) until `shutdown`.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let workers = opts.workers.then(|| {
+        tokio::spawn(crate::jobs::run_workers(
+            state.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        crate::http::router(state.clone()),
+        state.settings.http.header_read_timeout.as_std(),
+        stopped(stop_rx),
+    ));
+    shutdown.await;
+    tracing::info!("shutting down: finishing requests and jobs in flight");
+    let _ = stop_tx.send(true);
+    let _ = server.await;
+    if let Some(w) = workers {
+        match w.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "workers stopped with an error"),
+            Err(e) => tracing::error!(error = %e, "workers panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
+}
