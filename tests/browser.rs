@@ -20,8 +20,14 @@ use std::time::Duration;
 use common::smtp::SmtpServer;
 use common::web::link_in;
 use common::webdriver::Driver;
+use fantoccini::elements::Element;
+use fantoccini::{Client, Locator};
 use partnerflow::core::domain::OfferId;
 use serde_json::json;
+use url::Url;
+
+/// How long a page may take to show what a step waits for.
+const WAIT: Duration = Duration::from_secs(20);
 
 /// The provider's sign-up page, stood in by a tiny HTTP server that records what it was
 /// asked for.
@@ -103,12 +109,10 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         ],
     )
     .await;
-    let router = partnerflow::http::router(app.rt.clone());
-    let timeout = app.rt.settings.http.header_read_timeout.as_std();
-    tokio::spawn(partnerflow::http::serve(
+    tokio::spawn(partnerflow::server::serve(
+        app.rt.clone(),
         listener,
-        router,
-        timeout,
+        partnerflow::server::ServeOptions { workers: false },
         std::future::pending(),
     ));
     partnerflow::offers::tasks::location_sync(&app.rt)
@@ -163,12 +167,8 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         link_in(&mail.raw, &format!("{base}/o/")).expect("the offer link in the delivered email");
     let code = link.rsplit('/').next().unwrap().to_string();
 
-    let driver = tokio::task::spawn_blocking(Driver::start)
-        .await
-        .unwrap()
-        .unwrap();
-    let driver = Arc::new(driver);
-    let expected = format!("{signup_url}?advisor_code={code}");
+    let driver = Driver::start().await.unwrap();
+    let expected = Url::parse(&format!("{signup_url}?advisor_code={code}")).unwrap();
 
     // The confirmation link mailed to `to`, once it has been delivered over SMTP.
     let confirmation_to = |to: &'static str| {
@@ -203,31 +203,28 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     let offer_id = OfferId::parse(id.as_str()).unwrap();
 
     // 1: with delegated admin, 40 licences instead of 25: the page says a link was mailed.
-    let (d, l) = (driver.clone(), link.clone());
-    let s1 = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let s = d.session("en")?;
-        s.goto(&l)?;
-        assert!(s.title()?.contains(id_str(&l)), "title names the offer");
-        let box_ = s.find("#delegated_admin")?;
-        assert!(!s.is_selected(&box_)?, "delegated admin starts unticked");
-        let count = s.find("#licences-m365-e3")?;
-        s.clear(&count)?;
-        s.send_keys(&count, "40")?;
-        s.send_keys(&s.find("#organisation")?, "Fabrikam GmbH")?;
-        s.send_keys(&s.find("#domain")?, "fabrikam.example")?;
-        s.send_keys(&s.find("#admin_email")?, "admin@fabrikam.example")?;
-        s.click(&box_)?;
-        s.click(&s.find("#accept")?)?;
-        s.wait_until(Duration::from_secs(20), "the check-your-mail page", |s| {
-            Ok(s.page_source()?.contains("id=\"check-mail\""))
-        })
-        .map_err(|err| format!("{err}\n{}", s.page_source().unwrap_or_default()))?;
-        assert!(s.page_source()?.contains("admin@fabrikam.example"));
-        Ok(s)
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let c = driver.session("en").await.unwrap();
+    c.goto(&link).await.unwrap();
+    assert!(
+        c.title().await.unwrap().contains(id_str(&link)),
+        "title names the offer"
+    );
+    let box_ = c.find(Locator::Id("delegated_admin")).await.unwrap();
+    assert!(
+        !box_.is_selected().await.unwrap(),
+        "delegated admin starts unticked"
+    );
+    let count = c.find(Locator::Id("licences-m365-e3")).await.unwrap();
+    count.clear().await.unwrap();
+    count.send_keys("40").await.unwrap();
+    type_into(&c, "organisation", "Fabrikam GmbH").await;
+    type_into(&c, "domain", "fabrikam.example").await;
+    type_into(&c, "admin_email", "admin@fabrikam.example").await;
+    box_.click().await.unwrap();
+    click(&c, "accept").await;
+    let sent = wait_for(&c, Locator::Id("check-mail"), "the check-your-mail page").await;
+    let to = sent.find(Locator::Css("strong")).await.unwrap();
+    assert_eq!(to.text().await.unwrap(), "admin@fabrikam.example");
     // Tracking shows nothing until the customer confirms from the mailbox.
     assert!(
         app.rt
@@ -238,75 +235,51 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
             .is_empty(),
         "an acceptance counts only after confirmation"
     );
-    let c = confirmation_to("admin@fabrikam.example").await;
-    let e = expected.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let s = s1;
-        s.goto(&c)?;
-        let page = s.page_source()?;
-        assert!(page.contains("fabrikam.example") && page.contains("Fabrikam GmbH"));
-        s.click(&s.find("#confirm")?)?;
-        s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
-            Ok(s.current_url()? == e)
-        })
-        .map_err(|err| format!("{err}\n{}", s.page_source().unwrap_or_default()))?;
-        assert!(s.page_source()?.contains("Provider sign-up"));
-        Ok(())
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let confirm = confirmation_to("admin@fabrikam.example").await;
+    c.goto(&confirm).await.unwrap();
+    let page = c.source().await.unwrap();
+    assert!(page.contains("fabrikam.example") && page.contains("Fabrikam GmbH"));
+    click(&c, "confirm").await;
+    wait_for_url(&c, &expected, "the sign-up page").await;
+    let h1 = c.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "Provider sign-up");
+    c.close().await.unwrap();
     assert_eq!(
         app.rt.store.acceptances_of(&offer_id).await.unwrap().len(),
         1
     );
 
     // 2: another customer, without delegated admin, German page; a bad count first.
-    let (d, l) = (driver.clone(), link.clone());
-    let s2 = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let s = d.session("de")?;
-        s.goto(&l)?;
-        assert!(s.page_source()?.contains("Kaufangebot"));
-        let count = s.find("#licences-exchange-online-plan-1")?;
-        s.clear(&count)?;
-        s.send_keys(&count, "0")?;
-        s.send_keys(&s.find("#organisation")?, "Tailspin AG")?;
-        s.send_keys(&s.find("#domain")?, "tailspin.example")?;
-        s.send_keys(&s.find("#admin_email")?, "it@tailspin.example")?;
-        s.click(&s.find("#accept")?)?;
-        s.wait_until(
-            Duration::from_secs(20),
-            "the form again with the error",
-            |s| Ok(s.page_source()?.contains("aria-invalid=\"true\"")),
-        )?;
-        assert!(s.page_source()?.contains("ganze Zahl von 1 bis 10000"));
-        let count = s.find("#licences-exchange-online-plan-1")?;
-        s.clear(&count)?;
-        s.send_keys(&count, "12")?;
-        s.click(&s.find("#accept")?)?;
-        s.wait_until(Duration::from_secs(20), "the check-your-mail page", |s| {
-            Ok(s.page_source()?.contains("id=\"check-mail\""))
-        })?;
-        Ok(s)
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let c = confirmation_to("it@tailspin.example").await;
-    let e = expected.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let s = s2;
-        s.goto(&c)?;
-        assert!(s.page_source()?.contains("Annahme bestätigen"));
-        s.click(&s.find("#confirm")?)?;
-        s.wait_until(Duration::from_secs(20), "the sign-up page", |s| {
-            Ok(s.current_url()? == e)
-        })?;
-        Ok(())
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let c = driver.session("de").await.unwrap();
+    c.goto(&link).await.unwrap();
+    let h1 = c.find(Locator::Css("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "Kaufangebot");
+    let count = Locator::Id("licences-exchange-online-plan-1");
+    let field = c.find(count).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("0").await.unwrap();
+    type_into(&c, "organisation", "Tailspin AG").await;
+    type_into(&c, "domain", "tailspin.example").await;
+    type_into(&c, "admin_email", "it@tailspin.example").await;
+    click(&c, "accept").await;
+    let invalid = Locator::Css("#licences-exchange-online-plan-1[aria-invalid=\"true\"]");
+    let field = wait_for(&c, invalid, "the form again with the error").await;
+    let error = field.attr("aria-describedby").await.unwrap().unwrap();
+    let error = c.find(Locator::Id(&error)).await.unwrap();
+    let error = error.text().await.unwrap();
+    assert!(error.contains("ganze Zahl von 1 bis 10000"), "{error}");
+    field.clear().await.unwrap();
+    field.send_keys("12").await.unwrap();
+    click(&c, "accept").await;
+    wait_for(&c, Locator::Id("check-mail"), "the check-your-mail page").await;
+    let confirm = confirmation_to("it@tailspin.example").await;
+    c.goto(&confirm).await.unwrap();
+    let button = c.find(Locator::Id("confirm")).await.unwrap();
+    assert_eq!(button.text().await.unwrap(), "Annahme bestätigen");
+    button.click().await.unwrap();
+    wait_for_url(&c, &expected, "the sign-up page").await;
+    c.close().await.unwrap();
+    drop(driver);
 
     let seen: Vec<String> = signup_seen
         .lock()
@@ -346,6 +319,51 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     assert_eq!(tail.acceptance.products[1].licences, Some(12));
     assert_eq!(tail.acceptance.delegated_admin, None);
     assert!(tail.relationship.is_none());
+}
+
+/// Types `text` into the field with the id `id` (after what it holds).
+async fn type_into(c: &Client, id: &str, text: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+/// Clicks the element with the id `id`.
+async fn click(c: &Client, id: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// The page's source and a screenshot (its file named) for a failure's message.
+async fn evidence(c: &Client) -> String {
+    let url = c.current_url().await.map(String::from).unwrap_or_default();
+    let shot = std::env::temp_dir().join(format!("partnerflow-browser-{}.png", std::process::id()));
+    let saved = match c.screenshot().await {
+        Ok(png) => std::fs::write(&shot, png)
+            .map(|()| format!("screenshot: {}", shot.display()))
+            .unwrap_or_else(|e| format!("no screenshot: {e}")),
+        Err(e) => format!("no screenshot: {e}"),
+    };
+    let source = c.source().await.unwrap_or_default();
+    format!("at {url} ({saved}):\n{source}")
+}
+
+/// The element once the page shows it (at most 20 s); else a failure with the page.
+async fn wait_for(c: &Client, what: Locator<'_>, name: &str) -> Element {
+    match c.wait().at_most(WAIT).for_element(what).await {
+        Ok(e) => e,
+        Err(e) => panic!("waiting for {name}: {e} — {}", evidence(c).await),
+    }
+}
+
+/// Returns once the browser is at `url` (at most 20 s); else a failure with the page.
+async fn wait_for_url(c: &Client, url: &Url, name: &str) {
+    if let Err(e) = c.wait().at_most(WAIT).for_url(url).await {
+        panic!("waiting for {name} ({url}): {e} — {}", evidence(c).await);
+    }
 }
 
 /// The Offer ID inside a link's advisor code.
