@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use crate::core::clock::Clock;
 use crate::core::config::{PartnerSettings, Settings};
 use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+use crate::core::job::{EmailJob, Envelope, JobPayload, TimerJob};
 use crate::core::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
-use crate::email::Envelope;
 use crate::store::{self, Commit, JobFence, NewEmail, NewJob, Store, StoreError, timer_key};
 
 #[derive(Debug, thiserror::Error)]
@@ -250,7 +250,8 @@ impl Engine {
                         tracing::warn!(instance = %inst.id, template, role, "no address for role; email not sent");
                         continue;
                     };
-                    let message_id = format!("<{}.{version}.{idx}@{}>", inst.id, self.message_id_domain);
+                    let message_id =
+                        format!("<{}.{version}.{idx}@{}>", inst.id, self.message_id_domain);
                     let context = json!({
                         "partner": self.partner,
                         "recipient": { "email": to, "role": role },
@@ -258,7 +259,12 @@ impl Engine {
                         "data": d.data,
                         "locale": locale.as_str(),
                     });
-                    let envelope = Envelope { message_id: message_id.clone(), to: to.clone(), locale, template: template.clone() };
+                    let envelope = Envelope {
+                        message_id: message_id.clone(),
+                        to: to.clone(),
+                        locale,
+                        template: template.clone(),
+                    };
                     emails.push(NewEmail {
                         message_id: message_id.clone(),
                         template: template.clone(),
@@ -268,9 +274,13 @@ impl Engine {
                     });
                     jobs.push(NewJob {
                         key: format!("email:{}:{version}:{idx}", inst.id),
-                        kind: "email".into(),
                         subject: inst.id.as_str().into(),
-                        payload: json!({ "message_id": message_id, "envelope": envelope, "context": context, "workflow": def.name }),
+                        payload: JobPayload::Email(EmailJob {
+                            message_id,
+                            envelope,
+                            context,
+                            workflow: def.name.clone(),
+                        }),
                         run_at: now,
                         max_attempts: self.max_attempts,
                         replace: false,
@@ -278,9 +288,13 @@ impl Engine {
                 }
                 Effect::ScheduleTimer { name, at, event } => jobs.push(NewJob {
                     key: timer_key(&inst.id, name),
-                    kind: "timer".into(),
                     subject: inst.id.as_str().into(),
-                    payload: json!({ "instance": inst.id, "timer": name, "event": event, "workflow": def.name }),
+                    payload: JobPayload::Timer(TimerJob {
+                        instance: inst.id.clone(),
+                        timer: name.clone(),
+                        event: event.clone(),
+                        workflow: def.name.clone(),
+                    }),
                     run_at: *at,
                     max_attempts: self.max_attempts,
                     replace: true,

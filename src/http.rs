@@ -1407,7 +1407,7 @@ pub async fn instance_json(rt: &AppState, id: &InstanceId) -> Result<Value, Stor
         "history": history,
         "emails": emails,
         "timers": timers.iter().map(|t| json!({
-            "name": t.payload.get("timer"), "event": t.payload.get("event"), "state": t.state, "run_at": t.run_at,
+            "name": t.payload.timer().map(|x| &x.timer), "event": t.payload.timer().map(|x| &x.event), "state": t.state, "run_at": t.run_at,
         })).collect::<Vec<_>>(),
     }))
 }

@@ -530,15 +530,17 @@ async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished(store: S
 
 /// Bulk enqueue is idempotent by key, and a bulk of finished outcomes lands in one go.
 async fn bulk_enqueue_is_idempotent_and_drains(store: Store) {
+    use partnerflow::core::job::{JobPayload, NoopJob};
     use partnerflow::store::NewJob;
     let app = spawn_app(store, &[]).await;
     let now = app.rt.clock.now();
     let jobs: Vec<NewJob> = (0..2500)
         .map(|k| NewJob {
             key: format!("noop:{k}"),
-            kind: "noop".into(),
             subject: "bulk".into(),
-            payload: serde_json::json!({ "k": k, "text": "quotes \" and ' survive" }),
+            payload: JobPayload::Noop(NoopJob {
+                note: Some(format!("{k}: quotes \" and ' survive")),
+            }),
             run_at: now,
             max_attempts: 1,
             replace: false,
@@ -551,7 +553,11 @@ async fn bulk_enqueue_is_idempotent_and_drains(store: Store) {
         "the same keys again add nothing"
     );
     let j = app.rt.store.list_jobs(Some("scheduled"), 1).await.unwrap();
-    assert_eq!(j[0].payload["text"], "quotes \" and ' survive");
+    assert!(
+        matches!(&j[0].payload, JobPayload::Noop(NoopJob { note: Some(n) }) if n.ends_with(": quotes \" and ' survive")),
+        "{:?}",
+        j[0].payload
+    );
     assert_eq!(app.rt.run_due().await.unwrap(), 2500);
     assert_eq!(
         app.rt.store.count_jobs("done", Some("noop")).await.unwrap(),

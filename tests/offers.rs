@@ -637,7 +637,7 @@ async fn trial_without_delegated_admin_and_standalone_admin_offer(store: Store) 
     let names: BTreeSet<String> = timers
         .iter()
         .filter(|t| t.state == "scheduled")
-        .map(|t| t.payload["timer"].as_str().unwrap().to_string())
+        .map(|t| t.payload.timer().unwrap().timer.clone())
         .collect();
     assert_eq!(
         names,

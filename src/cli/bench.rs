@@ -292,9 +292,8 @@ async fn queue_ours(settings: Settings, b: &QueueBench) -> Result<(f64, f64), St
         let batch: Vec<crate::store::NewJob> = (i..end)
             .map(|k| crate::store::NewJob {
                 key: format!("noop:{k}"),
-                kind: "noop".into(),
                 subject: "bench".into(),
-                payload: json!({}),
+                payload: crate::core::job::JobPayload::Noop(Default::default()),
                 run_at: now,
                 max_attempts: 1,
                 replace: false,

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod files;
+pub mod job;
 pub mod links;
 pub mod retry;
 pub mod schedule;

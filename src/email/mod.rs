@@ -351,14 +351,7 @@ impl TemplateCheck for Templates {
     }
 }
 
-/// Everything needed to send one email, fixed when the transition committed.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Envelope {
-    pub message_id: String,
-    pub to: EmailAddress,
-    pub locale: Locale,
-    pub template: String,
-}
+pub use crate::core::job::Envelope;
 
 /// Builds the MIME message: text and HTML parts, fixed Message-ID, Date, From with the
 /// partner's name, Reply-To the partner's contact.

@@ -14,10 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppState;
 use crate::core::config::JobSettings;
-use crate::core::domain::{InstanceId, Span, Timestamp};
+use crate::core::domain::{Span, Timestamp};
+use crate::core::job::{EmailJob, JobPayload, ScheduleJob, TimerJob};
 use crate::core::retry::backoff;
 use crate::core::schedule::{self, Plan, ScheduleDef};
-use crate::email::{self, EmailError, Envelope};
+use crate::email::{self, EmailError};
 use crate::engine::EngineError;
 use crate::store::{AdvanceOutcome, JobRow, NewJob, Outcome, StoreError};
 
@@ -51,14 +52,14 @@ impl AppState {
         use tracing::Instrument;
         let span = tracing::info_span!("job", id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts, node = %self.node);
         async {
-            match job.kind.as_str() {
-                "email" => self.send_email(job).await,
-                "timer" => self.fire_timer(job).await,
-                "schedule" => self.run_schedule(job).await,
+            match &job.payload {
+                JobPayload::Email(e) => self.send_email(job, e).await,
+                JobPayload::Timer(t) => self.fire_timer(job, t).await,
+                JobPayload::Schedule(r) => self.run_schedule(job, r).await,
                 // `partnerflow bench queue`: the queue's own cost, nothing else.
-                "noop" => Outcome::Done,
-                other => Outcome::Failed {
-                    error: format!("unknown job kind `{other}`"),
+                JobPayload::Noop(_) => Outcome::Done,
+                JobPayload::Unreadable { error, .. } => Outcome::Failed {
+                    error: error.clone(),
                 },
             }
         }
@@ -66,17 +67,9 @@ impl AppState {
         .await
     }
 
-    async fn send_email(&self, job: &JobRow) -> Outcome {
-        let parsed: Result<(Envelope, Value), String> = (|| {
-            let env: Envelope =
-                serde_json::from_value(job.payload.get("envelope").cloned().unwrap_or_default())
-                    .map_err(|e| format!("bad email payload: {e}"))?;
-            Ok((env, job.payload.get("context").cloned().unwrap_or_default()))
-        })();
-        let (env, mut context) = match parsed {
-            Ok(x) => x,
-            Err(error) => return Outcome::Failed { error },
-        };
+    async fn send_email(&self, job: &JobRow, e: &EmailJob) -> Outcome {
+        let env = &e.envelope;
+        let mut context = e.context.clone();
         // Emails queued before `partner.provider_name` existed: today's setting fills it in.
         if let Some(p) = context.get_mut("partner").and_then(Value::as_object_mut) {
             p.entry("provider_name")
@@ -129,21 +122,8 @@ impl AppState {
         }
     }
 
-    async fn fire_timer(&self, job: &JobRow) -> Outcome {
-        let (Some(inst), Some(event), Some(timer)) = (
-            job.payload.get("instance").and_then(Value::as_str),
-            job.payload.get("event").and_then(Value::as_str),
-            job.payload.get("timer").and_then(Value::as_str),
-        ) else {
-            return Outcome::Failed {
-                error: "bad timer payload".into(),
-            };
-        };
-        let Ok(id) = InstanceId::parse(inst) else {
-            return Outcome::Failed {
-                error: format!("bad instance id `{inst}`"),
-            };
-        };
+    async fn fire_timer(&self, job: &JobRow, t: &TimerJob) -> Outcome {
+        let (id, event, timer) = (&t.instance, t.event.as_str(), t.timer.as_str());
         let fence = crate::store::JobFence {
             job_id: job.id,
             owner: self.node.clone(),
@@ -151,7 +131,7 @@ impl AppState {
         };
         match self
             .engine
-            .fire_fenced(&id, event, &format!("timer:{timer}"), Some(fence))
+            .fire_fenced(id, event, &format!("timer:{timer}"), Some(fence))
             .await
         {
             Ok(t) => {
@@ -170,19 +150,8 @@ impl AppState {
         }
     }
 
-    async fn run_schedule(&self, job: &JobRow) -> Outcome {
-        let name = job
-            .payload
-            .get("schedule")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let tick = Timestamp(
-            job.payload
-                .get("tick")
-                .and_then(Value::as_i64)
-                .unwrap_or_default(),
-        );
+    async fn run_schedule(&self, job: &JobRow, r: &ScheduleJob) -> Outcome {
+        let (name, tick) = (r.schedule.clone(), r.tick);
         let started = self.clock.now();
         let result = match name.as_str() {
             "location_sync" => crate::offers::tasks::location_sync(self).await,
@@ -200,11 +169,7 @@ impl AppState {
         let run = crate::store::ScheduleRun {
             name: name.clone(),
             tick,
-            after: job
-                .payload
-                .get("after")
-                .and_then(Value::as_i64)
-                .map(Timestamp),
+            after: r.after,
             node: self.node.clone(),
             started,
             finished: self.clock.now(),
@@ -291,9 +256,12 @@ impl AppState {
             Plan::Advance { tick, fire, missed } => {
                 let run = fire.then(|| NewJob {
                     key: format!("schedule:{}:{}", def.name, tick.0),
-                    kind: "schedule".into(),
                     subject: format!("schedule:{}", def.name),
-                    payload: serde_json::json!({ "schedule": def.name, "tick": tick.0, "after": last.map(|t| t.0) }),
+                    payload: JobPayload::Schedule(ScheduleJob {
+                        schedule: def.name.to_string(),
+                        tick,
+                        after: last,
+                    }),
                     run_at: now,
                     max_attempts: self.cfg().max_attempts,
                     replace: false,

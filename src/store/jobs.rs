@@ -7,15 +7,15 @@ use sqlx::any::AnyRow;
 
 use super::*;
 use crate::core::domain::Timestamp;
+use crate::core::job::JobPayload;
 
 /// A job to insert with a transition. `replace` (timers): an existing row with the same key
 /// is reset to scheduled at the new time; otherwise an existing key is left alone.
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub key: String,
-    pub kind: String,
     pub subject: String,
-    pub payload: Value,
+    pub payload: JobPayload,
     pub run_at: Timestamp,
     pub max_attempts: u32,
     pub replace: bool,
@@ -34,7 +34,7 @@ pub struct JobRow {
     pub key: String,
     pub kind: String,
     pub subject: String,
-    pub payload: Value,
+    pub payload: JobPayload,
     pub state: String,
     pub run_at: Timestamp,
     pub attempts: i64,
@@ -56,13 +56,13 @@ const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts
 
 fn job_from_row(r: &AnyRow) -> Result<JobRow> {
     let payload: String = r.try_get("payload")?;
+    let kind: String = r.try_get("kind")?;
     Ok(JobRow {
+        payload: JobPayload::from_row(&kind, &payload),
         id: r.try_get("id")?,
         key: r.try_get("key")?,
-        kind: r.try_get("kind")?,
+        kind,
         subject: r.try_get("subject")?,
-        payload: serde_json::from_str(&payload)
-            .map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
         state: r.try_get("state")?,
         run_at: Timestamp(r.try_get("run_at")?),
         attempts: r.try_get("attempts")?,
@@ -126,9 +126,9 @@ pub(super) async fn insert_job(
     };
     sqlx::query(sql)
         .bind(&j.key)
-        .bind(&j.kind)
+        .bind(j.payload.kind())
         .bind(&j.subject)
-        .bind(json_text(&j.payload))
+        .bind(j.payload.to_json_text())
         .bind(j.run_at.0)
         .bind(j.max_attempts as i64)
         .bind(now.0)
@@ -256,7 +256,7 @@ impl Store {
                 if !applied.contains(&job.id) {
                     continue;
                 }
-                if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+                if let Some(mid) = job.payload.message_id() {
                     let reply = match outcome {
                         Outcome::Sent { reply } => Some(reply.as_str()),
                         _ => None,
@@ -331,7 +331,7 @@ impl Store {
             if !applied {
                 continue;
             }
-            if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+            if let Some(mid) = job.payload.message_id() {
                 let (state, error) = match outcome {
                     Outcome::Failed { error } => ("failed", error),
                     Outcome::Retry { error, .. } => ("queued", error),
@@ -380,8 +380,8 @@ impl Store {
                 .map(|j| {
                     due |= j.run_at <= now;
                     serde_json::json!({
-                        "key": j.key, "kind": j.kind, "subject": j.subject,
-                        "payload": json_text(&j.payload), "run_at": j.run_at.0,
+                        "key": j.key, "kind": j.payload.kind(), "subject": j.subject,
+                        "payload": j.payload.to_json_text(), "run_at": j.run_at.0,
                         "max_attempts": j.max_attempts,
                     })
                 })
@@ -469,7 +469,7 @@ impl Store {
             )));
         };
         let job = job_from_row(&row)?;
-        if let Some(mid) = job.payload.get("message_id").and_then(Value::as_str) {
+        if let Some(mid) = job.payload.message_id() {
             sqlx::query(
                 "UPDATE emails SET state = 'queued' WHERE message_id = $1 AND state = 'failed'",
             )

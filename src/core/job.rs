@@ -1,0 +1,203 @@
+//! What a job does, as a closed list: [`JobPayload`], one variant per job kind. A job row
+//! stores it as its `kind` column and a JSON `payload` (the variant's fields); it is parsed
+//! once, when the row is read, so the runner matches on a type and never reads JSON by key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+
+/// Everything needed to send one email, fixed when the transition committed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub message_id: String,
+    pub to: EmailAddress,
+    pub locale: Locale,
+    pub template: String,
+}
+
+/// A lifecycle email: its envelope and the template context, both fixed at commit.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmailJob {
+    /// The email ledger row this job delivers.
+    pub message_id: String,
+    pub envelope: Envelope,
+    pub context: Value,
+    pub workflow: String,
+}
+
+/// A workflow timer: at its time, `event` is sent to `instance` (fenced by the job's lease).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimerJob {
+    pub instance: InstanceId,
+    pub timer: String,
+    pub event: String,
+    pub workflow: String,
+}
+
+/// One run of a cron schedule, for `tick` (standing for the ticks after `after`, if any).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScheduleJob {
+    pub schedule: String,
+    pub tick: Timestamp,
+    #[serde(default)]
+    pub after: Option<Timestamp>,
+}
+
+/// Does nothing (`bench queue`: the queue's own cost); `note` is carried, not read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct NoopJob {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A job's work. `Unreadable` is a stored row that fits no kind (written by another version,
+/// or damaged): the runner fails it with `error`, it never stops a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobPayload {
+    Email(EmailJob),
+    Timer(TimerJob),
+    Schedule(ScheduleJob),
+    Noop(NoopJob),
+    Unreadable {
+        kind: String,
+        raw: String,
+        error: String,
+    },
+}
+
+impl JobPayload {
+    /// The row's `kind` column.
+    pub fn kind(&self) -> &str {
+        match self {
+            JobPayload::Email(_) => "email",
+            JobPayload::Timer(_) => "timer",
+            JobPayload::Schedule(_) => "schedule",
+            JobPayload::Noop(_) => "noop",
+            JobPayload::Unreadable { kind, .. } => kind,
+        }
+    }
+
+    /// The row's `payload` column.
+    pub fn to_json_text(&self) -> String {
+        let v = match self {
+            JobPayload::Email(j) => serde_json::to_string(j),
+            JobPayload::Timer(j) => serde_json::to_string(j),
+            JobPayload::Schedule(j) => serde_json::to_string(j),
+            JobPayload::Noop(j) => serde_json::to_string(j),
+            JobPayload::Unreadable { raw, .. } => return raw.clone(),
+        };
+        v.unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Parses a stored row's `kind` and `payload`; never fails (see `Unreadable`).
+    pub fn from_row(kind: &str, payload: &str) -> JobPayload {
+        fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, String> {
+            serde_json::from_str(s).map_err(|e| e.to_string())
+        }
+        let parsed = match kind {
+            "email" => parse(payload).map(JobPayload::Email),
+            "timer" => parse::<TimerJob>(payload).and_then(|t| {
+                InstanceId::parse(t.instance.as_str())
+                    .map(|_| JobPayload::Timer(t))
+                    .map_err(|e| format!("instance: {e}"))
+            }),
+            "schedule" => parse(payload).map(JobPayload::Schedule),
+            "noop" => parse(payload).map(JobPayload::Noop),
+            other => Err(format!("unknown job kind `{other}`")),
+        };
+        parsed.unwrap_or_else(|error| JobPayload::Unreadable {
+            kind: kind.into(),
+            raw: payload.into(),
+            error: format!("bad {kind} payload: {error}"),
+        })
+    }
+
+    /// The timer, if this job is one.
+    pub fn timer(&self) -> Option<&TimerJob> {
+        match self {
+            JobPayload::Timer(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The email ledger row this job delivers, if it is an email.
+    pub fn message_id(&self) -> Option<&str> {
+        match self {
+            JobPayload::Email(e) => Some(&e.message_id),
+            _ => None,
+        }
+    }
+}
+
+/// As the stored JSON (what `jobs list --json` shows).
+impl Serialize for JobPayload {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            JobPayload::Email(j) => j.serialize(s),
+            JobPayload::Timer(j) => j.serialize(s),
+            JobPayload::Schedule(j) => j.serialize(s),
+            JobPayload::Noop(j) => j.serialize(s),
+            JobPayload::Unreadable { raw, .. } => serde_json::from_str::<Value>(raw)
+                .unwrap_or(Value::Null)
+                .serialize(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_and_bad_rows_are_unreadable() {
+        let id = InstanceId::generate();
+        let jobs = [
+            JobPayload::Timer(TimerJob {
+                instance: id,
+                timer: "expiry".into(),
+                event: "expire".into(),
+                workflow: "offer".into(),
+            }),
+            JobPayload::Schedule(ScheduleJob {
+                schedule: "reconcile".into(),
+                tick: Timestamp(5),
+                after: Some(Timestamp(1)),
+            }),
+            JobPayload::Noop(NoopJob {
+                note: Some("quotes \" and '".into()),
+            }),
+        ];
+        for j in jobs {
+            assert_eq!(JobPayload::from_row(j.kind(), &j.to_json_text()), j);
+        }
+        // Rows written before typed payloads: the same shape.
+        let old = r#"{"schedule":"reconcile","tick":5,"after":null}"#;
+        assert!(matches!(
+            JobPayload::from_row("schedule", old),
+            JobPayload::Schedule(ScheduleJob {
+                tick: Timestamp(5),
+                after: None,
+                ..
+            })
+        ));
+        for (kind, raw, why) in [
+            (
+                "timer",
+                r#"{"instance":"x","timer":"t","event":"e","workflow":"w"}"#,
+                "instance",
+            ),
+            ("timer", "{}", "missing field"),
+            ("fax", "{}", "unknown job kind `fax`"),
+            ("email", "not json", "bad email payload"),
+        ] {
+            match JobPayload::from_row(kind, raw) {
+                JobPayload::Unreadable { error, raw: r, .. } => {
+                    assert!(error.contains(why), "{kind} {raw}: {error}");
+                    assert_eq!(r, raw);
+                }
+                other => panic!("{kind} {raw} parsed as {other:?}"),
+            }
+        }
+    }
+}
