@@ -1068,6 +1068,349 @@ mod tests {
         );
     }
 
+    const HOSTILE: &str = "<script>\"'&</script>";
+
+    fn partner(full: bool) -> PartnerSettings {
+        PartnerSettings {
+            id: "p1".into(),
+            name: format!("Fabrikam {HOSTILE}"),
+            legal_name: "Fabrikam <GmbH> & Co. \"KG\"".into(),
+            email: crate::domain::EmailAddress::parse("o'brien&x@fabrikam.example").unwrap(),
+            phone: if full {
+                "+49 30 <1234>".into()
+            } else {
+                String::new()
+            },
+            website: if full {
+                "https://fabrikam.example/?a=1&b=\"2\"".into()
+            } else {
+                String::new()
+            },
+            provider_name: "Contoso <Cloud> & \"Co\"".into(),
+        }
+    }
+
+    fn line(id: &str, licences: Option<u32>) -> OfferLine {
+        OfferLine {
+            id: crate::domain::ProductId::parse(id).unwrap(),
+            name: format!("Product {id} {HOSTILE}"),
+            licences,
+        }
+    }
+
+    fn offer(kind: OfferKind, role: Option<AdminRole>, auto_extend: bool) -> OfferView {
+        let products = match kind {
+            OfferKind::Trial => vec![line("m365-trial", None)],
+            OfferKind::Purchase => vec![line("m365-e3", Some(25)), line("exo-plan-1", Some(10))],
+            OfferKind::DelegatedAdmin => vec![],
+        };
+        OfferView {
+            offer: crate::store::OfferRow {
+                offer_id: crate::domain::OfferId::parse("PF-ABCDEFGHJKLM").unwrap(),
+                instance_id: crate::domain::InstanceId::parse("in_abc").unwrap(),
+                kind,
+                location_id: "loc".into(),
+                country: crate::domain::Country::parse("DE").unwrap(),
+                products,
+                delegated_admin: role,
+                auto_extend,
+                key_id: "k1".into(),
+                link: "https://x.example/o/code".into(),
+                message: Some(format!("Hallo {HOSTILE}\nzweite Zeile")),
+                created_by: "me".into(),
+                created_at: Timestamp(1_700_000_000),
+                expires_at: Timestamp(1_800_000_000),
+            },
+            state: "offered".into(),
+            final_at: None,
+            location_removed_at: None,
+        }
+    }
+
+    fn pending(o: OfferView, role: Option<AdminRole>) -> crate::offers::PendingConfirmation {
+        let products = o.offer.products.clone();
+        crate::offers::PendingConfirmation {
+            acceptance: crate::store::AcceptanceView {
+                acceptance: crate::store::AcceptanceRow {
+                    instance_id: crate::domain::InstanceId::parse("in_acc").unwrap(),
+                    offer_id: o.offer.offer_id.clone(),
+                    organisation: format!("Org {HOSTILE}"),
+                    domain: crate::domain::DomainName::parse("kunde.example").unwrap(),
+                    admin_email: crate::domain::EmailAddress::parse("it'&@kunde.example").unwrap(),
+                    products,
+                    delegated_admin: role,
+                    relationship_id: None,
+                    accepted_at: Timestamp(1_700_000_000),
+                    confirmed_at: None,
+                },
+                state: "unconfirmed".into(),
+                relationship: None,
+                signup: None,
+            },
+            offer: o,
+            confirm_by: Timestamp(1_700_100_000),
+        }
+    }
+
+    /// Every page in every variant the code has, with hostile outside values.
+    fn all_pages(l: Locale) -> Vec<(String, String)> {
+        let full = partner(true);
+        let bare = partner(false);
+        let limits = |x: &OfferLine| {
+            if x.id.as_str() == "m365-e3" {
+                (1, 300)
+            } else {
+                (5, 50)
+            }
+        };
+        let act = format!("/o/x?a=1&b={HOSTILE}");
+        let csrf = format!("tok{HOSTILE}");
+        let v = FormValues {
+            organisation: format!("Org {HOSTILE}"),
+            domain: format!("dom{HOSTILE}"),
+            admin_email: format!("mail{HOSTILE}"),
+            licences: vec![("m365-e3".into(), format!("7{HOSTILE}"))],
+            delegated_admin: true,
+        };
+        let errors = vec![
+            ("organisation".to_string(), format!("bad org {HOSTILE}")),
+            (
+                "licences.m365-e3".to_string(),
+                format!("bad count {HOSTILE}"),
+            ),
+            (
+                "admin_email".to_string(),
+                field_message(l, "admin_email_domain", None),
+            ),
+            (format!("x{HOSTILE}"), field_message(l, "unknown", None)),
+        ];
+        let none = FormValues::default();
+        let trial = offer(OfferKind::Trial, None, false);
+        let purchase = offer(OfferKind::Purchase, Some(AdminRole::Limited), true);
+        let purchase_full = offer(OfferKind::Purchase, Some(AdminRole::Full), false);
+        let purchase_plain = offer(OfferKind::Purchase, None, false);
+        let admin = offer(OfferKind::DelegatedAdmin, Some(AdminRole::Full), false);
+        let admin_ext = offer(OfferKind::DelegatedAdmin, Some(AdminRole::Limited), true);
+        let mut no_message = trial.clone();
+        no_message.offer.message = None;
+        vec![
+            (
+                "offer_trial".into(),
+                offer_page(l, &full, &trial, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_trial_bare".into(),
+                offer_page(l, &bare, &no_message, &limits, "/o/y", "c", &none, &[]),
+            ),
+            (
+                "offer_purchase_errors".into(),
+                offer_page(l, &full, &purchase, &limits, &act, &csrf, &v, &errors),
+            ),
+            (
+                "offer_purchase_full".into(),
+                offer_page(l, &full, &purchase_full, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_purchase_plain".into(),
+                offer_page(l, &bare, &purchase_plain, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_admin".into(),
+                offer_page(l, &full, &admin, &limits, &act, &csrf, &v, &errors),
+            ),
+            (
+                "offer_admin_ext".into(),
+                offer_page(l, &full, &admin_ext, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "check_mail".into(),
+                check_mail_page(l, &full, &purchase, &format!("a{HOSTILE}@x")),
+            ),
+            (
+                "check_mail_admin".into(),
+                check_mail_page(l, &bare, &admin, "it@kunde.example"),
+            ),
+            (
+                "already_accepted".into(),
+                already_accepted_page(l, &full, &trial, &format!("d{HOSTILE}")),
+            ),
+            (
+                "already_accepted_nodomain".into(),
+                already_accepted_page(l, &full, &trial, ""),
+            ),
+            (
+                "confirm".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(purchase.clone(), Some(AdminRole::Limited)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_full".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(purchase_full.clone(), Some(AdminRole::Limited)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_trial".into(),
+                confirm_page(
+                    l,
+                    &bare,
+                    &pending(trial.clone(), None),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_admin".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(admin.clone(), Some(AdminRole::Full)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "admin_granted".into(),
+                admin_granted_page(l, &full, Some(AdminRole::Limited)),
+            ),
+            (
+                "admin_granted_none".into(),
+                admin_granted_page(l, &bare, None),
+            ),
+            ("location_gone".into(), location_gone_page(l, &full, &trial)),
+            (
+                "confirm_expired".into(),
+                confirm_expired_page(l, &full, &trial),
+            ),
+            ("error".into(), error_page(l)),
+            ("not_found".into(), not_found_page(l)),
+            (
+                "forbidden_invalid".into(),
+                forbidden_page(l, FormRefusal::Invalid),
+            ),
+            (
+                "forbidden_expired".into(),
+                forbidden_page(l, FormRefusal::Expired),
+            ),
+            (
+                "forbidden_origin".into(),
+                forbidden_page(l, FormRefusal::Origin),
+            ),
+            ("rate_limited".into(), rate_limited_page(l)),
+            (
+                "remove_roles".into(),
+                remove_roles_page(
+                    l,
+                    &full,
+                    &format!("Kunde {HOSTILE}"),
+                    Some(AdminRole::Full),
+                    &act,
+                    &csrf,
+                    true,
+                ),
+            ),
+            (
+                "remove_roles_norole".into(),
+                remove_roles_page(l, &bare, "Kunde", None, "/r/x", "c", true),
+            ),
+            (
+                "remove_roles_gone".into(),
+                remove_roles_page(
+                    l,
+                    &full,
+                    &format!("Kunde {HOSTILE}"),
+                    Some(AdminRole::Full),
+                    &act,
+                    &csrf,
+                    false,
+                ),
+            ),
+            ("roles_removed".into(), roles_removed_page(l, &full)),
+            (
+                "reseller".into(),
+                reseller_page(
+                    l,
+                    &full,
+                    &format!("Reseller {HOSTILE}"),
+                    &format!("mpn{HOSTILE}"),
+                    &act,
+                    &csrf,
+                    true,
+                ),
+            ),
+            (
+                "reseller_closed".into(),
+                reseller_page(
+                    l,
+                    &bare,
+                    &format!("Reseller {HOSTILE}"),
+                    "123",
+                    &act,
+                    &csrf,
+                    false,
+                ),
+            ),
+            ("reseller_done".into(), reseller_done_page(l, &full)),
+            (
+                "unsubscribe_confirm".into(),
+                unsubscribe_confirm(l, &format!("u{HOSTILE}@x"), &act),
+            ),
+            (
+                "unsubscribe_done".into(),
+                unsubscribe_done(l, &format!("u{HOSTILE}@x")),
+            ),
+            (
+                "closed_withdrawn".into(),
+                closed_page(l, &full, &trial, "withdrawn"),
+            ),
+            (
+                "closed_expired".into(),
+                closed_page(l, &full, &trial, "expired"),
+            ),
+        ]
+    }
+
+    /// Every page × locale against `tests/snapshots/pages/`. `UPDATE_SNAPSHOTS=1` rewrites them
+    /// (review the diff).
+    #[test]
+    fn pages_match_snapshots() {
+        let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/pages");
+        let mut mismatches = Vec::new();
+        for l in Locale::ALL {
+            for (name, html) in all_pages(l) {
+                let path = dir.join(l.as_str()).join(format!("{name}.html"));
+                if update {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, &html).unwrap();
+                    continue;
+                }
+                match std::fs::read_to_string(&path) {
+                    Ok(want) if want == html => {}
+                    Ok(_) => mismatches.push(format!("{} differs", path.display())),
+                    Err(_) => mismatches.push(format!("{} missing", path.display())),
+                }
+                // No outside value comes out raw, anywhere.
+                assert!(!html.contains("<script>"), "{l}/{name}");
+                assert!(!html.contains("</script>"), "{l}/{name}");
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+    }
+
     #[test]
     fn accept_language_with_quality() {
         assert_eq!(
