@@ -1,28 +1,59 @@
-//! The customer's pages as HTML strings (German or English): the offer with its accept
-//! form, the pages that say a link is unknown, closed or expired, the page to remove the
-//! partner's admin roles and the reseller's request page. Plain HTML that works without
-//! JavaScript, labelled for screen readers, one column on a phone. Every value from outside
-//! goes through [`esc`]. Pure: no HTTP, no I/O.
+//! The customer's pages (German or English): the offer with its accept form, the pages that
+//! say a link is unknown, closed or expired, the page to remove the partner's admin roles and
+//! the reseller's request page. Plain HTML that works without JavaScript, labelled for screen
+//! readers, one column on a phone.
+//!
+//! The HTML is in askama templates (`src/web/templates/`, checked at compile time): one
+//! layout (`base.html`) and one template per page. Here are only the texts and the view
+//! models. Templates escape every value by default ([`HtmlEntities`]); the texts of this
+//! file are [`Text`] (trusted, written out as they are) — nothing from outside may become
+//! one. Pure: no HTTP, no I/O.
+
+use std::fmt;
+
+use askama::Template;
+use askama::filters::{Escaper, Safe};
 
 use crate::core::config::PartnerSettings;
 use crate::core::domain::{AdminRole, Locale, OfferKind, Timestamp};
 use crate::store::{OfferLine, OfferView};
 
-/// Escapes text for HTML element content and quoted attribute values.
+/// The pages' HTML escaper (askama.toml names it for `.html` templates): `& < > " '` become
+/// `&amp; &lt; &gt; &quot; &#39;`, for element content and quoted attribute values.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HtmlEntities;
+
+impl Escaper for HtmlEntities {
+    fn write_escaped_str<W: fmt::Write>(&self, mut dest: W, s: &str) -> fmt::Result {
+        let mut done = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            dest.write_str(&s[done..i])?;
+            dest.write_str(entity)?;
+            done = i + 1;
+        }
+        dest.write_str(&s[done..])
+    }
+}
+
+/// [`HtmlEntities`] for HTML built outside the templates (the unsubscribe footer of
+/// campaign emails).
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = HtmlEntities.write_escaped_str(&mut o, s);
     o
 }
+
+/// A text of this file: trusted, so the templates write it out unescaped.
+type Text = Safe<&'static str>;
 
 /// The best of de/en for an `Accept-Language` header (quality values honoured); `fallback`
 /// when it names neither.
@@ -53,180 +84,246 @@ pub fn negotiate(header: Option<&str>, fallback: Locale) -> Locale {
 }
 
 struct T {
-    lang: &'static str,
-    offer_title_trial: &'static str,
-    offer_title_purchase: &'static str,
-    offer_title_admin: &'static str,
-    from_partner: &'static str,
-    authorised: &'static str,
-    phone: &'static str,
-    email: &'static str,
-    offer_id: &'static str,
-    valid_until: &'static str,
-    products: &'static str,
-    licences: &'static str,
-    trial_note: &'static str,
-    billing: &'static str,
-    trial_terms: &'static str,
-    customer: &'static str,
-    organisation: &'static str,
-    domain: &'static str,
-    domain_hint: &'static str,
-    admin_email: &'static str,
-    admin_email_hint: &'static str,
-    da_legend: &'static str,
-    da_full: &'static str,
-    da_limited: &'static str,
-    da_checkbox_full: &'static str,
-    da_checkbox_limited: &'static str,
-    da_optional: &'static str,
-    da_standalone_note: &'static str,
-    accept: &'static str,
-    accept_note: &'static str,
-    errors_title: &'static str,
-    not_found_title: &'static str,
-    not_found_text: &'static str,
-    closed_title: &'static str,
-    expired_text: &'static str,
-    withdrawn_text: &'static str,
-    forbidden_title: &'static str,
-    forbidden_text: &'static str,
-    error_title: &'static str,
-    error_text: &'static str,
-    remove_title: &'static str,
-    remove_text: &'static str,
-    remove_keeps: &'static str,
-    remove_button: &'static str,
-    removed_title: &'static str,
-    removed_text: &'static str,
-    remove_gone_text: &'static str,
-    reseller_title: &'static str,
-    reseller_text: &'static str,
-    reseller_button: &'static str,
-    reseller_done_title: &'static str,
-    reseller_done_text: &'static str,
-    reseller_gone_text: &'static str,
-    state_word: &'static str,
-    state_expired: &'static str,
-    state_withdrawn: &'static str,
+    lang: Text,
+    offer_title_trial: Text,
+    offer_title_purchase: Text,
+    offer_title_admin: Text,
+    from_partner: Text,
+    authorised: Text,
+    phone: Text,
+    email: Text,
+    offer_id: Text,
+    valid_until: Text,
+    products: Text,
+    licences: Text,
+    trial_note: Text,
+    billing: Text,
+    trial_terms: Text,
+    customer: Text,
+    organisation: Text,
+    domain: Text,
+    domain_hint: Text,
+    admin_email: Text,
+    admin_email_hint: Text,
+    da_legend: Text,
+    da_full: Text,
+    da_limited: Text,
+    da_checkbox_full: Text,
+    da_checkbox_limited: Text,
+    da_optional: Text,
+    da_standalone_note: Text,
+    accept: Text,
+    accept_note: Text,
+    errors_title: Text,
+    not_found_title: Text,
+    not_found_text: Text,
+    closed_title: Text,
+    expired_text: Text,
+    withdrawn_text: Text,
+    forbidden_title: Text,
+    forbidden_text: Text,
+    error_title: Text,
+    error_text: Text,
+    remove_title: Text,
+    remove_text: Text,
+    remove_keeps: Text,
+    remove_button: Text,
+    removed_title: Text,
+    removed_text: Text,
+    remove_gone_text: Text,
+    reseller_title: Text,
+    reseller_text: Text,
+    reseller_button: Text,
+    reseller_done_title: Text,
+    reseller_done_text: Text,
+    reseller_gone_text: Text,
+    state_word: Text,
+    state_expired: Text,
+    state_withdrawn: Text,
 }
 
 const DE: T = T {
-    lang: "de",
-    offer_title_trial: "Einladung zum Testen",
-    offer_title_purchase: "Kaufangebot",
-    offer_title_admin: "Angebot für die delegierte Administration",
-    from_partner: "Ein Angebot von",
-    authorised: "autorisierter Partner von {provider}",
-    phone: "Telefon",
-    email: "E-Mail",
-    offer_id: "Angebots-ID",
-    valid_until: "Gültig bis",
-    products: "Angebotene Abonnements",
-    licences: "Benutzerlizenzen",
-    trial_note: "Testabonnement",
-    billing: "Die Abrechnung erfolgt direkt durch {provider}, nicht durch den Partner. Sie bestimmen die Anzahl der Lizenzen selbst und können sie später ändern.",
-    trial_terms: "Sie erhalten ein Testabonnement von {provider}: kostenlos und für 30 Tage. Es geht danach nicht von selbst in ein kostenpflichtiges Abonnement über; es wird nichts berechnet.",
-    customer: "Ihre Organisation",
-    organisation: "Name der Organisation",
-    domain: "Domäne",
-    domain_hint: "zum Beispiel contoso.com",
-    admin_email: "E-Mail-Adresse des Administrators",
-    admin_email_hint: "eine Adresse in Ihrer Domäne, zum Beispiel admin@contoso.com: Dorthin senden wir den Link, mit dem Sie die Annahme bestätigen",
-    da_legend: "Delegierte Administration (optional)",
-    da_full: "Vollständige Verwaltung: Der Partner erhält Rechte vergleichbar mit einem globalen Administrator. Er kann z. B. Benutzer anlegen, Kennwörter zurücksetzen, Domänen hinzufügen und Abonnements für Sie verwalten.",
-    da_limited: "Eingeschränkte Verwaltung: Der Partner erhält Rechte vergleichbar mit einem Kennwortadministrator (Helpdesk). Er kann z. B. Kennwörter zurücksetzen und Benutzer unterstützen; Käufe, Domänen und Abonnements bleiben bei Ihnen.",
-    da_checkbox_full: "Ich erteile dem Partner die vollständige Verwaltung",
-    da_checkbox_limited: "Ich erteile dem Partner die eingeschränkte Verwaltung",
-    da_optional: "Sie können das Angebot auch ohne delegierte Administration annehmen und die Rechte jederzeit wieder entziehen.",
-    da_standalone_note: "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
-    accept: "Angebot annehmen",
-    accept_note: "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite von {provider}.",
-    errors_title: "Bitte prüfen Sie Ihre Angaben:",
-    not_found_title: "Angebot nicht gefunden",
-    not_found_text: "Dieser Link ist ungültig oder unvollständig. Bitte verwenden Sie den vollständigen Link aus Ihrer E-Mail oder wenden Sie sich an den Absender.",
-    closed_title: "Angebot nicht mehr verfügbar",
-    expired_text: "Dieses Angebot ist abgelaufen und kann nicht mehr angenommen werden. Bitte wenden Sie sich an den Partner, wenn Sie ein neues Angebot wünschen.",
-    withdrawn_text: "Dieses Angebot wurde vom Partner zurückgezogen und kann nicht mehr angenommen werden.",
-    forbidden_title: "Formular abgelaufen",
-    forbidden_text: "Das Formular konnte nicht überprüft werden (z. B. weil Cookies blockiert sind oder die Seite zu alt ist). Bitte laden Sie die Seite neu und senden Sie das Formular erneut.",
-    error_title: "Vorübergehender Fehler",
-    error_text: "Ihre Anfrage konnte gerade nicht bearbeitet werden. Bitte versuchen Sie es in einigen Minuten erneut.",
-    remove_title: "Administratorrechte des Partners entfernen",
-    remove_text: "Hier können Sie die delegierten Administratorrechte entfernen, die Sie dem Partner erteilt haben.",
-    remove_keeps: "Der Partner bleibt Ihr Abonnementberater; Ihre Abonnements sind nicht betroffen.",
-    remove_button: "Administratorrechte entfernen",
-    removed_title: "Administratorrechte entfernt",
-    removed_text: "Die Administratorrechte des Partners sind beendet. Der Partner wurde benachrichtigt.",
-    remove_gone_text: "Für diese Beziehung bestehen keine Administratorrechte mehr.",
-    reseller_title: "Partnerschaftsanfrage eines indirekten Anbieters",
-    reseller_text: "bittet Sie als Wiederverkäufer um eine Partnerschaft. Danach kann der Anbieter Kunden in Ihrem Namen hinzufügen, Sie Kunden und Abonnements zuordnen und Sie als Supportkontakt benennen.",
-    reseller_button: "Partnerschaft annehmen",
-    reseller_done_title: "Partnerschaft angenommen",
-    reseller_done_text: "Die Partnerschaft ist aktiv. Der Anbieter wurde benachrichtigt.",
-    reseller_gone_text: "Diese Anfrage kann nicht mehr angenommen werden.",
-    state_word: "Status",
-    state_expired: "abgelaufen",
-    state_withdrawn: "zurückgezogen",
+    lang: Safe("de"),
+    offer_title_trial: Safe("Einladung zum Testen"),
+    offer_title_purchase: Safe("Kaufangebot"),
+    offer_title_admin: Safe("Angebot für die delegierte Administration"),
+    from_partner: Safe("Ein Angebot von"),
+    authorised: Safe("autorisierter Partner von {provider}"),
+    phone: Safe("Telefon"),
+    email: Safe("E-Mail"),
+    offer_id: Safe("Angebots-ID"),
+    valid_until: Safe("Gültig bis"),
+    products: Safe("Angebotene Abonnements"),
+    licences: Safe("Benutzerlizenzen"),
+    trial_note: Safe("Testabonnement"),
+    billing: Safe(
+        "Die Abrechnung erfolgt direkt durch {provider}, nicht durch den Partner. Sie bestimmen die Anzahl der Lizenzen selbst und können sie später ändern.",
+    ),
+    trial_terms: Safe(
+        "Sie erhalten ein Testabonnement von {provider}: kostenlos und für 30 Tage. Es geht danach nicht von selbst in ein kostenpflichtiges Abonnement über; es wird nichts berechnet.",
+    ),
+    customer: Safe("Ihre Organisation"),
+    organisation: Safe("Name der Organisation"),
+    domain: Safe("Domäne"),
+    domain_hint: Safe("zum Beispiel contoso.com"),
+    admin_email: Safe("E-Mail-Adresse des Administrators"),
+    admin_email_hint: Safe(
+        "eine Adresse in Ihrer Domäne, zum Beispiel admin@contoso.com: Dorthin senden wir den Link, mit dem Sie die Annahme bestätigen",
+    ),
+    da_legend: Safe("Delegierte Administration (optional)"),
+    da_full: Safe(
+        "Vollständige Verwaltung: Der Partner erhält Rechte vergleichbar mit einem globalen Administrator. Er kann z. B. Benutzer anlegen, Kennwörter zurücksetzen, Domänen hinzufügen und Abonnements für Sie verwalten.",
+    ),
+    da_limited: Safe(
+        "Eingeschränkte Verwaltung: Der Partner erhält Rechte vergleichbar mit einem Kennwortadministrator (Helpdesk). Er kann z. B. Kennwörter zurücksetzen und Benutzer unterstützen; Käufe, Domänen und Abonnements bleiben bei Ihnen.",
+    ),
+    da_checkbox_full: Safe("Ich erteile dem Partner die vollständige Verwaltung"),
+    da_checkbox_limited: Safe("Ich erteile dem Partner die eingeschränkte Verwaltung"),
+    da_optional: Safe(
+        "Sie können das Angebot auch ohne delegierte Administration annehmen und die Rechte jederzeit wieder entziehen.",
+    ),
+    da_standalone_note: Safe(
+        "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
+    ),
+    accept: Safe("Angebot annehmen"),
+    accept_note: Safe(
+        "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite von {provider}.",
+    ),
+    errors_title: Safe("Bitte prüfen Sie Ihre Angaben:"),
+    not_found_title: Safe("Angebot nicht gefunden"),
+    not_found_text: Safe(
+        "Dieser Link ist ungültig oder unvollständig. Bitte verwenden Sie den vollständigen Link aus Ihrer E-Mail oder wenden Sie sich an den Absender.",
+    ),
+    closed_title: Safe("Angebot nicht mehr verfügbar"),
+    expired_text: Safe(
+        "Dieses Angebot ist abgelaufen und kann nicht mehr angenommen werden. Bitte wenden Sie sich an den Partner, wenn Sie ein neues Angebot wünschen.",
+    ),
+    withdrawn_text: Safe(
+        "Dieses Angebot wurde vom Partner zurückgezogen und kann nicht mehr angenommen werden.",
+    ),
+    forbidden_title: Safe("Formular abgelaufen"),
+    forbidden_text: Safe(
+        "Das Formular konnte nicht überprüft werden (z. B. weil Cookies blockiert sind oder die Seite zu alt ist). Bitte laden Sie die Seite neu und senden Sie das Formular erneut.",
+    ),
+    error_title: Safe("Vorübergehender Fehler"),
+    error_text: Safe(
+        "Ihre Anfrage konnte gerade nicht bearbeitet werden. Bitte versuchen Sie es in einigen Minuten erneut.",
+    ),
+    remove_title: Safe("Administratorrechte des Partners entfernen"),
+    remove_text: Safe(
+        "Hier können Sie die delegierten Administratorrechte entfernen, die Sie dem Partner erteilt haben.",
+    ),
+    remove_keeps: Safe(
+        "Der Partner bleibt Ihr Abonnementberater; Ihre Abonnements sind nicht betroffen.",
+    ),
+    remove_button: Safe("Administratorrechte entfernen"),
+    removed_title: Safe("Administratorrechte entfernt"),
+    removed_text: Safe(
+        "Die Administratorrechte des Partners sind beendet. Der Partner wurde benachrichtigt.",
+    ),
+    remove_gone_text: Safe("Für diese Beziehung bestehen keine Administratorrechte mehr."),
+    reseller_title: Safe("Partnerschaftsanfrage eines indirekten Anbieters"),
+    reseller_text: Safe(
+        "bittet Sie als Wiederverkäufer um eine Partnerschaft. Danach kann der Anbieter Kunden in Ihrem Namen hinzufügen, Sie Kunden und Abonnements zuordnen und Sie als Supportkontakt benennen.",
+    ),
+    reseller_button: Safe("Partnerschaft annehmen"),
+    reseller_done_title: Safe("Partnerschaft angenommen"),
+    reseller_done_text: Safe("Die Partnerschaft ist aktiv. Der Anbieter wurde benachrichtigt."),
+    reseller_gone_text: Safe("Diese Anfrage kann nicht mehr angenommen werden."),
+    state_word: Safe("Status"),
+    state_expired: Safe("abgelaufen"),
+    state_withdrawn: Safe("zurückgezogen"),
 };
 
 const EN: T = T {
-    lang: "en",
-    offer_title_trial: "Trial invitation",
-    offer_title_purchase: "Purchase offer",
-    offer_title_admin: "Delegated administration offer",
-    from_partner: "An offer from",
-    authorised: "an authorised partner of {provider}",
-    phone: "Phone",
-    email: "Email",
-    offer_id: "Offer ID",
-    valid_until: "Valid until",
-    products: "Subscriptions offered",
-    licences: "User licences",
-    trial_note: "Trial subscription",
-    billing: "You are billed directly by {provider}, not by the partner. You decide the number of licences and can change it later.",
-    trial_terms: "You get one trial subscription from {provider}: free of charge, for 30 days. It does not turn into a paid subscription by itself afterwards; nothing is billed.",
-    customer: "Your organisation",
-    organisation: "Organisation name",
-    domain: "Domain",
-    domain_hint: "for example contoso.com",
-    admin_email: "Administrator's email address",
-    admin_email_hint: "an address at your domain, for example admin@contoso.com: we send the link that confirms the acceptance there",
-    da_legend: "Delegated administration (optional)",
-    da_full: "Full administration: the partner gets rights comparable to a global administrator, for example to add users, reset passwords, add domains and manage subscriptions for you.",
-    da_limited: "Limited administration: the partner gets rights comparable to a password (helpdesk) administrator, for example to reset passwords and support your users; purchases, domains and subscriptions stay with you.",
-    da_checkbox_full: "I grant the partner full administration",
-    da_checkbox_limited: "I grant the partner limited administration",
-    da_optional: "You may accept the offer without delegated administration, and you can remove the rights at any time.",
-    da_standalone_note: "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
-    accept: "Accept offer",
-    accept_note: "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the sign-up page of {provider}.",
-    errors_title: "Please check what you entered:",
-    not_found_title: "Offer not found",
-    not_found_text: "This link is invalid or incomplete. Please use the complete link from your email, or contact the sender.",
-    closed_title: "Offer no longer available",
-    expired_text: "This offer has expired and can no longer be accepted. Please contact the partner if you would like a new offer.",
-    withdrawn_text: "The partner has withdrawn this offer; it can no longer be accepted.",
-    forbidden_title: "Form expired",
-    forbidden_text: "The form could not be verified (for example because cookies are blocked or the page is too old). Please reload the page and send the form again.",
-    error_title: "Temporary error",
-    error_text: "Your request could not be processed just now. Please try again in a few minutes.",
-    remove_title: "Remove the partner's administrator rights",
-    remove_text: "Here you can remove the delegated administrator rights you granted to the partner.",
-    remove_keeps: "The partner remains your subscription advisor; your subscriptions are not affected.",
-    remove_button: "Remove administrator rights",
-    removed_title: "Administrator rights removed",
-    removed_text: "The partner's administrator rights have ended. The partner has been notified.",
-    remove_gone_text: "There are no administrator rights left in this relationship.",
-    reseller_title: "Partnership request from an indirect provider",
-    reseller_text: "asks you, as a reseller, for a partnership. Then the provider can add customers on your behalf, associate you with customers and subscriptions, and name you as support contact.",
-    reseller_button: "Accept partnership",
-    reseller_done_title: "Partnership accepted",
-    reseller_done_text: "The partnership is active. The provider has been notified.",
-    reseller_gone_text: "This request can no longer be accepted.",
-    state_word: "State",
-    state_expired: "expired",
-    state_withdrawn: "withdrawn",
+    lang: Safe("en"),
+    offer_title_trial: Safe("Trial invitation"),
+    offer_title_purchase: Safe("Purchase offer"),
+    offer_title_admin: Safe("Delegated administration offer"),
+    from_partner: Safe("An offer from"),
+    authorised: Safe("an authorised partner of {provider}"),
+    phone: Safe("Phone"),
+    email: Safe("Email"),
+    offer_id: Safe("Offer ID"),
+    valid_until: Safe("Valid until"),
+    products: Safe("Subscriptions offered"),
+    licences: Safe("User licences"),
+    trial_note: Safe("Trial subscription"),
+    billing: Safe(
+        "You are billed directly by {provider}, not by the partner. You decide the number of licences and can change it later.",
+    ),
+    trial_terms: Safe(
+        "You get one trial subscription from {provider}: free of charge, for 30 days. It does not turn into a paid subscription by itself afterwards; nothing is billed.",
+    ),
+    customer: Safe("Your organisation"),
+    organisation: Safe("Organisation name"),
+    domain: Safe("Domain"),
+    domain_hint: Safe("for example contoso.com"),
+    admin_email: Safe("Administrator's email address"),
+    admin_email_hint: Safe(
+        "an address at your domain, for example admin@contoso.com: we send the link that confirms the acceptance there",
+    ),
+    da_legend: Safe("Delegated administration (optional)"),
+    da_full: Safe(
+        "Full administration: the partner gets rights comparable to a global administrator, for example to add users, reset passwords, add domains and manage subscriptions for you.",
+    ),
+    da_limited: Safe(
+        "Limited administration: the partner gets rights comparable to a password (helpdesk) administrator, for example to reset passwords and support your users; purchases, domains and subscriptions stay with you.",
+    ),
+    da_checkbox_full: Safe("I grant the partner full administration"),
+    da_checkbox_limited: Safe("I grant the partner limited administration"),
+    da_optional: Safe(
+        "You may accept the offer without delegated administration, and you can remove the rights at any time.",
+    ),
+    da_standalone_note: Safe(
+        "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
+    ),
+    accept: Safe("Accept offer"),
+    accept_note: Safe(
+        "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the sign-up page of {provider}.",
+    ),
+    errors_title: Safe("Please check what you entered:"),
+    not_found_title: Safe("Offer not found"),
+    not_found_text: Safe(
+        "This link is invalid or incomplete. Please use the complete link from your email, or contact the sender.",
+    ),
+    closed_title: Safe("Offer no longer available"),
+    expired_text: Safe(
+        "This offer has expired and can no longer be accepted. Please contact the partner if you would like a new offer.",
+    ),
+    withdrawn_text: Safe("The partner has withdrawn this offer; it can no longer be accepted."),
+    forbidden_title: Safe("Form expired"),
+    forbidden_text: Safe(
+        "The form could not be verified (for example because cookies are blocked or the page is too old). Please reload the page and send the form again.",
+    ),
+    error_title: Safe("Temporary error"),
+    error_text: Safe(
+        "Your request could not be processed just now. Please try again in a few minutes.",
+    ),
+    remove_title: Safe("Remove the partner's administrator rights"),
+    remove_text: Safe(
+        "Here you can remove the delegated administrator rights you granted to the partner.",
+    ),
+    remove_keeps: Safe(
+        "The partner remains your subscription advisor; your subscriptions are not affected.",
+    ),
+    remove_button: Safe("Remove administrator rights"),
+    removed_title: Safe("Administrator rights removed"),
+    removed_text: Safe(
+        "The partner's administrator rights have ended. The partner has been notified.",
+    ),
+    remove_gone_text: Safe("There are no administrator rights left in this relationship."),
+    reseller_title: Safe("Partnership request from an indirect provider"),
+    reseller_text: Safe(
+        "asks you, as a reseller, for a partnership. Then the provider can add customers on your behalf, associate you with customers and subscriptions, and name you as support contact.",
+    ),
+    reseller_button: Safe("Accept partnership"),
+    reseller_done_title: Safe("Partnership accepted"),
+    reseller_done_text: Safe("The partnership is active. The provider has been notified."),
+    reseller_gone_text: Safe("This request can no longer be accepted."),
+    state_word: Safe("State"),
+    state_expired: Safe("expired"),
+    state_withdrawn: Safe("withdrawn"),
 };
 
 fn t(l: Locale) -> &'static T {
@@ -236,45 +333,49 @@ fn t(l: Locale) -> &'static T {
     }
 }
 
-const STYLE: &str = "*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1b1b1b;background:#f5f6f8}main{max-width:40rem;margin:0 auto;padding:1rem}section,form{background:#fff;border:1px solid #d9dce1;border-radius:8px;padding:1rem;margin:0 0 1rem}h1{font-size:1.5rem;margin:.5rem 0 1rem}h2{font-size:1.15rem;margin:1.5rem 0 .5rem}h2:first-child{margin-top:0}label{display:block;font-weight:600;margin:.75rem 0 .25rem}input[type=text],input[type=email],input[type=number]{width:100%;padding:.6rem;font-size:1rem;border:1px solid #8a8f98;border-radius:6px}input:focus,button:focus{outline:3px solid #0b57d0;outline-offset:2px}.hint{color:#555;font-size:.9rem;margin:.1rem 0 0}.check{display:flex;gap:.6rem;align-items:flex-start;font-weight:600}.check input{width:1.4rem;height:1.4rem;margin-top:.1rem;flex:none}fieldset{border:1px solid #d9dce1;border-radius:6px;margin:1rem 0 0;padding:.75rem}legend{font-weight:700;padding:0 .25rem}button{display:block;width:100%;margin:1rem 0 .5rem;padding:.8rem;font-size:1.05rem;font-weight:700;color:#fff;background:#0b57d0;border:0;border-radius:6px;cursor:pointer}.errors{border-color:#b3261e;background:#fdf2f1}.errors h2{color:#b3261e}.field-error{color:#b3261e;font-weight:600;margin:.25rem 0 0}dl{display:grid;grid-template-columns:fit-content(45%) minmax(0,1fr);gap:.25rem 1rem;margin:0}dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}ul.products{padding-left:1.2rem;margin:.25rem 0}small{color:#555}";
-
-fn layout(l: Locale, title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"robots\" content=\"noindex\">\n<meta name=\"referrer\" content=\"same-origin\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<main>\n{body}\n</main>\n</body>\n</html>\n",
-        t(l).lang,
-        esc(title)
-    )
+/// Renders a page; on an error (none is expected: every value is a string or a number) a
+/// fixed plain page, and the error in the log.
+fn render(page: &impl Template) -> String {
+    page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a customer page failed to render");
+        FALLBACK.to_string()
+    })
 }
 
-/// `text` with `{provider}` replaced by the configured provider's name (escaped).
-fn provider(text: &str, p: &PartnerSettings) -> String {
-    text.replace("{provider}", &esc(&p.provider_name))
+/// The page shown when a page cannot be rendered: static, in both languages.
+const FALLBACK: &str = include_str!("web/templates/fallback.html");
+
+/// A text around the provider's name: `before`, the name (escaped), `after`; a text without
+/// `{provider}` is all `before`.
+struct Split {
+    before: Text,
+    after: Option<Text>,
 }
 
-fn partner_block(l: Locale, p: &PartnerSettings) -> String {
-    let t = t(l);
-    let mut s = format!(
-        "<section aria-labelledby=\"partner-h\"><h2 id=\"partner-h\">{} {}</h2><p>{}, {}.</p><dl><dt>{}</dt><dd><a href=\"mailto:{}\">{}</a></dd>",
-        t.from_partner,
-        esc(&p.name),
-        esc(&p.legal_name),
-        provider(t.authorised, p),
-        t.email,
-        esc(p.email.as_str()),
-        esc(p.email.as_str()),
-    );
-    if !p.phone.is_empty() {
-        s.push_str(&format!("<dt>{}</dt><dd>{}</dd>", t.phone, esc(&p.phone)));
+fn split(text: &Text) -> Split {
+    match text.0.split_once("{provider}") {
+        Some((before, after)) => Split {
+            before: Safe(before),
+            after: Some(Safe(after)),
+        },
+        None => Split {
+            before: Safe(text.0),
+            after: None,
+        },
     }
-    if !p.website.is_empty() {
-        s.push_str(&format!(
-            "<dt>Web</dt><dd><a href=\"{}\">{}</a></dd>",
-            esc(&p.website),
-            esc(&p.website)
-        ));
+}
+
+/// The partner block (`partner.html`).
+struct PartnerView<'a> {
+    p: &'a PartnerSettings,
+    authorised: Split,
+}
+
+fn partner_view(l: Locale, p: &PartnerSettings) -> PartnerView<'_> {
+    PartnerView {
+        p,
+        authorised: split(&t(l).authorised),
     }
-    s.push_str("</dl></section>\n");
-    s
 }
 
 fn date(ts: Timestamp, l: Locale) -> String {
@@ -291,59 +392,57 @@ pub struct FormValues {
     pub delegated_admin: bool,
 }
 
-fn field_error(errors: &[(String, String)], field: &str) -> (String, String) {
-    match errors.iter().find(|(f, _)| f == field) {
-        Some((_, m)) => (
-            format!(
-                " aria-invalid=\"true\" aria-describedby=\"{}-error\"",
-                esc(field)
-            ),
-            format!(
-                "<p class=\"field-error\" id=\"{}-error\">{}</p>",
-                esc(field),
-                esc(m)
-            ),
-        ),
-        None => (String::new(), String::new()),
-    }
-}
-
 fn title_of(l: Locale, kind: OfferKind) -> &'static str {
     let t = t(l);
     match kind {
-        OfferKind::Trial => t.offer_title_trial,
-        OfferKind::Purchase => t.offer_title_purchase,
-        OfferKind::DelegatedAdmin => t.offer_title_admin,
+        OfferKind::Trial => t.offer_title_trial.0,
+        OfferKind::Purchase => t.offer_title_purchase.0,
+        OfferKind::DelegatedAdmin => t.offer_title_admin.0,
     }
 }
 
-fn role_text(l: Locale, r: AdminRole) -> &'static str {
+fn role_text(l: Locale, r: AdminRole) -> Text {
     match r {
-        AdminRole::Full => t(l).da_full,
-        AdminRole::Limited => t(l).da_limited,
+        AdminRole::Full => Safe(t(l).da_full.0),
+        AdminRole::Limited => Safe(t(l).da_limited.0),
     }
 }
 
-fn product_rows(
-    l: Locale,
-    lines: &[OfferLine],
+/// A line of `products.html`.
+enum ProductRow<'a> {
+    /// A trial subscription (no licence count).
+    Trial {
+        name: &'a str,
+    },
+    Fixed {
+        name: &'a str,
+        licences: u32,
+    },
+    /// A licence count the customer sets (a purchase offer's form).
+    Editable {
+        name: &'a str,
+        id: String,
+        field: String,
+        value: String,
+        min: u32,
+        max: u32,
+        error: Option<&'a str>,
+    },
+}
+
+fn product_rows<'a>(
+    lines: &'a [OfferLine],
     limits: &dyn Fn(&OfferLine) -> (u32, u32),
     editable: bool,
     v: &FormValues,
-    errors: &[(String, String)],
-) -> String {
-    let t = t(l);
-    let mut s = String::from("<ul class=\"products\">");
-    for line in lines {
-        match line.licences {
-            None => s.push_str(&format!(
-                "<li>{} <small>({})</small></li>",
-                esc(&line.name),
-                t.trial_note
-            )),
+    errors: &'a [(String, String)],
+) -> Vec<ProductRow<'a>> {
+    lines
+        .iter()
+        .map(|line| match line.licences {
+            None => ProductRow::Trial { name: &line.name },
             Some(n) if editable => {
                 let field = format!("licences.{}", line.id);
-                let id = format!("licences-{}", line.id);
                 let value = v
                     .licences
                     .iter()
@@ -351,24 +450,71 @@ fn product_rows(
                     .map(|(_, x)| x.clone())
                     .unwrap_or_else(|| n.to_string());
                 let (min, max) = limits(line);
-                let (attr, msg) = field_error(errors, &field);
-                s.push_str(&format!(
-                    "<li><label for=\"{id}\">{} — {}</label><input type=\"number\" id=\"{id}\" name=\"{}\" value=\"{}\" min=\"{min}\" max=\"{max}\" step=\"1\" inputmode=\"numeric\" required{attr}><p class=\"hint\">{min}–{max}</p>{msg}</li>",
-                    esc(&line.name),
-                    t.licences,
-                    esc(&field),
-                    esc(&value),
-                ));
+                ProductRow::Editable {
+                    name: &line.name,
+                    id: format!("licences-{}", line.id),
+                    error: field_error(errors, &field),
+                    field,
+                    value,
+                    min,
+                    max,
+                }
             }
-            Some(n) => s.push_str(&format!(
-                "<li>{} — {n} {}</li>",
-                esc(&line.name),
-                t.licences
-            )),
-        }
-    }
-    s.push_str("</ul>");
-    s
+            Some(n) => ProductRow::Fixed {
+                name: &line.name,
+                licences: n,
+            },
+        })
+        .collect()
+}
+
+fn field_error<'a>(errors: &'a [(String, String)], field: &str) -> Option<&'a str> {
+    errors
+        .iter()
+        .find(|(f, _)| f == field)
+        .map(|(_, m)| m.as_str())
+}
+
+/// A customer field of the offer form.
+struct Field<'a> {
+    name: &'static str,
+    label: Text,
+    kind: &'static str,
+    hint: Option<Text>,
+    value: &'a str,
+    autocomplete: &'static str,
+    error: Option<&'a str>,
+}
+
+/// The delegated-admin part of the offer form.
+struct DelegatedAdmin {
+    /// A delegated-admin offer on its own: granted by accepting, no checkbox.
+    standalone: bool,
+    role: Text,
+    extension: Text,
+    checked: bool,
+    label: Text,
+}
+
+#[derive(Template)]
+#[template(path = "offer.html")]
+struct OfferPage<'a> {
+    t: &'static T,
+    title: String,
+    heading: &'static str,
+    partner: PartnerView<'a>,
+    /// (anchor, message) per refused field.
+    errors: Vec<(String, &'a str)>,
+    action: &'a str,
+    csrf: &'a str,
+    offer_id: &'a str,
+    valid_until: String,
+    message: Option<Vec<&'a str>>,
+    products: Vec<ProductRow<'a>>,
+    terms: Split,
+    fields: Vec<Field<'a>>,
+    delegated_admin: Option<DelegatedAdmin>,
+    note: Split,
 }
 
 /// The offer page with its accept form. `errors` are (field, message) pairs shown at the top
@@ -386,131 +532,98 @@ pub fn offer_page(
 ) -> String {
     let t = t(l);
     let offer = &o.offer;
-    let title = title_of(l, offer.kind);
-    let mut b = format!("<h1>{}</h1>\n", esc(title));
-    if !errors.is_empty() {
-        b.push_str(&format!(
-            "<section class=\"errors\" role=\"alert\" aria-labelledby=\"errors-h\"><h2 id=\"errors-h\">{}</h2><ul>",
-            t.errors_title
-        ));
-        for (f, m) in errors {
-            b.push_str(&format!(
-                "<li><a href=\"#{}\">{}</a></li>",
-                esc(&field_anchor(f)),
-                esc(m)
-            ));
-        }
-        b.push_str("</ul></section>\n");
-    }
-    b.push_str(&partner_block(l, partner));
-    b.push_str(&format!(
-        "<form method=\"post\" action=\"{}\" id=\"accept-form\" novalidate>\n<input type=\"hidden\" name=\"csrf\" value=\"{}\">\n",
-        esc(action),
-        esc(csrf)
-    ));
-    b.push_str(&format!(
-        "<dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd></dl>\n",
-        t.offer_id,
-        esc(offer.offer_id.as_str()),
-        t.valid_until,
-        date(offer.expires_at, l)
-    ));
-    if let Some(m) = &offer.message {
-        b.push_str(&format!("<p>{}</p>\n", esc(m).replace('\n', "<br>")));
-    }
-    if !offer.products.is_empty() {
-        b.push_str(&format!("<h2>{}</h2>", t.products));
-        b.push_str(&product_rows(
+    let heading = title_of(l, offer.kind);
+    // A trial is one free trial subscription: no licence counts, nothing billed.
+    let terms = if offer.kind == OfferKind::Trial {
+        &t.trial_terms
+    } else {
+        &t.billing
+    };
+    let fields = [
+        (
+            "organisation",
+            &t.organisation,
+            "text",
+            None,
+            &v.organisation,
+            "organization",
+        ),
+        (
+            "domain",
+            &t.domain,
+            "text",
+            Some(&t.domain_hint),
+            &v.domain,
+            "off",
+        ),
+        (
+            "admin_email",
+            &t.admin_email,
+            "email",
+            Some(&t.admin_email_hint),
+            &v.admin_email,
+            "email",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, label, kind, hint, value, autocomplete)| Field {
+        name,
+        label: Safe(label.0),
+        kind,
+        hint: hint.map(|h| Safe(h.0)),
+        value,
+        autocomplete,
+        error: field_error(errors, name),
+    })
+    .collect();
+    let delegated_admin = offer.delegated_admin.map(|role| DelegatedAdmin {
+        standalone: offer.kind == OfferKind::DelegatedAdmin,
+        role: role_text(l, role),
+        extension: Safe(auto_extend_text(
             l,
+            offer.auto_extend && role == AdminRole::Limited,
+        )),
+        checked: v.delegated_admin,
+        label: match role {
+            AdminRole::Full => Safe(t.da_checkbox_full.0),
+            AdminRole::Limited => Safe(t.da_checkbox_limited.0),
+        },
+    });
+    let note = match (offer.kind, l) {
+        (OfferKind::DelegatedAdmin, Locale::De) => split(&Safe(
+            "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung erhält der Partner die Rechte.",
+        )),
+        (OfferKind::DelegatedAdmin, Locale::En) => split(&Safe(
+            "After accepting, we send a confirmation link to the administrator's email address. The partner gets the rights only once it is confirmed.",
+        )),
+        _ => split(&t.accept_note),
+    };
+    render(&OfferPage {
+        t,
+        title: format!("{heading} {}", offer.offer_id),
+        heading,
+        partner: partner_view(l, partner),
+        errors: errors
+            .iter()
+            .map(|(f, m)| (field_anchor(f), m.as_str()))
+            .collect(),
+        action,
+        csrf,
+        offer_id: offer.offer_id.as_str(),
+        valid_until: date(offer.expires_at, l),
+        message: offer.message.as_deref().map(|m| m.split('\n').collect()),
+        products: product_rows(
             &offer.products,
             limits,
             offer.kind == OfferKind::Purchase,
             v,
             errors,
-        ));
-        // A trial is one free trial subscription: no licence counts, nothing billed.
-        let terms = if offer.kind == OfferKind::Trial {
-            t.trial_terms
-        } else {
-            t.billing
-        };
-        b.push_str(&format!(
-            "<p class=\"hint\" id=\"terms\">{}</p>\n",
-            provider(terms, partner)
-        ));
-    }
-    b.push_str(&format!("<h2>{}</h2>\n", t.customer));
-    for (field, label, ty, hint, value, auto) in [
-        (
-            "organisation",
-            t.organisation,
-            "text",
-            "",
-            &v.organisation,
-            "organization",
         ),
-        ("domain", t.domain, "text", t.domain_hint, &v.domain, "off"),
-        (
-            "admin_email",
-            t.admin_email,
-            "email",
-            t.admin_email_hint,
-            &v.admin_email,
-            "email",
-        ),
-    ] {
-        let (attr, msg) = field_error(errors, field);
-        let hint_html = if hint.is_empty() {
-            String::new()
-        } else {
-            format!("<p class=\"hint\" id=\"{field}-hint\">{hint}</p>")
-        };
-        b.push_str(&format!(
-            "<label for=\"{field}\">{label}</label><input type=\"{ty}\" id=\"{field}\" name=\"{field}\" value=\"{}\" autocomplete=\"{auto}\" maxlength=\"254\" required{attr}>{hint_html}{msg}\n",
-            esc(value)
-        ));
-    }
-    if let Some(role) = offer.delegated_admin {
-        let extension = format!(
-            "<p id=\"auto-extend\">{}</p>",
-            auto_extend_text(l, offer.auto_extend && role == AdminRole::Limited)
-        );
-        if offer.kind == OfferKind::DelegatedAdmin {
-            b.push_str(&format!(
-                "<fieldset><legend>{}</legend><p>{}</p>{extension}<p>{}</p></fieldset>\n",
-                esc(title),
-                role_text(l, role),
-                t.da_standalone_note
-            ));
-        } else {
-            let label = match role {
-                AdminRole::Full => t.da_checkbox_full,
-                AdminRole::Limited => t.da_checkbox_limited,
-            };
-            b.push_str(&format!(
-                "<fieldset><legend>{}</legend><p id=\"da-text\">{}</p>{extension}<label class=\"check\" for=\"delegated_admin\"><input type=\"checkbox\" id=\"delegated_admin\" name=\"delegated_admin\" value=\"yes\" aria-describedby=\"da-text da-optional\"{}> <span>{}</span></label><p class=\"hint\" id=\"da-optional\">{}</p></fieldset>\n",
-                t.da_legend,
-                role_text(l, role),
-                if v.delegated_admin { " checked" } else { "" },
-                label,
-                t.da_optional
-            ));
-        }
-    }
-    let note = match (offer.kind, l) {
-        (OfferKind::DelegatedAdmin, Locale::De) => {
-            "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung erhält der Partner die Rechte."
-        }
-        (OfferKind::DelegatedAdmin, Locale::En) => {
-            "After accepting, we send a confirmation link to the administrator's email address. The partner gets the rights only once it is confirmed."
-        }
-        _ => &provider(t.accept_note, partner),
-    };
-    b.push_str(&format!(
-        "<button type=\"submit\" id=\"accept\">{}</button><p class=\"hint\">{note}</p>\n</form>\n",
-        t.accept
-    ));
-    layout(l, &format!("{title} {}", offer.offer_id), &b)
+        terms: split(terms),
+        fields,
+        delegated_admin,
+        note,
+    })
 }
 
 /// What happens at the end of the relationship, as the partner chose it on the offer.
@@ -535,16 +648,30 @@ fn field_anchor(field: &str) -> String {
     field.replace('.', "-")
 }
 
+#[derive(Template)]
+#[template(path = "not_found.html")]
+struct NotFoundPage {
+    t: &'static T,
+    title: &'static str,
+}
+
 pub fn not_found_page(l: Locale) -> String {
     let t = t(l);
-    layout(
-        l,
-        t.not_found_title,
-        &format!(
-            "<h1>{}</h1><section><p>{}</p></section>",
-            t.not_found_title, t.not_found_text
-        ),
-    )
+    render(&NotFoundPage {
+        t,
+        title: t.not_found_title.0,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "unsubscribe_confirm.html")]
+struct UnsubscribeConfirmPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    text: Text,
+    button: Text,
+    email: &'a str,
+    action: &'a str,
 }
 
 /// The unsubscribe page of a campaign recipient: one button (the one-click POST target).
@@ -561,15 +688,23 @@ pub fn unsubscribe_confirm(l: Locale, email: &str, action: &str) -> String {
             "Unsubscribe",
         ),
     };
-    layout(
-        l,
+    render(&UnsubscribeConfirmPage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section><p>{text} <strong>{}</strong></p><form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\"><button type=\"submit\" id=\"unsubscribe\">{button}</button></form></section>",
-            esc(email),
-            esc(action)
-        ),
-    )
+        text: Safe(text),
+        button: Safe(button),
+        email,
+        action,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "unsubscribe_done.html")]
+struct UnsubscribeDonePage<'a> {
+    t: &'static T,
+    title: &'static str,
+    text: Text,
+    email: &'a str,
 }
 
 /// After unsubscribing.
@@ -584,14 +719,23 @@ pub fn unsubscribe_done(l: Locale, email: &str) -> String {
             "This address will receive no further invitations:",
         ),
     };
-    layout(
-        l,
+    render(&UnsubscribeDonePage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section><p>{text} <strong>{}</strong></p></section>",
-            esc(email)
-        ),
-    )
+        text: Safe(text),
+        email,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "closed.html")]
+struct ClosedPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    text: Text,
+    offer_id: &'a str,
+    state: Text,
 }
 
 /// An expired or withdrawn offer (410).
@@ -599,24 +743,18 @@ pub fn closed_page(l: Locale, partner: &PartnerSettings, o: &OfferView, state: &
     let t = t(l);
     // An offer closes by withdrawal or by expiry; the state is shown in the page's language.
     let (text, state) = if state == "withdrawn" {
-        (t.withdrawn_text, t.state_withdrawn)
+        (&t.withdrawn_text, &t.state_withdrawn)
     } else {
-        (t.expired_text, t.state_expired)
+        (&t.expired_text, &t.state_expired)
     };
-    layout(
-        l,
-        t.closed_title,
-        &format!(
-            "<h1>{}</h1><section><p>{}</p><dl><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd></dl></section>{}",
-            t.closed_title,
-            text,
-            t.offer_id,
-            esc(o.offer.offer_id.as_str()),
-            t.state_word,
-            state,
-            partner_block(l, partner)
-        ),
-    )
+    render(&ClosedPage {
+        t,
+        title: t.closed_title.0,
+        partner: partner_view(l, partner),
+        text: Safe(text.0),
+        offer_id: o.offer.offer_id.as_str(),
+        state: Safe(state.0),
+    })
 }
 
 /// Why a form post was refused (403).
@@ -630,10 +768,18 @@ pub enum FormRefusal {
     Origin,
 }
 
+#[derive(Template)]
+#[template(path = "forbidden.html")]
+struct ForbiddenPage {
+    t: &'static T,
+    title: &'static str,
+    text: Text,
+}
+
 pub fn forbidden_page(l: Locale, why: FormRefusal) -> String {
     let t = t(l);
     let text = match (why, l) {
-        (FormRefusal::Invalid, _) => t.forbidden_text,
+        (FormRefusal::Invalid, _) => t.forbidden_text.0,
         (FormRefusal::Expired, Locale::De) => {
             "Das Formular ist abgelaufen: Es gilt nur eine begrenzte Zeit, nachdem die Seite geladen wurde. Bitte laden Sie die Seite neu und senden Sie das Formular erneut."
         }
@@ -647,14 +793,19 @@ pub fn forbidden_page(l: Locale, why: FormRefusal) -> String {
             "The form was sent from another address than the one this service is set up for (the address does not match). Please open the link from your email as it is. The operator finds details in the log."
         }
     };
-    layout(
-        l,
-        t.forbidden_title,
-        &format!(
-            "<h1>{}</h1><section><p>{}</p></section>",
-            t.forbidden_title, text
-        ),
-    )
+    render(&ForbiddenPage {
+        t,
+        title: t.forbidden_title.0,
+        text: Safe(text),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "rate_limited.html")]
+struct RateLimitedPage {
+    t: &'static T,
+    title: &'static str,
+    text: Text,
 }
 
 /// Over a rate limit (429): nothing was recorded or sent.
@@ -669,11 +820,23 @@ pub fn rate_limited_page(l: Locale) -> String {
             "Too many requests came from your address, or for this email address or domain, in a short time. Nothing was recorded and no email was sent. Please try again later.",
         ),
     };
-    layout(
-        l,
+    render(&RateLimitedPage {
+        t: t(l),
         title,
-        &format!("<h1>{title}</h1><section role=\"alert\"><p>{text}</p></section>"),
-    )
+        text: Safe(text),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "check_mail.html")]
+struct CheckMailPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    before: Text,
+    admin_email: &'a str,
+    after: Split,
+    offer_id: &'a str,
 }
 
 /// After the accept form: the confirmation link is on its way to the admin address.
@@ -683,7 +846,6 @@ pub fn check_mail_page(
     o: &OfferView,
     admin_email: &str,
 ) -> String {
-    let t = t(l);
     let standalone = o.offer.kind == OfferKind::DelegatedAdmin;
     let (title, before, after) = match (l, standalone) {
         (Locale::De, false) => (
@@ -707,18 +869,28 @@ pub fn check_mail_page(
             "Open the link in that email to confirm the acceptance. The partner gets the administrator rights only once it is confirmed. If no email arrives, please check your spam folder or contact the partner.",
         ),
     };
-    layout(
-        l,
+    render(&CheckMailPage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section role=\"status\" id=\"check-mail\"><p>{before} <strong>{}</strong>.</p><p>{}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
-            esc(admin_email),
-            provider(after, partner),
-            t.offer_id,
-            esc(o.offer.offer_id.as_str()),
-            partner_block(l, partner)
-        ),
-    )
+        partner: partner_view(l, partner),
+        before: Safe(before),
+        admin_email,
+        after: split(&Safe(after)),
+        offer_id: o.offer.offer_id.as_str(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "already_accepted.html")]
+struct AlreadyAcceptedPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    /// The text; with a domain, the part before it, and `after` the rest.
+    before: Text,
+    domain: Option<&'a str>,
+    after: Text,
+    offer_id: &'a str,
 }
 
 /// The offer was already accepted (and confirmed) for this domain (409).
@@ -728,41 +900,61 @@ pub fn already_accepted_page(
     o: &OfferView,
     domain: &str,
 ) -> String {
-    let t = t(l);
-    let (title, text) = match (l, domain.is_empty()) {
+    let (title, before, after) = match (l, domain.is_empty()) {
         (Locale::De, false) => (
             "Angebot bereits angenommen",
-            format!(
-                "Dieses Angebot wurde für die Domäne <strong>{}</strong> bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:",
-                esc(domain)
-            ),
+            "Dieses Angebot wurde für die Domäne ",
+            " bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:",
         ),
         (Locale::De, true) => (
             "Angebot bereits angenommen",
-            "Dieses Angebot wurde für Ihre Domäne bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:".to_string(),
+            "Dieses Angebot wurde für Ihre Domäne bereits angenommen und bestätigt. Es wurde nichts Neues gespeichert. Wenn Sie Fragen dazu haben oder etwas ändern möchten, wenden Sie sich bitte an den Partner:",
+            "",
         ),
         (Locale::En, false) => (
             "Offer already accepted",
-            format!(
-                "This offer has already been accepted and confirmed for the domain <strong>{}</strong>. Nothing new was recorded. If you have questions or want to change something, please contact the partner:",
-                esc(domain)
-            ),
+            "This offer has already been accepted and confirmed for the domain ",
+            ". Nothing new was recorded. If you have questions or want to change something, please contact the partner:",
         ),
         (Locale::En, true) => (
             "Offer already accepted",
-            "This offer has already been accepted and confirmed for your domain. Nothing new was recorded. If you have questions or want to change something, please contact the partner:".to_string(),
+            "This offer has already been accepted and confirmed for your domain. Nothing new was recorded. If you have questions or want to change something, please contact the partner:",
+            "",
         ),
     };
-    layout(
-        l,
+    render(&AlreadyAcceptedPage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section role=\"alert\" id=\"already-accepted\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
-            t.offer_id,
-            esc(o.offer.offer_id.as_str()),
-            partner_block(l, partner)
-        ),
-    )
+        partner: partner_view(l, partner),
+        before: Safe(before),
+        domain: (!domain.is_empty()).then_some(domain),
+        after: Safe(after),
+        offer_id: o.offer.offer_id.as_str(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    intro: Text,
+    offer_id: &'a str,
+    domain: &'a str,
+    organisation: &'a str,
+    org_label: Text,
+    admin_email: &'a str,
+    products: Vec<ProductRow<'a>>,
+    da_label: Text,
+    /// (role, what happens at the end) when delegated administration was requested.
+    delegated_admin: Option<(Text, Text)>,
+    da_none: Text,
+    action: &'a str,
+    csrf: &'a str,
+    button: Text,
+    valid: Text,
+    confirm_by: String,
 }
 
 /// The confirmation link's page: what was requested, and one button to confirm it.
@@ -794,51 +986,48 @@ pub fn confirm_page(
             "This link works once and is valid until",
         ),
     };
-    let mut b = format!(
-        "<h1>{title}</h1>\n<section><p>{intro}</p><dl><dt>{}</dt><dd id=\"offer-id\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>“{}” <small>({org_label})</small></dd><dt>{}</dt><dd>{}</dd></dl>",
-        t.offer_id,
-        esc(a.offer_id.as_str()),
-        t.domain,
-        esc(a.domain.as_str()),
-        t.organisation,
-        esc(&a.organisation),
-        t.admin_email,
-        esc(a.admin_email.as_str()),
-    );
-    if !a.products.is_empty() {
-        b.push_str(&format!("<h2>{}</h2>", t.products));
-        b.push_str(&product_rows(
-            l,
-            &a.products,
-            limits,
-            false,
-            &FormValues::default(),
-            &[],
-        ));
-    }
-    match a.delegated_admin {
-        Some(role) => b.push_str(&format!(
-            "<p id=\"da-requested\"><strong>{}:</strong> {} {}</p>",
-            t.da_legend.trim_end_matches(" (optional)"),
-            role_text(l, role),
-            auto_extend_text(l, p.offer.offer.auto_extend && role == AdminRole::Limited)
-        )),
-        None => b.push_str(&format!("<p id=\"da-requested\">{da_none}</p>")),
-    }
-    b.push_str("</section>\n");
-    b.push_str(&partner_block(l, partner));
-    b.push_str(&format!(
-        "<form method=\"post\" action=\"{}\" id=\"confirm-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"confirm\">{button}</button><p class=\"hint\">{valid} {}.</p></form>",
-        esc(action),
-        esc(csrf),
-        date(p.confirm_by, l)
-    ));
-    layout(l, title, &b)
+    render(&ConfirmPage {
+        t,
+        title,
+        partner: partner_view(l, partner),
+        intro: Safe(intro),
+        offer_id: a.offer_id.as_str(),
+        domain: a.domain.as_str(),
+        organisation: &a.organisation,
+        org_label: Safe(org_label),
+        admin_email: a.admin_email.as_str(),
+        products: product_rows(&a.products, limits, false, &FormValues::default(), &[]),
+        da_label: Safe(t.da_legend.0.trim_end_matches(" (optional)")),
+        delegated_admin: a.delegated_admin.map(|role| {
+            (
+                role_text(l, role),
+                Safe(auto_extend_text(
+                    l,
+                    p.offer.offer.auto_extend && role == AdminRole::Limited,
+                )),
+            )
+        }),
+        da_none: Safe(da_none),
+        action,
+        csrf,
+        button: Safe(button),
+        valid: Safe(valid),
+        confirm_by: date(p.confirm_by, l),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin_granted.html")]
+struct AdminGrantedPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    text: Text,
+    role: Text,
 }
 
 /// A standalone delegated-admin offer, confirmed: the rights are granted (no sign-up).
 pub fn admin_granted_page(l: Locale, partner: &PartnerSettings, role: Option<AdminRole>) -> String {
-    let t = t(l);
     let (title, text) = match l {
         Locale::De => (
             "Delegierte Administration erteilt",
@@ -849,16 +1038,23 @@ pub fn admin_granted_page(l: Locale, partner: &PartnerSettings, role: Option<Adm
             "Thank you. The partner now holds the following administrator rights for your organisation; we have sent you a confirmation with the link where you can remove them at any time.",
         ),
     };
-    let role = role.map(|r| role_text(l, r)).unwrap_or("");
-    layout(
-        l,
+    render(&AdminGrantedPage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section role=\"status\" id=\"admin-granted\"><p>{text}</p><p>{role}</p><p>{}</p></section>{}",
-            t.remove_keeps,
-            partner_block(l, partner)
-        ),
-    )
+        partner: partner_view(l, partner),
+        text: Safe(text),
+        role: role.map(|r| role_text(l, r)).unwrap_or(Safe("")),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "location_gone.html")]
+struct LocationGonePage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    text: Text,
+    offer_id: &'a str,
 }
 
 /// An offer whose partner location is no longer available (410).
@@ -872,22 +1068,27 @@ pub fn location_gone_page(l: Locale, partner: &PartnerSettings, o: &OfferView) -
             "This offer can no longer be accepted: the partner location it was made for is no longer available. Please contact the partner if you would like a new offer."
         }
     };
-    layout(
-        l,
-        t.closed_title,
-        &format!(
-            "<h1>{}</h1><section id=\"location-gone\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
-            t.closed_title,
-            t.offer_id,
-            esc(o.offer.offer_id.as_str()),
-            partner_block(l, partner)
-        ),
-    )
+    render(&LocationGonePage {
+        t,
+        title: t.closed_title.0,
+        partner: partner_view(l, partner),
+        text: Safe(text),
+        offer_id: o.offer.offer_id.as_str(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "confirm_expired.html")]
+struct ConfirmExpiredPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    text: Text,
+    offer_id: &'a str,
 }
 
 /// A confirmation link that ran out before it was used (410).
 pub fn confirm_expired_page(l: Locale, partner: &PartnerSettings, o: &OfferView) -> String {
-    let t = t(l);
     let (title, text) = match l {
         Locale::De => (
             "Bestätigungslink abgelaufen",
@@ -898,28 +1099,41 @@ pub fn confirm_expired_page(l: Locale, partner: &PartnerSettings, o: &OfferView)
             "This confirmation link has expired or was not used in time; the request has lapsed. You can accept the offer again from the link in the offer email while it is valid.",
         ),
     };
-    layout(
-        l,
+    render(&ConfirmExpiredPage {
+        t: t(l),
         title,
-        &format!(
-            "<h1>{title}</h1><section id=\"confirm-expired\"><p>{text}</p><dl><dt>{}</dt><dd>{}</dd></dl></section>{}",
-            t.offer_id,
-            esc(o.offer.offer_id.as_str()),
-            partner_block(l, partner)
-        ),
-    )
+        partner: partner_view(l, partner),
+        text: Safe(text),
+        offer_id: o.offer.offer_id.as_str(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    t: &'static T,
+    title: &'static str,
 }
 
 pub fn error_page(l: Locale) -> String {
     let t = t(l);
-    layout(
-        l,
-        t.error_title,
-        &format!(
-            "<h1>{}</h1><section><p>{}</p></section>",
-            t.error_title, t.error_text
-        ),
-    )
+    render(&ErrorPage {
+        t,
+        title: t.error_title.0,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "remove_roles.html")]
+struct RemoveRolesPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    active: bool,
+    action: &'a str,
+    csrf: &'a str,
+    customer: &'a str,
+    role: Option<Text>,
 }
 
 /// The page to remove the partner's admin roles; `active` false: nothing left to remove.
@@ -933,42 +1147,46 @@ pub fn remove_roles_page(
     active: bool,
 ) -> String {
     let t = t(l);
-    let mut b = format!("<h1>{}</h1>\n", t.remove_title);
-    b.push_str(&partner_block(l, partner));
-    if !active {
-        b.push_str(&format!("<section><p>{}</p></section>", t.remove_gone_text));
-        return layout(l, t.remove_title, &b);
-    }
-    b.push_str(&format!(
-        "<form method=\"post\" action=\"{}\" id=\"remove-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><p>{}</p><p><strong>{}</strong></p>",
-        esc(action),
-        esc(csrf),
-        t.remove_text,
-        esc(customer)
-    ));
-    if let Some(r) = role {
-        b.push_str(&format!("<p>{}</p>", role_text(l, r)));
-    }
-    b.push_str(&format!(
-        "<p>{}</p><button type=\"submit\" id=\"remove\">{}</button></form>",
-        t.remove_keeps, t.remove_button
-    ));
-    layout(l, t.remove_title, &b)
+    render(&RemoveRolesPage {
+        t,
+        title: t.remove_title.0,
+        partner: partner_view(l, partner),
+        active,
+        action,
+        csrf,
+        customer,
+        role: role.map(|r| role_text(l, r)),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "roles_removed.html")]
+struct RolesRemovedPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
 }
 
 pub fn roles_removed_page(l: Locale, partner: &PartnerSettings) -> String {
     let t = t(l);
-    layout(
-        l,
-        t.removed_title,
-        &format!(
-            "<h1>{}</h1><section role=\"status\"><p>{}</p><p>{}</p></section>{}",
-            t.removed_title,
-            t.removed_text,
-            t.remove_keeps,
-            partner_block(l, partner)
-        ),
-    )
+    render(&RolesRemovedPage {
+        t,
+        title: t.removed_title.0,
+        partner: partner_view(l, partner),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reseller.html")]
+struct ResellerPage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
+    reseller_name: &'a str,
+    mpn: &'a str,
+    action: &'a str,
+    csrf: &'a str,
+    open: bool,
 }
 
 /// The reseller's page for a partnership request; `open` false: it can no longer be accepted.
@@ -982,44 +1200,33 @@ pub fn reseller_page(
     open: bool,
 ) -> String {
     let t = t(l);
-    let mut b = format!(
-        "<h1>{}</h1>\n<section><p><strong>{}</strong> {}</p><dl><dt>{}</dt><dd>{}</dd><dt>MPN ID</dt><dd>{}</dd></dl></section>\n",
-        t.reseller_title,
-        esc(&partner.name),
-        t.reseller_text,
-        t.organisation,
-        esc(reseller_name),
-        esc(mpn)
-    );
-    b.push_str(&partner_block(l, partner));
-    if open {
-        b.push_str(&format!(
-            "<form method=\"post\" action=\"{}\" id=\"reseller-form\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" id=\"accept\">{}</button></form>",
-            esc(action),
-            esc(csrf),
-            t.reseller_button
-        ));
-    } else {
-        b.push_str(&format!(
-            "<section><p>{}</p></section>",
-            t.reseller_gone_text
-        ));
-    }
-    layout(l, t.reseller_title, &b)
+    render(&ResellerPage {
+        t,
+        title: t.reseller_title.0,
+        partner: partner_view(l, partner),
+        reseller_name,
+        mpn,
+        action,
+        csrf,
+        open,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "reseller_done.html")]
+struct ResellerDonePage<'a> {
+    t: &'static T,
+    title: &'static str,
+    partner: PartnerView<'a>,
 }
 
 pub fn reseller_done_page(l: Locale, partner: &PartnerSettings) -> String {
     let t = t(l);
-    layout(
-        l,
-        t.reseller_done_title,
-        &format!(
-            "<h1>{}</h1><section role=\"status\"><p>{}</p></section>{}",
-            t.reseller_done_title,
-            t.reseller_done_text,
-            partner_block(l, partner)
-        ),
-    )
+    render(&ResellerDonePage {
+        t,
+        title: t.reseller_done_title.0,
+        partner: partner_view(l, partner),
+    })
 }
 
 /// The customer-facing message for a refused form field, in the page's language.
@@ -1066,6 +1273,421 @@ mod tests {
             esc("<script>\"x\"&'y'</script>"),
             "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    const HOSTILE: &str = "<script>\"'&</script>";
+
+    fn partner(full: bool) -> PartnerSettings {
+        PartnerSettings {
+            id: "p1".into(),
+            name: format!("Fabrikam {HOSTILE}"),
+            legal_name: "Fabrikam <GmbH> & Co. \"KG\"".into(),
+            email: crate::domain::EmailAddress::parse("o'brien&x@fabrikam.example").unwrap(),
+            phone: if full {
+                "+49 30 <1234>".into()
+            } else {
+                String::new()
+            },
+            website: if full {
+                "https://fabrikam.example/?a=1&b=\"2\"".into()
+            } else {
+                String::new()
+            },
+            provider_name: "Contoso <Cloud> & \"Co\"".into(),
+        }
+    }
+
+    fn line(id: &str, licences: Option<u32>) -> OfferLine {
+        OfferLine {
+            id: crate::domain::ProductId::parse(id).unwrap(),
+            name: format!("Product {id} {HOSTILE}"),
+            licences,
+        }
+    }
+
+    fn offer(kind: OfferKind, role: Option<AdminRole>, auto_extend: bool) -> OfferView {
+        let products = match kind {
+            OfferKind::Trial => vec![line("m365-trial", None)],
+            OfferKind::Purchase => vec![line("m365-e3", Some(25)), line("exo-plan-1", Some(10))],
+            OfferKind::DelegatedAdmin => vec![],
+        };
+        OfferView {
+            offer: crate::store::OfferRow {
+                offer_id: crate::domain::OfferId::parse("PF-ABCDEFGHJKLM").unwrap(),
+                instance_id: crate::domain::InstanceId::parse("in_abc").unwrap(),
+                kind,
+                location_id: "loc".into(),
+                country: crate::domain::Country::parse("DE").unwrap(),
+                products,
+                delegated_admin: role,
+                auto_extend,
+                key_id: "k1".into(),
+                link: "https://x.example/o/code".into(),
+                message: Some(format!("Hallo {HOSTILE}\nzweite Zeile")),
+                created_by: "me".into(),
+                created_at: Timestamp(1_700_000_000),
+                expires_at: Timestamp(1_800_000_000),
+            },
+            state: "offered".into(),
+            final_at: None,
+            location_removed_at: None,
+        }
+    }
+
+    fn pending(o: OfferView, role: Option<AdminRole>) -> crate::offers::PendingConfirmation {
+        let products = o.offer.products.clone();
+        crate::offers::PendingConfirmation {
+            acceptance: crate::store::AcceptanceView {
+                acceptance: crate::store::AcceptanceRow {
+                    instance_id: crate::domain::InstanceId::parse("in_acc").unwrap(),
+                    offer_id: o.offer.offer_id.clone(),
+                    organisation: format!("Org {HOSTILE}"),
+                    domain: crate::domain::DomainName::parse("kunde.example").unwrap(),
+                    admin_email: crate::domain::EmailAddress::parse("it'&@kunde.example").unwrap(),
+                    products,
+                    delegated_admin: role,
+                    relationship_id: None,
+                    accepted_at: Timestamp(1_700_000_000),
+                    confirmed_at: None,
+                },
+                state: "unconfirmed".into(),
+                relationship: None,
+                signup: None,
+            },
+            offer: o,
+            confirm_by: Timestamp(1_700_100_000),
+        }
+    }
+
+    /// Every page in every variant the code has, with hostile outside values.
+    fn all_pages(l: Locale) -> Vec<(String, String)> {
+        let full = partner(true);
+        let bare = partner(false);
+        let limits = |x: &OfferLine| {
+            if x.id.as_str() == "m365-e3" {
+                (1, 300)
+            } else {
+                (5, 50)
+            }
+        };
+        let act = format!("/o/x?a=1&b={HOSTILE}");
+        let csrf = format!("tok{HOSTILE}");
+        let v = FormValues {
+            organisation: format!("Org {HOSTILE}"),
+            domain: format!("dom{HOSTILE}"),
+            admin_email: format!("mail{HOSTILE}"),
+            licences: vec![("m365-e3".into(), format!("7{HOSTILE}"))],
+            delegated_admin: true,
+        };
+        let errors = vec![
+            ("organisation".to_string(), format!("bad org {HOSTILE}")),
+            (
+                "licences.m365-e3".to_string(),
+                format!("bad count {HOSTILE}"),
+            ),
+            (
+                "admin_email".to_string(),
+                field_message(l, "admin_email_domain", None),
+            ),
+            (format!("x{HOSTILE}"), field_message(l, "unknown", None)),
+        ];
+        let none = FormValues::default();
+        let trial = offer(OfferKind::Trial, None, false);
+        let purchase = offer(OfferKind::Purchase, Some(AdminRole::Limited), true);
+        let purchase_full = offer(OfferKind::Purchase, Some(AdminRole::Full), false);
+        let purchase_plain = offer(OfferKind::Purchase, None, false);
+        let admin = offer(OfferKind::DelegatedAdmin, Some(AdminRole::Full), false);
+        let admin_ext = offer(OfferKind::DelegatedAdmin, Some(AdminRole::Limited), true);
+        let mut no_message = trial.clone();
+        no_message.offer.message = None;
+        vec![
+            (
+                "offer_trial".into(),
+                offer_page(l, &full, &trial, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_trial_bare".into(),
+                offer_page(l, &bare, &no_message, &limits, "/o/y", "c", &none, &[]),
+            ),
+            (
+                "offer_purchase_errors".into(),
+                offer_page(l, &full, &purchase, &limits, &act, &csrf, &v, &errors),
+            ),
+            (
+                "offer_purchase_full".into(),
+                offer_page(l, &full, &purchase_full, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_purchase_plain".into(),
+                offer_page(l, &bare, &purchase_plain, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "offer_admin".into(),
+                offer_page(l, &full, &admin, &limits, &act, &csrf, &v, &errors),
+            ),
+            (
+                "offer_admin_ext".into(),
+                offer_page(l, &full, &admin_ext, &limits, &act, &csrf, &none, &[]),
+            ),
+            (
+                "check_mail".into(),
+                check_mail_page(l, &full, &purchase, &format!("a{HOSTILE}@x")),
+            ),
+            (
+                "check_mail_admin".into(),
+                check_mail_page(l, &bare, &admin, "it@kunde.example"),
+            ),
+            (
+                "already_accepted".into(),
+                already_accepted_page(l, &full, &trial, &format!("d{HOSTILE}")),
+            ),
+            (
+                "already_accepted_nodomain".into(),
+                already_accepted_page(l, &full, &trial, ""),
+            ),
+            (
+                "confirm".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(purchase.clone(), Some(AdminRole::Limited)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_full".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(purchase_full.clone(), Some(AdminRole::Limited)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_trial".into(),
+                confirm_page(
+                    l,
+                    &bare,
+                    &pending(trial.clone(), None),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "confirm_admin".into(),
+                confirm_page(
+                    l,
+                    &full,
+                    &pending(admin.clone(), Some(AdminRole::Full)),
+                    &limits,
+                    &act,
+                    &csrf,
+                ),
+            ),
+            (
+                "admin_granted".into(),
+                admin_granted_page(l, &full, Some(AdminRole::Limited)),
+            ),
+            (
+                "admin_granted_none".into(),
+                admin_granted_page(l, &bare, None),
+            ),
+            ("location_gone".into(), location_gone_page(l, &full, &trial)),
+            (
+                "confirm_expired".into(),
+                confirm_expired_page(l, &full, &trial),
+            ),
+            ("error".into(), error_page(l)),
+            ("not_found".into(), not_found_page(l)),
+            (
+                "forbidden_invalid".into(),
+                forbidden_page(l, FormRefusal::Invalid),
+            ),
+            (
+                "forbidden_expired".into(),
+                forbidden_page(l, FormRefusal::Expired),
+            ),
+            (
+                "forbidden_origin".into(),
+                forbidden_page(l, FormRefusal::Origin),
+            ),
+            ("rate_limited".into(), rate_limited_page(l)),
+            (
+                "remove_roles".into(),
+                remove_roles_page(
+                    l,
+                    &full,
+                    &format!("Kunde {HOSTILE}"),
+                    Some(AdminRole::Full),
+                    &act,
+                    &csrf,
+                    true,
+                ),
+            ),
+            (
+                "remove_roles_norole".into(),
+                remove_roles_page(l, &bare, "Kunde", None, "/r/x", "c", true),
+            ),
+            (
+                "remove_roles_gone".into(),
+                remove_roles_page(
+                    l,
+                    &full,
+                    &format!("Kunde {HOSTILE}"),
+                    Some(AdminRole::Full),
+                    &act,
+                    &csrf,
+                    false,
+                ),
+            ),
+            ("roles_removed".into(), roles_removed_page(l, &full)),
+            (
+                "reseller".into(),
+                reseller_page(
+                    l,
+                    &full,
+                    &format!("Reseller {HOSTILE}"),
+                    &format!("mpn{HOSTILE}"),
+                    &act,
+                    &csrf,
+                    true,
+                ),
+            ),
+            (
+                "reseller_closed".into(),
+                reseller_page(
+                    l,
+                    &bare,
+                    &format!("Reseller {HOSTILE}"),
+                    "123",
+                    &act,
+                    &csrf,
+                    false,
+                ),
+            ),
+            ("reseller_done".into(), reseller_done_page(l, &full)),
+            (
+                "unsubscribe_confirm".into(),
+                unsubscribe_confirm(l, &format!("u{HOSTILE}@x"), &act),
+            ),
+            (
+                "unsubscribe_done".into(),
+                unsubscribe_done(l, &format!("u{HOSTILE}@x")),
+            ),
+            (
+                "closed_withdrawn".into(),
+                closed_page(l, &full, &trial, "withdrawn"),
+            ),
+            (
+                "closed_expired".into(),
+                closed_page(l, &full, &trial, "expired"),
+            ),
+        ]
+    }
+
+    /// An organisation name and email addresses with markup in them come out as text, in
+    /// element content and in attribute values alike.
+    #[test]
+    fn outside_values_come_out_escaped() {
+        const RAW: &str = "<script>\"'&";
+        const ESCAPED: &str = "&lt;script&gt;&quot;&#39;&amp;";
+        let mut p = partner(false);
+        p.name = format!("Org {RAW}");
+        let mut confirm = pending(offer(OfferKind::Trial, None, false), None);
+        confirm.acceptance.acceptance.organisation = format!("Org {RAW}");
+        let limits = |_: &OfferLine| (1, 10);
+        let v = FormValues {
+            organisation: format!("Org {RAW}"),
+            admin_email: format!("a{RAW}@x.example"),
+            ..FormValues::default()
+        };
+        let o = offer(OfferKind::Purchase, None, false);
+        for l in Locale::ALL {
+            let pages = [
+                confirm_page(l, &p, &confirm, &limits, "/c/x", "c"),
+                offer_page(l, &p, &o, &limits, "/o/x", "c", &v, &[]),
+                check_mail_page(l, &p, &o, &format!("a{RAW}@x.example")),
+                unsubscribe_confirm(l, &format!("a{RAW}@x.example"), "/u/x"),
+                reseller_page(l, &p, &format!("Org {RAW}"), "1", "/r/x", "c", true),
+            ];
+            for html in pages {
+                assert!(
+                    html.contains(&format!("Org {ESCAPED}"))
+                        || html.contains(&format!("a{ESCAPED}@x.example")),
+                    "{html}"
+                );
+                assert!(!html.contains("<script"), "{html}");
+                assert!(!html.contains("\"'&"), "{html}");
+            }
+            let html = confirm_page(l, &p, &confirm, &limits, "/c/x", "c");
+            assert!(html.contains(&format!("“Org {ESCAPED}”")), "{html}");
+            let html = offer_page(l, &p, &o, &limits, "/o/x", "c", &v, &[]);
+            assert!(html.contains(&format!("value=\"Org {ESCAPED}\"")), "{html}");
+            assert!(
+                html.contains(&format!("value=\"a{ESCAPED}@x.example\"")),
+                "{html}"
+            );
+            let html = unsubscribe_confirm(l, &format!("a{RAW}@x.example"), "/u/x");
+            assert!(
+                html.contains(&format!("<strong>a{ESCAPED}@x.example</strong>")),
+                "{html}"
+            );
+        }
+    }
+
+    struct Broken;
+
+    impl fmt::Display for Broken {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+
+    #[derive(Template)]
+    #[template(source = "<p>{{ value }}</p>", ext = "html")]
+    struct BrokenPage {
+        value: Broken,
+    }
+
+    /// A page that fails to render is the fixed error page, not a panic.
+    #[test]
+    fn a_failed_render_is_the_fallback_page() {
+        let html = render(&BrokenPage { value: Broken });
+        assert_eq!(html, FALLBACK);
+        assert!(html.contains("Temporary error"));
+    }
+
+    /// Every page × locale against `tests/snapshots/pages/`. `UPDATE_SNAPSHOTS=1` rewrites them
+    /// (review the diff).
+    #[test]
+    fn pages_match_snapshots() {
+        let update = std::env::var("UPDATE_SNAPSHOTS").is_ok();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/pages");
+        let mut mismatches = Vec::new();
+        for l in Locale::ALL {
+            for (name, html) in all_pages(l) {
+                let path = dir.join(l.as_str()).join(format!("{name}.html"));
+                if update {
+                    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                    std::fs::write(&path, &html).unwrap();
+                    continue;
+                }
+                match std::fs::read_to_string(&path) {
+                    Ok(want) if want == html => {}
+                    Ok(_) => mismatches.push(format!("{} differs", path.display())),
+                    Err(_) => mismatches.push(format!("{} missing", path.display())),
+                }
+                // No outside value comes out raw, anywhere.
+                assert!(!html.contains("<script>"), "{l}/{name}");
+                assert!(!html.contains("</script>"), "{l}/{name}");
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
     }
 
     #[test]
