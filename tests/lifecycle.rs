@@ -227,12 +227,12 @@ async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
     // the expiry's new time.
     for at in [reminder, old_expiry, new_expiry.plus(Span(-1))] {
         app.clock.set(at);
-        assert_eq!(app.rt.run_due().await.unwrap(), 0, "nothing due at {at:?}");
-        assert_eq!(app.state(&id).await, "invited", "still open at {at:?}");
+        assert_eq!(app.rt.run_due().await.unwrap(), 0, "nothing due at {at}");
+        assert_eq!(app.state(&id).await, "invited", "still open at {at}");
         assert_eq!(
             events(&app, &id).await,
             ["start", "send"],
-            "neither the cancelled reminder nor the moved expiry fired by {at:?}"
+            "neither the cancelled reminder nor the moved expiry fired by {at}"
         );
     }
     // At the new time the expiry fires.
