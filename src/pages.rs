@@ -1282,7 +1282,7 @@ mod tests {
             id: "p1".into(),
             name: format!("Fabrikam {HOSTILE}"),
             legal_name: "Fabrikam <GmbH> & Co. \"KG\"".into(),
-            email: crate::domain::EmailAddress::parse("o'brien&x@fabrikam.example").unwrap(),
+            email: crate::core::domain::EmailAddress::parse("o'brien&x@fabrikam.example").unwrap(),
             phone: if full {
                 "+49 30 <1234>".into()
             } else {
@@ -1299,7 +1299,7 @@ mod tests {
 
     fn line(id: &str, licences: Option<u32>) -> OfferLine {
         OfferLine {
-            id: crate::domain::ProductId::parse(id).unwrap(),
+            id: crate::core::domain::ProductId::parse(id).unwrap(),
             name: format!("Product {id} {HOSTILE}"),
             licences,
         }
@@ -1313,11 +1313,11 @@ mod tests {
         };
         OfferView {
             offer: crate::store::OfferRow {
-                offer_id: crate::domain::OfferId::parse("PF-ABCDEFGHJKLM").unwrap(),
-                instance_id: crate::domain::InstanceId::parse("in_abc").unwrap(),
+                offer_id: crate::core::domain::OfferId::parse("PF-ABCDEFGHJKLM").unwrap(),
+                instance_id: crate::core::domain::InstanceId::parse("in_abc").unwrap(),
                 kind,
                 location_id: "loc".into(),
-                country: crate::domain::Country::parse("DE").unwrap(),
+                country: crate::core::domain::Country::parse("DE").unwrap(),
                 products,
                 delegated_admin: role,
                 auto_extend,
@@ -1339,11 +1339,11 @@ mod tests {
         crate::offers::PendingConfirmation {
             acceptance: crate::store::AcceptanceView {
                 acceptance: crate::store::AcceptanceRow {
-                    instance_id: crate::domain::InstanceId::parse("in_acc").unwrap(),
+                    instance_id: crate::core::domain::InstanceId::parse("in_acc").unwrap(),
                     offer_id: o.offer.offer_id.clone(),
                     organisation: format!("Org {HOSTILE}"),
-                    domain: crate::domain::DomainName::parse("kunde.example").unwrap(),
-                    admin_email: crate::domain::EmailAddress::parse("it'&@kunde.example").unwrap(),
+                    domain: crate::core::domain::DomainName::parse("kunde.example").unwrap(),
+                    admin_email: crate::core::domain::EmailAddress::parse("it'&@kunde.example").unwrap(),
                     products,
                     delegated_admin: role,
                     relationship_id: None,

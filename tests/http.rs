@@ -4,6 +4,7 @@
 mod common;
 
 use common::Store;
+use partnerflow::core::domain::InstanceId;
 
 use serde_json::{Value, json};
 
@@ -187,18 +188,114 @@ async fn instances_and_events_over_http(store: Store) {
     assert_eq!(s, 404);
 }
 
+/// The status of a POST of `body` to `path` with `authorization` sent byte for byte as the
+/// Authorization header's value (a client library may trim it); none when `None`.
+async fn raw_post(base: &str, path: &str, authorization: Option<&str>, body: &str) -> u16 {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://").to_string();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status = resp.split(' ').nth(1).unwrap_or_default();
+        status
+            .parse()
+            .unwrap_or_else(|_| panic!("no status: {resp}"))
+    })
+    .await
+    .unwrap()
+}
+
+/// `id`'s state and the events of its history, over the store.
+async fn state_and_events(app: &common::TestApp, id: &InstanceId) -> (String, Vec<String>) {
+    let h = app.rt.store.history(id).await.unwrap();
+    (
+        app.state(id).await,
+        h.into_iter().map(|h| h.event).collect(),
+    )
+}
+
 async fn events_are_refused_when_no_token_is_configured(store: Store) {
+    // No admin token configured: no bearer is the admin — not even the one that is the
+    // admin token where one is configured, nor an empty one, nor none at all.
     let app = common::spawn_app(store, &[]).await;
+    assert!(app.rt.settings.http.admin_token.expose().is_empty());
     let base = serve(&app).await;
     let id = app.invite(1).await;
+    let before = state_and_events(&app, &id).await;
+    assert_eq!(
+        before,
+        ("invited".to_string(), vec!["start".into(), "send".into()])
+    );
+    let url = format!("{base}/api/v1/instances/{id}/events");
+    for token in [Some(TOKEN), Some(""), None] {
+        let (s, body) = call(
+            "POST",
+            url.clone(),
+            token,
+            Some(r#"{"event":"accept"}"#.into()),
+        )
+        .await;
+        assert_eq!(
+            (s, body["error"]["code"].as_str()),
+            (401, Some("unauthorized")),
+            "bearer {token:?}: {body}"
+        );
+        assert_eq!(
+            state_and_events(&app, &id).await,
+            before,
+            "bearer {token:?}"
+        );
+    }
+    // An empty bearer exactly as sent on the wire (the client above may trim the space).
+    let path = format!("/api/v1/instances/{id}/events");
+    for auth in [Some("Bearer "), Some("Bearer"), None] {
+        let s = raw_post(&base, &path, auth, r#"{"event":"accept"}"#).await;
+        assert_eq!(s, 401, "Authorization {auth:?}");
+        assert_eq!(
+            state_and_events(&app, &id).await,
+            before,
+            "Authorization {auth:?}"
+        );
+    }
     let (s, _) = call(
+        "GET",
+        format!("{base}/api/v1/instances/{id}"),
+        Some(TOKEN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401, "nor read");
+
+    // The same request with that token configured is accepted.
+    let app = common::spawn_app(store, &[("PARTNERFLOW__HTTP__ADMIN_TOKEN", TOKEN)]).await;
+    let base = serve(&app).await;
+    let id = app.invite(1).await;
+    let (s, body) = call(
         "POST",
         format!("{base}/api/v1/instances/{id}/events"),
-        Some(""),
+        Some(TOKEN),
         Some(r#"{"event":"accept"}"#.into()),
     )
     .await;
-    assert_eq!(s, 401);
+    assert_eq!((s, body["to"].as_str()), (200, Some("accepted")), "{body}");
+    assert_eq!(
+        state_and_events(&app, &id).await,
+        (
+            "accepted".to_string(),
+            vec!["start".into(), "send".into(), "accept".into()]
+        )
+    );
+    let h = app.rt.store.history(&id).await.unwrap();
+    assert_eq!(h.last().unwrap().actor, "admin-token");
 }
 
 on_both_stores!(

@@ -6,7 +6,7 @@ mod common;
 use common::Store;
 
 use common::spawn_app;
-use partnerflow::core::domain::{Span, Timestamp};
+use partnerflow::core::domain::{InstanceId, Span, Timestamp};
 use partnerflow::engine::EngineError;
 
 const DAY: i64 = 86_400_000;
@@ -164,39 +164,92 @@ async fn accept_racing_expiry_has_one_winner(store: Store) {
     println!("{n} rounds: accepted {accepted_wins}, expired {expiry_wins}");
 }
 
+/// The events of `id`'s history, in order.
+async fn events(app: &common::TestApp, id: &InstanceId) -> Vec<String> {
+    let h = app.rt.store.history(id).await.unwrap();
+    h.into_iter().map(|h| h.event).collect()
+}
+
+/// `id`'s timers as (name, state, run_at), by name.
+async fn timers(app: &common::TestApp, id: &InstanceId) -> Vec<(String, String, Timestamp)> {
+    let prefix = format!("timer:{id}:");
+    let mut v: Vec<_> = app
+        .rt
+        .store
+        .timers_of(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| {
+            let name = t.key.strip_prefix(&prefix).unwrap_or(&t.key).to_string();
+            (name, t.state, t.run_at)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
     let app = spawn_app(store, &[]).await;
     let id = app.invite(3).await;
-    let now = app.rt.clock.now();
+    let t0 = app.rt.clock.now();
+    assert_eq!(app.rt.run_due().await.unwrap(), 1, "the invitation");
+    let (reminder, old_expiry, new_expiry) = (
+        t0.plus(Span(7 * DAY)),
+        t0.plus(Span(30 * DAY)),
+        t0.plus(Span(40 * DAY)),
+    );
+    let scheduled = [
+        ("expiry".to_string(), "scheduled".to_string(), old_expiry),
+        ("reminder".to_string(), "scheduled".to_string(), reminder),
+    ];
+    assert_eq!(timers(&app, &id).await, scheduled);
+
+    // The expiry moves from day 30 to day 40; the reminder (day 7) is cancelled.
     assert!(
         app.rt
             .store
-            .reschedule_timer(&id, "expiry", now.plus(Span(DAY)), now)
-            .await
-            .unwrap()
-    );
-    assert!(
-        app.rt
-            .store
-            .cancel_timer(&id, "reminder", now)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !app.rt
-            .store
-            .cancel_timer(&id, "reminder", now)
+            .reschedule_timer(&id, "expiry", new_expiry, t0)
             .await
             .unwrap(),
-        "already cancelled"
+        "a scheduled timer is rescheduled"
     );
-    app.clock.advance(Span(DAY));
-    app.rt.run_due().await.unwrap();
+    assert!(
+        app.rt
+            .store
+            .cancel_timer(&id, "reminder", t0)
+            .await
+            .unwrap(),
+        "a scheduled timer is cancelled"
+    );
+
+    // At the reminder's time and at the expiry's old time nothing fires; nor just before
+    // the expiry's new time.
+    for at in [reminder, old_expiry, new_expiry.plus(Span(-1))] {
+        app.clock.set(at);
+        assert_eq!(app.rt.run_due().await.unwrap(), 0, "nothing due at {at}");
+        assert_eq!(app.state(&id).await, "invited", "still open at {at}");
+        assert_eq!(
+            events(&app, &id).await,
+            ["start", "send"],
+            "neither the cancelled reminder nor the moved expiry fired by {at}"
+        );
+    }
+    // At the new time the expiry fires.
+    app.clock.set(new_expiry);
     assert_eq!(
-        app.state(&id).await,
-        "expired",
-        "expired one day in, as rescheduled"
+        app.rt.run_due().await.unwrap(),
+        2,
+        "the expiry and its email"
     );
+    assert_eq!(app.state(&id).await, "expired", "expired at day 40");
+    let h = app.rt.store.history(&id).await.unwrap();
+    let last = h.last().unwrap();
+    assert_eq!(
+        (last.event.as_str(), last.actor.as_str(), last.at),
+        ("expire", "timer:expiry", new_expiry)
+    );
+    assert_eq!(events(&app, &id).await, ["start", "send", "expire"]);
     let templates: Vec<_> = app
         .rt
         .store
@@ -206,7 +259,37 @@ async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
         .into_iter()
         .map(|e| e.template)
         .collect();
-    assert!(!templates.contains(&"invitation_reminder".to_string()));
+    assert_eq!(
+        templates,
+        ["trial_invitation", "offer_expired"],
+        "no reminder"
+    );
+    let finished = [
+        ("expiry".to_string(), "done".to_string(), new_expiry),
+        ("reminder".to_string(), "cancelled".to_string(), reminder),
+    ];
+    assert_eq!(timers(&app, &id).await, finished);
+
+    // Neither call touches a timer that is not scheduled: fired, cancelled or unknown.
+    let now = app.rt.clock.now();
+    for name in ["expiry", "reminder", "no-such-timer"] {
+        assert!(
+            !app.rt
+                .store
+                .reschedule_timer(&id, name, now.plus(Span(DAY)), now)
+                .await
+                .unwrap(),
+            "reschedule {name}"
+        );
+        assert!(
+            !app.rt.store.cancel_timer(&id, name, now).await.unwrap(),
+            "cancel {name}"
+        );
+    }
+    assert_eq!(timers(&app, &id).await, finished, "left as they were");
+    app.clock.advance(Span(60 * DAY));
+    assert_eq!(app.rt.run_due().await.unwrap(), 0);
+    assert_eq!(events(&app, &id).await, ["start", "send", "expire"]);
 }
 
 async fn delegated_admin_auto_extends_only_when_limited(store: Store) {
@@ -441,23 +524,77 @@ async fn schedules_tick_once_and_catch_up_per_policy(store: Store) {
 async fn reconcile_reenqueues_jobs_of_a_dead_worker(store: Store) {
     let app = spawn_app(store, &[]).await;
     let id = app.invite(9).await;
-    let now = app.rt.clock.now();
+    let t0 = app.rt.clock.now();
+    let lease = app.rt.settings.jobs.lease;
+    let stuck_after = app.rt.settings.schedules.reconcile.stuck_after;
     // A worker claims the invitation and dies.
     let claimed = app
         .rt
         .store
-        .claim("dead-worker", now, now.plus(Span(30_000)), 10)
+        .claim("dead-worker", t0, t0.plus(lease), 10)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    app.clock.advance(Span(20 * 60_000));
+    let job = claimed[0].id;
+    assert_eq!(claimed[0].kind, "email");
+    let stuck =
+        |j: &partnerflow::store::JobRow| (j.state.clone(), j.lease_owner.clone(), j.attempts);
+    let held = ("running".to_string(), Some("dead-worker".to_string()), 1);
+
+    // While its lease lasts, neither this node's run nor reconcile touches the job.
+    app.clock.set(t0.plus(Span(lease.0 - 1)));
+    assert_eq!(
+        app.rt.run_due().await.unwrap(),
+        0,
+        "a leased job is not claimed"
+    );
+    let summary = partnerflow::offers::tasks::reconcile(&app.rt)
+        .await
+        .unwrap();
+    assert!(summary.starts_with("re-enqueued 0 stuck jobs"), "{summary}");
+    assert_eq!(stuck(&app.rt.store.job(job).await.unwrap()), held);
+    assert_eq!(app.outbox().len(), 0, "nothing sent");
+    let emails = app.rt.store.emails_of(&id).await.unwrap();
+    assert_eq!(emails.len(), 1);
+    assert_ne!(emails[0].state, "sent");
+
+    // Long past its lease (more than stuck_after), reconcile makes it due again, unowned.
+    let later = t0.plus(Span(lease.0 + stuck_after.0 + 60_000));
+    app.clock.set(later);
+    assert_eq!(stuck(&app.rt.store.job(job).await.unwrap()), held);
     let summary = partnerflow::offers::tasks::reconcile(&app.rt)
         .await
         .unwrap();
     assert!(summary.starts_with("re-enqueued 1 stuck jobs"), "{summary}");
-    app.rt.run_due().await.unwrap();
+    let j = app.rt.store.job(job).await.unwrap();
+    assert_eq!(
+        (
+            j.state.as_str(),
+            j.lease_owner.as_deref(),
+            j.run_at,
+            j.attempts
+        ),
+        ("scheduled", None, later, 1),
+        "re-enqueued"
+    );
+    assert_eq!(app.outbox().len(), 0, "nothing sent yet");
+
+    // The next run takes it over and sends the invitation, once.
+    assert_eq!(app.rt.run_due().await.unwrap(), 1);
+    let j = app.rt.store.job(job).await.unwrap();
+    assert_eq!(
+        (j.state.as_str(), j.lease_owner.as_deref(), j.attempts),
+        ("done", None, 2)
+    );
     let emails = app.rt.store.emails_of(&id).await.unwrap();
+    assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].state, "sent");
+    assert_eq!(app.outbox().len(), 1, "sent once");
+    assert_eq!(app.rt.run_due().await.unwrap(), 0);
+    let summary = partnerflow::offers::tasks::reconcile(&app.rt)
+        .await
+        .unwrap();
+    assert!(summary.starts_with("re-enqueued 0 stuck jobs"), "{summary}");
 }
 
 async fn a_tick_never_starts_a_run_while_the_previous_one_is_unfinished(store: Store) {
