@@ -1343,7 +1343,8 @@ mod tests {
                     offer_id: o.offer.offer_id.clone(),
                     organisation: format!("Org {HOSTILE}"),
                     domain: crate::core::domain::DomainName::parse("kunde.example").unwrap(),
-                    admin_email: crate::core::domain::EmailAddress::parse("it'&@kunde.example").unwrap(),
+                    admin_email: crate::core::domain::EmailAddress::parse("it'&@kunde.example")
+                        .unwrap(),
                     products,
                     delegated_admin: role,
                     relationship_id: None,

@@ -54,6 +54,18 @@ pub fn node_name(role: &str) -> String {
     )
 }
 
+impl AppState {
+    /// The one way an email leaves (see [`crate::email::Mailer::deliver`]).
+    pub fn mailer(&self) -> crate::email::Mailer<'_> {
+        crate::email::Mailer {
+            templates: &self.templates,
+            transport: &self.transport,
+            partner: &self.settings.partner,
+            from: &self.settings.email.from_address,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("{0}")]

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -954,22 +954,6 @@ async fn send_one(
         _ => ctx.template.as_str(),
     };
     let unsubscribe = unsubscribe_url(&rt, &r.campaign_id, r.seq);
-    let mut rendered =
-        match rt
-            .templates
-            .render(template, locale, &recipient_context(&ctx.base, &r))
-        {
-            Ok(x) => x,
-            Err(e) => {
-                return (
-                    RecipientOutcome::Failed {
-                        error: e.to_string(),
-                    },
-                    false,
-                );
-            }
-        };
-    add_unsubscribe_footer(&mut rendered, locale, &unsubscribe);
     let to = match EmailAddress::parse(&r.email) {
         Ok(t) => t,
         Err(e) => return (RecipientOutcome::Failed { error: e }, false),
@@ -980,26 +964,12 @@ async fn send_one(
         locale,
         template: template.to_string(),
     };
-    let date = SystemTime::UNIX_EPOCH + Duration::from_millis(now().0.max(0) as u64);
-    let msg = match crate::email::build_message_with(
-        &env,
-        &rendered,
-        &rt.settings.partner,
-        &rt.settings.email.from_address,
-        date,
-        Some(&unsubscribe),
-    ) {
-        Ok(m) => m,
-        Err(e) => {
-            return (
-                RecipientOutcome::Failed {
-                    error: e.to_string(),
-                },
-                false,
-            );
-        }
+    let out = crate::email::Outgoing {
+        envelope: &env,
+        context: &recipient_context(&ctx.base, &r),
+        unsubscribe: Some(&unsubscribe),
     };
-    match rt.transport.send(&env, msg).await {
+    match rt.mailer().deliver(out, now()).await {
         Ok(reply) => (RecipientOutcome::Sent { reply, at: now() }, false),
         Err(EmailError::Transient(e)) => {
             if r.attempts >= i64::from(rt.settings.campaigns.max_attempts) {
@@ -1422,23 +1392,6 @@ pub fn unsubscribe_url(rt: &AppState, campaign: &str, seq: i64) -> String {
         &[],
     );
     crate::offers::link_for(rt, "u", &token)
-}
-
-fn add_unsubscribe_footer(r: &mut crate::email::Rendered, locale: Locale, url: &str) {
-    let line = match locale {
-        Locale::De => "Sie möchten keine weiteren Einladungen erhalten? Abmelden:",
-        Locale::En => "Do not want further invitations? Unsubscribe:",
-    };
-    r.text.push_str(&format!("\n\n--\n{line}\n{url}\n"));
-    let esc = crate::pages::esc(url);
-    let html = format!(
-        "<p style=\"margin:24px 0 0;font-size:12px;color:#777777;\">{} <a href=\"{esc}\" style=\"color:#777777;\">{esc}</a></p>",
-        crate::pages::esc(line)
-    );
-    match r.html.rfind("</body>") {
-        Some(i) => r.html.insert_str(i, &html),
-        None => r.html.push_str(&html),
-    }
 }
 
 /// Whose a verified unsubscribe token is: (campaign, seq, email). None for any bad token

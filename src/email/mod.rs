@@ -353,6 +353,68 @@ impl TemplateCheck for Templates {
 
 pub use crate::core::job::Envelope;
 
+/// One email to deliver: the envelope and template context fixed at commit and, for bulk
+/// mail, its unsubscribe link (an https URL: footer line plus RFC 8058 headers).
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub envelope: &'a Envelope,
+    pub context: &'a Value,
+    pub unsubscribe: Option<&'a str>,
+}
+
+/// What every delivery needs besides the message: templates, transport, sender identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Mailer<'a> {
+    pub templates: &'a Templates,
+    pub transport: &'a Transport,
+    pub partner: &'a PartnerSettings,
+    pub from: &'a EmailAddress,
+}
+
+impl Mailer<'_> {
+    /// The one delivery path, for lifecycle emails and campaign messages alike: renders the
+    /// template, adds the unsubscribe footer to bulk mail, builds the MIME message (Date:
+    /// `at`) and hands it to the transport. Returns the server's reply.
+    /// `EmailError::Transient` may succeed later; every other error will not.
+    pub async fn deliver(&self, out: Outgoing<'_>, at: Timestamp) -> Result<String, EmailError> {
+        let env = out.envelope;
+        let mut rendered = self
+            .templates
+            .render(&env.template, env.locale, out.context)?;
+        if let Some(url) = out.unsubscribe {
+            add_unsubscribe_footer(&mut rendered, env.locale, url);
+        }
+        let date = SystemTime::UNIX_EPOCH + Duration::from_millis(at.0.max(0) as u64);
+        let msg = build_message_with(
+            env,
+            &rendered,
+            self.partner,
+            self.from,
+            date,
+            out.unsubscribe,
+        )?;
+        self.transport.send(env, msg).await
+    }
+}
+
+/// The unsubscribe line at the end of a bulk message's text and HTML parts.
+fn add_unsubscribe_footer(r: &mut Rendered, locale: Locale, url: &str) {
+    let line = match locale {
+        Locale::De => "Sie möchten keine weiteren Einladungen erhalten? Abmelden:",
+        Locale::En => "Do not want further invitations? Unsubscribe:",
+    };
+    r.text.push_str(&format!("\n\n--\n{line}\n{url}\n"));
+    let esc = handlebars::html_escape(url);
+    let html = format!(
+        "<p style=\"margin:24px 0 0;font-size:12px;color:#777777;\">{} <a href=\"{esc}\" style=\"color:#777777;\">{esc}</a></p>",
+        handlebars::html_escape(line)
+    );
+    match r.html.rfind("</body>") {
+        Some(i) => r.html.insert_str(i, &html),
+        None => r.html.push_str(&html),
+    }
+}
+
 /// Builds the MIME message: text and HTML parts, fixed Message-ID, Date, From with the
 /// partner's name, Reply-To the partner's contact.
 pub fn build_message(

@@ -83,41 +83,28 @@ impl AppState {
             Ok(_) => {}
             Err(e) => return self.retry_or_fail(job, e.to_string()),
         }
-        let rendered = match self.templates.render(&env.template, env.locale, &context) {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Failed {
-                    error: e.to_string(),
-                };
-            }
+        let out = email::Outgoing {
+            envelope: env,
+            context: &context,
+            unsubscribe: None,
         };
-        let date = std::time::UNIX_EPOCH + Duration::from_millis(self.clock.now().0.max(0) as u64);
-        let msg = match email::build_message(
-            &env,
-            &rendered,
-            &self.settings.partner,
-            &self.settings.email.from_address,
-            date,
-        ) {
-            Ok(m) => m,
-            Err(e) => {
-                return Outcome::Failed {
-                    error: e.to_string(),
-                };
-            }
-        };
-        match self.transport.send(&env, msg).await {
+        match self.mailer().deliver(out, self.clock.now()).await {
             Ok(reply) => {
                 tracing::info!(message_id = %env.message_id, to = %env.to, template = %env.template, instance = %job.subject, "email sent");
                 Outcome::Sent { reply }
             }
-            Err(EmailError::Permanent(e)) => {
-                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed permanently");
-                Outcome::Failed { error: e }
+            Err(EmailError::Transient(e)) => {
+                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed; will retry");
+                self.retry_or_fail(job, e)
             }
             Err(e) => {
-                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed; will retry");
-                self.retry_or_fail(job, e.to_string())
+                tracing::warn!(message_id = %env.message_id, to = %env.to, error = %e, "email failed permanently");
+                Outcome::Failed {
+                    error: match e {
+                        EmailError::Permanent(m) => m,
+                        other => other.to_string(),
+                    },
+                }
             }
         }
     }
