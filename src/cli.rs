@@ -609,10 +609,10 @@ pub(crate) enum CliError {
     Other(String),
 }
 
-impl From<crate::http::ApiError> for CliError {
-    fn from(e: crate::http::ApiError) -> Self {
+impl From<crate::web::ApiError> for CliError {
+    fn from(e: crate::web::ApiError) -> Self {
         match e {
-            crate::http::ApiError::Offer(o) => CliError::Offer(o),
+            crate::web::ApiError::Offer(o) => CliError::Offer(o),
             other => CliError::Other(other.to_string()),
         }
     }
@@ -975,9 +975,9 @@ async fn run_with_runtime(cmd: Command, rt: Arc<Runtime>) -> Result<(), CliError
                 )))
             };
             let mut rx = stop_rx.clone();
-            let server = crate::http::serve(
+            let server = crate::web::serve(
                 listener,
-                crate::http::router(rt.clone()),
+                crate::web::router(rt.clone()),
                 rt.settings.http.header_read_timeout.as_std(),
                 async move {
                     let _ = rx.wait_for(|s| *s).await;
@@ -1174,7 +1174,7 @@ async fn instances(cmd: InstancesCmd, rt: &Runtime) -> Result<(), CliError> {
 }
 
 async fn show(rt: &Runtime, id: &InstanceId, json: bool) -> Result<(), CliError> {
-    let v = crate::http::instance_json(rt, id).await?;
+    let v = crate::web::api::instances::instance_json(rt, id).await?;
     if json {
         print_json(&v);
         return Ok(());

@@ -103,9 +103,9 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         ],
     )
     .await;
-    let router = partnerflow::http::router(app.rt.clone());
+    let router = partnerflow::web::router(app.rt.clone());
     let timeout = app.rt.settings.http.header_read_timeout.as_std();
-    tokio::spawn(partnerflow::http::serve(
+    tokio::spawn(partnerflow::web::serve(
         listener,
         router,
         timeout,
@@ -119,7 +119,7 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         "products": [{ "id": "m365-e3", "licences": 25 }, { "id": "exchange-online-plan-1", "licences": 10 }],
         "delegated_admin": "limited",
     });
-    let n = partnerflow::http::parse_new_offer(body.to_string().as_bytes()).unwrap();
+    let n = partnerflow::web::api::offers::parse_new_offer(body.to_string().as_bytes()).unwrap();
     let o = partnerflow::offers::create(&app.rt, n, "test")
         .await
         .unwrap();

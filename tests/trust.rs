@@ -476,9 +476,9 @@ async fn accepts_and_requests_are_limited_per_client_across_nodes(store: Store) 
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base2 = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(partnerflow::http::serve(
+    tokio::spawn(partnerflow::web::serve(
         listener,
-        partnerflow::http::router(node2.clone()),
+        partnerflow::web::router(node2.clone()),
         std::time::Duration::from_secs(10),
         std::future::pending(),
     ));

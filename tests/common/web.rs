@@ -13,9 +13,9 @@ use super::TestApp;
 pub async fn serve(app: &TestApp) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = partnerflow::http::router(app.rt.clone());
+    let router = partnerflow::web::router(app.rt.clone());
     let timeout = app.rt.settings.http.header_read_timeout.as_std();
-    tokio::spawn(partnerflow::http::serve(
+    tokio::spawn(partnerflow::web::serve(
         listener,
         router,
         timeout,
