@@ -35,9 +35,9 @@ pub async fn serve(
             stopped(stop_rx.clone()),
         ))
     });
-    let server = tokio::spawn(crate::http::serve(
+    let server = tokio::spawn(crate::web::serve(
         listener,
-        crate::http::router(state.clone()),
+        crate::web::router(state.clone()),
         state.settings.http.header_read_timeout.as_std(),
         stopped(stop_rx),
     ));

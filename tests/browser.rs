@@ -125,7 +125,7 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
         "products": [{ "id": "m365-e3", "licences": 25 }, { "id": "exchange-online-plan-1", "licences": 10 }],
         "delegated_admin": "limited",
     });
-    let n = partnerflow::http::parse_new_offer(body.to_string().as_bytes()).unwrap();
+    let n = partnerflow::web::api::offers::parse_new_offer(body.to_string().as_bytes()).unwrap();
     let o = partnerflow::offers::create(&app.rt, n, "test")
         .await
         .unwrap();

@@ -458,14 +458,14 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
         let o = offers::resolve_code(&rt, &code)
             .await
             .map_err(|e| format!("{e:?}"))?;
-        let html = crate::pages::offer_page(
+        let html = crate::web::views::offer_page(
             crate::core::domain::Locale::De,
             &rt.settings.partner,
             &o,
             &limits,
             "/o/x",
             "csrf",
-            &crate::pages::FormValues::default(),
+            &crate::web::views::FormValues::default(),
             &[],
         );
         bytes += html.len();

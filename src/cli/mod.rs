@@ -834,7 +834,7 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
 }
 
 async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError> {
-    let v = crate::http::instance_json(rt, id).await?;
+    let v = crate::web::api::instances::instance_json(rt, id).await?;
     if json {
         print_json(&v);
         return Ok(());

@@ -1,5 +1,5 @@
 //! The CLI's mirror of the partner API: offers, invitations, locations, catalog, customers,
-//! tokens, sign-ups and resellers. Parsing is shared with `http` (one parser per input).
+//! tokens, sign-ups and resellers. Parsing is shared with `web` (one parser per input).
 
 use serde_json::{Map, Value, json};
 
@@ -257,7 +257,7 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
                 "kind": kind, "location_id": location, "country": country, "products": lines,
                 "delegated_admin": delegated_admin, "auto_extend": auto_extend, "expires_at": expires_at, "message": message,
             });
-            let n = crate::http::parse_new_offer(body.to_string().as_bytes())?;
+            let n = crate::web::api::offers::parse_new_offer(body.to_string().as_bytes())?;
             let o = offers::create(rt, n, ACTOR).await?;
             if json {
                 print_json(&offers::tracking(rt, &o.offer.offer_id).await?);
@@ -302,10 +302,10 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
                 }
             }
             m.insert("limit".into(), Value::String(limit.to_string()));
-            let f = crate::http::parse_filter(&m)?;
+            let f = crate::web::api::offers::parse_filter(&m)?;
             let list = offers::list(rt, &f).await?;
             if json {
-                print_json(&crate::http::offers_page_json(&list, f.limit));
+                print_json(&crate::web::api::offers::offers_page_json(&list, f.limit));
             } else {
                 for o in list {
                     println!(

@@ -20,10 +20,10 @@ pub(crate) enum CliError {
     Other(String),
 }
 
-impl From<crate::http::ApiError> for CliError {
-    fn from(e: crate::http::ApiError) -> Self {
+impl From<crate::web::ApiError> for CliError {
+    fn from(e: crate::web::ApiError) -> Self {
         match e {
-            crate::http::ApiError::Offer(o) => CliError::Offer(o),
+            crate::web::ApiError::Offer(o) => CliError::Offer(o),
             other => CliError::Other(other.to_string()),
         }
     }

@@ -1,6 +1,6 @@
 //! The partner's business on top of the engine: offers (with Offer ID and signed link),
 //! invitations, the customer's acceptance, delegated-admin relationships, resellers,
-//! reported sign-ups and API tokens. Used alike by `http` and `cli`; knows neither HTTP nor
+//! reported sign-ups and API tokens. Used alike by `web` and `cli`; knows neither HTTP nor
 //! SQL. Input arrives parsed (domain types); every check names the field it refuses.
 
 pub mod tasks;

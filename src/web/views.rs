@@ -343,7 +343,7 @@ fn render(page: &impl Template) -> String {
 }
 
 /// The page shown when a page cannot be rendered: static, in both languages.
-const FALLBACK: &str = include_str!("web/templates/fallback.html");
+const FALLBACK: &str = include_str!("templates/fallback.html");
 
 /// A text around the provider's name: `before`, the name (escaped), `after`; a text without
 /// `{provider}` is all `before`.

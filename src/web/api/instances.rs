@@ -1,0 +1,235 @@
+//! `/api/v1/instances`: workflow instances, low level (start, show, send an event).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::LocaleName;
+use crate::app::AppState;
+use crate::core::domain::{InstanceId, Locale, Role, Timestamp};
+use crate::store::{EmailRow, HistoryRow, StoreError};
+use crate::web::error::{ApiResult, ErrorBody, bad};
+use crate::web::{auth, parse_json};
+
+/// A workflow instance to start (`NewInstance`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewInstance, example = json!({
+    "workflow": "trial_invitation",
+    "data": {
+        "offer_id": "PF-TEST000001",
+        "customer_email": "it@contoso.example",
+        "customer_name": "Contoso AG",
+        "product_name": "Microsoft 365 Business Premium",
+        "link": "https://partnerflow.example/o/PF-TEST000001"
+    },
+    "locale": "en",
+    "event": "send"
+}))]
+pub struct StartBody {
+    /// A workflow's name (`workflows/*.toml`).
+    #[schema(example = "trial_invitation")]
+    workflow: String,
+    /// The instance's data; must fit the workflow.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    data: Map<String, Value>,
+    #[schema(value_type = Option<LocaleName>, example = "en")]
+    locale: Option<String>,
+    /// An event to send right after creation, e.g. "send".
+    #[schema(example = "send")]
+    event: Option<String>,
+}
+
+/// Start a workflow instance (low level).
+///
+/// Needs a token with role `admin`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances",
+    tag = "instances",
+    request_body = StartBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "The instance", body = InstanceView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such workflow", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow the event", body = ErrorBody),
+        (status = 422, description = "The data does not fit the workflow", body = ErrorBody),
+    )
+)]
+pub async fn start_instance(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    let b: StartBody = parse_json(&body)?;
+    let locale = match b.locale.as_deref() {
+        None => None,
+        Some(l) => {
+            Some(Locale::parse(l).ok_or_else(|| bad("locale", format!("`{l}` is not de or en")))?)
+        }
+    };
+    let id = rt
+        .engine
+        .start(&b.workflow, &b.data, locale, &actor)
+        .await?;
+    if let Some(ev) = &b.event {
+        rt.engine.fire(&id, ev, &actor).await?;
+    }
+    let body = instance_view(&rt, &id).await?;
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A pending or past timer of an instance.
+#[derive(Serialize, ToSchema)]
+pub struct TimerView {
+    #[schema(value_type = Option<String>)]
+    name: Option<String>,
+    #[schema(value_type = Option<String>)]
+    event: Option<String>,
+    state: String,
+    #[schema(value_type = String, format = DateTime)]
+    run_at: Timestamp,
+}
+
+/// A workflow instance with its history, emails and timers.
+#[derive(Serialize, ToSchema)]
+pub struct InstanceView {
+    #[schema(value_type = String)]
+    id: InstanceId,
+    workflow: String,
+    state: String,
+    version: i64,
+    locale: String,
+    #[schema(value_type = Object)]
+    data: Map<String, Value>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    final_at: Option<Timestamp>,
+    #[schema(value_type = Vec<Object>)]
+    history: Vec<HistoryRow>,
+    #[schema(value_type = Vec<Object>)]
+    emails: Vec<EmailRow>,
+    timers: Vec<TimerView>,
+}
+
+pub async fn instance_view(rt: &AppState, id: &InstanceId) -> Result<InstanceView, StoreError> {
+    let inst = rt.store.instance(id).await?;
+    let history = rt.store.history(id).await?;
+    let emails = rt.store.emails_of(id).await?;
+    let timers = rt.store.timers_of(id).await?;
+    Ok(InstanceView {
+        id: inst.id,
+        workflow: inst.workflow,
+        state: inst.state,
+        version: inst.version,
+        locale: inst.locale,
+        data: inst.data,
+        created_at: inst.created_at,
+        updated_at: inst.updated_at,
+        final_at: inst.final_at,
+        history,
+        emails,
+        timers: timers
+            .into_iter()
+            .map(|t| TimerView {
+                name: t.payload.timer().map(|x| x.timer.clone()),
+                event: t.payload.timer().map(|x| x.event.clone()),
+                state: t.state,
+                run_at: t.run_at,
+            })
+            .collect(),
+    })
+}
+
+/// [`instance_view`] as JSON (the CLI prints it).
+pub async fn instance_json(rt: &AppState, id: &InstanceId) -> Result<Value, StoreError> {
+    let v = instance_view(rt, id).await?;
+    Ok(serde_json::to_value(v).unwrap_or(Value::Null))
+}
+
+fn parse_id(id: &str) -> ApiResult<InstanceId> {
+    InstanceId::parse(id).map_err(|m| bad("id", m))
+}
+
+/// A workflow instance with history, emails and timers (low level).
+///
+/// Needs a token with role `admin`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/instances/{id}",
+    tag = "instances",
+    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The instance", body = InstanceView),
+        (status = 400, description = "Not an instance id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody),
+    )
+)]
+pub async fn show_instance(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<InstanceView>> {
+    auth(&rt, &headers, Role::Admin).await?;
+    let id = parse_id(&id)?;
+    Ok(Json(instance_view(&rt, &id).await?))
+}
+
+/// An event to send (`Event`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Event)]
+pub struct EventBody {
+    /// An event the instance's workflow knows, e.g. `send`.
+    #[schema(example = "send")]
+    event: String,
+}
+
+/// Send an event to a workflow instance (low level).
+///
+/// Needs a token with role `admin`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/instances/{id}/events",
+    tag = "instances",
+    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    request_body = EventBody,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The transition it made", body = Object),
+        (status = 400, description = "Malformed body or instance id", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow this event now", body = ErrorBody),
+    )
+)]
+pub async fn send_event(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<crate::engine::Transitioned>> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    let id = parse_id(&id)?;
+    let b: EventBody = parse_json(&body)?;
+    let t = rt.engine.fire(&id, &b.event, &actor).await?;
+    Ok(Json(t))
+}

@@ -1,0 +1,435 @@
+//! `/api/v1/offers`: create, list, track, withdraw, invite. The request parsers here are
+//! shared with the CLI (`parse_new_offer`, `parse_filter`, `parse_time_or_date`,
+//! `parse_country`, `offers_page_json`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{DelegatedAdminName, LocaleName, OfferKindName};
+use crate::app::AppState;
+use crate::core::domain::{
+    AdminRole, Country, EmailAddress, Locale, OfferKind, ProductId, Role, Timestamp,
+};
+use crate::offers::{self, LineRequest, NewOffer, OfferError};
+use crate::store::{OfferFilter, OfferView};
+use crate::web::error::{ApiError, ApiResult, ErrorBody, bad};
+use crate::web::{auth, parse_json, parse_offer_id, query_map};
+
+/// A new offer (`NewOffer`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewOffer, example = json!({
+    "kind": "purchase",
+    "location_id": "loc-berlin",
+    "country": "DE",
+    "products": [{ "id": "m365-e3", "licences": 25 }],
+    "delegated_admin": "limited",
+    "message": "Hello team"
+}))]
+pub struct OfferBody {
+    #[schema(value_type = OfferKindName, example = "purchase")]
+    kind: String,
+    /// A synced partner location (`GET /api/v1/locations`).
+    #[schema(example = "loc-berlin", min_length = 1, max_length = 100)]
+    location_id: String,
+    /// The usage country, an assigned ISO 3166-1 alpha-2 code.
+    #[schema(example = "DE", pattern = "^[A-Za-z]{2}$")]
+    country: String,
+    #[serde(default)]
+    products: Vec<LineBody>,
+    #[schema(value_type = Option<DelegatedAdminName>, example = "limited")]
+    delegated_admin: Option<String>,
+    #[serde(default)]
+    #[schema(example = false)]
+    auto_extend: bool,
+    /// RFC 3339; default: the offer kind's validity from now.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// Shown to the customer (plain text).
+    #[schema(example = "Hello team", max_length = 2000)]
+    message: Option<String>,
+}
+
+/// One product line of a new offer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = OfferLine)]
+pub struct LineBody {
+    /// A catalog product id (`GET /api/v1/catalog`).
+    #[schema(example = "m365-e3")]
+    id: String,
+    /// Within the product's limits; default: its minimum.
+    #[schema(example = 25)]
+    licences: Option<i64>,
+}
+
+/// A usage country: not two letters is a bad request; two letters that are no assigned ISO
+/// 3166-1 alpha-2 code are `invalid_field` naming `field`.
+pub fn parse_country(field: &str, s: &str) -> ApiResult<Country> {
+    Country::parse(s).map_err(|m| {
+        if Country::parse_stored(s).is_ok() {
+            ApiError::Offer(OfferError::Invalid {
+                field: field.into(),
+                message: m,
+            })
+        } else {
+            bad(field, m)
+        }
+    })
+}
+
+/// Parses an offer request at the edge (shared with the CLI).
+pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
+    let b: OfferBody = parse_json(body)?;
+    let kind = OfferKind::parse(&b.kind).map_err(|m| bad("kind", m))?;
+    let country = parse_country("country", &b.country)?;
+    let mut products = Vec::new();
+    for (i, l) in b.products.iter().enumerate() {
+        products.push(LineRequest {
+            product: ProductId::parse(&l.id).map_err(|m| bad(&format!("products[{i}].id"), m))?,
+            licences: l.licences,
+        });
+    }
+    let delegated_admin = match b.delegated_admin.as_deref() {
+        None | Some("none") => None,
+        Some(r) => Some(AdminRole::parse(r).map_err(|m| bad("delegated_admin", m))?),
+    };
+    let expires_at = b
+        .expires_at
+        .as_deref()
+        .map(Timestamp::parse_rfc3339)
+        .transpose()
+        .map_err(|m| bad("expires_at", m))?;
+    let message = b
+        .message
+        .as_deref()
+        .map(offers::parse_message)
+        .transpose()
+        .map_err(|m| bad("message", m))?;
+    let location_id = b.location_id.trim().to_string();
+    if location_id.is_empty() || location_id.len() > 100 {
+        return Err(bad("location_id", "is empty or longer than 100 characters"));
+    }
+    Ok(NewOffer {
+        kind,
+        location_id,
+        country,
+        products,
+        delegated_admin,
+        auto_extend: b.auto_extend,
+        expires_at,
+        message,
+    })
+}
+
+/// Create an offer (trial, purchase or delegated_admin); answers with its tracking view
+/// (Offer ID, link, …) and its Location.
+///
+/// Needs a token with role `sales_agent` (or `admin`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/offers",
+    tag = "offers",
+    request_body = OfferBody,
+    security(("bearer" = ["sales_agent"])),
+    responses(
+        (status = 201, description = "The offer, as `GET /api/v1/offers/{offer_id}` shows it", body = Object),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 422, description = "A field's value is not acceptable (product, licences, location, country)", body = ErrorBody),
+    )
+)]
+pub async fn create_offer(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::SalesAgent).await?;
+    let n = parse_new_offer(&body)?;
+    let o = offers::create(&rt, n, &actor).await?;
+    let v = offers::tracking(&rt, &o.offer.offer_id).await?;
+    let mut r = (StatusCode::CREATED, Json(v)).into_response();
+    if let Ok(h) = HeaderValue::from_str(&format!("/api/v1/offers/{}", o.offer.offer_id)) {
+        r.headers_mut().insert(header::LOCATION, h);
+    }
+    Ok(r)
+}
+
+/// The query of `GET /api/v1/offers` (parsed by [`parse_filter`]; other parameters are
+/// refused).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct OfferQuery {
+    /// `created`, `open`, `expired` or `withdrawn`.
+    #[param(example = "open")]
+    state: Option<String>,
+    /// `trial`, `purchase` or `delegated_admin`.
+    #[param(example = "purchase")]
+    kind: Option<String>,
+    /// A location id.
+    #[param(example = "loc-berlin")]
+    location: Option<String>,
+    /// A date (`2026-11-22`, midnight UTC) or an RFC 3339 date-time.
+    #[param(example = "2026-01-01")]
+    created_from: Option<String>,
+    /// A date (`2026-11-22`, midnight UTC) or an RFC 3339 date-time.
+    #[param(example = "2036-01-01T00:00:00Z")]
+    created_to: Option<String>,
+    /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000, example = 50)]
+    limit: Option<i64>,
+    /// The `next` value of the previous page.
+    before: Option<String>,
+}
+
+/// Parses list filters (shared with the CLI).
+pub fn parse_filter(m: &Map<String, Value>) -> ApiResult<OfferFilter> {
+    let get = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let time = |k: &str| -> ApiResult<Option<Timestamp>> {
+        get(k)
+            .map(|s| parse_time_or_date(s).map_err(|e| bad(k, e)))
+            .transpose()
+    };
+    let limit = match get("limit") {
+        None => 100,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad("limit", "a number from 1 to 1000"))?,
+    };
+    let before = match get("before") {
+        None => None,
+        Some(c) => {
+            let (t, id) = c
+                .split_once('~')
+                .ok_or_else(|| bad("before", "use the `next` value of the previous page"))?;
+            let t = t
+                .parse::<i64>()
+                .map_err(|_| bad("before", "use the `next` value of the previous page"))?;
+            Some((Timestamp(t), parse_offer_id(id)?))
+        }
+    };
+    let state = get("state").map(str::to_string);
+    if let Some(s) = &state
+        && !["created", "open", "expired", "withdrawn"].contains(&s.as_str())
+    {
+        return Err(bad("state", "one of open, expired, withdrawn, created"));
+    }
+    Ok(OfferFilter {
+        state,
+        kind: get("kind")
+            .map(OfferKind::parse)
+            .transpose()
+            .map_err(|m| bad("kind", m))?,
+        location_id: get("location").map(str::to_string),
+        created_from: time("created_from")?,
+        created_to: time("created_to")?,
+        before,
+        limit,
+    })
+}
+
+/// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
+pub fn parse_time_or_date(s: &str) -> Result<Timestamp, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let dt = d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc());
+        return dt
+            .map(Timestamp::from_datetime)
+            .ok_or_else(|| format!("`{s}` is not a date"));
+    }
+    Timestamp::parse_rfc3339(s)
+        .map_err(|_| format!("`{s}` is neither a date (2026-11-22) nor an RFC 3339 date-time"))
+}
+
+/// One page of offers.
+#[derive(Serialize, ToSchema)]
+pub struct OffersPage<'a> {
+    #[schema(value_type = Vec<Object>)]
+    offers: &'a [OfferView],
+    /// `before` for the next page; null on the last one.
+    next: Option<String>,
+}
+
+pub fn offers_page(list: &[OfferView], limit: i64) -> OffersPage<'_> {
+    let next = (list.len() as i64 == limit)
+        .then(|| {
+            list.last()
+                .map(|o| format!("{}~{}", o.offer.created_at.0, o.offer.offer_id))
+        })
+        .flatten();
+    OffersPage { offers: list, next }
+}
+
+pub fn offers_page_json(list: &[OfferView], limit: i64) -> Value {
+    serde_json::to_value(offers_page(list, limit)).unwrap_or(Value::Null)
+}
+
+/// List offers; filter by state, kind, location, created_from, created_to; page with limit
+/// and before.
+///
+/// Needs a token with role `viewer` (or `admin`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/offers",
+    tag = "offers",
+    params(OfferQuery),
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "One page of offers, newest first", body = OffersPage),
+        (status = 400, description = "A malformed or unknown query parameter", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+    )
+)]
+pub async fn list_offers(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    let m = query_map(
+        &q,
+        &[
+            "state",
+            "kind",
+            "location",
+            "created_from",
+            "created_to",
+            "limit",
+            "before",
+        ],
+    )?;
+    let f = parse_filter(&m)?;
+    let list = offers::list(&rt, &f).await?;
+    Ok(Json(offers_page_json(&list, f.limit)))
+}
+
+/// Track an offer: state, products, link, invitations, acceptances, relationships, sign-ups,
+/// history.
+///
+/// Needs a token with role `viewer` (or `admin`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/offers/{offer_id}",
+    tag = "offers",
+    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    security(("bearer" = ["viewer"])),
+    responses(
+        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 400, description = "Not an Offer ID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No offer with this Offer ID", body = ErrorBody),
+    )
+)]
+pub async fn show_offer(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    auth(&rt, &headers, Role::Viewer).await?;
+    Ok(Json(offers::tracking(&rt, &parse_offer_id(&id)?).await?))
+}
+
+/// Withdraw an offer (and its open invitations).
+///
+/// Needs a token with role `admin`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/offers/{offer_id}/withdraw",
+    tag = "offers",
+    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 400, description = "Not an Offer ID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No offer with this Offer ID", body = ErrorBody),
+        (status = 409, description = "The offer is closed already", body = ErrorBody),
+    )
+)]
+pub async fn withdraw_offer(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let actor = auth(&rt, &headers, Role::Admin).await?;
+    let id = parse_offer_id(&id)?;
+    offers::withdraw(&rt, &id, &actor).await?;
+    Ok(Json(offers::tracking(&rt, &id).await?))
+}
+
+/// An invitation to send (`NewInvitation`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = NewInvitation)]
+pub struct InviteBody {
+    #[schema(format = Email, example = "it@contoso.example")]
+    recipient: String,
+    /// The email's language; default: the partner's.
+    #[schema(value_type = Option<LocaleName>, example = "en")]
+    locale: Option<String>,
+    /// The recipient's name, for the greeting.
+    #[schema(example = "Dana Doe", max_length = 200)]
+    name: Option<String>,
+}
+
+/// Send the offer's link to a recipient.
+///
+/// Needs a token with role `sales_agent` (or `admin`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/offers/{offer_id}/invitations",
+    tag = "offers",
+    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    request_body = InviteBody,
+    security(("bearer" = ["sales_agent"])),
+    responses(
+        (status = 201, description = "The invitation (its lifecycle instance and email)", body = Object),
+        (status = 400, description = "Malformed body or Offer ID", body = ErrorBody),
+        (status = 401, description = "No valid token", body = ErrorBody),
+        (status = 403, description = "The token's role does not allow this", body = ErrorBody),
+        (status = 404, description = "No offer with this Offer ID", body = ErrorBody),
+        (status = 409, description = "The offer is expired or withdrawn", body = ErrorBody),
+        (status = 422, description = "A field's value is not acceptable", body = ErrorBody),
+    )
+)]
+pub async fn invite(
+    State(rt): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let actor = auth(&rt, &headers, Role::SalesAgent).await?;
+    let id = parse_offer_id(&id)?;
+    let b: InviteBody = parse_json(&body)?;
+    let to = EmailAddress::parse(&b.recipient).map_err(|m| bad("recipient", m))?;
+    let locale = b
+        .locale
+        .as_deref()
+        .map(|l| Locale::parse(l).ok_or_else(|| bad("locale", format!("`{l}` is not de or en"))))
+        .transpose()?;
+    let name = b
+        .name
+        .as_deref()
+        .map(|n| crate::core::domain::parse_name(n, 200).map_err(|m| bad("name", m)))
+        .transpose()?;
+    let sent = offers::invite(&rt, &id, to, name, locale, &actor).await?;
+    Ok((StatusCode::CREATED, Json(sent)).into_response())
+}
