@@ -1,7 +1,7 @@
 //! The CLI's mirror of the partner API: offers, invitations, locations, catalog, customers,
 //! tokens, sign-ups and resellers. Parsing is shared with `web` (one parser per input).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::app::AppState;
 use std::path::PathBuf;
@@ -10,7 +10,8 @@ use clap::Subcommand;
 
 use super::output::{CliError, print_json};
 use crate::core::domain::{
-    Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, Role, Timestamp,
+    AdminRole, Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, OfferKind,
+    ProductId, Role, Timestamp,
 };
 use crate::offers::{self, ResellerTarget};
 
@@ -238,6 +239,10 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
             message,
             json,
         } => {
+            // Each flag parsed into the service's typed request, naming the flag it came from.
+            fn flag(name: &'static str) -> impl Fn(String) -> CliError {
+                move |m| other(format!("--{name}: {m}"))
+            }
             let mut lines = Vec::new();
             for p in &products {
                 let (id, n) = match p.split_once(':') {
@@ -251,13 +256,33 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
                     }
                     None => (p.as_str(), None),
                 };
-                lines.push(json!({ "id": id, "licences": n }));
+                lines.push(offers::LineRequest {
+                    product: ProductId::parse(id)
+                        .map_err(|m| other(format!("--product {p}: {m}")))?,
+                    licences: n,
+                });
             }
-            let body = json!({
-                "kind": kind, "location_id": location, "country": country, "products": lines,
-                "delegated_admin": delegated_admin, "auto_extend": auto_extend, "expires_at": expires_at, "message": message,
-            });
-            let n = crate::web::api::offers::parse_new_offer(body.to_string().as_bytes())?;
+            let n = offers::NewOffer {
+                kind: OfferKind::parse(&kind).map_err(flag("kind"))?,
+                location_id: offers::parse_location_id(&location).map_err(flag("location"))?,
+                country: Country::parse(&country).map_err(flag("country"))?,
+                products: lines,
+                delegated_admin: match delegated_admin.as_deref() {
+                    None | Some("none") => None,
+                    Some(r) => Some(AdminRole::parse(r).map_err(flag("delegated-admin"))?),
+                },
+                auto_extend,
+                expires_at: expires_at
+                    .as_deref()
+                    .map(Timestamp::parse_rfc3339)
+                    .transpose()
+                    .map_err(flag("expires-at"))?,
+                message: message
+                    .as_deref()
+                    .map(offers::parse_message)
+                    .transpose()
+                    .map_err(flag("message"))?,
+            };
             let o = offers::create(rt, n, ACTOR).await?;
             if json {
                 print_json(&offers::tracking(rt, &o.offer.offer_id).await?);
@@ -289,23 +314,20 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
             limit,
             json,
         } => {
-            let mut m = Map::new();
-            for (k, v) in [
-                ("state", state),
-                ("kind", kind),
-                ("location", location),
-                ("created_from", created_from),
-                ("created_to", created_to),
-            ] {
-                if let Some(v) = v {
-                    m.insert(k.into(), Value::String(v));
-                }
-            }
-            m.insert("limit".into(), Value::String(limit.to_string()));
-            let f = crate::web::api::offers::parse_filter(&m)?;
+            let limit = limit.to_string();
+            let f = offers::parse_filter(|k| match k {
+                "state" => state.as_deref(),
+                "kind" => kind.as_deref(),
+                "location" => location.as_deref(),
+                "created_from" => created_from.as_deref(),
+                "created_to" => created_to.as_deref(),
+                "limit" => Some(limit.as_str()),
+                _ => None,
+            })
+            .map_err(|e| other(format!("--{}: {}", e.field.replace('_', "-"), e.message)))?;
             let list = offers::list(rt, &f).await?;
             if json {
-                print_json(&crate::web::api::offers::offers_page_json(&list, f.limit));
+                print_json(&json!({ "offers": list, "next": offers::next_page(&list, f.limit) }));
             } else {
                 for o in list {
                     println!(

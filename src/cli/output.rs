@@ -20,15 +20,6 @@ pub(crate) enum CliError {
     Other(String),
 }
 
-impl From<crate::web::ApiError> for CliError {
-    fn from(e: crate::web::ApiError) -> Self {
-        match e {
-            crate::web::ApiError::Offer(o) => CliError::Offer(o),
-            other => CliError::Other(other.to_string()),
-        }
-    }
-}
-
 /// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
 pub(crate) fn time_text(v: &Value) -> String {
     use crate::core::domain::Timestamp;

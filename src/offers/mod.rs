@@ -20,11 +20,13 @@ use crate::store::{
 
 mod acceptance;
 mod customers;
+mod request;
 mod resellers;
 mod signups;
 mod tokens;
 pub use acceptance::*;
 pub use customers::*;
+pub use request::*;
 pub use resellers::*;
 pub use signups::*;
 pub use tokens::*;

@@ -1,6 +1,5 @@
-//! `/api/v1/offers`: create, list, track, withdraw, invite. The request parsers here are
-//! shared with the CLI (`parse_new_offer`, `parse_filter`, `parse_time_or_date`,
-//! `parse_country`, `offers_page_json`).
+//! `/api/v1/offers`: create, list, track, withdraw, invite. The value parsers both edges use
+//! are in `offers::request`; what is here is the HTTP shape (JSON body, query string).
 
 use std::sync::Arc;
 
@@ -85,7 +84,7 @@ pub fn parse_country(field: &str, s: &str) -> ApiResult<Country> {
     })
 }
 
-/// Parses an offer request at the edge (shared with the CLI).
+/// Parses an offer request body.
 pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
     let b: OfferBody = parse_json(body)?;
     let kind = OfferKind::parse(&b.kind).map_err(|m| bad("kind", m))?;
@@ -113,10 +112,8 @@ pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
         .map(offers::parse_message)
         .transpose()
         .map_err(|m| bad("message", m))?;
-    let location_id = b.location_id.trim().to_string();
-    if location_id.is_empty() || location_id.len() > 100 {
-        return Err(bad("location_id", "is empty or longer than 100 characters"));
-    }
+    let location_id =
+        offers::parse_location_id(&b.location_id).map_err(|m| bad("location_id", m))?;
     Ok(NewOffer {
         kind,
         location_id,
@@ -191,69 +188,9 @@ pub struct OfferQuery {
     before: Option<String>,
 }
 
-/// Parses list filters (shared with the CLI).
+/// Parses list filters from the query.
 pub fn parse_filter(m: &Map<String, Value>) -> ApiResult<OfferFilter> {
-    let get = |k: &str| {
-        m.get(k)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let time = |k: &str| -> ApiResult<Option<Timestamp>> {
-        get(k)
-            .map(|s| parse_time_or_date(s).map_err(|e| bad(k, e)))
-            .transpose()
-    };
-    let limit = match get("limit") {
-        None => 100,
-        Some(s) => s
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| bad("limit", "a number from 1 to 1000"))?,
-    };
-    let before = match get("before") {
-        None => None,
-        Some(c) => {
-            let (t, id) = c
-                .split_once('~')
-                .ok_or_else(|| bad("before", "use the `next` value of the previous page"))?;
-            let t = t
-                .parse::<i64>()
-                .map_err(|_| bad("before", "use the `next` value of the previous page"))?;
-            Some((Timestamp(t), parse_offer_id(id)?))
-        }
-    };
-    let state = get("state").map(str::to_string);
-    if let Some(s) = &state
-        && !["created", "open", "expired", "withdrawn"].contains(&s.as_str())
-    {
-        return Err(bad("state", "one of open, expired, withdrawn, created"));
-    }
-    Ok(OfferFilter {
-        state,
-        kind: get("kind")
-            .map(OfferKind::parse)
-            .transpose()
-            .map_err(|m| bad("kind", m))?,
-        location_id: get("location").map(str::to_string),
-        created_from: time("created_from")?,
-        created_to: time("created_to")?,
-        before,
-        limit,
-    })
-}
-
-/// `2026-11-22` (midnight UTC) or an RFC 3339 date-time.
-pub fn parse_time_or_date(s: &str) -> Result<Timestamp, String> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let dt = d.and_hms_opt(0, 0, 0).map(|dt| dt.and_utc());
-        return dt
-            .map(Timestamp::from_datetime)
-            .ok_or_else(|| format!("`{s}` is not a date"));
-    }
-    Timestamp::parse_rfc3339(s)
-        .map_err(|_| format!("`{s}` is neither a date (2026-11-22) nor an RFC 3339 date-time"))
+    offers::parse_filter(|k| m.get(k).and_then(Value::as_str)).map_err(|e| bad(&e.field, e.message))
 }
 
 /// One page of offers.
@@ -266,17 +203,10 @@ pub struct OffersPage<'a> {
 }
 
 pub fn offers_page(list: &[OfferView], limit: i64) -> OffersPage<'_> {
-    let next = (list.len() as i64 == limit)
-        .then(|| {
-            list.last()
-                .map(|o| format!("{}~{}", o.offer.created_at.0, o.offer.offer_id))
-        })
-        .flatten();
-    OffersPage { offers: list, next }
-}
-
-pub fn offers_page_json(list: &[OfferView], limit: i64) -> Value {
-    serde_json::to_value(offers_page(list, limit)).unwrap_or(Value::Null)
+    OffersPage {
+        offers: list,
+        next: offers::next_page(list, limit),
+    }
 }
 
 /// List offers; filter by state, kind, location, created_from, created_to; page with limit
@@ -316,7 +246,9 @@ pub async fn list_offers(
     )?;
     let f = parse_filter(&m)?;
     let list = offers::list(&rt, &f).await?;
-    Ok(Json(offers_page_json(&list, f.limit)))
+    Ok(Json(
+        serde_json::to_value(offers_page(&list, f.limit)).unwrap_or(Value::Null),
+    ))
 }
 
 /// Track an offer: state, products, link, invitations, acceptances, relationships, sign-ups,
