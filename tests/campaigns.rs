@@ -436,9 +436,13 @@ async fn rate_limits_hold_at_the_server(store: Store) {
         slow.len(),
         smtp.max_connections()
     ));
-    // Token bucket (burst 4, 36/s): never more than 40 in a second at the sender; one
-    // message of slack for arrival jitter.
-    assert!(per_s <= 41, "{per_s} messages in one second");
+    // Token bucket (burst 4, 36/s): never more than 40 in a second at the sender. Arrivals
+    // at the server jitter: a send held up by ~100 ms on a loaded machine lands next to the
+    // following ones, so a one-second window may see a few more (43 was seen once on 2 busy
+    // cores). Over five seconds the jitter is small beside the limit: 4 + 5 × 36 = 184.
+    assert!(per_s <= 44, "{per_s} messages in one second");
+    let per_5s = max_in_window(&arrivals, 5000, None);
+    assert!(per_5s <= 186, "{per_5s} messages in five seconds");
     // 240 messages at ≤ 36/s after the burst take at least 6 s.
     assert!(
         fast_span >= 5.5,
