@@ -6,7 +6,7 @@ mod offers;
 mod output;
 
 pub(crate) use output::CliError;
-use output::{print_json, read_json_file, time_text};
+use output::{print_history, print_json, read_json_file, time_text, value_text};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -839,12 +839,7 @@ async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError
         print_json(&v);
         return Ok(());
     }
-    let s = |v: &Value| {
-        v.as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| v.to_string())
-    };
-    let t = time_text;
+    let (s, t) = (value_text, time_text);
     println!(
         "instance {}  workflow {}  state {}  version {}",
         s(&v["id"]),
@@ -853,18 +848,7 @@ async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError
         v["version"]
     );
     println!("data: {}", v["data"]);
-    println!("history:");
-    for h in v["history"].as_array().into_iter().flatten() {
-        println!(
-            "  #{:<3} {}  {:<12} {:>16} → {:<20} by {}",
-            h["seq"],
-            t(&h["at"]),
-            s(&h["event"]),
-            h["from"].as_str().unwrap_or("·"),
-            s(&h["to"]),
-            s(&h["actor"])
-        );
-    }
+    print_history(&v["history"], (12, 16, 20));
     println!("emails:");
     for e in v["emails"].as_array().into_iter().flatten() {
         println!(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::{CliError, print_json};
+use super::output::{CliError, print_history, print_json, time_text as t, value_text as s};
 use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, OfferKind,
     ProductId, Role, Timestamp,
@@ -353,18 +353,6 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        v => v.to_string(),
-    }
-}
-
-fn t(v: &Value) -> String {
-    super::output::time_text(v)
-}
-
 /// The human view of `offer show`.
 fn print_tracking(v: &Value) {
     println!(
@@ -483,18 +471,7 @@ fn print_tracking(v: &Value) {
             );
         }
     }
-    println!("history:");
-    for h in v["history"].as_array().into_iter().flatten() {
-        println!(
-            "  #{:<3} {}  {:<10} {:>8} → {:<10} by {}",
-            h["seq"],
-            t(&h["at"]),
-            s(&h["event"]),
-            h["from"].as_str().unwrap_or("·"),
-            s(&h["to"]),
-            s(&h["actor"])
-        );
-    }
+    print_history(&v["history"], (10, 8, 10));
 }
 
 /// One CSV field: trimmed, surrounding quotes removed.

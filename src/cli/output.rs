@@ -20,6 +20,33 @@ pub(crate) enum CliError {
     Other(String),
 }
 
+/// A value from a JSON view as text: strings bare, `-` for none.
+pub(crate) fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        v => v.to_string(),
+    }
+}
+
+/// An instance's history rows (`seq`, `at`, `event`, `from`, `to`, `actor`), a line each;
+/// `widths` of the event, from and to columns.
+pub(crate) fn print_history(rows: &Value, widths: (usize, usize, usize)) {
+    let (we, wf, wt) = widths;
+    println!("history:");
+    for h in rows.as_array().into_iter().flatten() {
+        println!(
+            "  #{:<3} {}  {:<we$} {:>wf$} → {:<wt$} by {}",
+            h["seq"],
+            time_text(&h["at"]),
+            value_text(&h["event"]),
+            h["from"].as_str().unwrap_or("·"),
+            value_text(&h["to"]),
+            value_text(&h["actor"])
+        );
+    }
+}
+
 /// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
 pub(crate) fn time_text(v: &Value) -> String {
     use crate::core::domain::Timestamp;
