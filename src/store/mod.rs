@@ -1,5 +1,10 @@
 //! The only module that knows SQL. One API over SQLite and PostgreSQL (sqlx `Any`), the
 //! backend chosen by the URL scheme. Every multi-row change is one transaction.
+//!
+//! SQL dialects, one way: a statement both databases accept is written once (a cast is
+//! `CAST(x AS T)`, which both read); where they differ, the two statements stand side by side
+//! in `match self.backend { Backend::Sqlite => …, Backend::Postgres => … }` in the function
+//! that runs them. No statement is rewritten by string replacement.
 
 use std::str::FromStr;
 use std::sync::Arc;

@@ -533,24 +533,14 @@ impl Store {
         // Every filter is bound as a parameter; "unset" is a NULL that matches everything.
         let q = format!(
             "SELECT {OFFER_COLS} FROM offers o JOIN instances i ON i.id = o.instance_id LEFT JOIN locations l ON l.id = o.location_id
-             WHERE ($1 IS NULL OR i.state = $1)
-               AND ($2 IS NULL OR o.kind = $2)
-               AND ($3 IS NULL OR o.location_id = $3)
-               AND ($4 IS NULL OR o.created_at >= $4)
-               AND ($5 IS NULL OR o.created_at < $5)
-               AND ($6 IS NULL OR o.created_at < $6 OR (o.created_at = $6 AND o.offer_id < $7))
+             WHERE (CAST($1 AS TEXT) IS NULL OR i.state = $1)
+               AND (CAST($2 AS TEXT) IS NULL OR o.kind = $2)
+               AND (CAST($3 AS TEXT) IS NULL OR o.location_id = $3)
+               AND (CAST($4 AS BIGINT) IS NULL OR o.created_at >= $4)
+               AND (CAST($5 AS BIGINT) IS NULL OR o.created_at < $5)
+               AND (CAST($6 AS BIGINT) IS NULL OR o.created_at < $6 OR (o.created_at = $6 AND o.offer_id < $7))
              ORDER BY o.created_at DESC, o.offer_id DESC LIMIT $8"
         );
-        let q = match self.backend {
-            super::Backend::Postgres => q
-                .replace("$1 IS NULL", "$1::text IS NULL")
-                .replace("$2 IS NULL", "$2::text IS NULL")
-                .replace("$3 IS NULL", "$3::text IS NULL")
-                .replace("$4 IS NULL", "$4::bigint IS NULL")
-                .replace("$5 IS NULL", "$5::bigint IS NULL")
-                .replace("$6 IS NULL", "$6::bigint IS NULL"),
-            super::Backend::Sqlite => q,
-        };
         let rows = sqlx::query(sqlx::AssertSqlSafe(q))
             .bind(f.state.as_deref())
             .bind(f.kind.map(OfferKind::as_str))
