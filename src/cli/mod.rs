@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::app;
 use crate::app::AppState;
-use crate::core::config::{LogFormat, Settings};
-use crate::core::domain::{InstanceId, Locale};
+use crate::core::config::{CatchUp, LogFormat, Settings};
+use crate::core::domain::{InstanceId, Locale, Timestamp};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -690,7 +690,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
         Command::Offers(cmd) => offers::dispatch(cmd, &rt).await?,
         Command::Jobs { command } => match command {
             JobsCmd::List { state, limit, json } => {
-                let jobs = rt.store.list_jobs(state.as_deref(), limit).await?;
+                let jobs = crate::jobs::inspect::list(&rt, state.as_deref(), limit).await?;
                 if json {
                     print_json(&json!(jobs));
                 } else {
@@ -714,7 +714,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
                 }
             }
             JobsCmd::Retry { id } => {
-                let j = rt.store.retry_job(id, rt.clock.now()).await?;
+                let j = crate::jobs::inspect::retry(&rt, id).await?;
                 println!("job {} is {} again, due {}", j.id, j.state, j.run_at);
             }
             JobsCmd::RunDue => {
@@ -725,40 +725,22 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
         Command::Schedules {
             command: SchedulesCmd::List { json, next },
         } => {
-            let mut out = Vec::new();
-            for def in &rt.schedules {
-                let last = rt.store.schedule_last_tick(def.name).await?;
-                let now = rt.clock.now().to_datetime();
-                let upcoming: Vec<String> = def
-                    .cron
-                    .after(&now)
-                    .take(next)
-                    .map(|t| crate::core::domain::Timestamp::from_datetime(t).to_string())
-                    .collect();
-                out.push(json!({"name": def.name, "cron": def.expr, "catch_up": def.catch_up, "last_tick": last, "next": upcoming}));
-            }
+            let out = crate::jobs::inspect::schedules(&rt, next).await?;
             if json {
                 print_json(&json!(out));
             } else {
                 for s in out {
+                    let next: Vec<String> = s.next.iter().map(Timestamp::to_string).collect();
                     println!(
                         "{:<15} cron {:<16} catch_up {:<5} last {:<22} next {}",
-                        s["name"].as_str().unwrap_or(""),
-                        s["cron"].as_str().unwrap_or(""),
-                        s["catch_up"].as_str().unwrap_or(""),
-                        if s["last_tick"].is_null() {
-                            "never".into()
-                        } else {
-                            time_text(&s["last_tick"])
+                        s.name,
+                        s.cron,
+                        match s.catch_up {
+                            CatchUp::Once => "once",
+                            CatchUp::Skip => "skip",
                         },
-                        s["next"]
-                            .as_array()
-                            .map(|a| a
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(", "))
-                            .unwrap_or_default()
+                        s.last_tick.map_or("never".into(), |t| t.to_string()),
+                        next.join(", ")
                     );
                 }
             }

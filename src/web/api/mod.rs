@@ -5,6 +5,7 @@
 pub mod campaigns;
 pub mod catalog;
 pub mod customers;
+pub mod formats;
 pub mod health;
 pub mod instances;
 pub mod offers;
