@@ -48,6 +48,19 @@ use super::error::ERROR_CODES;
         api::instances::show_instance,
         api::instances::send_event,
     ),
+    components(schemas(
+        api::formats::OfferIdText,
+        api::formats::AdvisorCodeText,
+        api::formats::InstanceIdText,
+        api::formats::MpnIdText,
+        api::formats::DomainText,
+        api::formats::EmailText,
+        api::formats::CustomerQueryText,
+        api::formats::ProductIdText,
+        api::formats::CountryText,
+        api::formats::NameText,
+        api::formats::DateOrTimeText,
+    )),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::core::catalog::Product;
 use crate::core::domain::{Role, Timestamp};
 use crate::offers::OfferError;
+use crate::web::api::formats::CountryText;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use crate::web::{auth, query_map};
 
@@ -23,7 +24,7 @@ use crate::web::{auth, query_map};
 #[allow(dead_code)]
 pub struct CatalogQuery {
     /// Only the products sold in this usage country (ISO 3166-1 alpha-2).
-    #[param(example = "DE", pattern = "^[A-Za-z]{2}$")]
+    #[param(value_type = Option<CountryText>)]
     country: Option<String>,
 }
 

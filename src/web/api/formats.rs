@@ -74,6 +74,16 @@ format_schema!(
 );
 
 format_schema!(
+    /// An advisor code: key id, Offer ID, signature (43 characters of base64url).
+    AdvisorCodeText as "AdvisorCode" => string(
+        Some("^[A-Za-z0-9]{1,16}\\.PF-[A-HJ-NP-Z2-9]{12}\\.[A-Za-z0-9_-]{43}$".into()),
+        Some(200),
+        "An advisor code as the offer's link carries it: key id, Offer ID and signature, dot-separated (it must also verify: one of our offers)",
+        "k1.PF-ABCDEFGHJKLM.Fph_yFaDt-4BjMjSvEQ-K6w4u-ANqXD4XMuFJJ6AShE",
+    )
+);
+
+format_schema!(
     /// A workflow instance's id.
     InstanceIdText as "InstanceId" => string(
         Some("^[A-Za-z0-9_-]{4,64}$".into()),
@@ -201,6 +211,7 @@ mod tests {
     fn patterns_are_anchored() {
         for p in [
             pattern_of(OfferIdText::schema()),
+            pattern_of(AdvisorCodeText::schema()),
             pattern_of(InstanceIdText::schema()),
             pattern_of(MpnIdText::schema()),
             pattern_of(DomainText::schema()),

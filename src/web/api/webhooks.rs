@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::campaigns::BounceResult;
 use crate::core::domain::{DomainName, Role, Timestamp};
 use crate::offers;
+use crate::web::api::formats::{AdvisorCodeText, DomainText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -23,9 +24,9 @@ use crate::web::{auth, parse_json};
 #[schema(as = Signup)]
 pub struct SignupBody {
     /// The advisor code the customer signed up with (from the offer's sign-up link).
-    #[schema(example = "k1.PF-ABCDEFGHJKLM.0123456789abcdef")]
+    #[schema(value_type = AdvisorCodeText)]
     advisor_code: String,
-    #[schema(example = "contoso.example")]
+    #[schema(value_type = DomainText)]
     customer_domain: String,
     #[schema(format = DateTime, example = "2026-11-22T10:00:00Z")]
     completed_at: String,
