@@ -9,10 +9,14 @@
 //!   `links` (HMAC key ring: advisor codes, page links, CSRF), `workflow` (TOML → `Definition`,
 //!   the pure `step(definition, state, data, event, now) -> Decision`), `schedule` (cron ticks,
 //!   pure), `bounces` (RFC 3464, pure), `job` (`JobPayload`, one variant per job kind), `retry`,
-//!   `clock` (the only source of "now"), `files` (0600/0700).
+//!   `campaign` (`CampaignState`, `RecipientState`, the lifecycle `CampaignState::apply(action)`,
+//!   pure), `rate` (token buckets, what a claim may take, fixed windows; pure), `clock` (the only
+//!   source of "now"), `files` (0600/0700).
 //! - `store`     — the only SQL, over SQLite or PostgreSQL (sqlx `Any`): pool, migrations and
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
-//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns, scratch.
+//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with
+//!   their states parsed at the edge; the rate buckets' rows read and written in the claim's
+//!   transaction, their arithmetic `core::rate`'s), scratch.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
 //! - `engine`    — drives instances: load → `step` → one `store::Commit` per transition.
@@ -23,7 +27,8 @@
 //!   by `web` and `cli`.
 //! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
 //!   batched sender (leases, in-flight permits, token-bucket rate limits in the claim
-//!   transaction), auto-pause/resume, reminders, unsubscribe, bounces.
+//!   transaction), auto-pause/resume, reminders, unsubscribe, bounces. State changes go
+//!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`.
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),

@@ -357,7 +357,7 @@ pub async fn import(
     mut bad: impl FnMut(BadRow),
 ) -> Result<ImportReport> {
     let c = get(rt, campaign).await?;
-    if !matches!(c.state.as_str(), "draft" | "running" | "paused") {
+    if !c.state.accepts_recipients() {
         return Err(CampaignError::WrongState {
             id: c.id,
             state: c.state,

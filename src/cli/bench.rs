@@ -683,7 +683,9 @@ async fn campaign_on(
             break;
         }
         let c = rt.store.campaign(&c.id).await.map_err(|e| e.to_string())?;
-        if c.as_ref().is_some_and(|c| c.state != "running") {
+        if c.as_ref()
+            .is_some_and(|c| c.state != crate::core::campaign::CampaignState::Running)
+        {
             break;
         }
     }

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::output::{CliError, print_json};
 use crate::app::AppState;
 use crate::campaigns::{self, CampaignError, NewCampaign};
+use crate::core::campaign::{CampaignAction, CampaignState};
 use crate::core::domain::{OfferId, Span};
 use crate::store::{CampaignRow, RecipientCounts};
 
@@ -458,9 +459,9 @@ enum RunEnd {
 /// unless `wait`, until nothing is left to send before the next scheduled reminder.
 async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
     let c = campaigns::get(&rt, id).await?;
-    if matches!(c.state.as_str(), "draft" | "paused") {
+    if c.state.apply(CampaignAction::Start).is_ok() {
         campaigns::start(&rt, id).await?;
-    } else if c.state != "running" {
+    } else if c.state != CampaignState::Running {
         return Err(other(format!(
             "campaign {id} is {}: nothing to run",
             c.state
@@ -509,7 +510,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
                 n.sent, n.reminded, n.failed, n.bounced, n.suppressed
             ));
         } else if last_log.elapsed() >= Duration::from_secs(5)
-            || c.state != "running"
+            || c.state != CampaignState::Running
             || only_later_reminders
         {
             last_log = Instant::now();
@@ -527,7 +528,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
                 counts_line(&n)
             );
         }
-        if c.state != "running" {
+        if c.state != CampaignState::Running {
             break RunEnd::Stopped(c, n);
         }
         if only_later_reminders {
@@ -556,7 +557,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
         }
         RunEnd::Stopped(c, n) => {
             print_campaign(&c, &n);
-            if c.state == "paused" {
+            if c.state == CampaignState::Paused {
                 return Err(other(format!(
                     "campaign {id} paused: {}",
                     c.pause_reason.unwrap_or_default()

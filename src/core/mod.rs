@@ -3,6 +3,7 @@
 //! imports it.
 
 pub mod bounces;
+pub mod campaign;
 pub mod catalog;
 pub mod clock;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod domain;
 pub mod files;
 pub mod job;
 pub mod links;
+pub mod rate;
 pub mod retry;
 pub mod schedule;
 pub mod workflow;

@@ -753,8 +753,8 @@ impl Store {
     }
 
     /// Counts one hit on a fixed-window rate limit: true while `key` has had at most `limit`
-    /// hits in the current window of `window` (windows start at multiples of it since the
-    /// epoch). One statement, atomic on either store, so the limit holds across nodes. Only a
+    /// hits in the current window of `window` (the arithmetic: `core::rate::FixedWindow`).
+    /// One statement, atomic on either store, so the limit holds across nodes. Only a
     /// SHA-256 of the key is stored (keys name addresses and clients).
     pub async fn rate_hit(
         &self,
@@ -764,7 +764,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool> {
         let key = crate::core::links::sha256_hex(key);
-        let start = now.0 - now.0.rem_euclid(window.0.max(1));
+        let limits = crate::core::rate::FixedWindow { window, limit };
+        let start = limits.start(now).0;
         let count: i64 = sqlx::query_scalar(
             "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1)
              ON CONFLICT (key) DO UPDATE SET
@@ -776,7 +777,7 @@ impl Store {
         .bind(start)
         .fetch_one(&self.pool)
         .await?;
-        Ok(count <= i64::from(limit))
+        Ok(limits.allows(count))
     }
 
     /// Records a reported sign-up; false if the same (code, domain) was reported before.
