@@ -122,3 +122,15 @@ pub async fn ingest_bounce(rt: &AppState, raw: &[u8], source: &str) -> Result<Ve
     }
     Ok(out)
 }
+
+/// Bounce messages received, newest first (only those that matched no message we sent, with
+/// `unmatched_only`), and how many matched none in all.
+pub async fn list_bounces(
+    rt: &AppState,
+    unmatched_only: bool,
+    limit: i64,
+) -> Result<(Vec<crate::store::BounceRow>, i64)> {
+    let rows = rt.store.bounces(unmatched_only, limit).await?;
+    let unmatched = rt.store.unmatched_bounce_count().await?;
+    Ok((rows, unmatched))
+}

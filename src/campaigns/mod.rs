@@ -277,6 +277,16 @@ pub async fn status(rt: &AppState, id: &str) -> Result<(CampaignRow, RecipientCo
     Ok((c, n))
 }
 
+/// Every campaign, newest first.
+pub async fn list(rt: &AppState) -> Result<Vec<CampaignRow>> {
+    Ok(rt.store.campaigns().await?)
+}
+
+/// A campaign's ledger counts (by state and phase).
+pub async fn counts(rt: &AppState, id: &str) -> Result<RecipientCounts> {
+    Ok(rt.store.recipient_counts(id).await?)
+}
+
 /// When a running campaign has nothing to send now but reminders scheduled, it waits for
 /// them: it stays `running` until the last one is sent (or its recipient accepts, unsubscribes
 /// or bounces, or the offer expires), then completes. Returns when the last is due, or None

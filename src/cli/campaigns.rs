@@ -368,7 +368,7 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<AppState>) -> Result<(), 
             let _ = n;
         }
         CampaignCmd::List { json } => {
-            let all = rt.store.campaigns().await?;
+            let all = campaigns::list(rt).await?;
             if json {
                 print_json(&json!(all));
             } else {
@@ -649,12 +649,11 @@ async fn list_bounces(
     limit: i64,
     json: bool,
 ) -> Result<(), CliError> {
-    let rows = rt.store.bounces(unmatched, limit).await?;
+    let (rows, total) = campaigns::list_bounces(rt, unmatched, limit).await?;
     if json {
         print_json(&json!(rows));
         return Ok(());
     }
-    let total = rt.store.unmatched_bounce_count().await?;
     for b in &rows {
         println!(
             "{}  {} {} {} {}  {}{}",
@@ -692,18 +691,18 @@ fn printable(s: &str) -> String {
 pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &AppState) -> Result<(), CliError> {
     match cmd {
         SuppressionsCmd::List { limit, json } => {
-            let rows = rt.store.suppressions(limit).await?;
+            let rows = campaigns::suppressions(rt, limit).await?;
             if json {
-                print_json(&json!(
-                    rows.iter()
-                        .map(
-                            |(e, r, s, t)| json!({ "email": e, "reason": r, "source": s, "at": t })
-                        )
-                        .collect::<Vec<_>>()
-                ));
+                print_json(&json!(rows));
             } else {
-                for (e, r, s, t) in rows {
-                    println!("{e}  {}  {s}  {r}", t.to_rfc3339());
+                for s in rows {
+                    println!(
+                        "{}  {}  {}  {}",
+                        s.email,
+                        s.at.to_rfc3339(),
+                        s.source,
+                        s.reason
+                    );
                 }
             }
         }
@@ -711,9 +710,7 @@ pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &AppState) -> Result<
             let e = crate::core::domain::EmailAddress::parse(&email)
                 .map_err(|m| other(format!("email: {m}")))?;
             let key = e.as_str().to_lowercase();
-            let now = rt.clock.now();
-            let new = rt.store.suppress(&key, &reason, "operator", now).await?;
-            let n = rt.store.suppress_pending_address(&key, now).await?;
+            let (new, n) = campaigns::suppress(rt, &e, &reason).await?;
             println!(
                 "{key} {}; {n} pending recipients suppressed",
                 if new {

@@ -60,6 +60,8 @@ use super::error::ERROR_CODES;
         api::formats::CountryText,
         api::formats::NameText,
         api::formats::DateOrTimeText,
+        api::formats::RecipientText,
+        api::formats::DurationText,
     )),
     modifiers(&Bearer)
 )]

@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::campaigns::{BadRow, ImportReport};
 use crate::core::domain::{Role, Timestamp};
 use crate::store::{CampaignRow, RecipientCounts};
+use crate::web::api::formats::{DurationText, NameText, OfferIdText, RecipientText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json, parse_offer_id};
 
@@ -24,9 +25,9 @@ use crate::web::{auth, parse_json, parse_offer_id};
 #[schema(as = NewCampaign)]
 pub struct CampaignBody {
     /// An open offer's Offer ID.
-    #[schema(example = "PF-ABCDEFGHJKLM")]
+    #[schema(value_type = OfferIdText)]
     offer_id: String,
-    #[schema(example = "Spring trial")]
+    #[schema(value_type = NameText, example = "Spring trial")]
     name: String,
     /// An email template; default: the offer kind's invitation template.
     template: Option<String>,
@@ -34,7 +35,7 @@ pub struct CampaignBody {
     #[schema(minimum = 1, example = 60)]
     max_per_minute: Option<u32>,
     /// Follow-up delay for those who have not accepted, e.g. `3d`.
-    #[schema(example = "3d")]
+    #[schema(value_type = Option<DurationText>)]
     reminder_after: Option<String>,
     /// Default: `invitation_reminder`.
     reminder_template: Option<String>,
@@ -118,7 +119,7 @@ pub async fn list_campaigns(
 ) -> ApiResult<Json<CampaignList>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(CampaignList {
-        campaigns: rt.store.campaigns().await?,
+        campaigns: crate::campaigns::list(&rt).await?,
     }))
 }
 
@@ -181,7 +182,7 @@ pub async fn show_campaign(
 #[schema(as = Recipients)]
 pub struct RecipientsBody {
     /// Each an object of columns: `email` (required), `name`, `company`, `locale`, ….
-    #[schema(value_type = Vec<Object>, example = json!([{ "email": "it@contoso.example", "name": "Dana Doe", "locale": "en" }]))]
+    #[schema(value_type = Vec<RecipientText>)]
     recipients: Vec<Map<String, Value>>,
 }
 
@@ -263,7 +264,7 @@ async fn campaign_action(
         "resume" => crate::campaigns::resume(&rt, &id).await?,
         _ => crate::campaigns::cancel(&rt, &id).await?,
     };
-    let n = rt.store.recipient_counts(&c.id).await?;
+    let n = crate::campaigns::counts(&rt, &c.id).await?;
     Ok(Json(campaign_status(c, n)))
 }
 

@@ -184,6 +184,42 @@ format_schema!(
     ))
 );
 
+format_schema!(
+    /// A duration that is not negative: digits and a unit.
+    DurationText as "Duration" => string(
+        Some("^\\+?[0-9]{1,9}(ms|s|m|h|d|w)$".into()),
+        Some(12),
+        "A duration, not negative: digits and a unit (ms, s, m, h, d, w), e.g. 3d; 0s: none",
+        "3d",
+    )
+);
+
+format_schema!(
+    /// A campaign's recipient: the `email` column, and any other columns (lower-case names)
+    /// as strings the templates may use.
+    RecipientText as "Recipient" => ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("email", EmailText::schema())
+        .required("email")
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some("^[a-z0-9_-]{1,100}$"))
+                .build(),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .pattern(Some("^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"))
+                .max_length(Some(1000)),
+        ))
+        .description(Some(
+            "A recipient: `email` (required) and other columns, e.g. `name`, `company`, `locale` (de or en). A row whose values do not pass the import's checks is reported in `bad_rows` with its line, not refused with the request",
+        ))
+        .examples([serde_json::json!({ "email": "it@contoso.example", "name": "Dana Doe", "locale": "en" })])
+        .into()
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +255,7 @@ mod tests {
             pattern_of(CustomerQueryText::schema()),
             pattern_of(ProductIdText::schema()),
             pattern_of(NameText::schema()),
+            pattern_of(DurationText::schema()),
         ] {
             let p = p.unwrap_or_default();
             assert!(p.starts_with('^') && p.ends_with('$'), "{p}");
