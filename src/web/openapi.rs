@@ -62,6 +62,7 @@ use super::error::ERROR_CODES;
         api::formats::DateOrTimeText,
         api::formats::RecipientText,
         api::formats::DurationText,
+        api::formats::TemplateNameText,
     )),
     modifiers(&Bearer)
 )]

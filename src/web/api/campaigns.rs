@@ -15,7 +15,9 @@ use crate::app::AppState;
 use crate::campaigns::{BadRow, ImportReport};
 use crate::core::domain::{Role, Timestamp};
 use crate::store::{CampaignRow, RecipientCounts};
-use crate::web::api::formats::{DurationText, NameText, OfferIdText, RecipientText};
+use crate::web::api::formats::{
+    DurationText, NameText, OfferIdText, RecipientText, TemplateNameText,
+};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json, parse_offer_id};
 
@@ -30,6 +32,7 @@ pub struct CampaignBody {
     #[schema(value_type = NameText, example = "Spring trial")]
     name: String,
     /// An email template; default: the offer kind's invitation template.
+    #[schema(value_type = Option<TemplateNameText>)]
     template: Option<String>,
     /// Overall cap, messages per minute.
     #[schema(minimum = 1, example = 60)]
@@ -38,6 +41,7 @@ pub struct CampaignBody {
     #[schema(value_type = Option<DurationText>)]
     reminder_after: Option<String>,
     /// Default: `invitation_reminder`.
+    #[schema(value_type = Option<TemplateNameText>)]
     reminder_template: Option<String>,
 }
 

@@ -185,6 +185,16 @@ format_schema!(
 );
 
 format_schema!(
+    /// An email template's name (a file stem in the templates folder).
+    TemplateNameText as "TemplateName" => string(
+        Some("^[A-Za-z0-9_-]{1,100}$".into()),
+        Some(100),
+        "An email template's name, e.g. trial_invitation (it must be one of the loaded templates, in every locale)",
+        "trial_invitation",
+    )
+);
+
+format_schema!(
     /// A duration that is not negative: digits and a unit.
     DurationText as "Duration" => string(
         Some("^\\+?[0-9]{1,9}(ms|s|m|h|d|w)$".into()),
@@ -256,6 +266,7 @@ mod tests {
             pattern_of(ProductIdText::schema()),
             pattern_of(NameText::schema()),
             pattern_of(DurationText::schema()),
+            pattern_of(TemplateNameText::schema()),
         ] {
             let p = p.unwrap_or_default();
             assert!(p.starts_with('^') && p.ends_with('$'), "{p}");
