@@ -13,10 +13,11 @@ use crate::core::domain::{
     AdminRole, Country, EmailAddress, InstanceId, LicenseCount, Locale, OfferId, OfferKind,
     ProductId, Span, Timestamp,
 };
-use crate::engine::EngineError;
-use crate::store::{
-    InvitationRow, OfferFilter, OfferLine, OfferRow, OfferView, Record, StoreError,
+use crate::core::offer::{
+    InvitationRow, InvitationSent, OfferFilter, OfferLine, OfferRow, OfferTracking, OfferView,
 };
+use crate::engine::EngineError;
+use crate::store::{Record, StoreError};
 
 mod acceptance;
 mod customers;
@@ -420,15 +421,6 @@ pub async fn close_invitations(
     Ok(n)
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InvitationSent {
-    pub invitation_id: InstanceId,
-    pub offer_id: OfferId,
-    pub recipient: EmailAddress,
-    pub locale: Locale,
-    pub state: String,
-}
-
 /// Sends the offer's link to one recipient: an invitation lifecycle of the offer's kind,
 /// with its email, committed together with the invitation row.
 pub async fn invite(
@@ -507,21 +499,22 @@ pub async fn invite(
 }
 
 /// Everything the partner tracks about an offer, by Offer ID.
-pub async fn tracking(rt: &AppState, id: &OfferId) -> Result<Value> {
+pub async fn tracking(rt: &AppState, id: &OfferId) -> Result<OfferTracking> {
     let o = get(rt, id).await?;
     let invitations = rt.store.invitations_of(id).await?;
     // Only confirmed acceptances count; those still waiting for their link are a number.
     let acceptances = rt.store.acceptances_of(id).await?;
-    let unconfirmed = rt.store.unconfirmed_acceptances_of(id).await?;
-    let unmatched = rt.store.unmatched_signups_of(id).await?;
+    let unconfirmed_acceptances = rt.store.unconfirmed_acceptances_of(id).await?;
+    let unmatched_signups = rt.store.unmatched_signups_of(id).await?;
     let history = rt.store.history(&o.offer.instance_id).await?;
     let location = rt.store.location(&o.offer.location_id).await?;
-    let mut v = json!(o);
-    v["location"] = json!(location);
-    v["invitations"] = json!(invitations);
-    v["acceptances"] = json!(acceptances);
-    v["unconfirmed_acceptances"] = json!(unconfirmed);
-    v["unmatched_signups"] = json!(unmatched);
-    v["history"] = json!(history);
-    Ok(v)
+    Ok(OfferTracking {
+        offer: o,
+        location,
+        invitations,
+        acceptances,
+        unconfirmed_acceptances,
+        unmatched_signups,
+        history,
+    })
 }

@@ -5,7 +5,8 @@ use serde_json::{Map, json};
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId};
 use crate::core::links::Purpose;
-use crate::store::{CustomerQuery, Record, ResellerRow, ResellerView};
+use crate::core::offer::{ResellerRow, ResellerView};
+use crate::store::{CustomerQuery, Record};
 
 use super::*;
 
