@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::core::clock::Clock;
 use crate::core::config::{PartnerSettings, Settings};
 use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
-use crate::core::instance::{InstanceDetail, TimerView};
+use crate::core::instance::{InstanceDetail, TimerView, Transitioned};
 use crate::core::job::{EmailJob, Envelope, JobPayload, TimerJob};
 use crate::core::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
 use crate::store::{self, Commit, JobFence, NewEmail, NewJob, Store, StoreError, timer_key};
@@ -24,15 +24,6 @@ pub enum EngineError {
     Rejected(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The result of a successful transition.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Transitioned {
-    pub instance: InstanceId,
-    pub from: String,
-    pub to: String,
-    pub version: i64,
 }
 
 pub struct Engine {

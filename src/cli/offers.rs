@@ -59,16 +59,17 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
         }
         OffersCommand::Locations { command } => match command {
             LocationsCmd::List { json } => {
-                let locs = rt.store.locations().await?;
+                let locs = offers::locations(rt).await?;
                 if json {
-                    print_json(&json!(locs.iter().map(|(l, t)| json!({"id": l.id, "name": l.name, "country": l.country, "partner_id": l.partner_id, "first_seen_at": t})).collect::<Vec<_>>()));
+                    print_json(&json!(locs));
                 } else if locs.is_empty() {
                     println!("no synced locations: run `partnerflow locations sync`");
                 } else {
-                    for (l, t) in locs {
+                    for v in locs {
+                        let l = &v.location;
                         println!(
-                            "{:<16} {:<32} {}  partner {:<10} since {t}",
-                            l.id, l.name, l.country, l.partner_id
+                            "{:<16} {:<32} {}  partner {:<10} since {}",
+                            l.id, l.name, l.country, l.partner_id, v.first_seen_at
                         );
                     }
                 }
@@ -571,7 +572,7 @@ async fn resellers(cmd: ResellersCmd, rt: &AppState) -> Result<(), CliError> {
             );
         }
         ResellersCmd::List { json } => {
-            let list = rt.store.resellers().await?;
+            let list = offers::resellers(rt).await?;
             if json {
                 print_json(&json!(list));
             } else {

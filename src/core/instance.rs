@@ -42,6 +42,17 @@ pub struct EmailRow {
     pub sent_at: Option<Timestamp>,
 }
 
+/// The result of a successful transition (`Engine::fire`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Transitioned {
+    #[schema(value_type = String)]
+    pub instance: InstanceId,
+    pub from: String,
+    pub to: String,
+    /// The instance's version after the transition.
+    pub version: i64,
+}
+
 /// A pending or past timer of an instance.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TimerView {

@@ -107,6 +107,16 @@ pub struct Location {
     pub partner_id: String,
 }
 
+/// A synced partner location (only these can be chosen for offers), with when a sync first
+/// listed it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LocationView {
+    #[serde(flatten)]
+    pub location: Location,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen_at: Timestamp,
+}
+
 /// An invitation: the offer's link sent to one recipient.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(as = Invitation)]

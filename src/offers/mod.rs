@@ -14,7 +14,8 @@ use crate::core::domain::{
     ProductId, Span, Timestamp,
 };
 use crate::core::offer::{
-    InvitationRow, InvitationSent, OfferFilter, OfferLine, OfferRow, OfferTracking, OfferView,
+    InvitationRow, InvitationSent, LocationView, OfferFilter, OfferLine, OfferRow, OfferTracking,
+    OfferView,
 };
 use crate::engine::EngineError;
 use crate::store::{Record, StoreError};
@@ -390,6 +391,20 @@ fn open_or_closed(o: &OfferView, now: Timestamp) -> Result<()> {
 
 pub async fn list(rt: &AppState, f: &OfferFilter) -> Result<Vec<OfferView>> {
     Ok(rt.store.offers(f).await?)
+}
+
+/// The synced partner locations still available, by id.
+pub async fn locations(rt: &AppState) -> Result<Vec<LocationView>> {
+    Ok(rt
+        .store
+        .locations()
+        .await?
+        .into_iter()
+        .map(|(location, first_seen_at)| LocationView {
+            location,
+            first_seen_at,
+        })
+        .collect())
 }
 
 /// Withdraws an offer; its open invitations are withdrawn with it.

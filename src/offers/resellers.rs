@@ -52,6 +52,11 @@ pub async fn request_reseller(
     reseller(rt, &mpn).await
 }
 
+/// Every reseller partnership, oldest first.
+pub async fn resellers(rt: &AppState) -> Result<Vec<ResellerView>> {
+    Ok(rt.store.resellers().await?)
+}
+
 pub async fn reseller(rt: &AppState, mpn: &MpnId) -> Result<ResellerView> {
     rt.store
         .reseller(mpn)

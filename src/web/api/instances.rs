@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::LocaleName;
 use crate::app::AppState;
 use crate::core::domain::{InstanceId, Locale, Role};
-use crate::core::instance::InstanceDetail;
+use crate::core::instance::{InstanceDetail, Transitioned};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -142,7 +142,7 @@ pub struct EventBody {
     request_body = EventBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The transition it made", body = Object),
+        (status = 200, description = "The transition it made", body = Transitioned),
         (status = 400, description = "Malformed body or instance id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -155,7 +155,7 @@ pub async fn send_event(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<crate::engine::Transitioned>> {
+) -> ApiResult<Json<Transitioned>> {
     let actor = auth(&rt, &headers, Role::Admin).await?;
     let id = parse_id(&id)?;
     let b: EventBody = parse_json(&body)?;

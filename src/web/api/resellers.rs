@@ -87,7 +87,7 @@ pub async fn list_resellers(
 ) -> ApiResult<Json<ResellerList>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(ResellerList {
-        resellers: rt.store.resellers().await?,
+        resellers: offers::resellers(&rt).await?,
     }))
 }
 
