@@ -52,7 +52,7 @@ pub fn default_template(kind: OfferKind) -> &'static str {
 }
 
 /// The template context shared by every recipient of a campaign (the offer's data).
-fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::store::OfferView) -> Value {
+fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::core::offer::OfferView) -> Value {
     let offer = &o.offer;
     let mut data = Map::new();
     data.insert("offer_id".into(), json!(offer.offer_id));

@@ -6,7 +6,7 @@ mod offers;
 mod output;
 
 pub(crate) use output::CliError;
-use output::{print_history, print_json, read_json_file, time_text, value_text};
+use output::{or_dash, print_history, print_json, read_json_file};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -816,39 +816,32 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
 }
 
 async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError> {
-    let v = crate::web::api::instances::instance_json(rt, id).await?;
+    let v = rt.engine.detail(id).await?;
     if json {
-        print_json(&v);
+        print_json(&json!(v));
         return Ok(());
     }
-    let (s, t) = (value_text, time_text);
     println!(
         "instance {}  workflow {}  state {}  version {}",
-        s(&v["id"]),
-        s(&v["workflow"]),
-        s(&v["state"]),
-        v["version"]
+        v.id, v.workflow, v.state, v.version
     );
-    println!("data: {}", v["data"]);
-    print_history(&v["history"], (12, 16, 20));
+    println!("data: {}", Value::Object(v.data));
+    print_history(&v.history, (12, 16, 20));
     println!("emails:");
-    for e in v["emails"].as_array().into_iter().flatten() {
+    for e in &v.emails {
         println!(
             "  {:<24} to {:<32} {:<7} {}",
-            s(&e["template"]),
-            s(&e["recipient"]),
-            s(&e["state"]),
-            s(&e["message_id"])
+            e.template, e.recipient, e.state, e.message_id
         );
     }
     println!("timers:");
-    for tm in v["timers"].as_array().into_iter().flatten() {
+    for tm in &v.timers {
         println!(
             "  {:<12} → {:<10} {:<10} due {}",
-            s(&tm["name"]),
-            s(&tm["event"]),
-            s(&tm["state"]),
-            t(&tm["run_at"])
+            or_dash(tm.name.as_ref()),
+            or_dash(tm.event.as_ref()),
+            tm.state,
+            tm.run_at
         );
     }
     Ok(())

@@ -9,8 +9,9 @@ use crate::core::domain::{
     Timestamp,
 };
 use crate::core::links::{KeyRing, Purpose};
+use crate::core::offer::{AcceptanceRow, AcceptanceView, OfferRow, OfferView};
 use crate::engine::EngineError;
-use crate::store::{AcceptanceRow, OfferRow, OfferView, Record, StoreError};
+use crate::store::{Record, StoreError};
 
 use super::*;
 
@@ -302,7 +303,7 @@ impl From<EngineError> for AcceptError {
 /// An acceptance waiting for its confirmation link, as the confirm page shows it.
 #[derive(Debug, Clone)]
 pub struct PendingConfirmation {
-    pub acceptance: crate::store::AcceptanceView,
+    pub acceptance: AcceptanceView,
     pub offer: OfferView,
     pub confirm_by: Timestamp,
 }

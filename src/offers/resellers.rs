@@ -5,7 +5,8 @@ use serde_json::{Map, json};
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId};
 use crate::core::links::Purpose;
-use crate::store::{CustomerQuery, Record, ResellerRow, ResellerView};
+use crate::core::offer::{ResellerRow, ResellerView};
+use crate::store::{CustomerQuery, Record};
 
 use super::*;
 
@@ -49,6 +50,11 @@ pub async fn request_reseller(
     }));
     rt.engine.commit_plan(&c).await?;
     reseller(rt, &mpn).await
+}
+
+/// Every reseller partnership, oldest first.
+pub async fn resellers(rt: &AppState) -> Result<Vec<ResellerView>> {
+    Ok(rt.store.resellers().await?)
 }
 
 pub async fn reseller(rt: &AppState, mpn: &MpnId) -> Result<ResellerView> {

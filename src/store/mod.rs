@@ -117,7 +117,6 @@ mod scratch;
 pub use campaigns::*;
 pub use instances::*;
 pub use jobs::*;
-pub use locations::*;
 pub use offers::*;
 pub use schedules::*;
 pub use scratch::*;

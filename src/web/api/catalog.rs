@@ -12,7 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::offers::parse_country;
 use crate::app::AppState;
 use crate::core::catalog::Product;
-use crate::core::domain::{Role, Timestamp};
+use crate::core::domain::Role;
+use crate::core::offer::LocationView;
 use crate::offers::OfferError;
 use crate::web::api::formats::CountryText;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
@@ -70,19 +71,6 @@ pub async fn catalog(
     }))
 }
 
-/// A synced partner location.
-#[derive(Serialize, ToSchema)]
-pub struct LocationView {
-    #[schema(example = "loc-berlin")]
-    id: String,
-    name: String,
-    #[schema(example = "DE")]
-    country: String,
-    partner_id: String,
-    #[schema(value_type = String, format = DateTime)]
-    first_seen_at: Timestamp,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct LocationList {
     locations: Vec<LocationView>,
@@ -107,18 +95,8 @@ pub async fn locations(
     headers: HeaderMap,
 ) -> ApiResult<Json<LocationList>> {
     auth(&rt, &headers, Role::Viewer).await?;
-    let locs = rt.store.locations().await?;
     Ok(Json(LocationList {
-        locations: locs
-            .into_iter()
-            .map(|(l, first)| LocationView {
-                id: l.id,
-                name: l.name,
-                country: l.country,
-                partner_id: l.partner_id,
-                first_seen_at: first,
-            })
-            .collect(),
+        locations: crate::offers::locations(&rt).await?,
     }))
 }
 

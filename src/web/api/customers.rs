@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::core::domain::Role;
+use crate::core::offer::CustomerView;
 use crate::offers;
-use crate::store::CustomerView;
 use crate::web::error::{ApiResult, ErrorBody};
 use crate::web::{auth, query_map};
 
@@ -29,7 +29,6 @@ pub struct CustomerSearch {
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerList {
-    #[schema(value_type = Vec<Object>)]
     customers: Vec<CustomerView>,
 }
 

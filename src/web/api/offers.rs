@@ -16,8 +16,8 @@ use crate::app::AppState;
 use crate::core::domain::{
     AdminRole, Country, EmailAddress, Locale, OfferKind, ProductId, Role, Timestamp,
 };
+use crate::core::offer::{InvitationSent, OfferFilter, OfferTracking, OfferView};
 use crate::offers::{self, LineRequest, NewOffer, OfferError};
-use crate::store::{OfferFilter, OfferView};
 use crate::web::error::{ApiError, ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json, parse_offer_id, query_map};
 
@@ -59,7 +59,7 @@ pub struct OfferBody {
 /// One product line of a new offer.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = OfferLine)]
+#[schema(as = NewOfferLine)]
 pub struct LineBody {
     /// A catalog product id (`GET /api/v1/catalog`).
     #[schema(example = "m365-e3")]
@@ -137,7 +137,7 @@ pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
     request_body = OfferBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The offer, as `GET /api/v1/offers/{offer_id}` shows it", body = Object),
+        (status = 201, description = "The offer, as `GET /api/v1/offers/{offer_id}` shows it", body = OfferTracking),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -196,7 +196,7 @@ pub fn parse_filter(m: &Map<String, Value>) -> ApiResult<OfferFilter> {
 /// One page of offers.
 #[derive(Serialize, ToSchema)]
 pub struct OffersPage<'a> {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<OfferView>)]
     offers: &'a [OfferView],
     /// `before` for the next page; null on the last one.
     next: Option<String>,
@@ -262,7 +262,7 @@ pub async fn list_offers(
     params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
     security(("bearer" = ["viewer"])),
     responses(
-        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 200, description = "The offer's tracking view", body = OfferTracking),
         (status = 400, description = "Not an Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -273,7 +273,7 @@ pub async fn show_offer(
     State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OfferTracking>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(offers::tracking(&rt, &parse_offer_id(&id)?).await?))
 }
@@ -288,7 +288,7 @@ pub async fn show_offer(
     params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 200, description = "The offer's tracking view", body = OfferTracking),
         (status = 400, description = "Not an Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -300,7 +300,7 @@ pub async fn withdraw_offer(
     State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OfferTracking>> {
     let actor = auth(&rt, &headers, Role::Admin).await?;
     let id = parse_offer_id(&id)?;
     offers::withdraw(&rt, &id, &actor).await?;
@@ -333,7 +333,7 @@ pub struct InviteBody {
     request_body = InviteBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The invitation (its lifecycle instance and email)", body = Object),
+        (status = 201, description = "The invitation (its lifecycle instance and state)", body = InvitationSent),
         (status = 400, description = "Malformed body or Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),

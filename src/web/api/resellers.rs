@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId, Role};
+use crate::core::offer::ResellerView;
 use crate::offers::{self, ResellerTarget};
-use crate::store::ResellerView;
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -41,7 +41,7 @@ pub struct ResellerBody {
     request_body = ResellerBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 201, description = "The partnership, request sent", body = Object),
+        (status = 201, description = "The partnership, request sent", body = ResellerView),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -64,7 +64,6 @@ pub async fn create_reseller(
 
 #[derive(Serialize, ToSchema)]
 pub struct ResellerList {
-    #[schema(value_type = Vec<Object>)]
     resellers: Vec<ResellerView>,
 }
 
@@ -88,7 +87,7 @@ pub async fn list_resellers(
 ) -> ApiResult<Json<ResellerList>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(ResellerList {
-        resellers: rt.store.resellers().await?,
+        resellers: offers::resellers(&rt).await?,
     }))
 }
 
@@ -106,7 +105,7 @@ fn parse_mpn(s: &str) -> ApiResult<MpnId> {
     params(("mpn_id" = String, Path, description = "The reseller's MPN ID", example = "7654321")),
     security(("bearer" = ["viewer"])),
     responses(
-        (status = 200, description = "The partnership", body = Object),
+        (status = 200, description = "The partnership", body = ResellerView),
         (status = 400, description = "Not an MPN ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -132,7 +131,7 @@ pub async fn show_reseller(
     params(("mpn_id" = String, Path, description = "The reseller's MPN ID", example = "7654321")),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The partnership, ended", body = Object),
+        (status = 200, description = "The partnership, ended", body = ResellerView),
         (status = 400, description = "Not an MPN ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -152,10 +151,10 @@ pub async fn remove_reseller(
 }
 
 /// The customer to associate: exactly one of `domain` and `acceptance_id`
-/// (`ResellerCustomer`).
+/// (`NewResellerCustomer`).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = ResellerCustomer)]
+#[schema(as = NewResellerCustomer)]
 pub struct AssociateBody {
     /// A customer's domain.
     #[schema(example = "fabrikam.example")]
@@ -180,7 +179,7 @@ pub struct AssociateBody {
     request_body = AssociateBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The partnership and its customers", body = Object),
+        (status = 200, description = "The partnership and its customers", body = ResellerView),
         (status = 400, description = "Malformed body, or not exactly one of domain and acceptance_id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),

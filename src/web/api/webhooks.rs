@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::campaigns::BounceResult;
 use crate::core::domain::{DomainName, Role, Timestamp};
+use crate::core::offer::SignupReceipt;
 use crate::offers;
 use crate::web::api::formats::{AdvisorCodeText, DomainText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
@@ -44,8 +45,8 @@ pub struct SignupBody {
     request_body = SignupBody,
     security(("bearer" = ["signups"])),
     responses(
-        (status = 201, description = "Recorded", body = Object),
-        (status = 200, description = "Known already (recorded before); nothing changed", body = Object),
+        (status = 201, description = "Recorded", body = SignupReceipt),
+        (status = 200, description = "Known already (recorded before); nothing changed", body = SignupReceipt),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),

@@ -14,7 +14,10 @@ use crate::web::pages::csrf::{csrf_for, personal_post};
 use crate::web::pages::{locale_of, page, refused};
 use crate::web::views;
 
-pub(crate) async fn reseller_of(rt: &AppState, token: &str) -> Option<crate::store::ResellerView> {
+pub(crate) async fn reseller_of(
+    rt: &AppState,
+    token: &str,
+) -> Option<crate::core::offer::ResellerView> {
     let id = offers::resolve_page_token(rt, Purpose::Reseller, token)?;
     let r = rt.store.reseller_by_instance(&id).await.ok()??;
     // A later request for the same reseller replaces the row: an old link leads nowhere.
