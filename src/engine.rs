@@ -159,6 +159,24 @@ impl Engine {
         Ok(self.commit_for(def, &inst, decision, event, actor, now))
     }
 
+    /// Moves an instance's scheduled timer to `at`; false if it has no such timer scheduled.
+    pub async fn reschedule_timer(
+        &self,
+        id: &InstanceId,
+        timer: &str,
+        at: Timestamp,
+    ) -> Result<bool, EngineError> {
+        Ok(self
+            .store
+            .reschedule_timer(id, timer, at, self.clock.now())
+            .await?)
+    }
+
+    /// Cancels an instance's scheduled timer; false if it has no such timer scheduled.
+    pub async fn cancel_timer(&self, id: &InstanceId, timer: &str) -> Result<bool, EngineError> {
+        Ok(self.store.cancel_timer(id, timer, self.clock.now()).await?)
+    }
+
     /// An instance with its history, email ledger and timers (the API's and the CLI's
     /// `instances show`).
     pub async fn detail(&self, id: &InstanceId) -> Result<InstanceDetail, EngineError> {

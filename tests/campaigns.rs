@@ -306,7 +306,7 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
     smtp.set_mode("tempfail");
     campaigns::start(&rt, &id).await.unwrap();
     let sender = Sender::start(&rt);
-    let paused = |c: &partnerflow::store::CampaignRow| {
+    let paused = |c: &partnerflow::core::campaign::CampaignRow| {
         c.state == CampaignState::Paused
             && c.pause_reason
                 .as_deref()

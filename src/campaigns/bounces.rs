@@ -6,13 +6,14 @@ use crate::app::AppState;
 use super::*;
 
 /// What ingesting one bounce message did, per failed recipient.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BounceResult {
     pub recipient: Option<String>,
     pub message_id: Option<String>,
     pub kind: crate::core::bounces::BounceKind,
     pub status: String,
     /// The campaign recipient it matched (campaign, line), if any.
+    #[schema(value_type = Option<Vec<Object>>, example = json!(["in_abcdefghjklmnpqrstu", 2]))]
     pub matched: Option<(String, i64)>,
     /// The lifecycle email it matched (its Message-ID), if any.
     pub matched_email: Option<String>,

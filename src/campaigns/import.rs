@@ -14,7 +14,7 @@ use super::*;
 /// What an import did. Every data line (each line after the header) is counted once:
 /// `lines == added + duplicates + invalid + blank`; `suppressed` counts those added whose
 /// address is suppressed (they stay in the ledger and are not sent).
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Data lines read (the header is not counted).
     pub lines: u64,
@@ -28,7 +28,7 @@ pub struct ImportReport {
 }
 
 /// A refused row: its line in the file and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct BadRow {
     pub line: u64,
     pub reason: String,

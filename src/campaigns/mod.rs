@@ -9,9 +9,10 @@ use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
 use crate::core::campaign::{CampaignAction, CampaignState};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{Locale, OfferId, OfferKind, Span, Timestamp, parse_name, random_base32};
 use crate::offers::OfferError;
-use crate::store::{CampaignRow, ClaimedRecipient, RecipientCounts, StoreError};
+use crate::store::{ClaimedRecipient, StoreError};
 
 mod bounces;
 mod import;

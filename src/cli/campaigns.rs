@@ -13,8 +13,8 @@ use super::output::{CliError, print_json};
 use crate::app::AppState;
 use crate::campaigns::{self, CampaignError, NewCampaign};
 use crate::core::campaign::{CampaignAction, CampaignState};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{OfferId, Span};
-use crate::store::{CampaignRow, RecipientCounts};
 
 const ACTOR: &str = "cli";
 

@@ -789,8 +789,8 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
         InstancesCmd::RescheduleTimer { id, timer, at } => {
             let at = crate::core::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
             if !rt
-                .store
-                .reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now())
+                .engine
+                .reschedule_timer(&parse_id(&id)?, &timer, at)
                 .await?
             {
                 return Err(CliError::Other(format!(
@@ -800,11 +800,7 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
             println!("timer {timer} now due {at}");
         }
         InstancesCmd::CancelTimer { id, timer } => {
-            if !rt
-                .store
-                .cancel_timer(&parse_id(&id)?, &timer, rt.clock.now())
-                .await?
-            {
+            if !rt.engine.cancel_timer(&parse_id(&id)?, &timer).await? {
                 return Err(CliError::Other(format!(
                     "instance {id} has no scheduled timer `{timer}`"
                 )));

@@ -193,7 +193,7 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
                 Ok(())
             }
             TokensCmd::List { json } => {
-                let list = rt.store.tokens().await?;
+                let list = offers::tokens(rt).await?;
                 if json {
                     print_json(&json!(list));
                 } else {
@@ -213,7 +213,7 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
                 Ok(())
             }
             TokensCmd::Revoke { id } => {
-                if rt.store.revoke_token(id.trim(), rt.clock.now()).await? {
+                if offers::revoke_token(rt, &id).await? {
                     println!("token {id} revoked");
                     Ok(())
                 } else {

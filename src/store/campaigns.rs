@@ -7,29 +7,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Result, Store, StoreError, json_text};
-use crate::core::campaign::{CampaignState, RecipientState};
+use crate::core::campaign::{CampaignRow, CampaignState, RecipientCounts, RecipientState};
 use crate::core::domain::Timestamp;
 use crate::core::rate::{self, Level, RateLimits, Stored};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CampaignRow {
-    pub id: String,
-    pub offer_id: String,
-    pub name: String,
-    pub template: String,
-    pub state: CampaignState,
-    pub pause_reason: Option<String>,
-    pub consecutive_failures: i64,
-    pub created_by: String,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
-    /// Optional overall cap, messages per minute.
-    pub max_per_minute: Option<i64>,
-    /// A reminder this long after the invitation to those who have not accepted.
-    pub reminder_after: Option<crate::core::domain::Span>,
-    pub reminder_template: Option<String>,
-}
 
 /// A recipient to write (import).
 #[derive(Debug, Clone, Serialize)]
@@ -105,44 +85,6 @@ pub enum RecipientOutcome {
     Suppressed {
         reason: String,
     },
-}
-
-/// A campaign's recipients in two dimensions. Where each one is (`pending` … `expired`: one
-/// state each, they add up to `total`), and what was delivered (`sent`, `reminded`: a
-/// recipient whose invitation went out counts as sent whatever became of it later —
-/// accepted, expired, bounced). Expiry and acceptance are outcomes, not delivery states.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
-pub struct RecipientCounts {
-    pub total: i64,
-    /// To send: an invitation, a due reminder, or a retry.
-    pub pending: i64,
-    pub sending: i64,
-    /// Delivered (the last message handed to the server), no outcome yet.
-    pub awaiting: i64,
-    pub failed: i64,
-    pub bounced: i64,
-    pub suppressed: i64,
-    pub accepted: i64,
-    pub expired: i64,
-    /// Delivery: invitations sent (whatever the recipient's state is now).
-    pub sent: i64,
-    /// Delivery: reminders sent (whatever the recipient's state is now).
-    pub reminded: i64,
-    /// Soft bounces counted (the recipients stay as they are).
-    pub soft_bounces: i64,
-    /// Reminders scheduled and not yet due or not yet taken up (the campaign waits for them).
-    pub reminders_scheduled: i64,
-    /// When the first and the last scheduled reminder are due.
-    pub next_reminder_at: Option<Timestamp>,
-    pub last_reminder_at: Option<Timestamp>,
-}
-
-impl RecipientCounts {
-    /// Nothing to send now or later: no recipient pending or being sent, no reminder
-    /// scheduled. A running campaign in this state is completed.
-    pub fn nothing_left(&self) -> bool {
-        self.pending == 0 && self.sending == 0 && self.reminders_scheduled == 0
-    }
 }
 
 /// One ledger row as `campaign report` writes it.

@@ -63,6 +63,11 @@ use super::error::ERROR_CODES;
         api::formats::RecipientText,
         api::formats::DurationText,
         api::formats::TemplateNameText,
+        api::formats::LocationIdText,
+        api::formats::WorkflowWordText,
+        api::formats::OfferCursorText,
+        api::OfferStateName,
+        api::OfferKindName,
     )),
     modifiers(&Bearer)
 )]

@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::campaigns::{BadRow, ImportReport};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{Role, Timestamp};
-use crate::store::{CampaignRow, RecipientCounts};
 use crate::web::api::formats::{
     DurationText, NameText, OfferIdText, RecipientText, TemplateNameText,
 };
@@ -35,7 +35,8 @@ pub struct CampaignBody {
     #[schema(value_type = Option<TemplateNameText>)]
     template: Option<String>,
     /// Overall cap, messages per minute.
-    #[schema(minimum = 1, example = 60)]
+    #[schema(minimum = 1, maximum = 4294967295_i64, example = 60)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     max_per_minute: Option<u32>,
     /// Follow-up delay for those who have not accepted, e.g. `3d`.
     #[schema(value_type = Option<DurationText>)]
@@ -56,7 +57,7 @@ pub struct CampaignBody {
     request_body = CampaignBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The campaign, a draft", body = Object),
+        (status = 201, description = "The campaign, a draft", body = CampaignRow),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -99,7 +100,6 @@ pub async fn create_campaign(
 
 #[derive(Serialize, ToSchema)]
 pub struct CampaignList {
-    #[schema(value_type = Vec<Object>)]
     campaigns: Vec<CampaignRow>,
 }
 
@@ -132,11 +132,9 @@ pub async fn list_campaigns(
 pub struct CampaignStatus {
     /// The campaign's fields: id, offer_id, name, template, state, pause_reason, ….
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     campaign: CampaignRow,
     /// Delivery (sent, reminded) and where each recipient is (pending … awaiting, accepted,
     /// expired).
-    #[schema(value_type = Object)]
     counts: RecipientCounts,
     /// Running with nothing to send now: when the last scheduled reminder is due.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -194,10 +192,8 @@ pub struct RecipientsBody {
 #[derive(Serialize, ToSchema)]
 pub struct RecipientsReport {
     /// Counts: added, duplicates, suppressed, refused.
-    #[schema(value_type = Object)]
     report: ImportReport,
     /// Each refused row (line, reason); at most 1000.
-    #[schema(value_type = Vec<Object>)]
     bad_rows: Vec<BadRow>,
 }
 

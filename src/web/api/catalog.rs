@@ -31,7 +31,6 @@ pub struct CatalogQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct CatalogList {
-    #[schema(value_type = Vec<Object>)]
     products: Vec<Product>,
 }
 

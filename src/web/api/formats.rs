@@ -22,9 +22,16 @@ pub fn domain_pattern() -> String {
     format!("(?:{LABEL}\\.)+{LABEL}")
 }
 
-/// An address's local part: the characters `EmailAddress::parse` takes (no space, quotes,
-/// brackets, `<>`, `,;`, `\`), here the dot-atom set.
-const LOCAL: &str = "[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}";
+/// An address's local part: a dot-atom (no leading, trailing or double dot) of at most 64
+/// characters, of the characters `EmailAddress::parse` takes (no space, quotes, brackets,
+/// `<>`, `,;`, `\`).
+const LOCAL: &str =
+    "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(?:\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,15}){0,2}";
+
+/// A local part a customer search takes: as [`LOCAL`] without `*`, `%` and `?` (the search
+/// refuses them as wildcards).
+const LOCAL_SEARCH: &str =
+    "[A-Za-z0-9!#$&'+/=^_`{|}~-]{1,32}(?:\\.[A-Za-z0-9!#$&'+/=^_`{|}~-]{1,15}){0,2}";
 
 /// A free text a person typed: at least one visible character, no control characters.
 const NAME: &str =
@@ -84,6 +91,36 @@ format_schema!(
 );
 
 format_schema!(
+    /// A partner location's id.
+    LocationIdText as "LocationId" => string(
+        Some(NAME.into()),
+        Some(100),
+        "A partner location's id (it must be one of the synced locations: `GET /api/v1/locations`)",
+        "loc-berlin",
+    )
+);
+
+format_schema!(
+    /// A name in `workflows/` or an event of a workflow.
+    WorkflowWordText as "WorkflowName" => string(
+        Some("^[a-z][a-z0-9_]{0,63}$".into()),
+        Some(64),
+        "A workflow's name (`workflows/*.toml`) or one of its events",
+        "trial_invitation",
+    )
+);
+
+format_schema!(
+    /// The `next` cursor of a page of offers.
+    OfferCursorText as "OfferCursor" => string(
+        Some("^-?[0-9]{1,15}~[Pp][Ff]-[A-HJ-NP-Za-hj-np-z2-9]{12}$".into()),
+        Some(40),
+        "The `next` value of the previous page",
+        "1764547200000~PF-ABCDEFGHJKLM",
+    )
+);
+
+format_schema!(
     /// A workflow instance's id.
     InstanceIdText as "InstanceId" => string(
         Some("^[A-Za-z0-9_-]{4,64}$".into()),
@@ -128,8 +165,8 @@ format_schema!(
 format_schema!(
     /// A customer search: an exact user name (email address) or an exact domain.
     CustomerQueryText as "CustomerQuery" => string(
-        Some(format!("^(?:{LOCAL}@)?{}$", domain_pattern())),
-        Some(254),
+        Some(format!("^(?:{LOCAL_SEARCH}@)?{}$", domain_pattern())),
+        Some(253),
         "An exact user name (the admin's email address) or an exact domain; no wildcards",
         "contoso.example",
     )
@@ -265,6 +302,9 @@ mod tests {
             pattern_of(CustomerQueryText::schema()),
             pattern_of(ProductIdText::schema()),
             pattern_of(NameText::schema()),
+            pattern_of(LocationIdText::schema()),
+            pattern_of(WorkflowWordText::schema()),
+            pattern_of(OfferCursorText::schema()),
             pattern_of(DurationText::schema()),
             pattern_of(TemplateNameText::schema()),
         ] {

@@ -14,6 +14,7 @@ use super::LocaleName;
 use crate::app::AppState;
 use crate::core::domain::{InstanceId, Locale, Role};
 use crate::core::instance::{InstanceDetail, Transitioned};
+use crate::web::api::formats::{InstanceIdText, WorkflowWordText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -34,7 +35,7 @@ use crate::web::{auth, parse_json};
 }))]
 pub struct StartBody {
     /// A workflow's name (`workflows/*.toml`).
-    #[schema(example = "trial_invitation")]
+    #[schema(value_type = WorkflowWordText)]
     workflow: String,
     /// The instance's data; must fit the workflow.
     #[serde(default)]
@@ -43,7 +44,7 @@ pub struct StartBody {
     #[schema(value_type = Option<LocaleName>, example = "en")]
     locale: Option<String>,
     /// An event to send right after creation, e.g. "send".
-    #[schema(example = "send")]
+    #[schema(value_type = Option<WorkflowWordText>, example = "send")]
     event: Option<String>,
 }
 
@@ -101,7 +102,7 @@ fn parse_id(id: &str) -> ApiResult<InstanceId> {
     get,
     path = "/api/v1/instances/{id}",
     tag = "instances",
-    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    params(("id" = InstanceIdText, Path, description = "The instance id")),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The instance", body = InstanceDetail),
@@ -127,7 +128,7 @@ pub async fn show_instance(
 #[schema(as = Event)]
 pub struct EventBody {
     /// An event the instance's workflow knows, e.g. `send`.
-    #[schema(example = "send")]
+    #[schema(value_type = WorkflowWordText, example = "send")]
     event: String,
 }
 
@@ -138,7 +139,7 @@ pub struct EventBody {
     post,
     path = "/api/v1/instances/{id}/events",
     tag = "instances",
-    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    params(("id" = InstanceIdText, Path, description = "The instance id")),
     request_body = EventBody,
     security(("bearer" = ["admin"])),
     responses(

@@ -75,7 +75,6 @@ pub async fn signup_webhook(
 #[derive(Serialize, ToSchema)]
 pub struct BounceReport {
     /// Per failed recipient: what was done, or `unmatched` (why nothing was).
-    #[schema(value_type = Vec<Object>)]
     bounces: Vec<BounceResult>,
     /// How many matched no message we sent (and changed nothing).
     unmatched: usize,
