@@ -33,7 +33,7 @@ pub fn parse_time_or_date(s: &str) -> Result<Timestamp, String> {
 /// A partner location's id as given: trimmed, 1 to 100 characters.
 pub fn parse_location_id(s: &str) -> Result<String, String> {
     let t = s.trim();
-    if t.is_empty() || t.len() > 100 {
+    if t.is_empty() || t.chars().count() > 100 {
         return Err("is empty or longer than 100 characters".into());
     }
     if t.chars().any(char::is_control) {

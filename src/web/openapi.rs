@@ -65,6 +65,7 @@ use super::error::ERROR_CODES;
         api::formats::TemplateNameText,
         api::formats::LocationIdText,
         api::formats::WorkflowWordText,
+        api::formats::EventNameText,
         api::formats::OfferCursorText,
         api::OfferStateName,
         api::OfferKindName,

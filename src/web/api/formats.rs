@@ -33,6 +33,9 @@ const LOCAL: &str =
 const LOCAL_SEARCH: &str =
     "[A-Za-z0-9!#$&'+/=^_`{|}~-]{1,32}(?:\\.[A-Za-z0-9!#$&'+/=^_`{|}~-]{1,15}){0,2}";
 
+/// A workflow's name or an event's: lower-case words joined by `_`.
+const WORD: &str = "^[a-z][a-z0-9_]{0,63}$";
+
 /// A free text a person typed: at least one visible character, no control characters.
 const NAME: &str =
     "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$";
@@ -101,12 +104,22 @@ format_schema!(
 );
 
 format_schema!(
-    /// A name in `workflows/` or an event of a workflow.
+    /// A workflow's name (a file stem in `workflows/`).
     WorkflowWordText as "WorkflowName" => string(
-        Some("^[a-z][a-z0-9_]{0,63}$".into()),
+        Some(WORD.into()),
         Some(64),
-        "A workflow's name (`workflows/*.toml`) or one of its events",
+        "A workflow's name (`workflows/*.toml`)",
         "trial_invitation",
+    )
+);
+
+format_schema!(
+    /// An event of a workflow.
+    EventNameText as "EventName" => string(
+        Some(WORD.into()),
+        Some(64),
+        "An event of the instance's workflow (it must be one the workflow declares)",
+        "send",
     )
 );
 
@@ -270,15 +283,112 @@ format_schema!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::domain::{Country, DomainName, EmailAddress, MpnId, OfferId, ProductId};
+    use crate::core::domain::{
+        Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, ProductId, Span, parse_name,
+    };
+    use crate::core::links::KeyRing;
+    use crate::offers::{parse_filter, parse_location_id};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
 
-    fn pattern_of(s: RefOr<Schema>) -> Option<String> {
+    fn object(s: RefOr<Schema>) -> utoipa::openapi::schema::Object {
         match s {
-            RefOr::T(Schema::Object(o)) => o.pattern,
-            _ => None,
+            RefOr::T(Schema::Object(o)) => o,
+            _ => panic!("not an object schema"),
         }
     }
 
+    /// Every string the document allows for `schema` (its pattern, within its lengths) is one
+    /// `parse` takes: strings made from the pattern by proptest, 300 per format.
+    fn allows_only_parsed(name: &str, schema: RefOr<Schema>, parse: impl Fn(&str) -> bool) {
+        let o = object(schema);
+        let pattern = o
+            .pattern
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: no pattern"));
+        let max = o.max_length.unwrap_or(usize::MAX);
+        // Generation wants the pattern without its anchors (every pattern here is anchored).
+        let bare = pattern
+            .strip_prefix('^')
+            .and_then(|p| p.strip_suffix('$'))
+            .unwrap_or_else(|| panic!("{name}: not anchored: {pattern}"));
+        let strategy = proptest::string::string_regex(bare)
+            .unwrap_or_else(|e| panic!("{name}: {pattern}: {e}"));
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategy, |s| {
+                if s.chars().count() <= max {
+                    prop_assert!(
+                        parse(&s),
+                        "{}: the document allows {:?}, the parser refuses it",
+                        name,
+                        s
+                    );
+                }
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn what_the_document_allows_the_parsers_take() {
+        allows_only_parsed("OfferId", OfferIdText::schema(), |s| {
+            OfferId::parse(s).is_ok()
+        });
+        allows_only_parsed("AdvisorCode", AdvisorCodeText::schema(), |s| {
+            KeyRing::split(s).is_ok()
+        });
+        allows_only_parsed("InstanceId", InstanceIdText::schema(), |s| {
+            InstanceId::parse(s).is_ok()
+        });
+        allows_only_parsed("MpnId", MpnIdText::schema(), |s| MpnId::parse(s).is_ok());
+        allows_only_parsed("DomainName", DomainText::schema(), |s| {
+            DomainName::parse(s).is_ok()
+        });
+        allows_only_parsed("EmailAddress", EmailText::schema(), |s| {
+            EmailAddress::parse(s).is_ok()
+        });
+        allows_only_parsed("CustomerQuery", CustomerQueryText::schema(), |s| {
+            !s.contains(['*', '%', '?'])
+                && if s.contains('@') {
+                    EmailAddress::parse(s).is_ok()
+                } else {
+                    DomainName::parse(s).is_ok()
+                }
+        });
+        allows_only_parsed("ProductId", ProductIdText::schema(), |s| {
+            ProductId::parse(s).is_ok()
+        });
+        allows_only_parsed("Name", NameText::schema(), |s| parse_name(s, 200).is_ok());
+        allows_only_parsed("LocationId", LocationIdText::schema(), |s| {
+            parse_location_id(s).is_ok()
+        });
+        allows_only_parsed("Duration", DurationText::schema(), |s| {
+            s.parse::<Span>().is_ok_and(|d| d.0 >= 0)
+        });
+        allows_only_parsed("OfferCursor", OfferCursorText::schema(), |s| {
+            parse_filter(|k| (k == "before").then_some(s)).is_ok()
+        });
+    }
+
+    #[test]
+    fn the_country_enum_is_what_the_parser_takes() {
+        let o = object(CountryText::schema());
+        let values = o.enum_values.unwrap_or_default();
+        assert_eq!(values.len(), ISO_3166_ALPHA2.len());
+        for v in values {
+            let c = v.as_str().unwrap_or_default();
+            assert!(Country::parse(c).is_ok(), "{c}");
+        }
+    }
+
+    fn pattern_of(s: RefOr<Schema>) -> Option<String> {
+        object(s).pattern
+    }
     /// The examples the document shows are values the parsers take.
     #[test]
     fn examples_parse() {
@@ -304,6 +414,7 @@ mod tests {
             pattern_of(NameText::schema()),
             pattern_of(LocationIdText::schema()),
             pattern_of(WorkflowWordText::schema()),
+            pattern_of(EventNameText::schema()),
             pattern_of(OfferCursorText::schema()),
             pattern_of(DurationText::schema()),
             pattern_of(TemplateNameText::schema()),

@@ -14,7 +14,7 @@ use super::LocaleName;
 use crate::app::AppState;
 use crate::core::domain::{InstanceId, Locale, Role};
 use crate::core::instance::{InstanceDetail, Transitioned};
-use crate::web::api::formats::{InstanceIdText, WorkflowWordText};
+use crate::web::api::formats::{EventNameText, InstanceIdText, WorkflowWordText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -44,7 +44,7 @@ pub struct StartBody {
     #[schema(value_type = Option<LocaleName>, example = "en")]
     locale: Option<String>,
     /// An event to send right after creation, e.g. "send".
-    #[schema(value_type = Option<WorkflowWordText>, example = "send")]
+    #[schema(value_type = Option<EventNameText>)]
     event: Option<String>,
 }
 
@@ -128,7 +128,7 @@ pub async fn show_instance(
 #[schema(as = Event)]
 pub struct EventBody {
     /// An event the instance's workflow knows, e.g. `send`.
-    #[schema(value_type = WorkflowWordText, example = "send")]
+    #[schema(value_type = EventNameText)]
     event: String,
 }
 
