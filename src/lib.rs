@@ -35,14 +35,17 @@
 //!   transaction), auto-pause/resume, reminders, unsubscribe, bounces. State changes go
 //!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
-//!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`.
+//!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
+//!   schedules as operators see them).
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
-//!   `openapi` (utoipa, from the handlers' types), `api/` per resource, `pages/` per customer
+//!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
+//!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `views` + `templates/` (askama, escaped by default),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
 //! - `cli`       — clap: a file per command group (`offers`, `campaigns`), `output`, `bench`.
 //!   Calls the services, never the web layer (only `bench` renders `web::views` to time pages).
+//!   `web` and `cli` reach the store only through services (`bench` excepted).
 //!
 //! Invariants:
 //! - A transition's new state, history row, email ledger rows, effect jobs and timer changes
