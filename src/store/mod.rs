@@ -114,6 +114,7 @@ mod locations;
 mod offers;
 mod schedules;
 mod scratch;
+mod users;
 pub use campaigns::*;
 pub use instances::*;
 pub use jobs::*;
@@ -121,6 +122,7 @@ pub use locations::*;
 pub use offers::*;
 pub use schedules::*;
 pub use scratch::*;
+pub use users::*;
 
 fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
