@@ -86,6 +86,7 @@ pub mod email;
 pub mod engine;
 pub mod jobs;
 pub mod offers;
+pub mod portal;
 pub mod server;
 pub mod store;
 pub mod web;
