@@ -341,7 +341,7 @@ impl Store {
             .transpose()
     }
 
-    /// Moves a live session's last-seen time to `now` if it is older than `stale_before`
+    /// Moves a live session's last-seen time to `now` if it is at or before `stale_before`
     /// (so a session is written at most once per that interval).
     pub async fn touch_session(
         &self,
@@ -350,7 +350,7 @@ impl Store {
         stale_before: Timestamp,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE portal_sessions SET last_seen_at = $1 WHERE hash = $2 AND revoked_at IS NULL AND last_seen_at < $3",
+            "UPDATE portal_sessions SET last_seen_at = $1 WHERE hash = $2 AND revoked_at IS NULL AND last_seen_at <= $3",
         )
         .bind(now.0)
         .bind(hash)
