@@ -12,7 +12,8 @@
 //!   `clock` (the only source of "now"), `files` (0600/0700).
 //! - `store`     — the only SQL, over SQLite or PostgreSQL (sqlx `Any`): pool, migrations and
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
-//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns, scratch.
+//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns, users
+//!   (portal users, sign-in links, sessions, audit log), scratch.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
 //! - `engine`    — drives instances: load → `step` → one `store::Commit` per transition.
@@ -24,14 +25,19 @@
 //! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
 //!   batched sender (leases, in-flight permits, token-bucket rate limits in the claim
 //!   transaction), auto-pause/resume, reminders, unsubscribe, bounces.
+//! - `portal`    — the partner portal's foundation: users (roles admin, sales_agent, viewer;
+//!   invite, deactivate), passwordless sign-in by single-use emailed links, server-side
+//!   sessions (idle and absolute expiry, revocable), the audit log. Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`.
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource, `pages/` per customer
-//!   flow (CSRF, 303 to the sign-up URL), `views` + `templates/` (askama, escaped by default),
+//!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: session
+//!   extractor, role checks), `views` + `templates/` (askama, escaped by default),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
-//! - `cli`       — clap: a file per command group (`offers`, `campaigns`), `output`, `bench`.
+//! - `cli`       — clap: a file per command group (`offers`, `campaigns`, `users`), `output`,
+//!   `bench`.
 //!
 //! Invariants:
 //! - A transition's new state, history row, email ledger rows, effect jobs and timer changes
@@ -62,6 +68,9 @@
 //!   domain), any number unconfirmed.
 //! - The public pages' rate limits are counters in the database (`rate_counters`), spent in one
 //!   statement, so they hold across nodes; a request over a limit records and sends nothing.
+//! - A sign-in link is spent by one conditional UPDATE (unused and unexpired), so of two
+//!   redemptions one wins; only SHA-256 hashes of link and session secrets are stored. A
+//!   portal write and its audit entry commit together.
 //! - A location the latest sync does not list is marked removed in the transaction that starts
 //!   its `location_notice`: the partner is told once per removal.
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
