@@ -751,6 +751,155 @@ async fn audit_rows_have_actor_and_client(store: Store) {
     );
 }
 
+async fn two_redemptions_racing_have_one_winner(store: Store) {
+    let e = env(store, &[]).await;
+    let (u, _) = e.user("a@partner.example", "admin").await;
+    for _ in 0..5 {
+        let link = e.link(&u).await;
+        let mut tries = Vec::new();
+        for _ in 0..4 {
+            let mut b = Browser::new("en");
+            let page = b.get(&link).await;
+            let csrf = csrf_of(&page.body);
+            tries.push((b, csrf));
+        }
+        let posts = tries.into_iter().map(|(mut b, csrf)| {
+            let link = link.clone();
+            tokio::spawn(async move {
+                b.post_form(&link, &[("csrf", csrf.as_str())], &[])
+                    .await
+                    .status
+            })
+        });
+        let mut statuses: Vec<u16> = futures::future::join_all(posts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        statuses.sort();
+        assert_eq!(statuses, [303, 410, 410, 410]);
+    }
+    let sign_ins = portal::audit::list(
+        &e.app.rt,
+        &AuditQuery {
+            action: Some("session.sign_in".into()),
+            ..Default::default()
+        },
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(sign_ins.rows.len(), 5, "one session (and entry) per link");
+}
+
+/// `partnerflow users create` prints the first administrator's link; `list`; `deactivate`.
+async fn the_cli_creates_lists_and_deactivates_users(store: Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::TestDb::new(store, dir.path()).await;
+    let env = common::test_env(dir.path(), &db, &[]);
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_partnerflow"))
+            .args(args)
+            .envs(env.iter().cloned())
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = run(&[
+        "users",
+        "create",
+        "--email",
+        "Chef@Partner.example",
+        "--name",
+        "Erika Chef",
+        "--role",
+        "admin",
+    ]);
+    assert!(ok, "{out}{err}");
+    let link = out
+        .split_whitespace()
+        .find(|w| w.contains("/portal/sign-in/"))
+        .unwrap_or_else(|| panic!("no link in {out}"))
+        .to_string();
+    assert!(
+        !err.contains(link.rsplit('/').next().unwrap()),
+        "the secret is not logged"
+    );
+    let (ok, _, err) = run(&[
+        "users",
+        "create",
+        "--email",
+        "chef@partner.example",
+        "--name",
+        "X",
+        "--role",
+        "viewer",
+    ]);
+    assert!(!ok && err.contains("exists"), "{err}");
+    let (ok, _, err) = run(&[
+        "users",
+        "create",
+        "--email",
+        "x@partner.example",
+        "--name",
+        "X",
+        "--role",
+        "signups",
+    ]);
+    assert!(!ok, "{err}");
+    let (ok, out, _) = run(&["users", "list"]);
+    assert!(
+        ok && out.contains("chef@partner.example")
+            && out.contains("admin")
+            && out.contains("active"),
+        "{out}"
+    );
+    // The printed link signs in through the web (same database).
+    let rt = common::local_runtime(&env).await;
+    let base = common::web::serve_state(rt.clone()).await;
+    let public = rt
+        .settings
+        .app
+        .public_base_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let mut b = Browser::new("de");
+    let r = redeem(&mut b, &link.replace(&public, &base)).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(b.get(&format!("{base}/portal")).await.status, 200);
+    let (ok, out, err) = run(&["users", "deactivate", "chef@partner.example"]);
+    assert!(ok && out.contains("deactivated"), "{out}{err}");
+    assert_eq!(b.get(&format!("{base}/portal")).await.status, 303);
+    let hash = sha256_hex(&b.cookies["pf_session"]);
+    let (session, user) = rt.store.session(&hash).await.unwrap().unwrap();
+    assert!(
+        session.revoked_at.is_some() && user.deactivated_at.is_some(),
+        "revoked in the transaction that deactivated"
+    );
+    let (ok, _, err) = run(&["users", "deactivate", "nobody@partner.example"]);
+    assert!(!ok && err.contains("no user"), "{err}");
+    let log = portal::audit::list(
+        &rt,
+        &AuditQuery {
+            actor: Some("cli".into()),
+            ..Default::default()
+        },
+        10,
+    )
+    .await
+    .unwrap()
+    .rows;
+    let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["user.deactivate", "user.create"]);
+}
+
 on_both_stores!(
     link_is_single_use_and_expires,
     signin_request_answers_the_same_and_mails_a_link,
@@ -761,4 +910,6 @@ on_both_stores!(
     every_page_by_role,
     every_post_without_a_valid_csrf_token_is_refused,
     audit_rows_have_actor_and_client,
+    two_redemptions_racing_have_one_winner,
+    the_cli_creates_lists_and_deactivates_users,
 );

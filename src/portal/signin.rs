@@ -162,21 +162,22 @@ pub async fn redeem(
         expires_at: now.plus(rt.settings.portal.session_max),
         client: client.to_string(),
     };
+    let audit = |u: &UserRow| {
+        audit::entry(
+            rt,
+            &Actor::user(u, client),
+            "session.sign_in",
+            u.email.as_str(),
+            "",
+        )
+    };
     let Some(user) = rt
         .store
-        .redeem_signin_link(&sha256_hex(secret), now, &new)
+        .redeem_signin_link(&sha256_hex(secret), now, &new, audit)
         .await?
     else {
         return Ok(None);
     };
-    audit::record(
-        rt,
-        &Actor::user(&user, client),
-        "session.sign_in",
-        user.email.as_str(),
-        "",
-    )
-    .await?;
     tracing::info!(user = %user.id, client, "portal sign-in");
     Ok(Some((user, session)))
 }

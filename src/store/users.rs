@@ -282,15 +282,16 @@ impl Store {
         .is_some())
     }
 
-    /// Uses a sign-in link and opens a session for its user, in one transaction. The link is
-    /// spent by one conditional UPDATE (unused and not expired), so of two redemptions racing
-    /// one wins. None: unknown, used, expired, or its user is deactivated (the link is spent
-    /// then too, and no session is written).
+    /// Uses a sign-in link and opens a session for its user, with its audit entry (`audit`,
+    /// made for the user), in one transaction. The link is spent by one conditional UPDATE
+    /// (unused and not expired), so of two redemptions racing one wins. None: unknown, used,
+    /// expired, or its user is deactivated (the link is spent then too; no session is written).
     pub async fn redeem_signin_link(
         &self,
         hash: &str,
         now: Timestamp,
         session: &NewSession,
+        audit: impl FnOnce(&UserRow) -> NewAudit,
     ) -> Result<Option<UserRow>> {
         let mut tx = self.begin_write().await?;
         let user_id: Option<String> = sqlx::query_scalar(
@@ -311,7 +312,7 @@ impl Store {
         .await?
         .map(|r| user_row(&r, 0))
         .transpose()?;
-        if user.is_some() {
+        if let Some(u) = &user {
             sqlx::query(
                 "INSERT INTO portal_sessions (hash, user_id, created_at, last_seen_at, expires_at, client) VALUES ($1, $2, $3, $3, $4, $5)",
             )
@@ -322,6 +323,7 @@ impl Store {
             .bind(&session.client)
             .execute(&mut *tx)
             .await?;
+            audit_insert(&audit(u)).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(user)
