@@ -900,6 +900,34 @@ async fn the_cli_creates_lists_and_deactivates_users(store: Store) {
     assert_eq!(actions, ["user.deactivate", "user.create"]);
 }
 
+/// Behind https, the session cookie is `__Host-pf_session`, Secure, and is the one read.
+async fn the_session_cookie_is_host_prefixed_behind_https(store: Store) {
+    let e = env(
+        store,
+        &[(
+            "PARTNERFLOW__APP__PUBLIC_BASE_URL",
+            "https://portal.partner.example",
+        )],
+    )
+    .await;
+    let (_, link) = e.user("a@partner.example", "viewer").await;
+    assert!(link.starts_with(&e.base), "{link}");
+    let mut b = Browser::new("en");
+    let r = redeem(&mut b, &link).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r.header("set-cookie").unwrap();
+    assert!(cookie.starts_with("__Host-pf_session="), "{cookie}");
+    for part in ["; Path=/", "; HttpOnly", "; SameSite=Strict", "; Secure"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert_eq!(status_of(&e, &mut b, "/portal").await, 200);
+    // The plain name is not accepted in its place.
+    let secret = b.cookies.remove("__Host-pf_session").unwrap();
+    b.cookies.insert("pf_session".into(), secret);
+    assert_eq!(status_of(&e, &mut b, "/portal").await, 303);
+}
+
 on_both_stores!(
     link_is_single_use_and_expires,
     signin_request_answers_the_same_and_mails_a_link,
@@ -912,4 +940,5 @@ on_both_stores!(
     audit_rows_have_actor_and_client,
     two_redemptions_racing_have_one_winner,
     the_cli_creates_lists_and_deactivates_users,
+    the_session_cookie_is_host_prefixed_behind_https,
 );

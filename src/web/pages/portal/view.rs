@@ -71,7 +71,7 @@ const DE: PT = PT {
     nav_audit: Safe("Protokoll"),
     sign_in_title: Safe("Anmelden"),
     sign_in_text: Safe(
-        "Geben Sie Ihre E-Mail-Adresse ein. Wenn sie zu einem Benutzer gehört, erhalten Sie einen Anmeldelink (gültig 15 Minuten, einmal verwendbar).",
+        "Geben Sie Ihre E-Mail-Adresse ein. Wenn sie zu einem Benutzer gehört, erhalten Sie einen Anmeldelink (kurz gültig, einmal verwendbar).",
     ),
     email: Safe("E-Mail-Adresse"),
     send_link: Safe("Anmeldelink senden"),
@@ -128,7 +128,7 @@ const EN: PT = PT {
     nav_audit: Safe("Audit log"),
     sign_in_title: Safe("Sign in"),
     sign_in_text: Safe(
-        "Enter your email address. If it belongs to a user, you get a sign-in link (valid for 15 minutes, single use).",
+        "Enter your email address. If it belongs to a user, you get a sign-in link (valid for a short time, single use).",
     ),
     email: Safe("Email address"),
     send_link: Safe("Send sign-in link"),
@@ -449,4 +449,114 @@ pub(crate) fn audit_page(
             .collect(),
         next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::{EmailAddress, Timestamp};
+
+    fn user(role: Role) -> UserRow {
+        UserRow {
+            id: "u1".into(),
+            email: EmailAddress::parse("a@b.example").unwrap(),
+            name: "<script>alert(1)</script>".into(),
+            language: Locale::De,
+            role,
+            created_at: Timestamp(0),
+            created_by: "cli".into(),
+            deactivated_at: None,
+        }
+    }
+
+    /// Every portal page in both languages, with hostile values and every error shown.
+    fn all_pages(l: Locale) -> Vec<(&'static str, String)> {
+        let u = user(Role::Admin);
+        let nav = Nav::new(l, &u, "users", "t1".into(), "t2".into());
+        let evil = "\"><script>x</script>";
+        let form = InviteForm {
+            email: evil.into(),
+            name: evil.into(),
+            role: "admin".into(),
+            language: "en".into(),
+            errors: vec![
+                ("email".into(), evil.into()),
+                ("name".into(), "empty".into()),
+            ],
+            invited: true,
+        };
+        let lines = vec![
+            UserLine::new(l, &u, true, "t3".into()),
+            UserLine::new(l, &user(Role::Viewer), false, "t3".into()),
+        ];
+        let row = AuditRow {
+            id: 1,
+            at: Timestamp(0),
+            user_id: None,
+            actor: evil.into(),
+            action: "user.create".into(),
+            target: evil.into(),
+            client: "127.0.0.1".into(),
+            detail: evil.into(),
+        };
+        let audit = AuditForm {
+            actor: evil.into(),
+            errors: vec![("from".into(), evil.into())],
+            ..Default::default()
+        };
+        vec![
+            ("sign_in", sign_in_page(l, "c", evil, Some(evil), true)),
+            ("link", link_page(l, "/portal/sign-in/X", "c", true)),
+            ("link_gone", link_page(l, "/portal/sign-in/X", "", false)),
+            ("overview", overview_page(l, &nav, evil)),
+            ("forbidden", forbidden_page(l, &nav)),
+            ("users", users_page(l, &nav, &lines, &form, "c")),
+            (
+                "audit",
+                audit_page(l, &nav, &audit, &[row], Some("cursor=1.1")),
+            ),
+        ]
+    }
+
+    #[test]
+    fn pages_escape_label_every_field_and_speak_the_language() {
+        for l in Locale::ALL {
+            for (name, html) in all_pages(l) {
+                assert!(!html.contains("<script>"), "{l}/{name}");
+                assert!(html.contains(&format!("<html lang=\"{l}\">")), "{l}/{name}");
+                assert!(html.contains("<h1>"), "{l}/{name}: a heading");
+                // Every visible input and select has a label.
+                for (i, _) in html
+                    .match_indices("<input type=\"")
+                    .chain(html.match_indices("<select"))
+                {
+                    let tag = &html[i..i + html[i..].find('>').unwrap()];
+                    if tag.contains("type=\"hidden\"") {
+                        continue;
+                    }
+                    let id = tag
+                        .split("id=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap();
+                    assert!(
+                        html.contains(&format!("<label for=\"{id}\">")),
+                        "{l}/{name}: {id}"
+                    );
+                }
+                // Every form that posts carries its CSRF field.
+                assert_eq!(
+                    html.matches("method=\"post\"").count(),
+                    html.matches("name=\"csrf\"").count(),
+                    "{l}/{name}"
+                );
+            }
+        }
+        let de = sign_in_page(Locale::De, "c", "", None, false);
+        assert!(de.contains("Anmeldelink senden"));
+        let en = sign_in_page(Locale::En, "c", "", None, false);
+        assert!(en.contains("Send sign-in link"));
+    }
 }
