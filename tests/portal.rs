@@ -10,7 +10,7 @@ mod common;
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};
 use partnerflow::core::clock::Clock;
-use partnerflow::core::domain::Span;
+use partnerflow::core::domain::{Span, Timestamp};
 use partnerflow::core::links::sha256_hex;
 use partnerflow::portal::{self, Actor, AuditQuery, NewUser};
 use partnerflow::store::UserRow;
@@ -928,6 +928,57 @@ async fn the_session_cookie_is_host_prefixed_behind_https(store: Store) {
     assert_eq!(status_of(&e, &mut b, "/portal").await, 303);
 }
 
+/// Expired links and sessions are deleted with the job pruning; users and the log stay.
+async fn expired_links_and_sessions_are_pruned(store: Store) {
+    let e = env(store, &[]).await;
+    let (u, link) = e.user("a@partner.example", "admin").await;
+    let b = e.signed_in(&link).await;
+    let unused = e.link(&u).await;
+    let hash = sha256_hex(&b.cookies["pf_session"]);
+    let secret = unused.rsplit('/').next().unwrap().to_string();
+    // The store answers for a link as of any time: as of the epoch it is usable while it exists.
+    assert!(
+        e.app
+            .rt
+            .store
+            .signin_link_usable(&sha256_hex(&secret), Timestamp(0))
+            .await
+            .unwrap()
+    );
+    e.advance(12 * 60 * MINUTE - 1);
+    let now = e.app.clock.now();
+    e.app.rt.store.prune(now).await.unwrap();
+    assert!(
+        e.app.rt.store.session(&hash).await.unwrap().is_some(),
+        "not yet expired"
+    );
+    e.advance(1);
+    e.app
+        .rt
+        .store
+        .prune(e.app.clock.now().plus(Span(1)))
+        .await
+        .unwrap();
+    assert!(e.app.rt.store.session(&hash).await.unwrap().is_none());
+    assert!(
+        !e.app
+            .rt
+            .store
+            .signin_link_usable(&sha256_hex(&secret), Timestamp(0))
+            .await
+            .unwrap(),
+        "deleted (asked as of long before its expiry)"
+    );
+    assert_eq!(portal::list_users(&e.app.rt).await.unwrap().len(), 1);
+    assert!(
+        !portal::audit::list(&e.app.rt, &AuditQuery::default(), 10)
+            .await
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+}
+
 on_both_stores!(
     link_is_single_use_and_expires,
     signin_request_answers_the_same_and_mails_a_link,
@@ -941,4 +992,5 @@ on_both_stores!(
     two_redemptions_racing_have_one_winner,
     the_cli_creates_lists_and_deactivates_users,
     the_session_cookie_is_host_prefixed_behind_https,
+    expired_links_and_sessions_are_pruned,
 );

@@ -813,6 +813,31 @@ mod tests {
     }
 
     #[test]
+    fn portal_defaults_and_checks() {
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.portal.signin_link_ttl, Span(15 * 60_000));
+        assert_eq!(s.portal.session_idle, Span(30 * 60_000));
+        assert_eq!(s.portal.session_max, Span(12 * 3_600_000));
+        for (key, value, named) in [
+            (
+                "PARTNERFLOW__PORTAL__SESSION_IDLE",
+                "13h",
+                "portal.session_idle",
+            ),
+            (
+                "PARTNERFLOW__PORTAL__SIGNIN_LINK_TTL",
+                "0s",
+                "portal.signin_link_ttl",
+            ),
+        ] {
+            let e = Settings::load(None, &env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{e}");
+        }
+    }
+
+    #[test]
     fn env_overrides_file_and_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("c.toml");

@@ -404,6 +404,20 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    /// Deletes sign-in links and sessions that expired before `before` (run with the job
+    /// pruning). Users and the audit log are kept.
+    pub async fn prune_portal(&self, before: Timestamp) -> Result<()> {
+        sqlx::query("DELETE FROM portal_signin_links WHERE expires_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM portal_sessions WHERE expires_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Writes one audit entry on its own.
     pub async fn insert_audit(&self, a: &NewAudit) -> Result<()> {
         audit_insert(a).execute(&self.pool).await?;
