@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::core::clock::Clock;
 use crate::core::config::{PartnerSettings, Settings};
 use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
+use crate::core::instance::{InstanceDetail, TimerView, Transitioned};
 use crate::core::job::{EmailJob, Envelope, JobPayload, TimerJob};
 use crate::core::workflow::{self, Definition, Effect, PARTNER_ROLE, StepError};
 use crate::store::{self, Commit, JobFence, NewEmail, NewJob, Store, StoreError, timer_key};
@@ -23,15 +24,6 @@ pub enum EngineError {
     Rejected(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The result of a successful transition.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Transitioned {
-    pub instance: InstanceId,
-    pub from: String,
-    pub to: String,
-    pub version: i64,
 }
 
 pub struct Engine {
@@ -165,6 +157,55 @@ impl Engine {
         let decision = workflow::step(def, &inst.state, &inst.data, event, now)
             .map_err(|e| EngineError::Rejected(refusal(&inst, &e)))?;
         Ok(self.commit_for(def, &inst, decision, event, actor, now))
+    }
+
+    /// Moves an instance's scheduled timer to `at`; false if it has no such timer scheduled.
+    pub async fn reschedule_timer(
+        &self,
+        id: &InstanceId,
+        timer: &str,
+        at: Timestamp,
+    ) -> Result<bool, EngineError> {
+        Ok(self
+            .store
+            .reschedule_timer(id, timer, at, self.clock.now())
+            .await?)
+    }
+
+    /// Cancels an instance's scheduled timer; false if it has no such timer scheduled.
+    pub async fn cancel_timer(&self, id: &InstanceId, timer: &str) -> Result<bool, EngineError> {
+        Ok(self.store.cancel_timer(id, timer, self.clock.now()).await?)
+    }
+
+    /// An instance with its history, email ledger and timers (the API's and the CLI's
+    /// `instances show`).
+    pub async fn detail(&self, id: &InstanceId) -> Result<InstanceDetail, EngineError> {
+        let inst = self.store.instance(id).await?;
+        let history = self.store.history(id).await?;
+        let emails = self.store.emails_of(id).await?;
+        let timers = self.store.timers_of(id).await?;
+        Ok(InstanceDetail {
+            id: inst.id,
+            workflow: inst.workflow,
+            state: inst.state,
+            version: inst.version,
+            locale: inst.locale,
+            data: inst.data,
+            created_at: inst.created_at,
+            updated_at: inst.updated_at,
+            final_at: inst.final_at,
+            history,
+            emails,
+            timers: timers
+                .into_iter()
+                .map(|t| TimerView {
+                    name: t.payload.timer().map(|x| x.timer.clone()),
+                    event: t.payload.timer().map(|x| x.event.clone()),
+                    state: t.state,
+                    run_at: t.run_at,
+                })
+                .collect(),
+        })
     }
 
     /// Writes planned commits in one transaction.

@@ -9,22 +9,32 @@
 //!   `links` (HMAC key ring: advisor codes, page links, CSRF), `workflow` (TOML → `Definition`,
 //!   the pure `step(definition, state, data, event, now) -> Decision`), `schedule` (cron ticks,
 //!   pure), `bounces` (RFC 3464, pure), `job` (`JobPayload`, one variant per job kind), `retry`,
-//!   `clock` (the only source of "now"), `files` (0600/0700).
+//!   `campaign` (`CampaignState`, `RecipientState`, the lifecycle `CampaignState::apply(action)`,
+//!   pure), `rate` (token buckets, what a claim may take, fixed windows; pure), `clock` (the only
+//!   source of "now"), `files` (0600/0700); the read models the services return and `web` and
+//!   `cli` render: `offer` (`OfferView`, `OfferTracking`, `InvitationView`, `AcceptanceView`,
+//!   `ResellerView`, `CustomerView`, `Location`, `OfferFilter`…) and `instance`
+//!   (`InstanceDetail`, `Transitioned`, `HistoryRow`, `EmailRow`), deriving the API's `ToSchema`.
 //! - `store`     — the only SQL, over SQLite or PostgreSQL (sqlx `Any`): pool, migrations and
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
-//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns, users
-//!   (portal users, sign-in links, sessions, audit log), scratch.
+//!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with
+//!   their states parsed at the edge; the rate buckets' rows read and written in the claim's
+//!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
+//!   sessions, audit log), scratch. Reads build the `core` read models
+//!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
-//! - `engine`    — drives instances: load → `step` → one `store::Commit` per transition.
+//! - `engine`    — drives instances: load → `step` → one `store::Commit` per transition;
+//!   `detail` (an instance with history, emails, timers).
 //! - `app`       — `AppState` (what every request, job and command needs) and `build()`, the one
 //!   builder for production and tests.
 //! - `offers`    — offers, invitations, acceptances (confirmed by mail), delegated admin,
 //!   resellers, sign-ups, API tokens; `tasks`: location sync, reconcile. Typed services shared
-//!   by `web` and `cli`.
+//!   by `web` and `cli` (they return `core::offer` values, never JSON).
 //! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
 //!   batched sender (leases, in-flight permits, token-bucket rate limits in the claim
-//!   transaction), auto-pause/resume, reminders, unsubscribe, bounces.
+//!   transaction), auto-pause/resume, reminders, unsubscribe, bounces. State changes go
+//!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
 //! - `portal`    — the partner portal's foundation: users (roles admin, sales_agent, viewer;
 //!   invite, deactivate), passwordless sign-in by single-use emailed links, server-side
 //!   sessions (idle and absolute expiry, revocable), the audit log. Shared by `web` and `cli`.
@@ -38,6 +48,7 @@
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
 //! - `cli`       — clap: a file per command group (`offers`, `campaigns`, `users`), `output`,
 //!   `bench`.
+//!   Calls the services, never the web layer (only `bench` renders `web::views` to time pages).
 //!
 //! Invariants:
 //! - A transition's new state, history row, email ledger rows, effect jobs and timer changes

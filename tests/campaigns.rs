@@ -16,6 +16,7 @@ use common::web::{Api, request, serve};
 use common::{Store, TestApp, TestDb, spawn_worker, wait_for};
 use partnerflow::app::AppState;
 use partnerflow::campaigns::{self, NewCampaign};
+use partnerflow::core::campaign::{CampaignState, RecipientState};
 use partnerflow::core::domain::{Country, OfferId, OfferKind, ProductId, Span};
 use partnerflow::offers::{self, LineRequest, NewOffer};
 use serde_json::json;
@@ -130,7 +131,7 @@ async fn wait_completed(rt: &AppState, id: &str, secs: u64) {
                 .campaign(id)
                 .await
                 .unwrap()
-                .is_some_and(|c| c.state == "completed")
+                .is_some_and(|c| c.state == CampaignState::Completed)
         },
     )
     .await;
@@ -240,7 +241,7 @@ async fn sigkill_five_times_loses_nothing(store: Store) {
         let Some(last) = page.last() else { break };
         after = last.seq;
         for row in page {
-            assert_eq!(row.state, "sent", "{row:?}");
+            assert_eq!(row.state, RecipientState::Sent, "{row:?}");
             ledger.insert(row.message_id, row.email);
         }
     }
@@ -305,8 +306,8 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
     smtp.set_mode("tempfail");
     campaigns::start(&rt, &id).await.unwrap();
     let sender = Sender::start(&rt);
-    let paused = |c: &partnerflow::store::CampaignRow| {
-        c.state == "paused"
+    let paused = |c: &partnerflow::core::campaign::CampaignRow| {
+        c.state == CampaignState::Paused
             && c.pause_reason
                 .as_deref()
                 .is_some_and(|r| r.starts_with(campaigns::AUTO_PAUSE) && r.contains("451"))
@@ -339,7 +340,7 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
         Duration::from_secs(30),
         || async {
             rt.store.campaign(&id).await.unwrap().is_some_and(|c| {
-                c.state == "paused"
+                c.state == CampaignState::Paused
                     && c.pause_reason
                         .as_deref()
                         .is_some_and(|r| r.starts_with(campaigns::AUTO_PAUSE))
@@ -499,7 +500,7 @@ async fn rate_buckets_survive_a_restart(store: Store) {
     )
     .await;
     campaigns::start(&rt, &id).await.unwrap();
-    let limits = partnerflow::store::RateLimits {
+    let limits = partnerflow::core::rate::RateLimits {
         per_second: 0,
         per_domain_per_minute: 0,
         campaign_per_minute: 20,
@@ -793,7 +794,7 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
                     .campaign(&id)
                     .await
                     .unwrap()
-                    .is_some_and(|c| c.state == "completed")
+                    .is_some_and(|c| c.state == CampaignState::Completed)
         },
     )
     .await;
@@ -905,7 +906,7 @@ async fn offer_expiring(rt: &AppState, days: i64) -> OfferId {
     o.offer.offer_id
 }
 
-async fn state_of(rt: &AppState, id: &str) -> String {
+async fn state_of(rt: &AppState, id: &str) -> CampaignState {
     rt.store.campaign(id).await.unwrap().unwrap().state
 }
 
@@ -949,7 +950,7 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
     .await;
     sender.stop().await;
     let (c, n) = campaigns::status(&rt, &capped.id).await.unwrap();
-    assert_eq!(c.state, "running", "{n:?}");
+    assert_eq!(c.state, CampaignState::Running, "{n:?}");
     assert_eq!((n.pending, n.sending, n.reminders_scheduled), (0, 0, 40));
     assert_eq!(
         campaigns::waiting_for_reminders(&c, &n),
@@ -972,7 +973,7 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
     wait_for(
         "the campaign completed once nothing is left to send",
         Duration::from_secs(15),
-        || async { state_of(&rt, &capped.id).await == "completed" },
+        || async { state_of(&rt, &capped.id).await == CampaignState::Completed },
     )
     .await;
     let (c, n) = campaigns::status(&rt, &capped.id).await.unwrap();
@@ -998,7 +999,7 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
     wait_for(
         "the campaign completed with its invitations",
         Duration::from_secs(30),
-        || async { state_of(&rt, &late.id).await == "completed" },
+        || async { state_of(&rt, &late.id).await == CampaignState::Completed },
     )
     .await;
     let n = rt.store.recipient_counts(&late.id).await.unwrap();
@@ -1013,8 +1014,8 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
         "both campaigns expired",
         Duration::from_secs(15),
         || async {
-            state_of(&rt, &capped.id).await == "expired"
-                && state_of(&rt, &late.id).await == "expired"
+            state_of(&rt, &capped.id).await == CampaignState::Expired
+                && state_of(&rt, &late.id).await == CampaignState::Expired
         },
     )
     .await;

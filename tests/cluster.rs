@@ -40,14 +40,27 @@ fn start_through_api(base: &str, n: usize) -> Vec<String> {
                         "data": common::trial_data(i),
                         "event": "send",
                     });
-                    let mut resp = agent
-                        .post(&format!("{base}/api/v1/instances"))
-                        .header("Authorization", &format!("Bearer {TOKEN}"))
-                        .header("Content-Type", "application/json")
-                        .send(body.to_string())
-                        .unwrap();
-                    let text = resp.body_mut().read_to_string().unwrap();
-                    assert_eq!(resp.status().as_u16(), 201, "{text}");
+                    // A 503 (the database locked beyond its busy timeout on a loaded
+                    // machine) says Retry-After: a client tries again; anything else fails.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                    let text = loop {
+                        let mut resp = agent
+                            .post(&format!("{base}/api/v1/instances"))
+                            .header("Authorization", &format!("Bearer {TOKEN}"))
+                            .header("Content-Type", "application/json")
+                            .send(body.to_string())
+                            .unwrap();
+                        let status = resp.status().as_u16();
+                        let retry = resp.headers().get("retry-after").is_some();
+                        let text = resp.body_mut().read_to_string().unwrap();
+                        if status == 503 && retry && std::time::Instant::now() < deadline {
+                            eprintln!("request {i}: 503, retrying: {text}");
+                            std::thread::sleep(std::time::Duration::from_secs(1));
+                            continue;
+                        }
+                        assert_eq!(status, 201, "{text}");
+                        break text;
+                    };
                     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
                     ids.push(v["id"].as_str().unwrap().to_string());
                 }

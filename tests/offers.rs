@@ -74,10 +74,7 @@ async fn recorded(e: &Env, id: &str) -> (usize, usize) {
     let v = partnerflow::offers::tracking(&e.app.rt, &OfferId::parse(id).unwrap())
         .await
         .unwrap();
-    (
-        v["invitations"].as_array().unwrap().len(),
-        v["acceptances"].as_array().unwrap().len(),
-    )
+    (v.invitations.len(), v.acceptances.len())
 }
 
 /// Email jobs ever enqueued.

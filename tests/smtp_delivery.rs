@@ -16,7 +16,8 @@ use std::sync::Arc;
 use partnerflow::app::AppState;
 use partnerflow::core::clock::{Clock, ManualClock};
 use partnerflow::core::domain::{InstanceId, Locale, Span, Timestamp};
-use partnerflow::store::{EmailRow, JobRow, Outcome};
+use partnerflow::core::instance::EmailRow;
+use partnerflow::store::{JobRow, Outcome};
 use serde_json::{Map, Value, json};
 
 // ------------------------------------------------------------------ a tiny MIME reader

@@ -86,10 +86,12 @@ fn confirmations_to(e: &Env, to: &str) -> Vec<(String, String)> {
     common::web::confirmations_to(&e.app, to, LOCAL, &e.base)
 }
 
+/// The offer's tracking view as the API sends it.
 async fn tracking(e: &Env, id: &str) -> Value {
-    partnerflow::offers::tracking(&e.app.rt, &OfferId::parse(id).unwrap())
+    let t = partnerflow::offers::tracking(&e.app.rt, &OfferId::parse(id).unwrap())
         .await
-        .unwrap()
+        .unwrap();
+    serde_json::to_value(t).unwrap()
 }
 
 /// Instances of a workflow ever created.

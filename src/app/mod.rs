@@ -64,6 +64,20 @@ impl AppState {
             from: &self.settings.email.from_address,
         }
     }
+
+    /// Spends one hit of a shared rate limit, `limit` per `window` under `key` (counted in the
+    /// database, so it holds across every node; the window's arithmetic is
+    /// `core::rate::FixedWindow`). False when the limit is spent.
+    pub async fn rate_hit(
+        &self,
+        key: &str,
+        window: crate::core::domain::Span,
+        limit: u32,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.store
+            .rate_hit(key, window, limit, self.clock.now())
+            .await
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,13 +6,14 @@ use crate::app::AppState;
 use super::*;
 
 /// What ingesting one bounce message did, per failed recipient.
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BounceResult {
     pub recipient: Option<String>,
     pub message_id: Option<String>,
     pub kind: crate::core::bounces::BounceKind,
     pub status: String,
     /// The campaign recipient it matched (campaign, line), if any.
+    #[schema(value_type = Option<Vec<Object>>, example = json!(["in_abcdefghjklmnpqrstu", 2]))]
     pub matched: Option<(String, i64)>,
     /// The lifecycle email it matched (its Message-ID), if any.
     pub matched_email: Option<String>,
@@ -121,4 +122,16 @@ pub async fn ingest_bounce(rt: &AppState, raw: &[u8], source: &str) -> Result<Ve
         out.push(result);
     }
     Ok(out)
+}
+
+/// Bounce messages received, newest first (only those that matched no message we sent, with
+/// `unmatched_only`), and how many matched none in all.
+pub async fn list_bounces(
+    rt: &AppState,
+    unmatched_only: bool,
+    limit: i64,
+) -> Result<(Vec<crate::store::BounceRow>, i64)> {
+    let rows = rt.store.bounces(unmatched_only, limit).await?;
+    let unmatched = rt.store.unmatched_bounce_count().await?;
+    Ok((rows, unmatched))
 }

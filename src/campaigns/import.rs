@@ -14,7 +14,7 @@ use super::*;
 /// What an import did. Every data line (each line after the header) is counted once:
 /// `lines == added + duplicates + invalid + blank`; `suppressed` counts those added whose
 /// address is suppressed (they stay in the ledger and are not sent).
-#[derive(Debug, Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Data lines read (the header is not counted).
     pub lines: u64,
@@ -28,7 +28,7 @@ pub struct ImportReport {
 }
 
 /// A refused row: its line in the file and why.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct BadRow {
     pub line: u64,
     pub reason: String,
@@ -357,7 +357,7 @@ pub async fn import(
     mut bad: impl FnMut(BadRow),
 ) -> Result<ImportReport> {
     let c = get(rt, campaign).await?;
-    if !matches!(c.state.as_str(), "draft" | "running" | "paused") {
+    if !c.state.accepts_recipients() {
         return Err(CampaignError::WrongState {
             id: c.id,
             state: c.state,

@@ -8,9 +8,11 @@
 use serde_json::{Map, Value, json};
 
 use crate::app::AppState;
+use crate::core::campaign::{CampaignAction, CampaignState};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{Locale, OfferId, OfferKind, Span, Timestamp, parse_name, random_base32};
 use crate::offers::OfferError;
-use crate::store::{CampaignRow, ClaimedRecipient, RecipientCounts, StoreError};
+use crate::store::{ClaimedRecipient, StoreError};
 
 mod bounces;
 mod import;
@@ -28,7 +30,7 @@ pub enum CampaignError {
     #[error("campaign {id} is {state}: {what} is not possible")]
     WrongState {
         id: String,
-        state: String,
+        state: CampaignState,
         what: String,
     },
     #[error("{0}")]
@@ -51,7 +53,7 @@ pub fn default_template(kind: OfferKind) -> &'static str {
 }
 
 /// The template context shared by every recipient of a campaign (the offer's data).
-fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::store::OfferView) -> Value {
+fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::core::offer::OfferView) -> Value {
     let offer = &o.offer;
     let mut data = Map::new();
     data.insert("offer_id".into(), json!(offer.offer_id));
@@ -151,7 +153,7 @@ pub async fn create(
         offer_id: offer.to_string(),
         name,
         template: template.clone(),
-        state: "draft".into(),
+        state: CampaignState::Draft,
         pause_reason: None,
         consecutive_failures: 0,
         created_by: actor.into(),
@@ -201,76 +203,73 @@ pub async fn get(rt: &AppState, id: &str) -> Result<CampaignRow> {
 
 /// Starts (or resumes) a campaign.
 pub async fn start(rt: &AppState, id: &str) -> Result<CampaignRow> {
-    let c = transition(rt, id, &["draft", "paused"], "running", "starting").await?;
+    let c = transition(rt, id, CampaignAction::Start, None).await?;
     tracing::info!(campaign = %c.id, name = %c.name, "campaign started");
     Ok(c)
 }
 
 /// Resumes a paused campaign (paused by the operator or automatically).
 pub async fn resume(rt: &AppState, id: &str) -> Result<CampaignRow> {
-    let c = transition(rt, id, &["paused"], "running", "resuming").await?;
+    let c = transition(rt, id, CampaignAction::Resume, None).await?;
     tracing::info!(campaign = %c.id, "campaign resumed");
     Ok(c)
 }
 
 pub async fn pause(rt: &AppState, id: &str) -> Result<CampaignRow> {
-    let now = rt.clock.now();
-    if !rt
-        .store
-        .set_campaign_state(
-            id,
-            &["running"],
-            "paused",
-            Some("paused by the operator"),
-            now,
-        )
-        .await?
-    {
-        let c = get(rt, id).await?;
-        return Err(CampaignError::WrongState {
-            id: c.id,
-            state: c.state,
-            what: "pausing".into(),
-        });
-    }
-    tracing::info!(campaign = %id, "campaign paused by the operator");
-    get(rt, id).await
-}
-
-pub async fn cancel(rt: &AppState, id: &str) -> Result<CampaignRow> {
     let c = transition(
         rt,
         id,
-        &["draft", "running", "paused"],
-        "cancelled",
-        "cancelling",
+        CampaignAction::Pause,
+        Some("paused by the operator"),
     )
     .await?;
+    tracing::info!(campaign = %id, "campaign paused by the operator");
+    Ok(c)
+}
+
+pub async fn cancel(rt: &AppState, id: &str) -> Result<CampaignRow> {
+    let c = transition(rt, id, CampaignAction::Cancel, None).await?;
     tracing::info!(campaign = %c.id, "campaign cancelled");
     Ok(c)
 }
 
+/// Takes `action` on a campaign (with `reason` as its pause reason): the lifecycle
+/// ([`CampaignState::apply`]) decides from the state it is in, and the store moves it only
+/// while it is still in that state. If another process changed it meanwhile, the lifecycle
+/// decides again from the new state.
 async fn transition(
     rt: &AppState,
     id: &str,
-    from: &[&str],
-    to: &str,
-    what: &str,
+    action: CampaignAction,
+    reason: Option<&str>,
 ) -> Result<CampaignRow> {
-    if !rt
-        .store
-        .set_campaign_state(id, from, to, None, rt.clock.now())
-        .await?
-    {
-        let c = get(rt, id).await?;
-        return Err(CampaignError::WrongState {
-            id: c.id,
-            state: c.state,
-            what: what.into(),
-        });
+    // Each retry means someone else moved the campaign; a few are plenty.
+    const TRIES: usize = 5;
+    let mut c = get(rt, id).await?;
+    for _ in 0..TRIES {
+        let to = c
+            .state
+            .apply(action)
+            .map_err(|e| CampaignError::WrongState {
+                id: c.id.clone(),
+                state: e.from,
+                what: action.gerund().into(),
+            })?;
+        if rt
+            .store
+            .set_campaign_state(id, &[c.state], to, reason, rt.clock.now())
+            .await?
+        {
+            rt.store.wake_handle().notify_waiters();
+            return get(rt, id).await;
+        }
+        c = get(rt, id).await?;
     }
-    rt.store.wake_handle().notify_waiters();
-    get(rt, id).await
+    Err(CampaignError::WrongState {
+        id: c.id,
+        state: c.state,
+        what: action.gerund().into(),
+    })
 }
 
 pub async fn status(rt: &AppState, id: &str) -> Result<(CampaignRow, RecipientCounts)> {
@@ -279,13 +278,27 @@ pub async fn status(rt: &AppState, id: &str) -> Result<(CampaignRow, RecipientCo
     Ok((c, n))
 }
 
+/// Every campaign, newest first.
+pub async fn list(rt: &AppState) -> Result<Vec<CampaignRow>> {
+    Ok(rt.store.campaigns().await?)
+}
+
+/// A campaign's ledger counts (by state and phase).
+pub async fn counts(rt: &AppState, id: &str) -> Result<RecipientCounts> {
+    Ok(rt.store.recipient_counts(id).await?)
+}
+
 /// When a running campaign has nothing to send now but reminders scheduled, it waits for
 /// them: it stays `running` until the last one is sent (or its recipient accepts, unsubscribes
 /// or bounces, or the offer expires), then completes. Returns when the last is due, or None
 /// when the campaign is not waiting (it has something to send, or is not running).
 /// Reminders that would fall due after the offer expires are never scheduled.
 pub fn waiting_for_reminders(c: &CampaignRow, n: &RecipientCounts) -> Option<Timestamp> {
-    if c.state == "running" && n.pending == 0 && n.sending == 0 && n.reminders_scheduled > 0 {
+    if c.state == CampaignState::Running
+        && n.pending == 0
+        && n.sending == 0
+        && n.reminders_scheduled > 0
+    {
         n.last_reminder_at
     } else {
         None
@@ -335,7 +348,7 @@ pub async fn report_csv(rt: &AppState, id: &str, out: &mut impl std::io::Write) 
             let row = [
                 r.seq.to_string(),
                 r.email.clone(),
-                r.state.clone(),
+                r.state.as_str().to_string(),
                 r.message_id.clone(),
                 r.attempts.to_string(),
                 time(r.sent_at),

@@ -10,9 +10,11 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::app::AppState;
+use crate::core::campaign::{CampaignAction, CampaignState};
 use crate::core::domain::{EmailAddress, Locale, OfferId, Timestamp};
+use crate::core::rate::RateLimits;
 use crate::email::{EmailError, Envelope};
-use crate::store::{ClaimedRecipient, RateLimits, RecipientOutcome};
+use crate::store::{ClaimedRecipient, RecipientOutcome};
 
 use super::*;
 
@@ -135,8 +137,8 @@ pub async fn run_sender(
             // Writes only where there is something to do: idle workers leave the database
             // (and SQLite's one writer) alone.
             let active = rt.store.campaign_state_counts().await.unwrap_or_default();
-            let has = |s: &str| active.iter().any(|(st, n)| st == s && *n > 0);
-            if has("running") {
+            let has = |s: CampaignState| active.iter().any(|(st, n)| *st == s && *n > 0);
+            if has(CampaignState::Running) {
                 if let Err(e) = rt.store.requeue_expired_recipients(now).await {
                     tracing::warn!(error = %e, "requeueing expired campaign leases failed");
                 }
@@ -154,7 +156,7 @@ pub async fn run_sender(
                     Err(e) => tracing::warn!(error = %e, "promoting campaign reminders failed"),
                 }
             }
-            if has("paused")
+            if has(CampaignState::Paused)
                 && cfg.auto_resume_after.0 > 0
                 && let Err(e) = auto_resume(&rt, now).await
             {
@@ -202,16 +204,8 @@ pub async fn run_sender(
                     Err(e) => {
                         tracing::error!(campaign = %id, error = %e, "campaign cannot be sent; pausing it");
                         let reason = format!("cannot render: {e}");
-                        let _ = rt
-                            .store
-                            .set_campaign_state(
-                                id,
-                                &["running"],
-                                "paused",
-                                Some(&reason),
-                                rt.clock.now(),
-                            )
-                            .await;
+                        let _ =
+                            transition(rt.as_ref(), id, CampaignAction::Pause, Some(&reason)).await;
                         continue;
                     }
                 },
@@ -380,14 +374,15 @@ async fn load_ctx(rt: &AppState, id: &str) -> Result<CampaignCtx> {
 async fn auto_resume(rt: &AppState, now: Timestamp) -> Result<()> {
     let after = rt.settings.campaigns.auto_resume_after;
     for c in rt.store.campaigns().await? {
-        if c.state == "paused"
+        if c.state == CampaignState::Paused
             && c.pause_reason
                 .as_deref()
                 .is_some_and(|r| r.starts_with(AUTO_PAUSE))
             && c.updated_at.plus(after) <= now
+            && let Ok(to) = c.state.apply(CampaignAction::Resume)
             && rt
                 .store
-                .set_campaign_state(&c.id, &["paused"], "running", None, now)
+                .set_campaign_state(&c.id, &[c.state], to, None, now)
                 .await?
         {
             tracing::info!(campaign = %c.id, "campaign resumed after its automatic pause");

@@ -58,3 +58,44 @@ pub async fn unsubscribe(rt: &AppState, token: &str) -> Result<Option<String>> {
     rt.store.suppress_pending_address(&key, now).await?;
     Ok(Some(email))
 }
+
+/// An address no campaign mails.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Suppression {
+    pub email: String,
+    pub reason: String,
+    /// Who added it: `unsubscribe`, `bounce`, `operator`.
+    pub source: String,
+    pub at: Timestamp,
+}
+
+/// The suppression list, newest first.
+pub async fn suppressions(rt: &AppState, limit: i64) -> Result<Vec<Suppression>> {
+    Ok(rt
+        .store
+        .suppressions(limit)
+        .await?
+        .into_iter()
+        .map(|(email, reason, source, at)| Suppression {
+            email,
+            reason,
+            source,
+            at,
+        })
+        .collect())
+}
+
+/// An operator suppresses an address: no campaign mails it again, and its recipients still
+/// pending in running campaigns are suppressed now. Returns whether it is new to the list and
+/// how many pending recipients it took out.
+pub async fn suppress(
+    rt: &AppState,
+    email: &crate::core::domain::EmailAddress,
+    reason: &str,
+) -> Result<(bool, u64)> {
+    let key = email.as_str().to_lowercase();
+    let now = rt.clock.now();
+    let new = rt.store.suppress(&key, reason, "operator", now).await?;
+    let n = rt.store.suppress_pending_address(&key, now).await?;
+    Ok((new, n))
+}

@@ -449,7 +449,7 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
     .await
     .map_err(|e| e.to_string())?;
     let code = o.offer.advisor_code().to_string();
-    let limits = |_: &crate::store::OfferLine| (1, 10_000);
+    let limits = |_: &crate::core::offer::OfferLine| (1, 10_000);
 
     let pages = n.max(1000);
     let started = Instant::now();
@@ -683,7 +683,9 @@ async fn campaign_on(
             break;
         }
         let c = rt.store.campaign(&c.id).await.map_err(|e| e.to_string())?;
-        if c.as_ref().is_some_and(|c| c.state != "running") {
+        if c.as_ref()
+            .is_some_and(|c| c.state != crate::core::campaign::CampaignState::Running)
+        {
             break;
         }
     }

@@ -12,8 +12,9 @@ use serde_json::json;
 use super::output::{CliError, print_json};
 use crate::app::AppState;
 use crate::campaigns::{self, CampaignError, NewCampaign};
+use crate::core::campaign::{CampaignAction, CampaignState};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{OfferId, Span};
-use crate::store::{CampaignRow, RecipientCounts};
 
 const ACTOR: &str = "cli";
 
@@ -367,7 +368,7 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<AppState>) -> Result<(), 
             let _ = n;
         }
         CampaignCmd::List { json } => {
-            let all = rt.store.campaigns().await?;
+            let all = campaigns::list(rt).await?;
             if json {
                 print_json(&json!(all));
             } else {
@@ -458,9 +459,9 @@ enum RunEnd {
 /// unless `wait`, until nothing is left to send before the next scheduled reminder.
 async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
     let c = campaigns::get(&rt, id).await?;
-    if matches!(c.state.as_str(), "draft" | "paused") {
+    if c.state.apply(CampaignAction::Start).is_ok() {
         campaigns::start(&rt, id).await?;
-    } else if c.state != "running" {
+    } else if c.state != CampaignState::Running {
         return Err(other(format!(
             "campaign {id} is {}: nothing to run",
             c.state
@@ -509,7 +510,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
                 n.sent, n.reminded, n.failed, n.bounced, n.suppressed
             ));
         } else if last_log.elapsed() >= Duration::from_secs(5)
-            || c.state != "running"
+            || c.state != CampaignState::Running
             || only_later_reminders
         {
             last_log = Instant::now();
@@ -527,7 +528,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
                 counts_line(&n)
             );
         }
-        if c.state != "running" {
+        if c.state != CampaignState::Running {
             break RunEnd::Stopped(c, n);
         }
         if only_later_reminders {
@@ -556,7 +557,7 @@ async fn run(rt: Arc<AppState>, id: &str, wait: bool) -> Result<(), CliError> {
         }
         RunEnd::Stopped(c, n) => {
             print_campaign(&c, &n);
-            if c.state == "paused" {
+            if c.state == CampaignState::Paused {
                 return Err(other(format!(
                     "campaign {id} paused: {}",
                     c.pause_reason.unwrap_or_default()
@@ -648,12 +649,11 @@ async fn list_bounces(
     limit: i64,
     json: bool,
 ) -> Result<(), CliError> {
-    let rows = rt.store.bounces(unmatched, limit).await?;
+    let (rows, total) = campaigns::list_bounces(rt, unmatched, limit).await?;
     if json {
         print_json(&json!(rows));
         return Ok(());
     }
-    let total = rt.store.unmatched_bounce_count().await?;
     for b in &rows {
         println!(
             "{}  {} {} {} {}  {}{}",
@@ -691,18 +691,18 @@ fn printable(s: &str) -> String {
 pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &AppState) -> Result<(), CliError> {
     match cmd {
         SuppressionsCmd::List { limit, json } => {
-            let rows = rt.store.suppressions(limit).await?;
+            let rows = campaigns::suppressions(rt, limit).await?;
             if json {
-                print_json(&json!(
-                    rows.iter()
-                        .map(
-                            |(e, r, s, t)| json!({ "email": e, "reason": r, "source": s, "at": t })
-                        )
-                        .collect::<Vec<_>>()
-                ));
+                print_json(&json!(rows));
             } else {
-                for (e, r, s, t) in rows {
-                    println!("{e}  {}  {s}  {r}", t.to_rfc3339());
+                for s in rows {
+                    println!(
+                        "{}  {}  {}  {}",
+                        s.email,
+                        s.at.to_rfc3339(),
+                        s.source,
+                        s.reason
+                    );
                 }
             }
         }
@@ -710,9 +710,7 @@ pub(crate) async fn suppressions(cmd: SuppressionsCmd, rt: &AppState) -> Result<
             let e = crate::core::domain::EmailAddress::parse(&email)
                 .map_err(|m| other(format!("email: {m}")))?;
             let key = e.as_str().to_lowercase();
-            let now = rt.clock.now();
-            let new = rt.store.suppress(&key, &reason, "operator", now).await?;
-            let n = rt.store.suppress_pending_address(&key, now).await?;
+            let (new, n) = campaigns::suppress(rt, &e, &reason).await?;
             println!(
                 "{key} {}; {n} pending recipients suppressed",
                 if new {

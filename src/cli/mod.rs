@@ -7,7 +7,7 @@ mod output;
 mod users;
 
 pub(crate) use output::CliError;
-use output::{print_history, print_json, read_json_file, time_text, value_text};
+use output::{or_dash, print_history, print_json, read_json_file};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 
 use crate::app;
 use crate::app::AppState;
-use crate::core::config::{LogFormat, Settings};
-use crate::core::domain::{InstanceId, Locale};
+use crate::core::config::{CatchUp, LogFormat, Settings};
+use crate::core::domain::{InstanceId, Locale, Timestamp};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -697,7 +697,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
         Command::Users { command } => users::dispatch(command, &rt).await?,
         Command::Jobs { command } => match command {
             JobsCmd::List { state, limit, json } => {
-                let jobs = rt.store.list_jobs(state.as_deref(), limit).await?;
+                let jobs = crate::jobs::inspect::list(&rt, state.as_deref(), limit).await?;
                 if json {
                     print_json(&json!(jobs));
                 } else {
@@ -721,7 +721,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
                 }
             }
             JobsCmd::Retry { id } => {
-                let j = rt.store.retry_job(id, rt.clock.now()).await?;
+                let j = crate::jobs::inspect::retry(&rt, id).await?;
                 println!("job {} is {} again, due {}", j.id, j.state, j.run_at);
             }
             JobsCmd::RunDue => {
@@ -732,40 +732,22 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
         Command::Schedules {
             command: SchedulesCmd::List { json, next },
         } => {
-            let mut out = Vec::new();
-            for def in &rt.schedules {
-                let last = rt.store.schedule_last_tick(def.name).await?;
-                let now = rt.clock.now().to_datetime();
-                let upcoming: Vec<String> = def
-                    .cron
-                    .after(&now)
-                    .take(next)
-                    .map(|t| crate::core::domain::Timestamp::from_datetime(t).to_string())
-                    .collect();
-                out.push(json!({"name": def.name, "cron": def.expr, "catch_up": def.catch_up, "last_tick": last, "next": upcoming}));
-            }
+            let out = crate::jobs::inspect::schedules(&rt, next).await?;
             if json {
                 print_json(&json!(out));
             } else {
                 for s in out {
+                    let next: Vec<String> = s.next.iter().map(Timestamp::to_string).collect();
                     println!(
                         "{:<15} cron {:<16} catch_up {:<5} last {:<22} next {}",
-                        s["name"].as_str().unwrap_or(""),
-                        s["cron"].as_str().unwrap_or(""),
-                        s["catch_up"].as_str().unwrap_or(""),
-                        if s["last_tick"].is_null() {
-                            "never".into()
-                        } else {
-                            time_text(&s["last_tick"])
+                        s.name,
+                        s.cron,
+                        match s.catch_up {
+                            CatchUp::Once => "once",
+                            CatchUp::Skip => "skip",
                         },
-                        s["next"]
-                            .as_array()
-                            .map(|a| a
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(", "))
-                            .unwrap_or_default()
+                        s.last_tick.map_or("never".into(), |t| t.to_string()),
+                        next.join(", ")
                     );
                 }
             }
@@ -814,8 +796,8 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
         InstancesCmd::RescheduleTimer { id, timer, at } => {
             let at = crate::core::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
             if !rt
-                .store
-                .reschedule_timer(&parse_id(&id)?, &timer, at, rt.clock.now())
+                .engine
+                .reschedule_timer(&parse_id(&id)?, &timer, at)
                 .await?
             {
                 return Err(CliError::Other(format!(
@@ -825,11 +807,7 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
             println!("timer {timer} now due {at}");
         }
         InstancesCmd::CancelTimer { id, timer } => {
-            if !rt
-                .store
-                .cancel_timer(&parse_id(&id)?, &timer, rt.clock.now())
-                .await?
-            {
+            if !rt.engine.cancel_timer(&parse_id(&id)?, &timer).await? {
                 return Err(CliError::Other(format!(
                     "instance {id} has no scheduled timer `{timer}`"
                 )));
@@ -841,39 +819,32 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
 }
 
 async fn show(rt: &AppState, id: &InstanceId, json: bool) -> Result<(), CliError> {
-    let v = crate::web::api::instances::instance_json(rt, id).await?;
+    let v = rt.engine.detail(id).await?;
     if json {
-        print_json(&v);
+        print_json(&json!(v));
         return Ok(());
     }
-    let (s, t) = (value_text, time_text);
     println!(
         "instance {}  workflow {}  state {}  version {}",
-        s(&v["id"]),
-        s(&v["workflow"]),
-        s(&v["state"]),
-        v["version"]
+        v.id, v.workflow, v.state, v.version
     );
-    println!("data: {}", v["data"]);
-    print_history(&v["history"], (12, 16, 20));
+    println!("data: {}", Value::Object(v.data));
+    print_history(&v.history, (12, 16, 20));
     println!("emails:");
-    for e in v["emails"].as_array().into_iter().flatten() {
+    for e in &v.emails {
         println!(
             "  {:<24} to {:<32} {:<7} {}",
-            s(&e["template"]),
-            s(&e["recipient"]),
-            s(&e["state"]),
-            s(&e["message_id"])
+            e.template, e.recipient, e.state, e.message_id
         );
     }
     println!("timers:");
-    for tm in v["timers"].as_array().into_iter().flatten() {
+    for tm in &v.timers {
         println!(
             "  {:<12} → {:<10} {:<10} due {}",
-            s(&tm["name"]),
-            s(&tm["event"]),
-            s(&tm["state"]),
-            t(&tm["run_at"])
+            or_dash(tm.name.as_ref()),
+            or_dash(tm.event.as_ref()),
+            tm.state,
+            tm.run_at
         );
     }
     Ok(())

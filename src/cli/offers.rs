@@ -1,18 +1,19 @@
 //! The CLI's mirror of the partner API: offers, invitations, locations, catalog, customers,
 //! tokens, sign-ups and resellers. Parsing is shared with `web` (one parser per input).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::AppState;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::output::{CliError, print_history, print_json, time_text as t, value_text as s};
+use super::output::{CliError, or_dash, print_history, print_json};
 use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, Locale, MpnId, OfferId, OfferKind,
     ProductId, Role, Timestamp,
 };
+use crate::core::offer::OfferTracking;
 use crate::offers::{self, ResellerTarget};
 
 const ACTOR: &str = "cli";
@@ -58,16 +59,17 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
         }
         OffersCommand::Locations { command } => match command {
             LocationsCmd::List { json } => {
-                let locs = rt.store.locations().await?;
+                let locs = offers::locations(rt).await?;
                 if json {
-                    print_json(&json!(locs.iter().map(|(l, t)| json!({"id": l.id, "name": l.name, "country": l.country, "partner_id": l.partner_id, "first_seen_at": t})).collect::<Vec<_>>()));
+                    print_json(&json!(locs));
                 } else if locs.is_empty() {
                     println!("no synced locations: run `partnerflow locations sync`");
                 } else {
-                    for (l, t) in locs {
+                    for v in locs {
+                        let l = &v.location;
                         println!(
-                            "{:<16} {:<32} {}  partner {:<10} since {t}",
-                            l.id, l.name, l.country, l.partner_id
+                            "{:<16} {:<32} {}  partner {:<10} since {}",
+                            l.id, l.name, l.country, l.partner_id, v.first_seen_at
                         );
                     }
                 }
@@ -191,7 +193,7 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
                 Ok(())
             }
             TokensCmd::List { json } => {
-                let list = rt.store.tokens().await?;
+                let list = offers::tokens(rt).await?;
                 if json {
                     print_json(&json!(list));
                 } else {
@@ -211,7 +213,7 @@ pub(crate) async fn dispatch(cmd: OffersCommand, rt: &AppState) -> Result<(), Cl
                 Ok(())
             }
             TokensCmd::Revoke { id } => {
-                if rt.store.revoke_token(id.trim(), rt.clock.now()).await? {
+                if offers::revoke_token(rt, &id).await? {
                     println!("token {id} revoked");
                     Ok(())
                 } else {
@@ -285,7 +287,7 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
             };
             let o = offers::create(rt, n, ACTOR).await?;
             if json {
-                print_json(&offers::tracking(rt, &o.offer.offer_id).await?);
+                print_json(&json!(offers::tracking(rt, &o.offer.offer_id).await?));
             } else {
                 println!(
                     "offer {} ({}, {}) created, open until {}",
@@ -299,7 +301,7 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
             let id = OfferId::parse(&offer_id).map_err(other)?;
             let v = offers::tracking(rt, &id).await?;
             if json {
-                print_json(&v);
+                print_json(&json!(v));
             } else {
                 print_tracking(&v);
             }
@@ -354,124 +356,108 @@ async fn offer(cmd: OfferCmd, rt: &AppState) -> Result<(), CliError> {
 }
 
 /// The human view of `offer show`.
-fn print_tracking(v: &Value) {
+fn print_tracking(v: &OfferTracking) {
+    let (o, offer) = (&v.offer, &v.offer.offer);
     println!(
         "offer {}  {}  state {}",
-        s(&v["offer_id"]),
-        s(&v["kind"]),
-        s(&v["state"])
+        offer.offer_id, offer.kind, o.state
     );
     println!(
         "  location {} ({})  country {}",
-        s(&v["location_id"]),
-        s(&v["location"]["name"]),
-        s(&v["country"])
+        offer.location_id,
+        or_dash(v.location.as_ref().map(|l| &l.name)),
+        offer.country
     );
     println!(
         "  created {} by {}  expires {}",
-        t(&v["created_at"]),
-        s(&v["created_by"]),
-        t(&v["expires_at"])
+        offer.created_at, offer.created_by, offer.expires_at
     );
-    println!("  link {}", s(&v["link"]));
-    for p in v["products"].as_array().into_iter().flatten() {
-        match p.get("licences") {
-            Some(n) => println!("  product {} ({}) × {}", s(&p["id"]), s(&p["name"]), n),
-            None => println!("  product {} ({})", s(&p["id"]), s(&p["name"])),
+    println!("  link {}", offer.link);
+    for p in &offer.products {
+        match p.licences {
+            Some(n) => println!("  product {} ({}) × {}", p.id, p.name, n),
+            None => println!("  product {} ({})", p.id, p.name),
         }
     }
-    if !v["delegated_admin"].is_null() {
-        println!("  delegated admin offered: {}", s(&v["delegated_admin"]));
+    if let Some(r) = offer.delegated_admin {
+        println!("  delegated admin offered: {}", r.as_str());
     }
-    let invs = v["invitations"].as_array().cloned().unwrap_or_default();
-    println!("invitations ({}):", invs.len());
-    for i in &invs {
-        let delivery: Vec<String> = i["emails"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|e| {
-                format!(
-                    "{} {}{}",
-                    s(&e["template"]),
-                    s(&e["state"]),
-                    if e["sent_at"].is_null() {
-                        String::new()
-                    } else {
-                        format!(" {}", t(&e["sent_at"]))
-                    }
-                )
+    println!("invitations ({}):", v.invitations.len());
+    for i in &v.invitations {
+        let delivery: Vec<String> = i
+            .emails
+            .iter()
+            .map(|e| match e.sent_at {
+                Some(at) => format!("{} {} {at}", e.template, e.state),
+                None => format!("{} {}", e.template, e.state),
             })
             .collect();
+        let inv = &i.invitation;
         println!(
             "  {}  to {} ({})  {}  sent {}  [{}]",
-            s(&i["instance_id"]),
-            s(&i["recipient"]),
-            s(&i["locale"]),
-            s(&i["state"]),
-            t(&i["created_at"]),
+            inv.instance_id,
+            inv.recipient,
+            inv.locale,
+            i.state,
+            inv.created_at,
             delivery.join("; ")
         );
     }
-    let accs = v["acceptances"].as_array().cloned().unwrap_or_default();
-    let unconfirmed = v["unconfirmed_acceptances"].as_i64().unwrap_or(0);
+    let unconfirmed = v.unconfirmed_acceptances;
     if unconfirmed > 0 {
         println!(
             "acceptances ({}; {unconfirmed} more waiting for their confirmation link):",
-            accs.len()
+            v.acceptances.len()
         );
     } else {
-        println!("acceptances ({}):", accs.len());
+        println!("acceptances ({}):", v.acceptances.len());
     }
-    for a in &accs {
+    for a in &v.acceptances {
+        let acc = &a.acceptance;
         println!(
             "  {}  {} ({})  admin {}  {}  accepted {}",
-            s(&a["instance_id"]),
-            s(&a["organisation"]),
-            s(&a["domain"]),
-            s(&a["admin_email"]),
-            s(&a["state"]),
-            t(&a["accepted_at"])
+            acc.instance_id,
+            acc.organisation,
+            acc.domain,
+            acc.admin_email,
+            a.state,
+            acc.accepted_at
         );
-        for p in a["products"].as_array().into_iter().flatten() {
-            match p.get("licences") {
-                Some(n) => println!("      {} × {}", s(&p["id"]), n),
-                None => println!("      {}", s(&p["id"])),
+        for p in &acc.products {
+            match p.licences {
+                Some(n) => println!("      {} × {}", p.id, n),
+                None => println!("      {}", p.id),
             }
         }
-        if let Some(r) = a.get("relationship").filter(|r| !r.is_null()) {
+        if let Some(r) = &a.relationship {
             println!(
                 "      delegated admin {} {} (relationship {}, ends {})",
-                s(&r["role"]),
-                s(&r["state"]),
-                s(&r["id"]),
-                s(&r["ends_at"])
+                or_dash(r.role.as_ref()),
+                r.state,
+                r.id,
+                or_dash(r.ends_at.as_ref())
             );
         }
-        if let Some(su) = a.get("signup").filter(|r| !r.is_null()) {
+        if let Some(su) = &a.signup {
             println!(
                 "      sign-up completed {} (reported {})",
-                t(&su["completed_at"]),
-                t(&su["received_at"])
+                su.completed_at, su.received_at
             );
         }
     }
-    let un = v["unmatched_signups"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if !un.is_empty() {
-        println!("sign-ups matching no acceptance ({}):", un.len());
-        for su in &un {
+    if !v.unmatched_signups.is_empty() {
+        println!(
+            "sign-ups matching no acceptance ({}):",
+            v.unmatched_signups.len()
+        );
+        for su in &v.unmatched_signups {
             println!(
                 "  {}  completed {}  via {}",
-                s(&su["domain"]),
-                t(&su["completed_at"]),
-                s(&su["source"])
+                su.domain, su.completed_at, su.source
             );
         }
     }
-    print_history(&v["history"], (10, 8, 10));
+    print_history(&v.history, (10, 8, 10));
 }
 
 /// One CSV field: trimmed, surrounding quotes removed.
@@ -586,7 +572,7 @@ async fn resellers(cmd: ResellersCmd, rt: &AppState) -> Result<(), CliError> {
             );
         }
         ResellersCmd::List { json } => {
-            let list = rt.store.resellers().await?;
+            let list = offers::resellers(rt).await?;
             if json {
                 print_json(&json!(list));
             } else {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::app;
+use crate::core::instance::HistoryRow;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
@@ -22,44 +23,25 @@ pub(crate) enum CliError {
     Other(String),
 }
 
-/// A value from a JSON view as text: strings bare, `-` for none.
-pub(crate) fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        v => v.to_string(),
-    }
+/// An optional value as the CLI prints it: `-` for none.
+pub(crate) fn or_dash(v: Option<impl std::fmt::Display>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// An instance's history rows (`seq`, `at`, `event`, `from`, `to`, `actor`), a line each;
-/// `widths` of the event, from and to columns.
-pub(crate) fn print_history(rows: &Value, widths: (usize, usize, usize)) {
+/// An instance's history rows, a line each; `widths` of the event, from and to columns.
+pub(crate) fn print_history(rows: &[HistoryRow], widths: (usize, usize, usize)) {
     let (we, wf, wt) = widths;
     println!("history:");
-    for h in rows.as_array().into_iter().flatten() {
+    for h in rows {
         println!(
-            "  #{:<3} {}  {:<we$} {:>wf$} → {:<wt$} by {}",
-            h["seq"],
-            time_text(&h["at"]),
-            value_text(&h["event"]),
-            h["from"].as_str().unwrap_or("·"),
-            value_text(&h["to"]),
-            value_text(&h["actor"])
+            "  #{} {}  {:<we$} {:>wf$} → {:<wt$} by {}",
+            h.seq,
+            h.at,
+            h.event,
+            h.from.as_deref().unwrap_or("·"),
+            h.to,
+            h.actor
         );
-    }
-}
-
-/// A time from a JSON view (RFC 3339, or milliseconds) as the CLI prints times; `-` if none.
-pub(crate) fn time_text(v: &Value) -> String {
-    use crate::core::domain::Timestamp;
-    match v {
-        Value::String(s) => Timestamp::parse_rfc3339(s)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|_| s.clone()),
-        v => v
-            .as_i64()
-            .map(|x| Timestamp(x).to_string())
-            .unwrap_or_else(|| "-".into()),
     }
 }
 

@@ -23,7 +23,7 @@ pub const MAX_RECIPIENTS: usize = 20;
 /// Longest recipient or Message-ID kept, in characters (longer ones cannot be ours).
 const MAX_ADDRESS_CHARS: usize = 320;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BounceKind {
     /// Permanent failure (status class 5): the address should not be mailed again.

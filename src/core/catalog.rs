@@ -9,20 +9,24 @@ use toml::Spanned;
 
 use crate::core::domain::{Country, ProductId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProductKind {
     Trial,
     Paid,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// A product of the catalog: what may be offered, where, within which licence limits.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Product {
+    #[schema(value_type = String, example = "m365-e3")]
     pub id: ProductId,
     pub name: String,
     pub kind: ProductKind,
     pub min_licences: u32,
     pub max_licences: u32,
+    /// The usage countries it is sold in (ISO 3166-1 alpha-2).
+    #[schema(value_type = Vec<String>, example = json!(["DE", "AT"]))]
     pub countries: BTreeSet<Country>,
 }
 

@@ -170,7 +170,13 @@ impl EmailAddress {
         let (local, domain) = t
             .rsplit_once('@')
             .ok_or_else(|| format!("`{t}` has no `@`"))?;
-        if local.is_empty() || local.len() > 64 || local.contains('@') {
+        if local.is_empty()
+            || local.len() > 64
+            || local.contains('@')
+            || local.starts_with('.')
+            || local.ends_with('.')
+            || local.contains("..")
+        {
             return Err(format!("`{t}` has an invalid local part"));
         }
         let labels: Vec<&str> = domain.split('.').collect();
@@ -772,6 +778,9 @@ mod tests {
             "a@b.de\r\nBcc: x@y.de",
             "<a@b.de>",
             "a@-b.de",
+            "a.@b.de",
+            ".a@b.de",
+            "a..b@c.de",
         ] {
             assert!(EmailAddress::parse(bad).is_err(), "{bad:?} accepted");
         }

@@ -3,13 +3,17 @@
 //! imports it.
 
 pub mod bounces;
+pub mod campaign;
 pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod files;
+pub mod instance;
 pub mod job;
 pub mod links;
+pub mod offer;
+pub mod rate;
 pub mod retry;
 pub mod schedule;
 pub mod workflow;

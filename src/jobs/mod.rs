@@ -3,6 +3,8 @@
 //! tower layers for concurrency and panics, and a Monitor for graceful shutdown. Outcomes
 //! are written back by one acknowledger per process, many jobs per transaction.
 
+pub mod inspect;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,8 +9,9 @@ use crate::core::domain::{
     Timestamp,
 };
 use crate::core::links::{KeyRing, Purpose};
+use crate::core::offer::{AcceptanceRow, AcceptanceView, OfferRow, OfferView};
 use crate::engine::EngineError;
-use crate::store::{AcceptanceRow, OfferRow, OfferView, Record, StoreError};
+use crate::store::{Record, StoreError};
 
 use super::*;
 
@@ -302,7 +303,7 @@ impl From<EngineError> for AcceptError {
 /// An acceptance waiting for its confirmation link, as the confirm page shows it.
 #[derive(Debug, Clone)]
 pub struct PendingConfirmation {
-    pub acceptance: crate::store::AcceptanceView,
+    pub acceptance: AcceptanceView,
     pub offer: OfferView,
     pub confirm_by: Timestamp,
 }
@@ -468,6 +469,46 @@ pub fn resolve_page_token(rt: &AppState, purpose: Purpose, token: &str) -> Optio
     let p = KeyRing::split(token).ok()?;
     rt.keys.verify(purpose, &p, &[]).ok()?;
     InstanceId::parse(p.subject).ok()
+}
+
+/// A delegated-admin relationship as its customer's remove-roles page shows it.
+#[derive(Debug, Clone)]
+pub struct RelationshipOfLink {
+    pub id: InstanceId,
+    pub customer_name: String,
+    pub domain: String,
+    pub role: Option<AdminRole>,
+    /// The roles are (or are about to be) held: removing them means something.
+    pub active: bool,
+}
+
+/// The relationship a remove-roles link (`/r/{token}`) stands for; None for a link that does
+/// not verify or is not a delegated-admin relationship's (one answer for all).
+pub async fn relationship_of_link(rt: &AppState, token: &str) -> Option<RelationshipOfLink> {
+    let id = resolve_page_token(rt, Purpose::RemoveRoles, token)?;
+    let i = rt
+        .store
+        .instance(&id)
+        .await
+        .ok()
+        .filter(|i| i.workflow == "delegated_admin")?;
+    let text = |k: &str| {
+        i.data
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    Some(RelationshipOfLink {
+        id: i.id.clone(),
+        customer_name: text("customer_name"),
+        domain: text("domain"),
+        role: AdminRole::parse(&text("role")).ok(),
+        active: matches!(
+            i.state.as_str(),
+            "approval_pending" | "active" | "expiring" | "termination_requested"
+        ),
+    })
 }
 
 /// The customer removes the partner's admin roles: the relationship ends, the acceptance

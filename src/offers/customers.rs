@@ -2,7 +2,8 @@
 
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress};
-use crate::store::{CustomerQuery, CustomerView};
+use crate::core::offer::CustomerView;
+use crate::store::CustomerQuery;
 
 use super::*;
 

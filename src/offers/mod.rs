@@ -13,10 +13,12 @@ use crate::core::domain::{
     AdminRole, Country, EmailAddress, InstanceId, LicenseCount, Locale, OfferId, OfferKind,
     ProductId, Span, Timestamp,
 };
-use crate::engine::EngineError;
-use crate::store::{
-    InvitationRow, OfferFilter, OfferLine, OfferRow, OfferView, Record, StoreError,
+use crate::core::offer::{
+    InvitationRow, InvitationSent, LocationView, OfferFilter, OfferLine, OfferRow, OfferTracking,
+    OfferView,
 };
+use crate::engine::EngineError;
+use crate::store::{Record, StoreError};
 
 mod acceptance;
 mod customers;
@@ -391,6 +393,20 @@ pub async fn list(rt: &AppState, f: &OfferFilter) -> Result<Vec<OfferView>> {
     Ok(rt.store.offers(f).await?)
 }
 
+/// The synced partner locations still available, by id.
+pub async fn locations(rt: &AppState) -> Result<Vec<LocationView>> {
+    Ok(rt
+        .store
+        .locations()
+        .await?
+        .into_iter()
+        .map(|(location, first_seen_at)| LocationView {
+            location,
+            first_seen_at,
+        })
+        .collect())
+}
+
 /// Withdraws an offer; its open invitations are withdrawn with it.
 pub async fn withdraw(rt: &AppState, id: &OfferId, actor: &str) -> Result<OfferView> {
     let o = get(rt, id).await?;
@@ -418,15 +434,6 @@ pub async fn close_invitations(
         }
     }
     Ok(n)
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InvitationSent {
-    pub invitation_id: InstanceId,
-    pub offer_id: OfferId,
-    pub recipient: EmailAddress,
-    pub locale: Locale,
-    pub state: String,
 }
 
 /// Sends the offer's link to one recipient: an invitation lifecycle of the offer's kind,
@@ -507,21 +514,22 @@ pub async fn invite(
 }
 
 /// Everything the partner tracks about an offer, by Offer ID.
-pub async fn tracking(rt: &AppState, id: &OfferId) -> Result<Value> {
+pub async fn tracking(rt: &AppState, id: &OfferId) -> Result<OfferTracking> {
     let o = get(rt, id).await?;
     let invitations = rt.store.invitations_of(id).await?;
     // Only confirmed acceptances count; those still waiting for their link are a number.
     let acceptances = rt.store.acceptances_of(id).await?;
-    let unconfirmed = rt.store.unconfirmed_acceptances_of(id).await?;
-    let unmatched = rt.store.unmatched_signups_of(id).await?;
+    let unconfirmed_acceptances = rt.store.unconfirmed_acceptances_of(id).await?;
+    let unmatched_signups = rt.store.unmatched_signups_of(id).await?;
     let history = rt.store.history(&o.offer.instance_id).await?;
     let location = rt.store.location(&o.offer.location_id).await?;
-    let mut v = json!(o);
-    v["location"] = json!(location);
-    v["invitations"] = json!(invitations);
-    v["acceptances"] = json!(acceptances);
-    v["unconfirmed_acceptances"] = json!(unconfirmed);
-    v["unmatched_signups"] = json!(unmatched);
-    v["history"] = json!(history);
-    Ok(v)
+    Ok(OfferTracking {
+        offer: o,
+        location,
+        invitations,
+        acceptances,
+        unconfirmed_acceptances,
+        unmatched_signups,
+        history,
+    })
 }

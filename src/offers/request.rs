@@ -36,6 +36,9 @@ pub fn parse_location_id(s: &str) -> Result<String, String> {
     if t.is_empty() || t.len() > 100 {
         return Err("is empty or longer than 100 characters".into());
     }
+    if t.chars().any(char::is_control) {
+        return Err("contains control characters".into());
+    }
     Ok(t.to_string())
 }
 
@@ -81,7 +84,10 @@ pub fn parse_filter<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<OfferFi
             .map(OfferKind::parse)
             .transpose()
             .map_err(|m| field("kind", m))?,
-        location_id: get("location").map(str::to_string),
+        location_id: get("location")
+            .map(parse_location_id)
+            .transpose()
+            .map_err(|m| field("location", m))?,
         created_from: time("created_from")?,
         created_to: time("created_to")?,
         before,

@@ -5,7 +5,9 @@ use serde_json::{Map, json};
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId};
 use crate::core::links::Purpose;
-use crate::store::{CustomerQuery, Record, ResellerRow, ResellerView};
+use crate::core::offer::{ResellerRow, ResellerView};
+use crate::engine::EngineError;
+use crate::store::{CustomerQuery, Record};
 
 use super::*;
 
@@ -49,6 +51,11 @@ pub async fn request_reseller(
     }));
     rt.engine.commit_plan(&c).await?;
     reseller(rt, &mpn).await
+}
+
+/// Every reseller partnership, oldest first.
+pub async fn resellers(rt: &AppState) -> Result<Vec<ResellerView>> {
+    Ok(rt.store.resellers().await?)
 }
 
 pub async fn reseller(rt: &AppState, mpn: &MpnId) -> Result<ResellerView> {
@@ -122,4 +129,37 @@ pub async fn remove_reseller(rt: &AppState, mpn: &MpnId, actor: &str) -> Result<
         .fire(&r.reseller.instance_id, event, actor)
         .await?;
     reseller(rt, mpn).await
+}
+
+/// The reseller request a personal page link (`/p/{token}`) stands for. None for a link that
+/// does not verify, or one a later request for the same reseller replaced (one answer for all).
+pub async fn reseller_of_link(rt: &AppState, token: &str) -> Option<ResellerView> {
+    let id = resolve_page_token(rt, Purpose::Reseller, token)?;
+    let r = rt.store.reseller_by_instance(&id).await.ok()??;
+    (r.reseller.instance_id == id).then_some(r)
+}
+
+/// Whether a reseller request's page still takes an answer (`request_sent`), and whether the
+/// partnership stands (`request_sent` or `active`: the page is shown, not gone).
+pub fn reseller_request_open(r: &ResellerView) -> (bool, bool) {
+    let open = r.state == "request_sent";
+    (open, open || r.state == "active")
+}
+
+/// The reseller accepts the partnership request on its page: true when it is (or already
+/// was) active, false when it can no longer be (ended, or replaced meanwhile).
+pub async fn accept_reseller_request(rt: &AppState, r: &ResellerView) -> Result<bool> {
+    match r.state.as_str() {
+        "active" => Ok(true),
+        "request_sent" => match rt
+            .engine
+            .fire(&r.reseller.instance_id, "accept", "reseller")
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(EngineError::Rejected(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        },
+        _ => Ok(false),
+    }
 }

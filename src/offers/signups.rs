@@ -3,18 +3,11 @@
 
 use crate::app::AppState;
 use crate::core::domain::{DomainName, OfferId, Span, Timestamp};
+use crate::core::offer::SignupReceipt;
 use crate::engine::EngineError;
 use crate::store::{NewSignup, Record, StoreError};
 
 use super::*;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SignupReceipt {
-    /// False when this (advisor code, domain) was reported before.
-    pub recorded: bool,
-    /// The offer the code verifies for.
-    pub offer_id: OfferId,
-}
 
 /// Records a completed sign-up reported by the sign-up system (webhook or import). Its
 /// advisor code must verify (an offer of ours, its MAC over the offer's location): a code

@@ -2,7 +2,7 @@
 
 use crate::app::AppState;
 use crate::core::domain::Span;
-use crate::store::Location;
+use crate::core::offer::Location;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,7 +83,7 @@ pub async fn location_sync(rt: &AppState) -> Result<String, String> {
     {
         let open = rt
             .store
-            .offers(&crate::store::OfferFilter {
+            .offers(&crate::core::offer::OfferFilter {
                 state: Some("open".into()),
                 location_id: Some(l.id.clone()),
                 limit: 1000,

@@ -25,6 +25,16 @@ pub async fn create_token(rt: &AppState, name: &str, role: Role) -> Result<(Toke
     Ok((row, format!("pf_{id}_{secret}")))
 }
 
+/// Every API token (revoked ones too), oldest first; secrets are not kept, only their hashes.
+pub async fn tokens(rt: &AppState) -> Result<Vec<TokenRow>> {
+    Ok(rt.store.tokens().await?)
+}
+
+/// Revokes a token at once; false if there is none with this id or it was revoked already.
+pub async fn revoke_token(rt: &AppState, id: &str) -> Result<bool> {
+    Ok(rt.store.revoke_token(id.trim(), rt.clock.now()).await?)
+}
+
 /// The role of a presented token, or None (unknown, revoked, wrong secret).
 pub async fn authenticate(rt: &AppState, token: &str) -> Result<Option<(String, Role)>> {
     let Some(rest) = token.strip_prefix("pf_") else {

@@ -102,7 +102,6 @@ pub enum Requested {
 pub async fn request_link(rt: &AppState, email: &str, client: &str) -> Result<Requested> {
     let email = crate::core::domain::EmailAddress::parse(&email.trim().to_lowercase())
         .map_err(|m| invalid("email", m))?;
-    let now = rt.clock.now();
     let hour = Span(3_600_000);
     let p = &rt.settings.portal;
     for (key, limit) in [
@@ -115,7 +114,7 @@ pub async fn request_link(rt: &AppState, email: &str, client: &str) -> Result<Re
             p.signin_requests_per_address_per_hour,
         ),
     ] {
-        if limit > 0 && !rt.store.rate_hit(&key, hour, limit, now).await? {
+        if limit > 0 && !rt.rate_hit(&key, hour, limit).await? {
             tracing::warn!(client, "portal sign-in: over a request limit");
             return Ok(Requested::Limited);
         }

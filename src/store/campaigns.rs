@@ -7,27 +7,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Result, Store, StoreError, json_text};
+use crate::core::campaign::{CampaignRow, CampaignState, RecipientCounts, RecipientState};
 use crate::core::domain::Timestamp;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CampaignRow {
-    pub id: String,
-    pub offer_id: String,
-    pub name: String,
-    pub template: String,
-    pub state: String,
-    pub pause_reason: Option<String>,
-    pub consecutive_failures: i64,
-    pub created_by: String,
-    pub created_at: Timestamp,
-    pub updated_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
-    /// Optional overall cap, messages per minute.
-    pub max_per_minute: Option<i64>,
-    /// A reminder this long after the invitation to those who have not accepted.
-    pub reminder_after: Option<crate::core::domain::Span>,
-    pub reminder_template: Option<String>,
-}
+use crate::core::rate::{self, Level, RateLimits, Stored};
 
 /// A recipient to write (import).
 #[derive(Debug, Clone, Serialize)]
@@ -76,55 +58,6 @@ pub fn reminder_message_id(message_id: &str, phase: i64) -> String {
     }
 }
 
-/// Rate limits applied when claiming (0 = none).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct RateLimits {
-    /// Per SMTP transport (shared by every worker on the database), messages per second.
-    pub per_second: u32,
-    /// Per recipient domain, messages per minute.
-    pub per_domain_per_minute: u32,
-    /// This campaign's own cap, messages per minute.
-    pub campaign_per_minute: u32,
-}
-
-impl RateLimits {
-    pub fn any(&self) -> bool {
-        self.per_second > 0 || self.per_domain_per_minute > 0 || self.campaign_per_minute > 0
-    }
-}
-
-/// A token bucket that allows at most `limit` messages in any window of `window_ms`: it holds
-/// `burst = max(1, limit / 10)` tokens and refills at `(limit - burst) / window` (at
-/// `limit / window` when the limit is below 2).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Bucket {
-    pub burst: f64,
-    /// Tokens per millisecond.
-    pub rate: f64,
-}
-
-impl Bucket {
-    pub fn new(limit: u32, window_ms: i64) -> Bucket {
-        let l = f64::from(limit.max(1));
-        let burst = (l / 10.0).floor().max(1.0);
-        let rate = if l > burst {
-            (l - burst) / window_ms as f64
-        } else {
-            l / window_ms as f64
-        };
-        Bucket { burst, rate }
-    }
-    /// Tokens at `now` given `tokens` at `at`.
-    pub fn refill(&self, tokens: f64, at: i64, now: i64) -> f64 {
-        (tokens + (now - at).max(0) as f64 * self.rate).min(self.burst)
-    }
-    /// When `tokens` (at `now`) reaches 1 + `queued`.
-    pub fn ready_at(&self, tokens: f64, now: i64, queued: f64) -> i64 {
-        let missing = (1.0 + queued - tokens).max(0.0);
-        now + (missing / self.rate).ceil() as i64
-    }
-}
-
 /// What a claim got: recipients, and when rate limits allow more (if they held some back).
 #[derive(Debug, Default)]
 pub struct Claim {
@@ -154,50 +87,12 @@ pub enum RecipientOutcome {
     },
 }
 
-/// A campaign's recipients in two dimensions. Where each one is (`pending` … `expired`: one
-/// state each, they add up to `total`), and what was delivered (`sent`, `reminded`: a
-/// recipient whose invitation went out counts as sent whatever became of it later —
-/// accepted, expired, bounced). Expiry and acceptance are outcomes, not delivery states.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, Default)]
-pub struct RecipientCounts {
-    pub total: i64,
-    /// To send: an invitation, a due reminder, or a retry.
-    pub pending: i64,
-    pub sending: i64,
-    /// Delivered (the last message handed to the server), no outcome yet.
-    pub awaiting: i64,
-    pub failed: i64,
-    pub bounced: i64,
-    pub suppressed: i64,
-    pub accepted: i64,
-    pub expired: i64,
-    /// Delivery: invitations sent (whatever the recipient's state is now).
-    pub sent: i64,
-    /// Delivery: reminders sent (whatever the recipient's state is now).
-    pub reminded: i64,
-    /// Soft bounces counted (the recipients stay as they are).
-    pub soft_bounces: i64,
-    /// Reminders scheduled and not yet due or not yet taken up (the campaign waits for them).
-    pub reminders_scheduled: i64,
-    /// When the first and the last scheduled reminder are due.
-    pub next_reminder_at: Option<Timestamp>,
-    pub last_reminder_at: Option<Timestamp>,
-}
-
-impl RecipientCounts {
-    /// Nothing to send now or later: no recipient pending or being sent, no reminder
-    /// scheduled. A running campaign in this state is completed.
-    pub fn nothing_left(&self) -> bool {
-        self.pending == 0 && self.sending == 0 && self.reminders_scheduled == 0
-    }
-}
-
 /// One ledger row as `campaign report` writes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerRow {
     pub seq: i64,
     pub email: String,
-    pub state: String,
+    pub state: RecipientState,
     pub message_id: String,
     pub attempts: i64,
     pub reply: Option<String>,
@@ -248,6 +143,38 @@ pub struct BounceRow {
     pub suppressed: bool,
 }
 
+/// A stored campaign state (parsed once, here).
+fn campaign_state(s: String) -> Result<CampaignState> {
+    CampaignState::parse(&s).map_err(|e| StoreError::Corrupt(format!("campaign state: {e}")))
+}
+
+/// A stored recipient state (parsed once, here).
+fn recipient_state(s: String) -> Result<RecipientState> {
+    RecipientState::parse(&s).map_err(|e| StoreError::Corrupt(format!("recipient state: {e}")))
+}
+
+impl RecipientOutcome {
+    /// The state a recipient's row takes with this outcome.
+    pub fn state(&self) -> RecipientState {
+        match self {
+            RecipientOutcome::Sent { .. } => RecipientState::Sent,
+            RecipientOutcome::Retry { .. } => RecipientState::Pending,
+            RecipientOutcome::Failed { .. } => RecipientState::Failed,
+            RecipientOutcome::Suppressed { .. } => RecipientState::Suppressed,
+        }
+    }
+}
+
+/// The columns an outcome writes besides the state: reply, error, sent at, due at.
+fn outcome_columns(o: &RecipientOutcome) -> (Option<&str>, Option<&str>, Option<i64>, Option<i64>) {
+    match o {
+        RecipientOutcome::Sent { reply, at } => (Some(reply.as_str()), None, Some(at.0), None),
+        RecipientOutcome::Retry { at, error } => (None, Some(error.as_str()), None, Some(at.0)),
+        RecipientOutcome::Failed { error } => (None, Some(error.as_str()), None, None),
+        RecipientOutcome::Suppressed { reason } => (None, Some(reason.as_str()), None, None),
+    }
+}
+
 const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
 
 fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
@@ -256,7 +183,7 @@ fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
         offer_id: r.try_get("offer_id")?,
         name: r.try_get("name")?,
         template: r.try_get("template")?,
-        state: r.try_get("state")?,
+        state: campaign_state(r.try_get("state")?)?,
         pause_reason: r.try_get("pause_reason")?,
         consecutive_failures: r.try_get("consecutive_failures")?,
         created_by: r.try_get("created_by")?,
@@ -353,7 +280,7 @@ impl Store {
         .bind(&c.offer_id)
         .bind(&c.name)
         .bind(&c.template)
-        .bind(&c.state)
+        .bind(c.state.as_str())
         .bind(&c.created_by)
         .bind(c.created_at.0)
         .bind(c.max_per_minute)
@@ -393,34 +320,38 @@ impl Store {
         .await?)
     }
 
-    /// Moves a campaign from one of `from` to `to`; false if it was in none of them.
+    /// Moves a campaign from one of `from` to `to` (compare-and-set; the lifecycle is
+    /// `core::campaign`'s); false if it was in none of them. A finished state stamps
+    /// `finished_at`.
     pub async fn set_campaign_state(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
+        from: &[CampaignState],
+        to: CampaignState,
         reason: Option<&str>,
         now: Timestamp,
     ) -> Result<bool> {
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let from_json = json_text(&from);
         let sql = match self.backend {
             Backend::Sqlite => {
                 "UPDATE campaigns SET state = $1, pause_reason = $2, updated_at = $3, consecutive_failures = 0,
-                    finished_at = CASE WHEN $1 IN ('cancelled', 'completed', 'expired') THEN $3 ELSE finished_at END
+                    finished_at = CASE WHEN $6 = 1 THEN $3 ELSE finished_at END
                  WHERE id = $4 AND state IN (SELECT value FROM json_each($5))"
             }
             Backend::Postgres => {
                 "UPDATE campaigns SET state = $1, pause_reason = $2, updated_at = $3, consecutive_failures = 0,
-                    finished_at = CASE WHEN $1 IN ('cancelled', 'completed', 'expired') THEN $3 ELSE finished_at END
+                    finished_at = CASE WHEN $6 = 1 THEN $3 ELSE finished_at END
                  WHERE id = $4 AND state IN (SELECT json_array_elements_text($5::text::json))"
             }
         };
         let r = sqlx::query(sql)
-            .bind(to)
+            .bind(to.as_str())
             .bind(reason)
             .bind(now.0)
             .bind(id)
             .bind(from_json)
+            .bind(i64::from(to.is_finished()))
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected() == 1)
@@ -589,38 +520,16 @@ impl Store {
         limits: RateLimits,
     ) -> Result<Claim> {
         let mut tx = self.begin_write().await?;
-        let mut buckets: Vec<(String, Bucket, f64)> = Vec::new();
+        // The shared buckets (transport, campaign) first: how many this claim may take.
+        let mut shared: Vec<Level> = Vec::new();
         let mut allow = n;
         let mut limited_until: Option<i64> = None;
-        if limits.per_second > 0 {
-            buckets.push((
-                "transport".into(),
-                Bucket::new(limits.per_second, 1000),
-                0.0,
-            ));
-        }
-        if limits.campaign_per_minute > 0 {
-            buckets.push((
-                format!("campaign:{campaign}"),
-                Bucket::new(limits.campaign_per_minute, 60_000),
-                0.0,
-            ));
-        }
-        if !buckets.is_empty() {
-            let keys: Vec<&str> = buckets.iter().map(|b| b.0.as_str()).collect();
+        let shapes = limits.shared_buckets(campaign);
+        if !shapes.is_empty() {
+            let keys: Vec<&str> = shapes.iter().map(|b| b.0.as_str()).collect();
             let stored = self.load_buckets(&mut tx, &keys).await?;
-            for (key, b, tokens) in buckets.iter_mut() {
-                *tokens = match stored.get(key.as_str()) {
-                    Some((t, at)) => b.refill(*t, *at, now.0),
-                    None => b.burst,
-                };
-                let whole = tokens.floor() as i64;
-                if whole < allow {
-                    allow = whole.max(0);
-                    let at = b.ready_at(*tokens, now.0, 0.0);
-                    limited_until = Some(limited_until.map_or(at, |u: i64| u.max(at)));
-                }
-            }
+            shared = rate::levels(shapes, &stored, now.0);
+            (allow, limited_until) = rate::allowance(&shared, n, now.0);
             if allow == 0 {
                 tx.commit().await?;
                 return Ok(Claim {
@@ -649,7 +558,8 @@ impl Store {
             ),
         };
         let mut deferred = 0;
-        let rows = if limits.per_domain_per_minute == 0 && buckets.is_empty() {
+        let domain_bucket = limits.domain_bucket();
+        let rows = if domain_bucket.is_none() && shared.is_empty() {
             // No limits: one statement.
             let sql = match self.backend {
                 Backend::Sqlite => {
@@ -679,71 +589,36 @@ impl Store {
         } else {
             // Candidates (more than allowed when domains are limited, so that one busy domain
             // does not starve the others), then the domain buckets decide.
-            let look = if limits.per_domain_per_minute > 0 {
-                allow * 4
-            } else {
-                allow
-            };
             let cands = sqlx::query(candidates_sql)
                 .bind(campaign)
                 .bind(now.0)
-                .bind(look)
+                .bind(limits.lookahead(allow))
                 .fetch_all(&mut *tx)
                 .await?;
-            let mut take: Vec<i64> = Vec::new();
-            // Domains out of tokens: (domain, when the first token is back, ms per token).
-            let mut defer: Vec<(String, i64, f64)> = Vec::new();
-            if limits.per_domain_per_minute > 0 {
-                let db = Bucket::new(limits.per_domain_per_minute, 60_000);
-                let mut domains: std::collections::HashMap<String, (f64, f64)> = Default::default();
-                let keys: Vec<String> = cands
-                    .iter()
-                    .map(|r| r.try_get::<String, _>(1).map(|d| format!("domain:{d}")))
-                    .collect::<std::result::Result<std::collections::BTreeSet<_>, _>>()?
-                    .into_iter()
-                    .collect();
-                let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-                let stored = self.load_buckets(&mut tx, &key_refs).await?;
-                for r in &cands {
-                    if take.len() as i64 >= allow {
-                        break;
-                    }
-                    let seq: i64 = r.try_get(0)?;
-                    let domain: String = r.try_get(1)?;
-                    let key = format!("domain:{domain}");
-                    let e = domains.entry(key.clone()).or_insert_with(|| {
-                        let t = match stored.get(key.as_str()) {
-                            Some((t, at)) => db.refill(*t, *at, now.0),
-                            None => db.burst,
-                        };
-                        (t, 0.0)
-                    });
-                    if e.0 >= 1.0 {
-                        e.0 -= 1.0;
-                        take.push(seq);
-                    } else if e.1 == 0.0 {
-                        // Its whole backlog moves at once, one token's time apart, so that it
-                        // leaves the head of the queue to the other domains.
-                        defer.push((domain, db.ready_at(e.0, now.0, 0.0), 1.0 / db.rate));
-                        e.1 = 1.0;
-                    }
+            let cands: Vec<(i64, String)> = cands
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+                .collect::<Result<_>>()?;
+            let pick = match domain_bucket {
+                Some(db) => {
+                    let keys = rate::domain_keys(cands.iter().map(|c| c.1.as_str()));
+                    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    let stored = self.load_buckets(&mut tx, &key_refs).await?;
+                    rate::pick_by_domain(db, &cands, &stored, allow, now.0)
                 }
-                for (key, (tokens, _)) in domains {
-                    buckets.push((key, db, tokens));
-                }
-            } else {
-                for r in &cands {
-                    take.push(r.try_get(0)?);
-                }
-            }
-            let claimed = take.len() as f64;
-            for (key, _, tokens) in buckets.iter_mut() {
-                if key == "transport" || key.starts_with("campaign:") {
-                    *tokens -= claimed;
-                }
-            }
-            let stamp: Vec<(&str, f64)> =
-                buckets.iter().map(|(k, _, t)| (k.as_str(), *t)).collect();
+                None => rate::DomainPick {
+                    take: cands.iter().map(|c| c.0).collect(),
+                    ..Default::default()
+                },
+            };
+            let take = pick.take;
+            let defer = pick.deferred;
+            rate::spend(&mut shared, take.len());
+            let stamp: Vec<(&str, f64)> = shared
+                .iter()
+                .chain(&pick.levels)
+                .map(|l| (l.key.as_str(), l.tokens))
+                .collect();
             self.store_buckets(&mut tx, &stamp, now).await?;
             let claimed = if take.is_empty() {
                 Vec::new()
@@ -777,13 +652,13 @@ impl Store {
                 }
             };
             deferred = defer.len();
-            for (domain, first, every) in &defer {
+            for d in &defer {
                 sqlx::query(defer_sql)
                     .bind(campaign)
-                    .bind(domain)
+                    .bind(&d.domain)
                     .bind(now.0)
-                    .bind(*first)
-                    .bind(*every)
+                    .bind(d.first)
+                    .bind(d.every_ms)
                     .bind(DEFER_WINDOW)
                     .execute(&mut *tx)
                     .await?;
@@ -824,7 +699,7 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         keys: &[&str],
-    ) -> Result<std::collections::HashMap<String, (f64, i64)>> {
+    ) -> Result<std::collections::HashMap<String, Stored>> {
         if keys.is_empty() {
             return Ok(Default::default());
         }
@@ -855,7 +730,8 @@ impl Store {
         for r in &rows {
             let at: i64 = r.try_get(2)?;
             if at >= 0 {
-                out.insert(r.try_get::<String, _>(0)?, (r.try_get::<f64, _>(1)?, at));
+                let tokens = r.try_get::<f64, _>(1)?;
+                out.insert(r.try_get::<String, _>(0)?, Stored { tokens, at });
             }
         }
         Ok(out)
@@ -933,21 +809,16 @@ impl Store {
                         let (seq, attempts, state, reply, error, sent, due) = match chunk.get(i) {
                             None => (-1, 0, "", None, None, None, None),
                             Some((r, o)) => {
-                                let (state, reply, error, sent, due) = match o {
-                                    RecipientOutcome::Sent { reply, at } => {
-                                        ("sent", Some(reply.as_str()), None, Some(at.0), None)
-                                    }
-                                    RecipientOutcome::Retry { at, error } => {
-                                        ("pending", None, Some(error.as_str()), None, Some(at.0))
-                                    }
-                                    RecipientOutcome::Failed { error } => {
-                                        ("failed", None, Some(error.as_str()), None, None)
-                                    }
-                                    RecipientOutcome::Suppressed { reason } => {
-                                        ("suppressed", None, Some(reason.as_str()), None, None)
-                                    }
-                                };
-                                (r.seq, r.attempts, state, reply, error, sent, due)
+                                let (reply, error, sent, due) = outcome_columns(o);
+                                (
+                                    r.seq,
+                                    r.attempts,
+                                    o.state().as_str(),
+                                    reply,
+                                    error,
+                                    sent,
+                                    due,
+                                )
                             }
                         };
                         q = q
@@ -967,20 +838,8 @@ impl Store {
         }
         let mut by_campaign: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
         for (r, o) in outcomes {
-            let (state, reply, error, sent_at, due_at) = match o {
-                RecipientOutcome::Sent { reply, at } => {
-                    ("sent", Some(reply.as_str()), None, Some(at.0), None)
-                }
-                RecipientOutcome::Retry { at, error } => {
-                    ("pending", None, Some(error.as_str()), None, Some(at.0))
-                }
-                RecipientOutcome::Failed { error } => {
-                    ("failed", None, Some(error.as_str()), None, None)
-                }
-                RecipientOutcome::Suppressed { reason } => {
-                    ("suppressed", None, Some(reason.as_str()), None, None)
-                }
-            };
+            let state = o.state().as_str();
+            let (reply, error, sent_at, due_at) = outcome_columns(o);
             by_campaign.entry(&r.campaign_id).or_default().push(json!({
                 "seq": r.seq, "attempts": r.attempts, "state": state, "reply": reply, "error": error, "sent_at": sent_at, "due_at": due_at,
             }));
@@ -1018,7 +877,7 @@ impl Store {
         .await?;
         let mut c = RecipientCounts::default();
         for r in &rows {
-            let state: String = r.try_get(0)?;
+            let state = recipient_state(r.try_get(0)?)?;
             let n: i64 = r.try_get(1)?;
             c.total += n;
             c.soft_bounces += r.try_get::<i64, _>(2)?;
@@ -1037,17 +896,16 @@ impl Store {
                         .map_or(Timestamp(t), |x| x.max(Timestamp(t))),
                 );
             }
-            match state.as_str() {
-                "pending" => c.pending += n,
-                "sending" => c.sending += n,
-                "sent" => c.awaiting += n,
-                "failed" => c.failed += n,
-                "bounced" => c.bounced += n,
-                "suppressed" => c.suppressed += n,
-                "accepted" => c.accepted += n,
-                "expired" => c.expired += n,
-                _ => {}
-            }
+            *match state {
+                RecipientState::Pending => &mut c.pending,
+                RecipientState::Sending => &mut c.sending,
+                RecipientState::Sent => &mut c.awaiting,
+                RecipientState::Failed => &mut c.failed,
+                RecipientState::Bounced => &mut c.bounced,
+                RecipientState::Suppressed => &mut c.suppressed,
+                RecipientState::Accepted => &mut c.accepted,
+                RecipientState::Expired => &mut c.expired,
+            } += n;
         }
         Ok(c)
     }
@@ -1068,7 +926,7 @@ impl Store {
                 Ok(LedgerRow {
                     seq: r.try_get("seq")?,
                     email: r.try_get("email")?,
-                    state: r.try_get("state")?,
+                    state: recipient_state(r.try_get("state")?)?,
                     message_id: r.try_get("message_id")?,
                     attempts: r.try_get("attempts")?,
                     reply: r.try_get("reply")?,
@@ -1150,7 +1008,8 @@ impl Store {
 
     /// Campaigns (running or paused) whose offer is no longer open or has expired: their
     /// recipients still waiting (`pending`, or `sent` and not accepted) become `expired`, and
-    /// the campaign `expired`. Returns the campaigns expired.
+    /// the campaign `expired`. Returns the campaigns expired. (The states listed in the SQL
+    /// are `CampaignAction::Expire`'s in `core::campaign`; a test there pins them.)
     pub async fn expire_campaigns(&self, now: Timestamp) -> Result<Vec<String>> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT c.id FROM campaigns c JOIN offers o ON o.offer_id = c.offer_id JOIN instances i ON i.id = o.instance_id
@@ -1406,15 +1265,15 @@ impl Store {
     }
 
     /// How many campaigns are in each state that can still change (draft, running, paused,
-    /// completed); states with none are left out.
-    pub async fn campaign_state_counts(&self) -> Result<Vec<(String, i64)>> {
+    /// completed: not `is_terminal` in `core::campaign`); states with none are left out.
+    pub async fn campaign_state_counts(&self) -> Result<Vec<(CampaignState, i64)>> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*) FROM campaigns WHERE state IN ('draft', 'running', 'paused', 'completed') GROUP BY state",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((campaign_state(r.try_get(0)?)?, r.try_get(1)?)))
             .collect()
     }
 }

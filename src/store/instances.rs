@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::*;
 use crate::core::domain::{InstanceId, Timestamp};
+use crate::core::instance::{EmailRow, HistoryRow};
 
 #[derive(Debug, Clone)]
 pub struct InstanceRow {
@@ -18,16 +19,6 @@ pub struct InstanceRow {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub final_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HistoryRow {
-    pub seq: i64,
-    pub event: String,
-    pub from: Option<String>,
-    pub to: String,
-    pub at: Timestamp,
-    pub actor: String,
 }
 
 #[derive(Debug, Clone)]
@@ -63,21 +54,6 @@ pub struct Commit {
     pub fence: Option<JobFence>,
     /// Domain rows written with the transition (an offer with its instance, an acceptance…).
     pub records: Vec<Record>,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EmailRow {
-    pub message_id: String,
-    pub template: String,
-    pub locale: String,
-    pub role: String,
-    pub recipient: String,
-    pub state: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub reply: Option<String>,
-    pub created_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
 }
 
 /// One transition inside a write transaction; returns its new version and whether it

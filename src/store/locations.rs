@@ -4,14 +4,7 @@ use sqlx::Row;
 
 use super::*;
 use crate::core::domain::Timestamp;
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct Location {
-    pub id: String,
-    pub name: String,
-    pub country: String,
-    pub partner_id: String,
-}
+use crate::core::offer::Location;
 
 impl Store {
     /// Upserts what a sync saw. Returns (new, updated).

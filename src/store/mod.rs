@@ -118,7 +118,6 @@ mod users;
 pub use campaigns::*;
 pub use instances::*;
 pub use jobs::*;
-pub use locations::*;
 pub use offers::*;
 pub use schedules::*;
 pub use scratch::*;

@@ -1,125 +1,22 @@
 //! Offers and what hangs off them: the rows written with transitions ([`Record`]) and the
-//! queries that track, list and search them. Lifecycle states come from `instances`.
+//! queries that track, list and search them, read into the `core::offer` values the services
+//! return. Lifecycle states come from `instances`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{EmailRow, Result, Store, StoreError, json_text};
+use super::{Result, Store, StoreError, json_text};
 use crate::core::domain::{
-    AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, ProductId,
-    Span, Timestamp,
+    AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, Span,
+    Timestamp,
 };
-
-/// One product line of an offer or an acceptance. `licences` is None for trials.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OfferLine {
-    pub id: ProductId,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub licences: Option<u32>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OfferRow {
-    pub offer_id: OfferId,
-    pub instance_id: InstanceId,
-    pub kind: OfferKind,
-    pub location_id: String,
-    pub country: Country,
-    pub products: Vec<OfferLine>,
-    pub delegated_admin: Option<AdminRole>,
-    /// The relationship extends itself at its end (limited administration only).
-    pub auto_extend: bool,
-    pub key_id: String,
-    pub link: String,
-    pub message: Option<String>,
-    pub created_by: String,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-impl OfferRow {
-    /// The advisor code: the last path segment of the offer's link.
-    pub fn advisor_code(&self) -> &str {
-        self.link.rsplit('/').next().unwrap_or_default()
-    }
-}
-
-/// An offer with its lifecycle state.
-#[derive(Debug, Clone, Serialize)]
-pub struct OfferView {
-    #[serde(flatten)]
-    pub offer: OfferRow,
-    pub state: String,
-    pub final_at: Option<Timestamp>,
-    /// When the offer's partner location left the location source (None: available).
-    pub location_removed_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InvitationRow {
-    pub instance_id: InstanceId,
-    pub offer_id: OfferId,
-    pub recipient: EmailAddress,
-    pub locale: String,
-    pub created_by: String,
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct InvitationView {
-    #[serde(flatten)]
-    pub invitation: InvitationRow,
-    pub state: String,
-    pub emails: Vec<EmailRow>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AcceptanceRow {
-    pub instance_id: InstanceId,
-    pub offer_id: OfferId,
-    pub organisation: String,
-    pub domain: DomainName,
-    pub admin_email: EmailAddress,
-    pub products: Vec<OfferLine>,
-    pub delegated_admin: Option<AdminRole>,
-    pub relationship_id: Option<InstanceId>,
-    pub accepted_at: Timestamp,
-    /// When the admin mailbox confirmed it; None while `unconfirmed` (or expired so).
-    pub confirmed_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RelationshipView {
-    pub id: InstanceId,
-    pub role: Option<String>,
-    pub state: String,
-    pub ends_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AcceptanceView {
-    #[serde(flatten)]
-    pub acceptance: AcceptanceRow,
-    pub state: String,
-    pub relationship: Option<RelationshipView>,
-    pub signup: Option<SignupRow>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SignupRow {
-    pub id: i64,
-    pub advisor_code: String,
-    pub offer_id: Option<String>,
-    pub domain: String,
-    pub completed_at: Timestamp,
-    pub received_at: Timestamp,
-    pub source: String,
-    pub acceptance_id: Option<String>,
-    pub matched_at: Option<Timestamp>,
-}
+use crate::core::offer::{
+    AcceptanceRow, AcceptanceView, CustomerInvitation, CustomerView, InvitationRow, InvitationView,
+    Location, OfferFilter, OfferLine, OfferRow, OfferView, RelationshipView, ResellerCustomer,
+    ResellerRow, ResellerView, SignupRow,
+};
 
 #[derive(Debug, Clone)]
 pub struct NewSignup {
@@ -139,59 +36,6 @@ pub struct TokenRow {
     pub secret_hash: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ResellerRow {
-    pub mpn_id: MpnId,
-    pub instance_id: InstanceId,
-    pub name: String,
-    pub email: EmailAddress,
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ResellerView {
-    #[serde(flatten)]
-    pub reseller: ResellerRow,
-    pub state: String,
-    pub customers: Vec<ResellerCustomer>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ResellerCustomer {
-    pub mpn_id: String,
-    pub domain: String,
-    pub acceptance_id: Option<String>,
-    /// Only while the partnership is active: a removed reseller is no one's support contact.
-    pub support_contact: bool,
-    /// The state of the reseller's partnership (`active`, `removed`, …); the association
-    /// stays when a partnership ends.
-    pub partnership: String,
-    pub created_at: Timestamp,
-}
-
-/// A customer found by search: its acceptances (with offers), the partner's invitations to
-/// it, and resellers.
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerView {
-    pub domain: String,
-    /// `accepted` (an acceptance matches) or `invited` (only invitations match: no
-    /// organisation and no admin emails).
-    pub source: &'static str,
-    pub organisation: String,
-    pub admin_emails: Vec<String>,
-    pub acceptances: Vec<AcceptanceView>,
-    /// Invitations sent to the user name or to addresses at the domain, with their state.
-    pub invitations: Vec<CustomerInvitation>,
-    pub resellers: Vec<ResellerCustomer>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerInvitation {
-    #[serde(flatten)]
-    pub invitation: InvitationRow,
-    pub state: String,
 }
 
 /// Rows written in the transaction of a transition.
@@ -489,19 +333,6 @@ fn signup_row(r: &AnyRow) -> Result<SignupRow> {
     })
 }
 
-/// Filters of an offer list; all optional.
-#[derive(Debug, Clone, Default)]
-pub struct OfferFilter {
-    pub state: Option<String>,
-    pub kind: Option<OfferKind>,
-    pub location_id: Option<String>,
-    pub created_from: Option<Timestamp>,
-    pub created_to: Option<Timestamp>,
-    /// Offers created before this one (by creation time, then id): the next page.
-    pub before: Option<(Timestamp, OfferId)>,
-    pub limit: i64,
-}
-
 impl StoreError {
     /// A unique constraint refused the write (e.g. the same customer accepting twice at once).
     pub fn is_unique_violation(&self) -> bool {
@@ -753,8 +584,8 @@ impl Store {
     }
 
     /// Counts one hit on a fixed-window rate limit: true while `key` has had at most `limit`
-    /// hits in the current window of `window` (windows start at multiples of it since the
-    /// epoch). One statement, atomic on either store, so the limit holds across nodes. Only a
+    /// hits in the current window of `window` (the arithmetic: `core::rate::FixedWindow`).
+    /// One statement, atomic on either store, so the limit holds across nodes. Only a
     /// SHA-256 of the key is stored (keys name addresses and clients).
     pub async fn rate_hit(
         &self,
@@ -764,7 +595,8 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool> {
         let key = crate::core::links::sha256_hex(key);
-        let start = now.0 - now.0.rem_euclid(window.0.max(1));
+        let limits = crate::core::rate::FixedWindow { window, limit };
+        let start = limits.start(now).0;
         let count: i64 = sqlx::query_scalar(
             "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1)
              ON CONFLICT (key) DO UPDATE SET
@@ -776,7 +608,7 @@ impl Store {
         .bind(start)
         .fetch_one(&self.pool)
         .await?;
-        Ok(count <= i64::from(limit))
+        Ok(limits.allows(count))
     }
 
     /// Records a reported sign-up; false if the same (code, domain) was reported before.
@@ -1066,7 +898,7 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn location(&self, id: &str) -> Result<Option<super::Location>> {
+    pub async fn location(&self, id: &str) -> Result<Option<Location>> {
         Ok(self
             .locations()
             .await?

@@ -201,7 +201,7 @@ async fn spend(rt: &AppState, l: Locale, key: &str, window_s: u64, limit: u32) -
         return None;
     }
     let window = crate::core::domain::Span(window_s as i64 * 1000);
-    match rt.store.rate_hit(key, window, limit, rt.clock.now()).await {
+    match rt.rate_hit(key, window, limit).await {
         Ok(true) => None,
         Ok(false) => Some(limited(rt, l, window_s)),
         Err(e) => {

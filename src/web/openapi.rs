@@ -48,6 +48,27 @@ use super::error::ERROR_CODES;
         api::instances::show_instance,
         api::instances::send_event,
     ),
+    components(schemas(
+        api::formats::OfferIdText,
+        api::formats::AdvisorCodeText,
+        api::formats::InstanceIdText,
+        api::formats::MpnIdText,
+        api::formats::DomainText,
+        api::formats::EmailText,
+        api::formats::CustomerQueryText,
+        api::formats::ProductIdText,
+        api::formats::CountryText,
+        api::formats::NameText,
+        api::formats::DateOrTimeText,
+        api::formats::RecipientText,
+        api::formats::DurationText,
+        api::formats::TemplateNameText,
+        api::formats::LocationIdText,
+        api::formats::WorkflowWordText,
+        api::formats::OfferCursorText,
+        api::OfferStateName,
+        api::OfferKindName,
+    )),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

@@ -16,7 +16,7 @@ use askama::filters::{Escaper, Safe};
 
 use crate::core::config::PartnerSettings;
 use crate::core::domain::{AdminRole, Locale, OfferKind, Timestamp};
-use crate::store::{OfferLine, OfferView};
+use crate::core::offer::{OfferLine, OfferView};
 
 /// The pages' HTML escaper (askama.toml names it for `.html` templates): `& < > " '` become
 /// `&amp; &lt; &gt; &quot; &#39;`, for element content and quoted attribute values.
@@ -1312,7 +1312,7 @@ mod tests {
             OfferKind::DelegatedAdmin => vec![],
         };
         OfferView {
-            offer: crate::store::OfferRow {
+            offer: crate::core::offer::OfferRow {
                 offer_id: crate::core::domain::OfferId::parse("PF-ABCDEFGHJKLM").unwrap(),
                 instance_id: crate::core::domain::InstanceId::parse("in_abc").unwrap(),
                 kind,
@@ -1337,8 +1337,8 @@ mod tests {
     fn pending(o: OfferView, role: Option<AdminRole>) -> crate::offers::PendingConfirmation {
         let products = o.offer.products.clone();
         crate::offers::PendingConfirmation {
-            acceptance: crate::store::AcceptanceView {
-                acceptance: crate::store::AcceptanceRow {
+            acceptance: crate::core::offer::AcceptanceView {
+                acceptance: crate::core::offer::AcceptanceRow {
                     instance_id: crate::core::domain::InstanceId::parse("in_acc").unwrap(),
                     offer_id: o.offer.offer_id.clone(),
                     organisation: format!("Org {HOSTILE}"),

@@ -13,8 +13,11 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::campaigns::{BadRow, ImportReport};
+use crate::core::campaign::{CampaignRow, RecipientCounts};
 use crate::core::domain::{Role, Timestamp};
-use crate::store::{CampaignRow, RecipientCounts};
+use crate::web::api::formats::{
+    DurationText, NameText, OfferIdText, RecipientText, TemplateNameText,
+};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json, parse_offer_id};
 
@@ -24,19 +27,22 @@ use crate::web::{auth, parse_json, parse_offer_id};
 #[schema(as = NewCampaign)]
 pub struct CampaignBody {
     /// An open offer's Offer ID.
-    #[schema(example = "PF-ABCDEFGHJKLM")]
+    #[schema(value_type = OfferIdText)]
     offer_id: String,
-    #[schema(example = "Spring trial")]
+    #[schema(value_type = NameText, example = "Spring trial")]
     name: String,
     /// An email template; default: the offer kind's invitation template.
+    #[schema(value_type = Option<TemplateNameText>)]
     template: Option<String>,
     /// Overall cap, messages per minute.
-    #[schema(minimum = 1, example = 60)]
+    #[schema(minimum = 1, maximum = 4294967295_i64, example = 60)]
+    #[serde(default, deserialize_with = "super::whole_number")]
     max_per_minute: Option<u32>,
     /// Follow-up delay for those who have not accepted, e.g. `3d`.
-    #[schema(example = "3d")]
+    #[schema(value_type = Option<DurationText>)]
     reminder_after: Option<String>,
     /// Default: `invitation_reminder`.
+    #[schema(value_type = Option<TemplateNameText>)]
     reminder_template: Option<String>,
 }
 
@@ -51,7 +57,7 @@ pub struct CampaignBody {
     request_body = CampaignBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The campaign, a draft", body = Object),
+        (status = 201, description = "The campaign, a draft", body = CampaignRow),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -94,7 +100,6 @@ pub async fn create_campaign(
 
 #[derive(Serialize, ToSchema)]
 pub struct CampaignList {
-    #[schema(value_type = Vec<Object>)]
     campaigns: Vec<CampaignRow>,
 }
 
@@ -118,7 +123,7 @@ pub async fn list_campaigns(
 ) -> ApiResult<Json<CampaignList>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(CampaignList {
-        campaigns: rt.store.campaigns().await?,
+        campaigns: crate::campaigns::list(&rt).await?,
     }))
 }
 
@@ -127,11 +132,9 @@ pub async fn list_campaigns(
 pub struct CampaignStatus {
     /// The campaign's fields: id, offer_id, name, template, state, pause_reason, ….
     #[serde(flatten)]
-    #[schema(value_type = Object)]
     campaign: CampaignRow,
     /// Delivery (sent, reminded) and where each recipient is (pending … awaiting, accepted,
     /// expired).
-    #[schema(value_type = Object)]
     counts: RecipientCounts,
     /// Running with nothing to send now: when the last scheduled reminder is due.
     #[schema(value_type = Option<String>, format = DateTime)]
@@ -181,7 +184,7 @@ pub async fn show_campaign(
 #[schema(as = Recipients)]
 pub struct RecipientsBody {
     /// Each an object of columns: `email` (required), `name`, `company`, `locale`, ….
-    #[schema(value_type = Vec<Object>, example = json!([{ "email": "it@contoso.example", "name": "Dana Doe", "locale": "en" }]))]
+    #[schema(value_type = Vec<RecipientText>)]
     recipients: Vec<Map<String, Value>>,
 }
 
@@ -189,10 +192,8 @@ pub struct RecipientsBody {
 #[derive(Serialize, ToSchema)]
 pub struct RecipientsReport {
     /// Counts: added, duplicates, suppressed, refused.
-    #[schema(value_type = Object)]
     report: ImportReport,
     /// Each refused row (line, reason); at most 1000.
-    #[schema(value_type = Vec<Object>)]
     bad_rows: Vec<BadRow>,
 }
 
@@ -263,7 +264,7 @@ async fn campaign_action(
         "resume" => crate::campaigns::resume(&rt, &id).await?,
         _ => crate::campaigns::cancel(&rt, &id).await?,
     };
-    let n = rt.store.recipient_counts(&c.id).await?;
+    let n = crate::campaigns::counts(&rt, &c.id).await?;
     Ok(Json(campaign_status(c, n)))
 }
 

@@ -12,8 +12,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::offers::parse_country;
 use crate::app::AppState;
 use crate::core::catalog::Product;
-use crate::core::domain::{Role, Timestamp};
+use crate::core::domain::Role;
+use crate::core::offer::LocationView;
 use crate::offers::OfferError;
+use crate::web::api::formats::CountryText;
 use crate::web::error::{ApiError, ApiResult, ErrorBody};
 use crate::web::{auth, query_map};
 
@@ -23,13 +25,12 @@ use crate::web::{auth, query_map};
 #[allow(dead_code)]
 pub struct CatalogQuery {
     /// Only the products sold in this usage country (ISO 3166-1 alpha-2).
-    #[param(example = "DE", pattern = "^[A-Za-z]{2}$")]
+    #[param(value_type = Option<CountryText>)]
     country: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CatalogList {
-    #[schema(value_type = Vec<Object>)]
     products: Vec<Product>,
 }
 
@@ -69,19 +70,6 @@ pub async fn catalog(
     }))
 }
 
-/// A synced partner location.
-#[derive(Serialize, ToSchema)]
-pub struct LocationView {
-    #[schema(example = "loc-berlin")]
-    id: String,
-    name: String,
-    #[schema(example = "DE")]
-    country: String,
-    partner_id: String,
-    #[schema(value_type = String, format = DateTime)]
-    first_seen_at: Timestamp,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct LocationList {
     locations: Vec<LocationView>,
@@ -106,18 +94,8 @@ pub async fn locations(
     headers: HeaderMap,
 ) -> ApiResult<Json<LocationList>> {
     auth(&rt, &headers, Role::Viewer).await?;
-    let locs = rt.store.locations().await?;
     Ok(Json(LocationList {
-        locations: locs
-            .into_iter()
-            .map(|(l, first)| LocationView {
-                id: l.id,
-                name: l.name,
-                country: l.country,
-                partner_id: l.partner_id,
-                first_seen_at: first,
-            })
-            .collect(),
+        locations: crate::offers::locations(&rt).await?,
     }))
 }
 

@@ -11,8 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::core::domain::Role;
+use crate::core::offer::CustomerView;
 use crate::offers;
-use crate::store::CustomerView;
+use crate::web::api::formats::CustomerQueryText;
 use crate::web::error::{ApiResult, ErrorBody};
 use crate::web::{auth, query_map};
 
@@ -23,13 +24,12 @@ use crate::web::{auth, query_map};
 pub struct CustomerSearch {
     /// An exact user name (`person@contoso.com`) or an exact domain (`contoso.com`); no
     /// wildcards.
-    #[param(example = "contoso.example")]
+    #[param(value_type = CustomerQueryText)]
     q: String,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerList {
-    #[schema(value_type = Vec<Object>)]
     customers: Vec<CustomerView>,
 }
 

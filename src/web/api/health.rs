@@ -38,7 +38,7 @@ pub struct Unavailable {
     )
 )]
 pub async fn healthz(State(rt): State<Arc<AppState>>) -> Response {
-    match rt.store.count_jobs("failed", None).await {
+    match crate::jobs::inspect::failed_count(&rt).await {
         Ok(failed) => Json(Health {
             status: "ok",
             node: rt.node.clone(),

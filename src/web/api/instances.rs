@@ -6,14 +6,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::LocaleName;
 use crate::app::AppState;
-use crate::core::domain::{InstanceId, Locale, Role, Timestamp};
-use crate::store::{EmailRow, HistoryRow, StoreError};
+use crate::core::domain::{InstanceId, Locale, Role};
+use crate::core::instance::{InstanceDetail, Transitioned};
+use crate::web::api::formats::{InstanceIdText, WorkflowWordText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -34,7 +35,7 @@ use crate::web::{auth, parse_json};
 }))]
 pub struct StartBody {
     /// A workflow's name (`workflows/*.toml`).
-    #[schema(example = "trial_invitation")]
+    #[schema(value_type = WorkflowWordText)]
     workflow: String,
     /// The instance's data; must fit the workflow.
     #[serde(default)]
@@ -43,7 +44,7 @@ pub struct StartBody {
     #[schema(value_type = Option<LocaleName>, example = "en")]
     locale: Option<String>,
     /// An event to send right after creation, e.g. "send".
-    #[schema(example = "send")]
+    #[schema(value_type = Option<WorkflowWordText>, example = "send")]
     event: Option<String>,
 }
 
@@ -57,7 +58,7 @@ pub struct StartBody {
     request_body = StartBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 201, description = "The instance", body = InstanceView),
+        (status = 201, description = "The instance", body = InstanceDetail),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -86,79 +87,8 @@ pub async fn start_instance(
     if let Some(ev) = &b.event {
         rt.engine.fire(&id, ev, &actor).await?;
     }
-    let body = instance_view(&rt, &id).await?;
+    let body = rt.engine.detail(&id).await?;
     Ok((StatusCode::CREATED, Json(body)).into_response())
-}
-
-/// A pending or past timer of an instance.
-#[derive(Serialize, ToSchema)]
-pub struct TimerView {
-    #[schema(value_type = Option<String>)]
-    name: Option<String>,
-    #[schema(value_type = Option<String>)]
-    event: Option<String>,
-    state: String,
-    #[schema(value_type = String, format = DateTime)]
-    run_at: Timestamp,
-}
-
-/// A workflow instance with its history, emails and timers.
-#[derive(Serialize, ToSchema)]
-pub struct InstanceView {
-    #[schema(value_type = String)]
-    id: InstanceId,
-    workflow: String,
-    state: String,
-    version: i64,
-    locale: String,
-    #[schema(value_type = Object)]
-    data: Map<String, Value>,
-    #[schema(value_type = String, format = DateTime)]
-    created_at: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    updated_at: Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    final_at: Option<Timestamp>,
-    #[schema(value_type = Vec<Object>)]
-    history: Vec<HistoryRow>,
-    #[schema(value_type = Vec<Object>)]
-    emails: Vec<EmailRow>,
-    timers: Vec<TimerView>,
-}
-
-pub async fn instance_view(rt: &AppState, id: &InstanceId) -> Result<InstanceView, StoreError> {
-    let inst = rt.store.instance(id).await?;
-    let history = rt.store.history(id).await?;
-    let emails = rt.store.emails_of(id).await?;
-    let timers = rt.store.timers_of(id).await?;
-    Ok(InstanceView {
-        id: inst.id,
-        workflow: inst.workflow,
-        state: inst.state,
-        version: inst.version,
-        locale: inst.locale,
-        data: inst.data,
-        created_at: inst.created_at,
-        updated_at: inst.updated_at,
-        final_at: inst.final_at,
-        history,
-        emails,
-        timers: timers
-            .into_iter()
-            .map(|t| TimerView {
-                name: t.payload.timer().map(|x| x.timer.clone()),
-                event: t.payload.timer().map(|x| x.event.clone()),
-                state: t.state,
-                run_at: t.run_at,
-            })
-            .collect(),
-    })
-}
-
-/// [`instance_view`] as JSON (the CLI prints it).
-pub async fn instance_json(rt: &AppState, id: &InstanceId) -> Result<Value, StoreError> {
-    let v = instance_view(rt, id).await?;
-    Ok(serde_json::to_value(v).unwrap_or(Value::Null))
 }
 
 fn parse_id(id: &str) -> ApiResult<InstanceId> {
@@ -172,10 +102,10 @@ fn parse_id(id: &str) -> ApiResult<InstanceId> {
     get,
     path = "/api/v1/instances/{id}",
     tag = "instances",
-    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    params(("id" = InstanceIdText, Path, description = "The instance id")),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The instance", body = InstanceView),
+        (status = 200, description = "The instance", body = InstanceDetail),
         (status = 400, description = "Not an instance id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -186,10 +116,10 @@ pub async fn show_instance(
     State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<InstanceView>> {
+) -> ApiResult<Json<InstanceDetail>> {
     auth(&rt, &headers, Role::Admin).await?;
     let id = parse_id(&id)?;
-    Ok(Json(instance_view(&rt, &id).await?))
+    Ok(Json(rt.engine.detail(&id).await?))
 }
 
 /// An event to send (`Event`).
@@ -198,7 +128,7 @@ pub async fn show_instance(
 #[schema(as = Event)]
 pub struct EventBody {
     /// An event the instance's workflow knows, e.g. `send`.
-    #[schema(example = "send")]
+    #[schema(value_type = WorkflowWordText, example = "send")]
     event: String,
 }
 
@@ -209,11 +139,11 @@ pub struct EventBody {
     post,
     path = "/api/v1/instances/{id}/events",
     tag = "instances",
-    params(("id" = String, Path, description = "The instance id", example = "in_abcdefghijklmnopqrst")),
+    params(("id" = InstanceIdText, Path, description = "The instance id")),
     request_body = EventBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The transition it made", body = Object),
+        (status = 200, description = "The transition it made", body = Transitioned),
         (status = 400, description = "Malformed body or instance id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -226,7 +156,7 @@ pub async fn send_event(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
-) -> ApiResult<Json<crate::engine::Transitioned>> {
+) -> ApiResult<Json<Transitioned>> {
     let actor = auth(&rt, &headers, Role::Admin).await?;
     let id = parse_id(&id)?;
     let b: EventBody = parse_json(&body)?;

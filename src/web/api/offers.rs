@@ -16,8 +16,13 @@ use crate::app::AppState;
 use crate::core::domain::{
     AdminRole, Country, EmailAddress, Locale, OfferKind, ProductId, Role, Timestamp,
 };
+use crate::core::offer::{InvitationSent, OfferFilter, OfferTracking, OfferView};
 use crate::offers::{self, LineRequest, NewOffer, OfferError};
-use crate::store::{OfferFilter, OfferView};
+use crate::web::api::OfferStateName;
+use crate::web::api::formats::{
+    CountryText, DateOrTimeText, EmailText, LocationIdText, NameText, OfferCursorText, OfferIdText,
+    ProductIdText,
+};
 use crate::web::error::{ApiError, ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json, parse_offer_id, query_map};
 
@@ -36,10 +41,10 @@ pub struct OfferBody {
     #[schema(value_type = OfferKindName, example = "purchase")]
     kind: String,
     /// A synced partner location (`GET /api/v1/locations`).
-    #[schema(example = "loc-berlin", min_length = 1, max_length = 100)]
+    #[schema(value_type = LocationIdText)]
     location_id: String,
     /// The usage country, an assigned ISO 3166-1 alpha-2 code.
-    #[schema(example = "DE", pattern = "^[A-Za-z]{2}$")]
+    #[schema(value_type = CountryText)]
     country: String,
     #[serde(default)]
     products: Vec<LineBody>,
@@ -59,10 +64,10 @@ pub struct OfferBody {
 /// One product line of a new offer.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = OfferLine)]
+#[schema(as = NewOfferLine)]
 pub struct LineBody {
     /// A catalog product id (`GET /api/v1/catalog`).
-    #[schema(example = "m365-e3")]
+    #[schema(value_type = ProductIdText)]
     id: String,
     /// Within the product's limits; default: its minimum.
     #[schema(example = 25)]
@@ -137,7 +142,7 @@ pub fn parse_new_offer(body: &[u8]) -> ApiResult<NewOffer> {
     request_body = OfferBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The offer, as `GET /api/v1/offers/{offer_id}` shows it", body = Object),
+        (status = 201, description = "The offer, as `GET /api/v1/offers/{offer_id}` shows it", body = OfferTracking),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -167,24 +172,25 @@ pub async fn create_offer(
 #[allow(dead_code)]
 pub struct OfferQuery {
     /// `created`, `open`, `expired` or `withdrawn`.
-    #[param(example = "open")]
+    #[param(value_type = Option<OfferStateName>)]
     state: Option<String>,
     /// `trial`, `purchase` or `delegated_admin`.
-    #[param(example = "purchase")]
+    #[param(value_type = Option<OfferKindName>)]
     kind: Option<String>,
     /// A location id.
-    #[param(example = "loc-berlin")]
+    #[param(value_type = Option<LocationIdText>)]
     location: Option<String>,
     /// A date (`2026-11-22`, midnight UTC) or an RFC 3339 date-time.
-    #[param(example = "2026-01-01")]
+    #[param(value_type = Option<DateOrTimeText>)]
     created_from: Option<String>,
     /// A date (`2026-11-22`, midnight UTC) or an RFC 3339 date-time.
-    #[param(example = "2036-01-01T00:00:00Z")]
+    #[param(value_type = Option<DateOrTimeText>)]
     created_to: Option<String>,
     /// 1 to 1000 (default 100).
     #[param(minimum = 1, maximum = 1000, example = 50)]
     limit: Option<i64>,
     /// The `next` value of the previous page.
+    #[param(value_type = Option<OfferCursorText>)]
     before: Option<String>,
 }
 
@@ -196,7 +202,7 @@ pub fn parse_filter(m: &Map<String, Value>) -> ApiResult<OfferFilter> {
 /// One page of offers.
 #[derive(Serialize, ToSchema)]
 pub struct OffersPage<'a> {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<OfferView>)]
     offers: &'a [OfferView],
     /// `before` for the next page; null on the last one.
     next: Option<String>,
@@ -259,10 +265,10 @@ pub async fn list_offers(
     get,
     path = "/api/v1/offers/{offer_id}",
     tag = "offers",
-    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    params(("offer_id" = OfferIdText, Path, description = "The Offer ID")),
     security(("bearer" = ["viewer"])),
     responses(
-        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 200, description = "The offer's tracking view", body = OfferTracking),
         (status = 400, description = "Not an Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -273,7 +279,7 @@ pub async fn show_offer(
     State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OfferTracking>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(offers::tracking(&rt, &parse_offer_id(&id)?).await?))
 }
@@ -285,10 +291,10 @@ pub async fn show_offer(
     post,
     path = "/api/v1/offers/{offer_id}/withdraw",
     tag = "offers",
-    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    params(("offer_id" = OfferIdText, Path, description = "The Offer ID")),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The offer's tracking view", body = Object),
+        (status = 200, description = "The offer's tracking view", body = OfferTracking),
         (status = 400, description = "Not an Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -300,7 +306,7 @@ pub async fn withdraw_offer(
     State(rt): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OfferTracking>> {
     let actor = auth(&rt, &headers, Role::Admin).await?;
     let id = parse_offer_id(&id)?;
     offers::withdraw(&rt, &id, &actor).await?;
@@ -312,13 +318,13 @@ pub async fn withdraw_offer(
 #[serde(deny_unknown_fields)]
 #[schema(as = NewInvitation)]
 pub struct InviteBody {
-    #[schema(format = Email, example = "it@contoso.example")]
+    #[schema(value_type = EmailText)]
     recipient: String,
     /// The email's language; default: the partner's.
     #[schema(value_type = Option<LocaleName>, example = "en")]
     locale: Option<String>,
     /// The recipient's name, for the greeting.
-    #[schema(example = "Dana Doe", max_length = 200)]
+    #[schema(value_type = Option<NameText>, example = "Dana Doe")]
     name: Option<String>,
 }
 
@@ -329,11 +335,11 @@ pub struct InviteBody {
     post,
     path = "/api/v1/offers/{offer_id}/invitations",
     tag = "offers",
-    params(("offer_id" = String, Path, description = "The Offer ID", example = "PF-ABCDEFGHJKLM")),
+    params(("offer_id" = OfferIdText, Path, description = "The Offer ID")),
     request_body = InviteBody,
     security(("bearer" = ["sales_agent"])),
     responses(
-        (status = 201, description = "The invitation (its lifecycle instance and email)", body = Object),
+        (status = 201, description = "The invitation (its lifecycle instance and state)", body = InvitationSent),
         (status = 400, description = "Malformed body or Offer ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),

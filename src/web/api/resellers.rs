@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId, Role};
+use crate::core::offer::ResellerView;
 use crate::offers::{self, ResellerTarget};
-use crate::store::ResellerView;
+use crate::web::api::formats::{EmailText, MpnIdText, NameText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -22,12 +23,12 @@ use crate::web::{auth, parse_json};
 #[schema(as = NewReseller)]
 pub struct ResellerBody {
     /// The reseller's MPN ID (digits).
-    #[schema(example = "7654321")]
+    #[schema(value_type = MpnIdText)]
     mpn_id: String,
-    #[schema(example = "Reseller GmbH", max_length = 200)]
+    #[schema(value_type = NameText, example = "Reseller GmbH")]
     name: String,
     /// Where the request is sent.
-    #[schema(format = Email, example = "partners@reseller.example")]
+    #[schema(value_type = EmailText, example = "partners@reseller.example")]
     email: String,
 }
 
@@ -41,7 +42,7 @@ pub struct ResellerBody {
     request_body = ResellerBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 201, description = "The partnership, request sent", body = Object),
+        (status = 201, description = "The partnership, request sent", body = ResellerView),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -64,7 +65,6 @@ pub async fn create_reseller(
 
 #[derive(Serialize, ToSchema)]
 pub struct ResellerList {
-    #[schema(value_type = Vec<Object>)]
     resellers: Vec<ResellerView>,
 }
 
@@ -88,7 +88,7 @@ pub async fn list_resellers(
 ) -> ApiResult<Json<ResellerList>> {
     auth(&rt, &headers, Role::Viewer).await?;
     Ok(Json(ResellerList {
-        resellers: rt.store.resellers().await?,
+        resellers: offers::resellers(&rt).await?,
     }))
 }
 
@@ -103,10 +103,10 @@ fn parse_mpn(s: &str) -> ApiResult<MpnId> {
     get,
     path = "/api/v1/resellers/{mpn_id}",
     tag = "resellers",
-    params(("mpn_id" = String, Path, description = "The reseller's MPN ID", example = "7654321")),
+    params(("mpn_id" = MpnIdText, Path, description = "The reseller's MPN ID")),
     security(("bearer" = ["viewer"])),
     responses(
-        (status = 200, description = "The partnership", body = Object),
+        (status = 200, description = "The partnership", body = ResellerView),
         (status = 400, description = "Not an MPN ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -129,10 +129,10 @@ pub async fn show_reseller(
     delete,
     path = "/api/v1/resellers/{mpn_id}",
     tag = "resellers",
-    params(("mpn_id" = String, Path, description = "The reseller's MPN ID", example = "7654321")),
+    params(("mpn_id" = MpnIdText, Path, description = "The reseller's MPN ID")),
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The partnership, ended", body = Object),
+        (status = 200, description = "The partnership, ended", body = ResellerView),
         (status = 400, description = "Not an MPN ID", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -152,20 +152,64 @@ pub async fn remove_reseller(
 }
 
 /// The customer to associate: exactly one of `domain` and `acceptance_id`
-/// (`ResellerCustomer`).
-#[derive(Deserialize, ToSchema)]
+/// (`NewResellerCustomer`).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(as = ResellerCustomer)]
 pub struct AssociateBody {
     /// A customer's domain.
-    #[schema(example = "fabrikam.example")]
     domain: Option<String>,
     /// An acceptance's instance id (instead of `domain`).
     acceptance_id: Option<String>,
     /// The reseller is the customer's support contact.
     #[serde(default)]
-    #[schema(example = false)]
     support_contact: bool,
+}
+
+/// `NewResellerCustomer` in the document: exactly one of `domain` and `acceptance_id`, as
+/// `oneOf` (so a body the document allows names one customer).
+impl utoipa::PartialSchema for AssociateBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+        };
+        let one = |key: &str, value: utoipa::openapi::RefOr<Schema>, what: &str| {
+            ObjectBuilder::new()
+                .property(key, value)
+                .required(key)
+                .property(
+                    "support_contact",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::Type(Type::Boolean))
+                        .description(Some("The reseller is the customer's support contact")),
+                )
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(what))
+        };
+        Schema::OneOf(
+            OneOfBuilder::new()
+                .item(one(
+                    "domain",
+                    utoipa::openapi::Ref::from_schema_name("DomainName").into(),
+                    "A customer by its domain",
+                ))
+                .item(one(
+                    "acceptance_id",
+                    utoipa::openapi::Ref::from_schema_name("InstanceId").into(),
+                    "A customer by one of its acceptances (the acceptance's instance id)",
+                ))
+                .description(Some(
+                    "The customer to associate: exactly one of `domain` and `acceptance_id`",
+                ))
+                .build(),
+        )
+        .into()
+    }
+}
+
+impl ToSchema for AssociateBody {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("NewResellerCustomer")
+    }
 }
 
 /// Associate the reseller with a customer (domain) or an acceptance; optionally as support
@@ -176,11 +220,11 @@ pub struct AssociateBody {
     post,
     path = "/api/v1/resellers/{mpn_id}/customers",
     tag = "resellers",
-    params(("mpn_id" = String, Path, description = "The reseller's MPN ID", example = "7654321")),
+    params(("mpn_id" = MpnIdText, Path, description = "The reseller's MPN ID")),
     request_body = AssociateBody,
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "The partnership and its customers", body = Object),
+        (status = 200, description = "The partnership and its customers", body = ResellerView),
         (status = 400, description = "Malformed body, or not exactly one of domain and acceptance_id", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),

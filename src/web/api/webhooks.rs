@@ -13,7 +13,9 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::campaigns::BounceResult;
 use crate::core::domain::{DomainName, Role, Timestamp};
+use crate::core::offer::SignupReceipt;
 use crate::offers;
+use crate::web::api::formats::{AdvisorCodeText, DomainText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -23,9 +25,9 @@ use crate::web::{auth, parse_json};
 #[schema(as = Signup)]
 pub struct SignupBody {
     /// The advisor code the customer signed up with (from the offer's sign-up link).
-    #[schema(example = "k1.PF-ABCDEFGHJKLM.0123456789abcdef")]
+    #[schema(value_type = AdvisorCodeText)]
     advisor_code: String,
-    #[schema(example = "contoso.example")]
+    #[schema(value_type = DomainText)]
     customer_domain: String,
     #[schema(format = DateTime, example = "2026-11-22T10:00:00Z")]
     completed_at: String,
@@ -43,8 +45,8 @@ pub struct SignupBody {
     request_body = SignupBody,
     security(("bearer" = ["signups"])),
     responses(
-        (status = 201, description = "Recorded", body = Object),
-        (status = 200, description = "Known already (recorded before); nothing changed", body = Object),
+        (status = 201, description = "Recorded", body = SignupReceipt),
+        (status = 200, description = "Known already (recorded before); nothing changed", body = SignupReceipt),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "No valid token", body = ErrorBody),
         (status = 403, description = "The token's role does not allow this", body = ErrorBody),
@@ -73,7 +75,6 @@ pub async fn signup_webhook(
 #[derive(Serialize, ToSchema)]
 pub struct BounceReport {
     /// Per failed recipient: what was done, or `unmatched` (why nothing was).
-    #[schema(value_type = Vec<Object>)]
     bounces: Vec<BounceResult>,
     /// How many matched no message we sent (and changed nothing).
     unmatched: usize,

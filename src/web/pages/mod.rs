@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::core::domain::Locale;
+use crate::core::offer::OfferLine;
 use crate::offers::Resolve;
-use crate::store::OfferLine;
 use crate::web::views;
 
 pub(crate) fn accept_language(h: &HeaderMap) -> Option<&str> {

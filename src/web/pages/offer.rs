@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, Locale, OfferKind};
+use crate::core::offer::OfferView;
 use crate::offers::{self, Accepted, OfferError, Resolve};
-use crate::store::OfferView;
 use crate::web::pages::csrf::{csrf_for, csrf_ok};
 use crate::web::pages::{form_pairs, limits_of, locale_of, page, page_error, refused};
 use crate::web::views::{self, FormValues};

@@ -6,35 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use serde_json::Value;
-
 use crate::app::AppState;
-use crate::core::domain::AdminRole;
-use crate::core::links::Purpose;
 use crate::engine::EngineError;
 use crate::offers::{self, OfferError};
 use crate::web::pages::csrf::{csrf_for, personal_post};
 use crate::web::pages::{locale_of, page, refused};
 use crate::web::views;
-
-pub(crate) async fn relationship_of(
-    rt: &AppState,
-    token: &str,
-) -> Option<crate::store::InstanceRow> {
-    let id = offers::resolve_page_token(rt, Purpose::RemoveRoles, token)?;
-    rt.store
-        .instance(&id)
-        .await
-        .ok()
-        .filter(|i| i.workflow == "delegated_admin")
-}
-
-pub(crate) fn rel_active(state: &str) -> bool {
-    matches!(
-        state,
-        "approval_pending" | "active" | "expiring" | "termination_requested"
-    )
-}
 
 pub(crate) async fn remove_roles_page(
     State(rt): State<Arc<AppState>>,
@@ -42,32 +19,20 @@ pub(crate) async fn remove_roles_page(
     Path(token): Path<String>,
 ) -> Response {
     let l = locale_of(&rt, &headers);
-    let Some(rel) = relationship_of(&rt, &token).await else {
+    let Some(rel) = offers::relationship_of_link(&rt, &token).await else {
         return page(&rt, StatusCode::NOT_FOUND, views::not_found_page(l), None);
     };
     let path = format!("/r/{token}");
     let (csrf, set) = csrf_for(&rt, &headers, &path);
-    let who = format!(
-        "{} ({})",
-        rel.data
-            .get("customer_name")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-        rel.data.get("domain").and_then(Value::as_str).unwrap_or("")
-    );
-    let role = rel
-        .data
-        .get("role")
-        .and_then(Value::as_str)
-        .and_then(|r| AdminRole::parse(r).ok());
+    let who = format!("{} ({})", rel.customer_name, rel.domain);
     let body = views::remove_roles_page(
         l,
         &rt.settings.partner,
         &who,
-        role,
+        rel.role,
         &path,
         &csrf,
-        rel_active(&rel.state),
+        rel.active,
     );
     page(&rt, StatusCode::OK, body, set)
 }
@@ -82,10 +47,10 @@ pub(crate) async fn remove_roles(
     if let Err(why) = ok {
         return refused(&rt, l, why);
     }
-    let Some(rel) = relationship_of(&rt, &token).await else {
+    let Some(rel) = offers::relationship_of_link(&rt, &token).await else {
         return page(&rt, StatusCode::NOT_FOUND, views::not_found_page(l), None);
     };
-    if rel_active(&rel.state) {
+    if rel.active {
         match offers::remove_roles(&rt, &rel.id).await {
             Ok(()) | Err(OfferError::Engine(EngineError::Rejected(_))) => {}
             Err(e) => {
