@@ -19,7 +19,8 @@
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
 //!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with
 //!   their states parsed at the edge; the rate buckets' rows read and written in the claim's
-//!   transaction, their arithmetic `core::rate`'s), scratch. Reads build the `core` read models
+//!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
+//!   sessions, audit log), scratch. Reads build the `core` read models
 //!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
@@ -34,16 +35,21 @@
 //!   batched sender (leases, in-flight permits, token-bucket rate limits in the claim
 //!   transaction), auto-pause/resume, reminders, unsubscribe, bounces. State changes go
 //!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
+//! - `portal`    — the partner portal's foundation: users (roles admin, sales_agent, viewer;
+//!   invite, deactivate), passwordless sign-in by single-use emailed links, server-side
+//!   sessions (idle and absolute expiry, revocable), the audit log. Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
 //!   schedules as operators see them).
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
-//!   flow (CSRF, 303 to the sign-up URL), `views` + `templates/` (askama, escaped by default),
+//!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: session
+//!   extractor, role checks), `views` + `templates/` (askama, escaped by default),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
-//! - `cli`       — clap: a file per command group (`offers`, `campaigns`), `output`, `bench`.
+//! - `cli`       — clap: a file per command group (`offers`, `campaigns`, `users`), `output`,
+//!   `bench`.
 //!   Calls the services, never the web layer (only `bench` renders `web::views` to time pages).
 //!   `web` and `cli` reach the store only through services (`bench` excepted).
 //!
@@ -76,6 +82,9 @@
 //!   domain), any number unconfirmed.
 //! - The public pages' rate limits are counters in the database (`rate_counters`), spent in one
 //!   statement, so they hold across nodes; a request over a limit records and sends nothing.
+//! - A sign-in link is spent by one conditional UPDATE (unused and unexpired), so of two
+//!   redemptions one wins; only SHA-256 hashes of link and session secrets are stored. A
+//!   portal write and its audit entry commit together.
 //! - A location the latest sync does not list is marked removed in the transaction that starts
 //!   its `location_notice`: the partner is told once per removal.
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
@@ -100,6 +109,7 @@ pub mod email;
 pub mod engine;
 pub mod jobs;
 pub mod offers;
+pub mod portal;
 pub mod server;
 pub mod store;
 pub mod web;

@@ -4,6 +4,7 @@ pub mod bench;
 mod campaigns;
 mod offers;
 mod output;
+mod users;
 
 pub(crate) use output::CliError;
 use output::{or_dash, print_history, print_json, read_json_file};
@@ -91,6 +92,11 @@ pub(crate) enum Command {
     Offers(offers::OffersCommand),
     #[command(flatten)]
     Campaigns(campaigns::CampaignsCommand),
+    /// The partner portal's users: create (prints a sign-in link), list, deactivate.
+    Users {
+        #[command(subcommand)]
+        command: users::UsersCmd,
+    },
     /// Benchmarks that print figures.
     Bench {
         #[command(subcommand)]
@@ -688,6 +694,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
         }
         Command::Campaigns(cmd) => campaigns::dispatch(cmd, rt.clone()).await?,
         Command::Offers(cmd) => offers::dispatch(cmd, &rt).await?,
+        Command::Users { command } => users::dispatch(command, &rt).await?,
         Command::Jobs { command } => match command {
             JobsCmd::List { state, limit, json } => {
                 let jobs = crate::jobs::inspect::list(&rt, state.as_deref(), limit).await?;

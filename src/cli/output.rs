@@ -17,6 +17,8 @@ pub(crate) enum CliError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Offer(#[from] crate::offers::OfferError),
+    #[error(transparent)]
+    Portal(#[from] crate::portal::PortalError),
     #[error("{0}")]
     Other(String),
 }

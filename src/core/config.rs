@@ -115,6 +115,7 @@ pub struct Settings {
     pub offers: OfferSettings,
     pub public: PublicSettings,
     pub campaigns: CampaignSettings,
+    pub portal: PortalSettings,
     #[serde(default)]
     pub workflows: BTreeMap<String, WorkflowOverride>,
 }
@@ -173,6 +174,23 @@ pub struct PublicSettings {
     pub confirmations_per_address_per_day: u32,
     /// Confirmation emails per claimed customer domain per day.
     pub confirmations_per_domain_per_day: u32,
+}
+
+/// The partner portal (`/portal`): passwordless sign-in by emailed link, sessions, limits.
+/// The limits are counted in the database (0 turns one off).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// How long a sign-in link can be used (once).
+    pub signin_link_ttl: Span,
+    /// A session not used for this long ends.
+    pub session_idle: Span,
+    /// A session ends this long after sign-in, however much it is used.
+    pub session_max: Span,
+    /// Sign-in links requested per email address per hour.
+    pub signin_requests_per_address_per_hour: u32,
+    /// Sign-in links requested per client address per hour.
+    pub signin_requests_per_client_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -621,6 +639,22 @@ impl Settings {
                 "lease at least 5s, retry_base positive, retry_max not below retry_base, auto_resume_after not negative".into(),
             ));
         }
+        let p = &self.portal;
+        for (key, span) in [
+            ("portal.signin_link_ttl", p.signin_link_ttl),
+            ("portal.session_idle", p.session_idle),
+            ("portal.session_max", p.session_max),
+        ] {
+            if span.0 <= 0 {
+                return Err(err(key, format!("{span} must be positive")));
+            }
+        }
+        if p.session_idle > p.session_max {
+            return Err(err(
+                "portal.session_idle",
+                "must not be longer than portal.session_max".into(),
+            ));
+        }
         if self.email.smtp.pool_size == 0 {
             return Err(err("email.smtp.pool_size", "must be at least 1".into()));
         }
@@ -776,6 +810,31 @@ mod tests {
         let s = Settings::load(None, &[]).unwrap();
         assert_eq!(s.database.url, "sqlite://data/partnerflow.db");
         assert_eq!(s.jobs.lease, Span(30_000));
+    }
+
+    #[test]
+    fn portal_defaults_and_checks() {
+        let s = Settings::load(None, &[]).unwrap();
+        assert_eq!(s.portal.signin_link_ttl, Span(15 * 60_000));
+        assert_eq!(s.portal.session_idle, Span(30 * 60_000));
+        assert_eq!(s.portal.session_max, Span(12 * 3_600_000));
+        for (key, value, named) in [
+            (
+                "PARTNERFLOW__PORTAL__SESSION_IDLE",
+                "13h",
+                "portal.session_idle",
+            ),
+            (
+                "PARTNERFLOW__PORTAL__SIGNIN_LINK_TTL",
+                "0s",
+                "portal.signin_link_ttl",
+            ),
+        ] {
+            let e = Settings::load(None, &env(&[(key, value)]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(named), "{e}");
+        }
     }
 
     #[test]

@@ -510,6 +510,7 @@ impl Store {
             .bind(before.0 - 2 * 86_400_000)
             .execute(&self.pool)
             .await?;
+        self.prune_portal(before).await?;
         // The record of schedule runs grows by one row a tick: kept as long as finished jobs.
         sqlx::query("DELETE FROM schedule_runs WHERE finished_at < $1")
             .bind(before.0)

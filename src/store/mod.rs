@@ -114,12 +114,14 @@ mod locations;
 mod offers;
 mod schedules;
 mod scratch;
+mod users;
 pub use campaigns::*;
 pub use instances::*;
 pub use jobs::*;
 pub use offers::*;
 pub use schedules::*;
 pub use scratch::*;
+pub use users::*;
 
 fn json_text(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())

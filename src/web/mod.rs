@@ -109,7 +109,7 @@ pub fn router(rt: Arc<AppState>) -> Router {
 /// The customer's pages: open to the internet, so every request first passes
 /// [`public_guard`] (the per-client rate limit, kept in the database).
 fn public_pages(rt: Arc<AppState>) -> Router<Arc<AppState>> {
-    use pages::{offer, relationship, reseller, unsubscribe};
+    use pages::{offer, portal, relationship, reseller, unsubscribe};
     Router::new()
         .route(
             "/o/{code}",
@@ -127,6 +127,7 @@ fn public_pages(rt: Arc<AppState>) -> Router<Arc<AppState>> {
             "/p/{token}",
             get(reseller::reseller_page).post(reseller::reseller_accept),
         )
+        .merge(portal::routes())
         .layer(axum::middleware::from_fn_with_state(rt, public_guard))
         // One-click unsubscribes (RFC 8058) are posted by mail providers' servers, many
         // recipients from one address: a per-client limit would refuse them and lose the

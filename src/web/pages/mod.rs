@@ -6,6 +6,7 @@
 
 pub mod csrf;
 pub mod offer;
+pub mod portal;
 pub mod relationship;
 pub mod reseller;
 pub mod unsubscribe;
