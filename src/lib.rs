@@ -14,7 +14,8 @@
 //!   source of "now"), `files` (0600/0700); the read models the services return and `web` and
 //!   `cli` render: `offer` (`OfferView`, `OfferTracking`, `InvitationView`, `AcceptanceView`,
 //!   `ResellerView`, `CustomerView`, `Location`, `OfferFilter`…) and `instance`
-//!   (`InstanceDetail`, `Transitioned`, `HistoryRow`, `EmailRow`), deriving the API's `ToSchema`.
+//!   (`InstanceDetail`, `Transitioned`, `HistoryRow`, `EmailRow`), deriving the API's `ToSchema`;
+//!   `portal` (`UserRow`, `SessionRow`, `AuditRow`, `AuditFilter`).
 //! - `store`     — the only SQL, over SQLite or PostgreSQL (sqlx `Any`): pool, migrations and
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
 //!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with

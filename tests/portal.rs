@@ -12,8 +12,8 @@ use common::{Store, TestApp};
 use partnerflow::core::clock::Clock;
 use partnerflow::core::domain::{Span, Timestamp};
 use partnerflow::core::links::sha256_hex;
+use partnerflow::core::portal::UserRow;
 use partnerflow::portal::{self, Actor, AuditQuery, NewUser};
-use partnerflow::store::UserRow;
 
 const MINUTE: i64 = 60_000;
 

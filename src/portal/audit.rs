@@ -3,7 +3,8 @@
 
 use crate::app::AppState;
 use crate::core::domain::Timestamp;
-use crate::store::{AuditFilter, AuditRow, NewAudit};
+use crate::core::portal::{AuditFilter, AuditRow};
+use crate::store::NewAudit;
 
 use super::*;
 

@@ -11,8 +11,9 @@ pub use audit::*;
 pub use signin::*;
 pub use users::*;
 
+use crate::core::portal::UserRow;
 use crate::engine::EngineError;
-use crate::store::{StoreError, UserRow};
+use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortalError {

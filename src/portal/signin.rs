@@ -8,7 +8,8 @@ use serde_json::{Map, json};
 use crate::app::AppState;
 use crate::core::domain::{InstanceId, Span, Timestamp};
 use crate::core::links::sha256_hex;
-use crate::store::{NewSession, SessionRow, UserRow};
+use crate::core::portal::{SessionRow, UserRow};
+use crate::store::NewSession;
 
 use super::*;
 

@@ -3,7 +3,7 @@
 
 use crate::app::AppState;
 use crate::core::domain::{EmailAddress, Locale, Role, parse_name, random_base32};
-use crate::store::UserRow;
+use crate::core::portal::UserRow;
 
 use super::*;
 

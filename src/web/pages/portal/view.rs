@@ -6,7 +6,7 @@ use askama::Template;
 use askama::filters::Safe;
 
 use crate::core::domain::{Locale, Role};
-use crate::store::{AuditRow, UserRow};
+use crate::core::portal::{AuditRow, UserRow};
 
 /// A text of this file: trusted, written out unescaped.
 type Text = Safe<&'static str>;
