@@ -69,6 +69,11 @@ impl std::fmt::Debug for Templates {
 
 const PARTS: [&str; 3] = ["subject", "txt", "html"];
 
+/// The partials that end bulk mail (`<locale>/partials/unsubscribe_footer{,_html}.hbs`),
+/// given `url`, the recipient's unsubscribe link.
+const FOOTER_TEXT: &str = "unsubscribe_footer";
+const FOOTER_HTML: &str = "unsubscribe_footer_html";
+
 fn read_hbs(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, String> {
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
@@ -269,6 +274,15 @@ impl Templates {
                     unknown_partials(hb, t, path, &mut errors);
                 }
             }
+            // Bulk mail ends with the unsubscribe footer: both of its partials must exist.
+            for (hb, partial) in [(&text, FOOTER_TEXT), (&html, FOOTER_HTML)] {
+                if hb.get_template(partial).is_none() {
+                    errors.push(format!(
+                        "{}: missing {partial}.hbs (the unsubscribe footer of campaign mail)",
+                        ldir.join("partials").display()
+                    ));
+                }
+            }
             locales.insert(locale.as_str(), LocaleSet { html, text, names });
         }
         let mut seen = BTreeSet::new();
@@ -334,6 +348,37 @@ impl Templates {
     }
 }
 
+impl Templates {
+    /// The unsubscribe footer of bulk mail in `locale`, as (text, HTML): its partials with
+    /// `url` (escaped in the HTML, as every value is there).
+    pub fn unsubscribe_footer(
+        &self,
+        locale: Locale,
+        url: &str,
+    ) -> Result<(String, String), EmailError> {
+        let set = self
+            .locales
+            .get(locale.as_str())
+            .or_else(|| self.locales.get("en"));
+        let err = |message: String| EmailError::Render {
+            template: FOOTER_TEXT.into(),
+            locale,
+            message,
+        };
+        let set = set.ok_or_else(|| err("no templates".into()))?;
+        let ctx = serde_json::json!({ "url": url, "locale": locale.as_str() });
+        let text = set
+            .text
+            .render(FOOTER_TEXT, &ctx)
+            .map_err(|e| err(e.to_string()))?;
+        let html = set
+            .html
+            .render(FOOTER_HTML, &ctx)
+            .map_err(|e| err(e.to_string()))?;
+        Ok((text, html))
+    }
+}
+
 impl TemplateCheck for Templates {
     fn check(&self, template: &str, context: &Value) -> Result<(), String> {
         for locale in Locale::ALL {
@@ -382,7 +427,8 @@ impl Mailer<'_> {
             .templates
             .render(&env.template, env.locale, out.context)?;
         if let Some(url) = out.unsubscribe {
-            add_unsubscribe_footer(&mut rendered, env.locale, url);
+            let footer = self.templates.unsubscribe_footer(env.locale, url)?;
+            add_unsubscribe_footer(&mut rendered, &footer);
         }
         let date = SystemTime::UNIX_EPOCH + Duration::from_millis(at.0.max(0) as u64);
         let msg = build_message_with(
@@ -397,21 +443,16 @@ impl Mailer<'_> {
     }
 }
 
-/// The unsubscribe line at the end of a bulk message's text and HTML parts.
-fn add_unsubscribe_footer(r: &mut Rendered, locale: Locale, url: &str) {
-    let line = match locale {
-        Locale::De => "Sie möchten keine weiteren Einladungen erhalten? Abmelden:",
-        Locale::En => "Do not want further invitations? Unsubscribe:",
-    };
-    r.text.push_str(&format!("\n\n--\n{line}\n{url}\n"));
-    let esc = handlebars::html_escape(url);
-    let html = format!(
-        "<p style=\"margin:24px 0 0;font-size:12px;color:#777777;\">{} <a href=\"{esc}\" style=\"color:#777777;\">{esc}</a></p>",
-        handlebars::html_escape(line)
-    );
+/// The unsubscribe footer (text, HTML) at the end of a bulk message's parts: after a blank
+/// line of the text, before `</body>` of the HTML.
+fn add_unsubscribe_footer(r: &mut Rendered, (text, html): &(String, String)) {
+    r.text.push_str("\n\n");
+    r.text.push_str(text.trim_end_matches('\n'));
+    r.text.push('\n');
+    let html = html.trim_end_matches('\n');
     match r.html.rfind("</body>") {
-        Some(i) => r.html.insert_str(i, &html),
-        None => r.html.push_str(&html),
+        Some(i) => r.html.insert_str(i, html),
+        None => r.html.push_str(html),
     }
 }
 
@@ -758,5 +799,69 @@ impl SmtpPool {
                 self.timeout * 2
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_templates() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("email-templates")
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let p = e.path();
+            if p.is_dir() {
+                copy_dir(&p, &to.join(e.file_name()));
+            } else {
+                std::fs::copy(&p, to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// The footer comes from the partials, the URL escaped in the HTML: the same bytes the
+    /// footer had when it was written in Rust.
+    #[test]
+    fn the_unsubscribe_footer_is_its_partials_with_the_url_escaped() {
+        let t = Templates::load(&repo_templates()).unwrap();
+        let url = "https://x.example/u/a\"<b>&c";
+        let esc = "https://x.example/u/a&quot;&lt;b&gt;&amp;c";
+        for (locale, line) in [
+            (
+                Locale::De,
+                "Sie möchten keine weiteren Einladungen erhalten? Abmelden:",
+            ),
+            (Locale::En, "Do not want further invitations? Unsubscribe:"),
+        ] {
+            let mut r = Rendered {
+                subject: String::new(),
+                text: "Hallo".into(),
+                html: "<html><body><p>x</p></body></html>".into(),
+            };
+            add_unsubscribe_footer(&mut r, &t.unsubscribe_footer(locale, url).unwrap());
+            assert_eq!(r.text, format!("Hallo\n\n--\n{line}\n{url}\n"));
+            assert_eq!(
+                r.html,
+                format!(
+                    "<html><body><p>x</p><p style=\"margin:24px 0 0;font-size:12px;color:#777777;\">{line} <a href=\"{esc}\" style=\"color:#777777;\">{esc}</a></p></body></html>"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_templates_folder_without_the_footer_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(&repo_templates(), dir.path());
+        std::fs::remove_file(dir.path().join("de/partials/unsubscribe_footer_html.hbs")).unwrap();
+        let e = Templates::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("de/partials: missing unsubscribe_footer_html.hbs"),
+            "{e}"
+        );
     }
 }
