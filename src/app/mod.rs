@@ -65,6 +65,16 @@ impl AppState {
         }
     }
 
+    /// A link to one of our pages: `app.public_base_url` and the path `segments` (each
+    /// percent-encoded as one segment).
+    pub fn public_link(&self, segments: &[&str]) -> String {
+        let mut u = self.settings.app.public_base_url.clone();
+        if let Ok(mut segs) = u.path_segments_mut() {
+            segs.pop_if_empty().extend(segments);
+        }
+        u.to_string()
+    }
+
     /// Spends one hit of a shared rate limit, `limit` per `window` under `key` (counted in the
     /// database, so it holds across every node; the window's arithmetic is
     /// `core::rate::FixedWindow`). False when the limit is spent.

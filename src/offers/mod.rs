@@ -126,11 +126,7 @@ pub fn parse_message(s: &str) -> Result<String, String> {
 }
 
 pub(crate) fn link_for(rt: &AppState, prefix: &str, code: &str) -> String {
-    let mut u = rt.settings.app.public_base_url.clone();
-    if let Ok(mut segs) = u.path_segments_mut() {
-        segs.pop_if_empty().push(prefix).push(code);
-    }
-    u.to_string()
+    rt.public_link(&[prefix, code])
 }
 
 fn lines_json(lines: &[OfferLine]) -> Value {

@@ -47,12 +47,8 @@ pub async fn issue_link(rt: &AppState, user: &UserRow) -> Result<Link> {
     rt.store
         .insert_signin_link(&sha256_hex(&secret), &user.id, now, expires_at)
         .await?;
-    let mut url = rt.settings.app.public_base_url.clone();
-    if let Ok(mut segs) = url.path_segments_mut() {
-        segs.pop_if_empty().extend(["portal", "sign-in", &secret]);
-    }
     Ok(Link {
-        url: url.to_string(),
+        url: rt.public_link(&["portal", "sign-in", &secret]),
         expires_at,
     })
 }

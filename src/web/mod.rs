@@ -183,11 +183,10 @@ async fn public_guard(
     )
     .await
     {
-        tracing::warn!(
-            client,
-            path = req.uri().path(),
-            "public pages: client over the request limit"
-        );
+        // The first segment only: the rest of these paths are secrets (sign-in, confirmation
+        // and personal page links).
+        let page = req.uri().path().split('/').nth(1).unwrap_or("");
+        tracing::warn!(client, page, "public pages: client over the request limit");
         return refused;
     }
     req.extensions_mut().insert(ClientAddr(client));

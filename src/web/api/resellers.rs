@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::core::domain::{DomainName, EmailAddress, InstanceId, MpnId, Role};
 use crate::core::offer::ResellerView;
 use crate::offers::{self, ResellerTarget};
-use crate::web::api::formats::{EmailText, MpnIdText, NameText};
+use crate::web::api::formats::{DomainText, EmailText, InstanceIdText, MpnIdText, NameText};
 use crate::web::error::{ApiResult, ErrorBody, bad};
 use crate::web::{auth, parse_json};
 
@@ -189,12 +189,12 @@ impl utoipa::PartialSchema for AssociateBody {
             OneOfBuilder::new()
                 .item(one(
                     "domain",
-                    utoipa::openapi::Ref::from_schema_name("DomainName").into(),
+                    utoipa::openapi::Ref::from_schema_name(DomainText::name()).into(),
                     "A customer by its domain",
                 ))
                 .item(one(
                     "acceptance_id",
-                    utoipa::openapi::Ref::from_schema_name("InstanceId").into(),
+                    utoipa::openapi::Ref::from_schema_name(InstanceIdText::name()).into(),
                     "A customer by one of its acceptances (the acceptance's instance id)",
                 ))
                 .description(Some(
