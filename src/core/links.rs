@@ -23,6 +23,8 @@ pub enum Purpose {
     Unsubscribe,
     /// The single-use link that confirms an acceptance (subject: the acceptance's instance).
     ConfirmAcceptance,
+    /// A portal sign-in link's secret, derived from its reference (never stored).
+    SigninLink,
 }
 
 impl Purpose {
@@ -34,6 +36,7 @@ impl Purpose {
             Purpose::Csrf => "partnerflow/csrf/v1",
             Purpose::Unsubscribe => "partnerflow/unsubscribe/v1",
             Purpose::ConfirmAcceptance => "partnerflow/confirm-acceptance/v1",
+            Purpose::SigninLink => "partnerflow/portal-signin/v1",
         }
     }
 }
@@ -213,6 +216,32 @@ impl KeyRing {
         let msg = Self::message(purpose, p.kid, p.subject, bound);
         // ring recomputes and compares in constant time.
         hmac::verify(&k.key, &msg, &given).map_err(|_| CodeError::BadSignature)
+    }
+
+    /// A secret derived from a reference `{kid}.{subject}` with that key: 32 letters and
+    /// digits (≈190 bits), the same on every node that holds the key, so it need not be
+    /// stored anywhere (the store keeps its SHA-256; an email renders it when it is sent).
+    /// None: malformed reference or unknown key.
+    pub fn derived_secret(&self, purpose: Purpose, reference: &str) -> Option<String> {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let (kid, subject) = reference.split_once('.')?;
+        let k = self.keys.iter().find(|k| k.id == kid)?;
+        if subject.is_empty() || subject.len() > 100 {
+            return None;
+        }
+        let tag = hmac::sign(&k.key, &Self::message(purpose, kid, subject, &[]));
+        Some(
+            tag.as_ref()
+                .iter()
+                .map(|b| ALNUM[(*b as usize) % ALNUM.len()] as char)
+                .collect(),
+        )
+    }
+
+    /// A fresh reference for [`derived_secret`](Self::derived_secret): the signing key's id
+    /// and a random subject.
+    pub fn new_reference(&self, subject: &str) -> String {
+        format!("{}.{subject}", self.signing_kid())
     }
 
     /// The advisor code of an offer: signed over the Offer ID and the partner location.

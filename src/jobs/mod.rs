@@ -77,6 +77,22 @@ impl AppState {
             p.entry("provider_name")
                 .or_insert_with(|| Value::String(self.settings.partner.provider_name.clone()));
         }
+        // A portal sign-in email names its link by reference; the URL (a secret) exists only
+        // in the message being sent.
+        if let Some(d) = context.get_mut("data").and_then(Value::as_object_mut)
+            && let Some(r) = d.get(crate::portal::LINK_REF).and_then(Value::as_str)
+        {
+            match crate::portal::signin_url_of(self, r) {
+                Some(url) => {
+                    d.insert("link".into(), Value::String(url));
+                }
+                None => {
+                    return Outcome::Failed {
+                        error: "the sign-in link's key is not in links.keys".into(),
+                    };
+                }
+            }
+        }
         match self.store.email_state(&env.message_id).await {
             Ok(Some(s)) if s == "sent" => {
                 tracing::info!(message_id = %env.message_id, "already sent; not sending again");

@@ -7,7 +7,7 @@ use serde_json::{Map, json};
 
 use crate::app::AppState;
 use crate::core::domain::{InstanceId, Span, Timestamp};
-use crate::core::links::sha256_hex;
+use crate::core::links::{Purpose, sha256_hex};
 use crate::core::portal::{SessionRow, UserRow};
 use crate::store::NewSession;
 
@@ -23,6 +23,8 @@ pub const TOUCH_EVERY: Span = Span(60_000);
 #[derive(Clone)]
 pub struct Link {
     pub url: String,
+    /// What the email carries instead of the URL (see [`LINK_REF`]).
+    pub reference: String,
     pub expires_at: Timestamp,
 }
 
@@ -39,9 +41,25 @@ pub fn plausible_secret(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// The context field of a `portal_signin` email that names its link (`{kid}.{random}`): the
+/// secret is derived from it with the link key when the email is rendered
+/// ([`signin_url_of`]), so neither the instance's data nor the email job holds it.
+pub const LINK_REF: &str = "link_ref";
+
+/// The sign-in URL a link reference stands for (None: malformed, or its key is gone).
+pub fn signin_url_of(rt: &AppState, reference: &str) -> Option<String> {
+    let secret = rt.keys.derived_secret(Purpose::SigninLink, reference)?;
+    Some(rt.public_link(&["portal", "sign-in", &secret]))
+}
+
 /// Makes a sign-in link for a user (only its hash is stored), valid `portal.signin_link_ttl`.
+/// Its secret is derived from a fresh reference with the link key.
 pub async fn issue_link(rt: &AppState, user: &UserRow) -> Result<Link> {
-    let secret = super::users::secret();
+    let reference = rt.keys.new_reference(&super::users::secret());
+    let secret = rt
+        .keys
+        .derived_secret(Purpose::SigninLink, &reference)
+        .ok_or_else(|| invalid("link", "the link key is missing"))?;
     let now = rt.clock.now();
     let expires_at = now.plus(rt.settings.portal.signin_link_ttl);
     rt.store
@@ -49,6 +67,7 @@ pub async fn issue_link(rt: &AppState, user: &UserRow) -> Result<Link> {
         .await?;
     Ok(Link {
         url: rt.public_link(&["portal", "sign-in", &secret]),
+        reference,
         expires_at,
     })
 }
@@ -65,7 +84,7 @@ pub async fn mail_link(
     let mut d = Map::new();
     d.insert("user_email".into(), json!(user.email));
     d.insert("user_name".into(), json!(user.name));
-    d.insert("link".into(), json!(link.url));
+    d.insert(LINK_REF.into(), json!(link.reference));
     d.insert("expires_at".into(), json!(link.expires_at.to_rfc3339()));
     if let Some(who) = invited_by {
         d.insert("invited_by".into(), json!(who));

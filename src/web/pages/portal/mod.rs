@@ -6,6 +6,15 @@
 //! (`pages::csrf`); every write is audited with the client address the rate limits use.
 //! Served behind the public pages' per-client limit (`web::public_guard`).
 
+// One file (or folder) per section; each gives its routes and uses the shared pieces here
+// (`SignedIn`, `csrf_tokens`, `see_other`, `unavailable`, `field`) and in `view` (`Nav`,
+// `texts`, `render`).
+mod campaigns;
+mod company;
+mod customers;
+mod offers;
+mod overview;
+mod resellers;
 mod view;
 
 use std::sync::Arc;
@@ -36,7 +45,12 @@ const AUDIT_PAGE: i64 = 50;
 /// The portal's routes (merged into the public pages, behind their per-client limit).
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/portal", get(overview))
+        .merge(overview::routes())
+        .merge(customers::routes())
+        .merge(offers::routes())
+        .merge(campaigns::routes())
+        .merge(resellers::routes())
+        .merge(company::routes())
         .route(SIGN_IN, get(sign_in_form).post(sign_in_request))
         .route("/portal/sign-in/{token}", get(link_page).post(redeem))
         .route(SIGN_OUT, post(sign_out))
@@ -86,7 +100,7 @@ fn client_of(parts_ext: &axum::http::Extensions) -> String {
 }
 
 /// A 303 to `to`, with an optional Set-Cookie.
-fn see_other(to: &str, cookie: Option<String>) -> Response {
+pub(super) fn see_other(to: &str, cookie: Option<String>) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();
     if let Ok(v) = HeaderValue::from_str(to) {
         r.headers_mut().insert(header::LOCATION, v);
@@ -99,7 +113,7 @@ fn see_other(to: &str, cookie: Option<String>) -> Response {
     r
 }
 
-fn unavailable(rt: &AppState, l: Locale, e: &PortalError) -> Response {
+pub(super) fn unavailable(rt: &AppState, l: Locale, e: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %e, "portal: store unavailable");
     page(
         rt,
@@ -111,7 +125,7 @@ fn unavailable(rt: &AppState, l: Locale, e: &PortalError) -> Response {
 
 /// CSRF tokens for several forms of one page (one nonce; a new one's Set-Cookie if the
 /// browser had none).
-fn csrf_tokens<const N: usize>(
+pub(super) fn csrf_tokens<const N: usize>(
     rt: &AppState,
     h: &HeaderMap,
     paths: [&str; N],
@@ -161,7 +175,7 @@ impl FromRequestParts<Arc<AppState>> for SignedIn {
 
 impl SignedIn {
     /// The page's navigation, its sign-out forms' tokens, and a CSRF Set-Cookie if new.
-    fn nav(&self, rt: &AppState, current: &'static str) -> (Nav, Option<String>) {
+    pub(super) fn nav(&self, rt: &AppState, current: &'static str) -> (Nav, Option<String>) {
         let ([out, everywhere], set) = csrf_tokens(rt, &self.headers, [SIGN_OUT, EVERYWHERE]);
         (
             Nav::new(self.locale, &self.session.user, current, out, everywhere),
@@ -171,7 +185,7 @@ impl SignedIn {
 
     /// The server-side role check of a page: a role that may not gets the 403 page (the
     /// refusal is returned; None: allowed).
-    fn require(&self, rt: &AppState, needed: Role) -> Option<Response> {
+    pub(super) fn require(&self, rt: &AppState, needed: Role) -> Option<Response> {
         if self.session.user.role.allows(needed) {
             return None;
         }
@@ -184,19 +198,24 @@ impl SignedIn {
         ))
     }
 
-    fn actor(&self) -> Actor {
+    pub(super) fn actor(&self) -> Actor {
         Actor::user(&self.session.user, &self.client)
     }
 
     /// The CSRF check of a form posted to `path`: the refusal, or None.
-    fn csrf(&self, rt: &AppState, form: &[(String, String)], path: &str) -> Option<Response> {
+    pub(super) fn csrf(
+        &self,
+        rt: &AppState,
+        form: &[(String, String)],
+        path: &str,
+    ) -> Option<Response> {
         csrf_ok(rt, &self.headers, form, path)
             .err()
             .map(|why| refused(rt, self.locale, why))
     }
 }
 
-fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -299,19 +318,6 @@ async fn redeem(
 }
 
 // ------------------------------------------------------------------ signed-in pages
-
-async fn overview(State(rt): State<Arc<AppState>>, s: SignedIn) -> Response {
-    if let Some(r) = s.require(&rt, Role::Viewer) {
-        return r;
-    }
-    let (nav, set) = s.nav(&rt, "overview");
-    page(
-        &rt,
-        StatusCode::OK,
-        view::overview_page(s.locale, &nav, &s.session.user.name),
-        set,
-    )
-}
 
 async fn sign_out(
     State(rt): State<Arc<AppState>>,
@@ -450,7 +456,7 @@ async fn deactivate(
 }
 
 /// `YYYY-MM-DD` as the start of that day (UTC).
-fn parse_day(s: &str) -> Option<Timestamp> {
+pub(super) fn parse_day(s: &str) -> Option<Timestamp> {
     chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))

@@ -12,18 +12,25 @@ use crate::core::portal::{AuditRow, UserRow};
 type Text = Safe<&'static str>;
 
 pub(crate) struct PT {
+    pub portal: Text,
     pub lang: Text,
-    portal: Text,
     nav_label: Text,
     nav_overview: Text,
     nav_users: Text,
     nav_audit: Text,
+    nav_customers: Text,
+    nav_offers: Text,
+    nav_campaigns: Text,
+    nav_resellers: Text,
+    nav_company: Text,
+    skip: Text,
+    pub errors_title: Text,
+    pub none: Text,
     sign_in_title: Text,
     sign_in_text: Text,
     email: Text,
     send_link: Text,
     sent_text: Text,
-    errors_title: Text,
     link_title: Text,
     link_text: Text,
     sign_in_button: Text,
@@ -56,7 +63,6 @@ pub(crate) struct PT {
     from: Text,
     to: Text,
     older: Text,
-    none: Text,
     you: Text,
     forbidden_title: Text,
     forbidden_text: Text,
@@ -69,6 +75,12 @@ const DE: PT = PT {
     nav_overview: Safe("Übersicht"),
     nav_users: Safe("Benutzer"),
     nav_audit: Safe("Protokoll"),
+    nav_customers: Safe("Kunden"),
+    nav_offers: Safe("Angebote"),
+    nav_campaigns: Safe("Kampagnen"),
+    nav_resellers: Safe("Reseller"),
+    nav_company: Safe("Unternehmen"),
+    skip: Safe("Zum Inhalt"),
     sign_in_title: Safe("Anmelden"),
     sign_in_text: Safe(
         "Geben Sie Ihre E-Mail-Adresse ein. Wenn sie zu einem Benutzer gehört, erhalten Sie einen Anmeldelink (kurz gültig, einmal verwendbar).",
@@ -126,6 +138,12 @@ const EN: PT = PT {
     nav_overview: Safe("Overview"),
     nav_users: Safe("Users"),
     nav_audit: Safe("Audit log"),
+    nav_customers: Safe("Customers"),
+    nav_offers: Safe("Offers"),
+    nav_campaigns: Safe("Campaigns"),
+    nav_resellers: Safe("Resellers"),
+    nav_company: Safe("Company"),
+    skip: Safe("Skip to content"),
     sign_in_title: Safe("Sign in"),
     sign_in_text: Safe(
         "Enter your email address. If it belongs to a user, you get a sign-in link (valid for a short time, single use).",
@@ -174,14 +192,14 @@ const EN: PT = PT {
     forbidden_text: Safe("Your role does not allow this page."),
 };
 
-pub(crate) fn texts(l: Locale) -> &'static PT {
+pub(super) fn texts(l: Locale) -> &'static PT {
     match l {
         Locale::De => &DE,
         Locale::En => &EN,
     }
 }
 
-fn role_name(l: Locale, r: Role) -> &'static str {
+pub(super) fn role_name(l: Locale, r: Role) -> &'static str {
     match (l, r) {
         (Locale::De, Role::Admin) => "Administrator",
         (Locale::De, Role::SalesAgent) => "Vertrieb",
@@ -193,7 +211,7 @@ fn role_name(l: Locale, r: Role) -> &'static str {
     }
 }
 
-fn render(page: &impl Template) -> String {
+pub(super) fn render(page: &impl Template) -> String {
     page.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "a portal page failed to render");
         include_str!("../../templates/fallback.html").to_string()
@@ -205,6 +223,8 @@ pub(crate) struct Nav {
     pub email: String,
     pub role: &'static str,
     pub admin: bool,
+    /// May write offers, invitations and campaigns (sales agents and administrators).
+    pub writer: bool,
     pub current: &'static str,
     pub sign_out_csrf: String,
     pub everywhere_csrf: String,
@@ -222,6 +242,7 @@ impl Nav {
             email: u.email.as_str().to_string(),
             role: role_name(l, u.role),
             admin: u.role == Role::Admin,
+            writer: u.role.allows(Role::SalesAgent),
             current,
             sign_out_csrf,
             everywhere_csrf,
