@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod catalog;
 pub mod clock;
 pub mod config;
+pub mod customer;
 pub mod domain;
 pub mod files;
 pub mod instance;

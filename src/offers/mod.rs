@@ -22,12 +22,14 @@ use crate::store::{Record, StoreError};
 
 mod acceptance;
 mod customers;
+mod portal_reads;
 mod request;
 mod resellers;
 mod signups;
 mod tokens;
 pub use acceptance::*;
 pub use customers::*;
+pub use portal_reads::*;
 pub use request::*;
 pub use resellers::*;
 pub use signups::*;

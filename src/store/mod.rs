@@ -112,6 +112,7 @@ mod instances;
 mod jobs;
 mod locations;
 mod offers;
+mod reseller_pages;
 mod schedules;
 mod scratch;
 mod users;

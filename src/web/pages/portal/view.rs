@@ -581,3 +581,9 @@ mod tests {
         assert!(en.contains("Send sign-in link"));
     }
 }
+
+// The customers' and resellers' views: children of this module (the layout reads `PT`).
+#[path = "customers/view.rs"]
+pub(super) mod customers;
+#[path = "resellers/view.rs"]
+pub(super) mod resellers;
