@@ -466,6 +466,6 @@ mod tests {
             &AssociateForm::default(),
             None,
         );
-        assert!(en.contains("Support contact") && !en.contains("method=\"post\""));
+        assert!(en.contains("Support contact") && !en.contains("id=\"associate-form\"") && !en.contains("id=\"end-form\""));
     }
 }
