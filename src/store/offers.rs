@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Result, Store, StoreError, json_text};
+use super::{Backend, Result, Store, StoreError, json_text};
 use crate::core::domain::{
     AdminRole, Country, DomainName, EmailAddress, InstanceId, MpnId, OfferId, OfferKind, Span,
     Timestamp,
@@ -799,10 +799,20 @@ impl Store {
 
     /// Invitations to exactly `recipient` (case-insensitive), or to any address at `domain`.
     async fn invitations_for(&self, q: CustomerQuery<'_>) -> Result<Vec<CustomerInvitation>> {
-        let (cond, arg) = match q {
-            // A domain name has no LIKE wildcards (`%`, `_`): the pattern is exact.
-            CustomerQuery::Domain(d) => ("lower(v.recipient) LIKE $1", format!("%@{d}")),
-            CustomerQuery::User(e) => ("lower(v.recipient) = lower($1)", e.as_str().to_string()),
+        // By domain: the recipient's domain part, the expression of the `invitations_domain`
+        // index (migration 0019; a recipient has exactly one `@`).
+        let (cond, arg) = match (q, self.backend) {
+            (CustomerQuery::Domain(d), Backend::Sqlite) => (
+                "lower(substr(v.recipient, instr(v.recipient, '@') + 1)) = $1",
+                d.as_str().to_string(),
+            ),
+            (CustomerQuery::Domain(d), Backend::Postgres) => (
+                "lower(split_part(v.recipient, '@', 2)) = $1",
+                d.as_str().to_string(),
+            ),
+            (CustomerQuery::User(e), _) => {
+                ("lower(v.recipient) = lower($1)", e.as_str().to_string())
+            }
         };
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT v.instance_id, v.offer_id, v.recipient, v.locale, v.created_by, v.created_at, i.state
