@@ -124,10 +124,23 @@ async fn resellers_pages_by_role(store: Store) {
     }
     for path in [LIST, ASSOCIATE, END, "/portal/resellers/nope/end"] {
         for b in [&mut sales, &mut viewer] {
+            // A token valid for this browser and form: the refusal is the role's.
+            let token = own_token(&e, b, path);
             let r = b
-                .post_form(&e.url(path), &[("domain", "contoso.example")], &[])
+                .post_form(
+                    &e.url(path),
+                    &[
+                        ("csrf", token.as_str()),
+                        ("domain", "contoso.example"),
+                        ("mpn_id", "7654321"),
+                        ("name", "X"),
+                        ("email", "x@reseller.example"),
+                    ],
+                    &[],
+                )
                 .await;
             assert_eq!(r.status, 403, "{path}");
+            assert!(r.body.contains("Your role does not allow this page"), "{path}");
         }
         let r = anon
             .post_form(&e.url(path), &[("domain", "contoso.example")], &[])
@@ -152,6 +165,12 @@ async fn resellers_pages_by_role(store: Store) {
         .post_form(&e.url("/portal/resellers/x1/end"), &[], &[])
         .await;
     assert_eq!(r.status, 404);
+}
+
+/// A CSRF token for `path` valid for this browser (its nonce cookie), as its page would give.
+fn own_token(e: &Env, b: &Browser, path: &str) -> String {
+    let nonce = b.cookies.get("pf_csrf").expect("a CSRF nonce cookie");
+    e.app.rt.keys.csrf_token(nonce, path, e.app.clock.now())
 }
 
 async fn p_list(e: &Env, b: &mut Browser) -> String {
