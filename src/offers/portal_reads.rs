@@ -77,12 +77,19 @@ pub async fn customer_detail(rt: &AppState, d: &DomainName) -> Result<Option<Cus
 
 /// Reseller partnerships by MPN ID, `limit` at a time after the cursor `after` (the `next`
 /// of the previous page; a malformed one is refused as field `cursor`).
-pub async fn resellers_page(rt: &AppState, after: Option<&str>, limit: i64) -> Result<ResellerPage> {
+pub async fn resellers_page(
+    rt: &AppState,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<ResellerPage> {
     let after = after
         .map(|a| MpnId::parse(a).map_err(|m| invalid("cursor", m)))
         .transpose()?;
     let limit = limit.clamp(1, 500);
-    let mut ids = rt.store.reseller_ids_after(after.as_ref(), limit + 1).await?;
+    let mut ids = rt
+        .store
+        .reseller_ids_after(after.as_ref(), limit + 1)
+        .await?;
     let next = if ids.len() as i64 > limit {
         ids.truncate(limit as usize);
         ids.last().map(|m| m.as_str().to_string())

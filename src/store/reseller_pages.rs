@@ -7,14 +7,17 @@ use crate::core::domain::MpnId;
 
 impl Store {
     /// Up to `limit` resellers' MPN IDs after `after` (exclusive), ascending.
-    pub async fn reseller_ids_after(&self, after: Option<&MpnId>, limit: i64) -> Result<Vec<MpnId>> {
-        let rows = sqlx::query(
-            "SELECT mpn_id FROM resellers WHERE mpn_id > $1 ORDER BY mpn_id LIMIT $2",
-        )
-        .bind(after.map(MpnId::as_str).unwrap_or(""))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+    pub async fn reseller_ids_after(
+        &self,
+        after: Option<&MpnId>,
+        limit: i64,
+    ) -> Result<Vec<MpnId>> {
+        let rows =
+            sqlx::query("SELECT mpn_id FROM resellers WHERE mpn_id > $1 ORDER BY mpn_id LIMIT $2")
+                .bind(after.map(MpnId::as_str).unwrap_or(""))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let m: String = r.try_get(0)?;

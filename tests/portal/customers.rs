@@ -6,7 +6,7 @@
 use super::*;
 
 use partnerflow::core::domain::{Country, InstanceId, Locale, OfferId, OfferKind};
-use partnerflow::offers::{self, Accepted, Acceptance, NewOffer};
+use partnerflow::offers::{self, Acceptance, Accepted, NewOffer};
 
 const DAY: i64 = 86_400_000;
 pub(super) const HOSTILE: &str = "<script>alert(1)</script> \"Contoso\" & Co";
@@ -84,7 +84,10 @@ async fn customers_pages_by_role(store: Store) {
         ("/portal/customers", [200, 200, 200, 303]),
         ("/portal/customers?q=", [200, 200, 200, 303]),
         ("/portal/customers?q=contoso.example", [200, 200, 200, 303]),
-        ("/portal/customers?q=admin%40contoso.example", [200, 200, 200, 303]),
+        (
+            "/portal/customers?q=admin%40contoso.example",
+            [200, 200, 200, 303],
+        ),
         ("/portal/customers?q=nobody.example", [200, 200, 200, 303]),
         ("/portal/customers?q=%2A.example", [400, 400, 400, 303]),
         ("/portal/customers?q=not%20a%20domain", [400, 400, 400, 303]),
@@ -142,8 +145,14 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
     let other = admin_offer(&e).await;
     accepted(&e, &other, "fabrikam.example", "Fabrikam").await;
     let mut viewer = browser(&e, "v@partner.example", "viewer", "en").await;
-    for q in ["Admin%40Contoso.example", "CONTOSO.example", "contoso.example."] {
-        let r = viewer.get(&e.url(&format!("/portal/customers?q={q}"))).await;
+    for q in [
+        "Admin%40Contoso.example",
+        "CONTOSO.example",
+        "contoso.example.",
+    ] {
+        let r = viewer
+            .get(&e.url(&format!("/portal/customers?q={q}")))
+            .await;
         assert_eq!(r.status, 200, "{q}");
         assert!(
             r.body
@@ -169,7 +178,10 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
     assert!(p.contains(&format!("id=\"acceptance-{acc}\"")), "{p}");
     assert!(p.contains(&offer_link));
     assert!(p.contains("data-state=\"completed\">completed</td>"), "{p}");
-    assert!(p.contains("<ul id=\"admin-emails\"><li>Admin@contoso.example</li></ul>"), "{p}");
+    assert!(
+        p.contains("<ul id=\"admin-emails\"><li>Admin@contoso.example</li></ul>"),
+        "{p}"
+    );
     let ends = e.app.clock.now().plus(Span(730 * DAY));
     assert!(
         p.contains(&format!("<td class=\"ends-at\">{}</td>", day_of(ends))),
@@ -178,13 +190,19 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
     assert!(p.contains("data-state=\"active\">active</td>"));
     for before in [30, 7, 1] {
         let at = day_of(ends.plus(Span(-before * DAY)));
-        assert!(p.contains(&format!("<li>{at}</li>")), "reminder {before}d: {p}");
+        assert!(
+            p.contains(&format!("<li>{at}</li>")),
+            "reminder {before}d: {p}"
+        );
     }
     assert!(!p.contains("class=\"reminders-sent\""));
     // The invitation: accepted with the customer's confirmation, its email delivered.
     assert!(p.contains("<td>it@contoso.example</td>"));
     assert!(p.contains("data-state=\"accepted\">accepted</td>"), "{p}");
-    assert!(p.contains("<ul class=\"delivery\"><li>admin_offer to customer · delivered"), "{p}");
+    assert!(
+        p.contains("<ul class=\"delivery\"><li>admin_offer to customer · delivered"),
+        "{p}"
+    );
     assert!(!p.contains("<script>") && p.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!p.contains("fabrikam"));
     // Thirty days before the end: the first reminder is sent and the relationship is expiring.
@@ -196,7 +214,10 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
         .await
         .body;
     assert!(p.contains("lang=\"de\"") && p.contains("Endet (UTC)"));
-    assert!(p.contains("data-state=\"expiring\">läuft bald ab</td>"), "{p}");
+    assert!(
+        p.contains("data-state=\"expiring\">läuft bald ab</td>"),
+        "{p}"
+    );
     assert!(
         p.contains("<ul class=\"reminders-sent\"><li>admin_expiry_reminder an"),
         "{p}"

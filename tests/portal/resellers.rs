@@ -39,7 +39,11 @@ async fn accept(e: &Env) {
     let r = offers::reseller(&e.app.rt, &MpnId::parse(MPN).unwrap())
         .await
         .unwrap();
-    assert!(offers::accept_reseller_request(&e.app.rt, &r).await.unwrap());
+    assert!(
+        offers::accept_reseller_request(&e.app.rt, &r)
+            .await
+            .unwrap()
+    );
 }
 
 async fn audit_actions(e: &Env) -> Vec<(String, String, String, String)> {
@@ -140,7 +144,10 @@ async fn resellers_pages_by_role(store: Store) {
                 )
                 .await;
             assert_eq!(r.status, 403, "{path}");
-            assert!(r.body.contains("Your role does not allow this page"), "{path}");
+            assert!(
+                r.body.contains("Your role does not allow this page"),
+                "{path}"
+            );
         }
         let r = anon
             .post_form(&e.url(path), &[("domain", "contoso.example")], &[])
@@ -257,7 +264,10 @@ async fn resellers_request_associate_end_through_forms(store: Store) {
     assert_eq!(r.status, 400, "{}", r.body);
     for f in ["mpn_id", "name", "email"] {
         assert!(r.body.contains(&format!("href=\"#reseller-{f}\"")), "{f}");
-        assert!(r.body.contains(&format!("id=\"reseller-{f}-error\"")), "{f}");
+        assert!(
+            r.body.contains(&format!("id=\"reseller-{f}-error\"")),
+            "{f}"
+        );
     }
     assert!(r.body.contains("aria-invalid=\"true\""));
     assert!(!r.body.contains("<script>") && r.body.contains("&lt;script&gt;"));
@@ -289,20 +299,28 @@ async fn resellers_request_associate_end_through_forms(store: Store) {
             .any(|m| m.to_lowercase().contains("partners@reseller.example")),
         "the request is mailed to the reseller"
     );
-    let p = admin.get(&e.url("/portal/resellers/1234567?done=request")).await;
+    let p = admin
+        .get(&e.url("/portal/resellers/1234567?done=request"))
+        .await;
     assert_eq!(p.status, 200);
     assert!(p.body.contains("id=\"done\"") && p.body.contains("on its way"));
     assert!(p.body.contains("data-state=\"request_sent\""));
     assert!(!p.body.contains("<script>") && p.body.contains("&lt;script&gt;alert(1)"));
     // Not active yet: no associate form; asked again: 409 next to the MPN ID.
-    assert!(p.body.contains("id=\"associate-inactive\"") && !p.body.contains("id=\"associate-form\""));
+    assert!(
+        p.body.contains("id=\"associate-inactive\"") && !p.body.contains("id=\"associate-form\"")
+    );
     assert!(p.body.contains("Withdraw request"));
     let r = post_from(
         &e,
         &mut admin,
         LIST,
         LIST,
-        &[("mpn_id", MPN), ("name", "Again"), ("email", "x@reseller.example")],
+        &[
+            ("mpn_id", MPN),
+            ("name", "Again"),
+            ("email", "x@reseller.example"),
+        ],
     )
     .await;
     assert_eq!(r.status, 409);
@@ -314,14 +332,21 @@ async fn resellers_request_associate_end_through_forms(store: Store) {
     for (fields, status, field) in [
         (vec![], 400, "domain"),
         (
-            vec![("domain", "contoso.example"), ("acceptance_id", acc.as_str())],
+            vec![
+                ("domain", "contoso.example"),
+                ("acceptance_id", acc.as_str()),
+            ],
             400,
             "domain",
         ),
         (vec![("domain", "not a domain")], 400, "domain"),
         (vec![("acceptance_id", "<x>")], 400, "acceptance_id"),
         (vec![("domain", "nobody.example")], 404, "domain"),
-        (vec![("acceptance_id", "in_nosuchacceptance")], 404, "acceptance_id"),
+        (
+            vec![("acceptance_id", "in_nosuchacceptance")],
+            404,
+            "acceptance_id",
+        ),
     ] {
         let r = post_from(&e, &mut admin, PAGE, ASSOCIATE, &fields).await;
         assert_eq!(r.status, status, "{fields:?}: {}", r.body);
@@ -345,13 +370,23 @@ async fn resellers_request_associate_end_through_forms(store: Store) {
         "{}",
         r.body
     );
-    let r = post_from(&e, &mut admin, PAGE, ASSOCIATE, &[("acceptance_id", acc2.as_str())]).await;
+    let r = post_from(
+        &e,
+        &mut admin,
+        PAGE,
+        ASSOCIATE,
+        &[("acceptance_id", acc2.as_str())],
+    )
+    .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let p = admin.get(&e.url(PAGE)).await.body;
     assert!(p.contains("<a href=\"/portal/customers/contoso.example\">contoso.example</a>"));
     assert!(p.contains("<a href=\"/portal/customers/fabrikam.example\">fabrikam.example</a>"));
     assert!(p.contains(&format!("<code>{acc2}</code>")));
-    assert_eq!(p.matches("<td class=\"support-contact\">yes</td>").count(), 1);
+    assert_eq!(
+        p.matches("<td class=\"support-contact\">yes</td>").count(),
+        1
+    );
     // The customer's page names the reseller and the support contact.
     let c = admin
         .get(&e.url("/portal/customers/contoso.example"))
@@ -397,15 +432,28 @@ async fn resellers_request_associate_end_through_forms(store: Store) {
     let p = de.get(&e.url(LIST)).await.body;
     assert!(p.contains("lang=\"de\"") && p.contains("Reseller-Partnerschaft anfragen"));
     assert!(p.contains("beendet (entfernt)"));
-    let r = post_from(&e, &mut de, LIST, LIST, &[("mpn_id", "x"), ("name", "N"), ("email", "n@r.example")]).await;
-    assert_eq!(r.status, 400);
-    assert!(r.body.contains("id=\"reseller-mpn_id-error\"") && r.body.contains("Die MPN-ID besteht"));
     let r = post_from(
         &e,
         &mut de,
         LIST,
         LIST,
-        &[("mpn_id", MPN), ("name", "Neu"), ("email", "n@reseller.example")],
+        &[("mpn_id", "x"), ("name", "N"), ("email", "n@r.example")],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("id=\"reseller-mpn_id-error\"") && r.body.contains("Die MPN-ID besteht")
+    );
+    let r = post_from(
+        &e,
+        &mut de,
+        LIST,
+        LIST,
+        &[
+            ("mpn_id", MPN),
+            ("name", "Neu"),
+            ("email", "n@reseller.example"),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);

@@ -180,9 +180,7 @@ const EN: CT = CT {
     bad_query: Safe(
         "Give a complete email address (person@contoso.com) or a domain (contoso.com).",
     ),
-    wildcards: Safe(
-        "Wildcards (*, %, ?) are not supported: give the exact address or domain.",
-    ),
+    wildcards: Safe("Wildcards (*, %, ?) are not supported: give the exact address or domain."),
     too_long: Safe("The query is too long."),
     to_partner: Safe("to partner"),
     to_customer: Safe("to customer"),
@@ -642,7 +640,10 @@ pub(super) mod tests {
             ("results", search_page(l, &nav, EVIL, None, Some(&lines))),
             ("none", search_page(l, &nav, "x.example", None, Some(&[]))),
             ("customer", customer_page(l, &nav, &d)),
-            ("not_found", not_found_page(l, &nav, "/portal/customers", EVIL)),
+            (
+                "not_found",
+                not_found_page(l, &nav, "/portal/customers", EVIL),
+            ),
         ]
     }
 
@@ -682,7 +683,7 @@ pub(super) mod tests {
     fn customer_pages_escape_label_and_speak_the_language() {
         for l in Locale::ALL {
             for (name, html) in pages(l) {
-                check(l, &name, &html);
+                check(l, name, &html);
             }
         }
         let [de, en] = [Locale::De, Locale::En].map(|l| customer_page(l, &nav(l), &detail()));

@@ -104,7 +104,9 @@ const DE: RT = RT {
         "Kunden können erst zugeordnet werden, wenn der Reseller die Partnerschaft angenommen hat.",
     ),
     end_title: Safe("Partnerschaft beenden"),
-    end_hint: Safe("Zugeordnete Kunden bleiben erhalten; der Reseller ist dann für niemanden mehr Supportkontakt."),
+    end_hint: Safe(
+        "Zugeordnete Kunden bleiben erhalten; der Reseller ist dann für niemanden mehr Supportkontakt.",
+    ),
     end_button: Safe("Partnerschaft beenden"),
     withdraw_button: Safe("Anfrage zurückziehen"),
     back: Safe("Zu den Resellern"),
@@ -429,19 +431,41 @@ mod tests {
             };
             let all = [reseller("active"), reseller("request_sent")];
             let pages = [
-                ("list", list_page(l, &nav, &all, Some("1234567"), &rf, Some("c"))),
-                ("list_viewer", list_page(l, &nav, &[], None, &RequestForm::default(), None)),
+                (
+                    "list",
+                    list_page(l, &nav, &all, Some("1234567"), &rf, Some("c")),
+                ),
+                (
+                    "list_viewer",
+                    list_page(l, &nav, &[], None, &RequestForm::default(), None),
+                ),
                 (
                     "reseller",
                     reseller_page(l, &nav, &all[0], Some(EVIL), writes(), &af, Some(EVIL)),
                 ),
                 (
                     "requested",
-                    reseller_page(l, &nav, &all[1], None, writes(), &AssociateForm::default(), None),
+                    reseller_page(
+                        l,
+                        &nav,
+                        &all[1],
+                        None,
+                        writes(),
+                        &AssociateForm::default(),
+                        None,
+                    ),
                 ),
                 (
                     "reseller_viewer",
-                    reseller_page(l, &nav, &all[0], None, None, &AssociateForm::default(), None),
+                    reseller_page(
+                        l,
+                        &nav,
+                        &all[0],
+                        None,
+                        None,
+                        &AssociateForm::default(),
+                        None,
+                    ),
                 ),
             ];
             for (name, html) in pages {
@@ -466,6 +490,10 @@ mod tests {
             &AssociateForm::default(),
             None,
         );
-        assert!(en.contains("Support contact") && !en.contains("id=\"associate-form\"") && !en.contains("id=\"end-form\""));
+        assert!(
+            en.contains("Support contact")
+                && !en.contains("id=\"associate-form\"")
+                && !en.contains("id=\"end-form\"")
+        );
     }
 }
