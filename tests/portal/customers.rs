@@ -168,6 +168,41 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
         .await;
     assert_eq!(none.status, 200);
     assert!(none.body.contains("id=\"no-results\""));
+    // Only invited (no acceptance): found by the recipient and by its domain, with a page.
+    offers::invite(
+        rt,
+        &offer,
+        partnerflow::core::domain::EmailAddress::parse("Boss@Woodgrove.example").unwrap(),
+        None,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    for q in ["boss%40woodgrove.example", "woodgrove.example"] {
+        let r = viewer
+            .get(&e.url(&format!("/portal/customers?q={q}")))
+            .await;
+        assert!(
+            r.body
+                .contains("href=\"/portal/customers/woodgrove.example\"")
+                && r.body.contains("<td>invited only</td>"),
+            "{q}: {}",
+            r.body
+        );
+    }
+    let w = viewer
+        .get(&e.url("/portal/customers/woodgrove.example"))
+        .await;
+    assert_eq!(w.status, 200);
+    assert!(
+        w.body.contains("<td>Boss@woodgrove.example</td>")
+            && w.body.contains("data-state=\"invited\"")
+    );
+    assert!(
+        w.body.contains("No confirmed acceptances.")
+            && w.body.contains("No delegated-admin relationship.")
+    );
     // The customer's page: the acceptance (state, offer link), the relationship's end and its
     // coming reminders, the invitation with its delivery.
     let p = viewer
