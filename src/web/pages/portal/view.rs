@@ -49,6 +49,8 @@ pub(crate) struct PT {
     active: Text,
     deactivated: Text,
     deactivate: Text,
+    reactivate: Text,
+    change_role: Text,
     invite_title: Text,
     invite_button: Text,
     invited_text: Text,
@@ -111,6 +113,8 @@ const DE: PT = PT {
     active: Safe("aktiv"),
     deactivated: Safe("deaktiviert"),
     deactivate: Safe("Deaktivieren"),
+    reactivate: Safe("Wieder aktivieren"),
+    change_role: Safe("Rolle ändern"),
     invite_title: Safe("Benutzer einladen"),
     invite_button: Safe("Einladen"),
     invited_text: Safe("Die Einladung ist unterwegs."),
@@ -172,6 +176,8 @@ const EN: PT = PT {
     active: Safe("active"),
     deactivated: Safe("deactivated"),
     deactivate: Safe("Deactivate"),
+    reactivate: Safe("Reactivate"),
+    change_role: Safe("Change role"),
     invite_title: Safe("Invite a user"),
     invite_button: Safe("Invite"),
     invited_text: Safe("The invitation is on its way."),
@@ -347,11 +353,20 @@ pub(crate) struct UserLine {
     pub language: &'static str,
     pub active: bool,
     pub me: bool,
+    /// The deactivate (active user) or reactivate (deactivated user) form's token.
     pub csrf: String,
+    pub role_value: &'static str,
+    pub role_csrf: String,
 }
 
 impl UserLine {
-    pub(crate) fn new(l: Locale, u: &UserRow, me: bool, csrf: String) -> UserLine {
+    pub(crate) fn new(
+        l: Locale,
+        u: &UserRow,
+        me: bool,
+        csrf: String,
+        role_csrf: String,
+    ) -> UserLine {
         UserLine {
             email: u.email.as_str().to_string(),
             name: u.name.clone(),
@@ -360,6 +375,8 @@ impl UserLine {
             active: u.active(),
             me,
             csrf,
+            role_value: u.role.as_str(),
+            role_csrf,
         }
     }
 }
@@ -507,8 +524,8 @@ mod tests {
             invited: true,
         };
         let lines = vec![
-            UserLine::new(l, &u, true, "t3".into()),
-            UserLine::new(l, &user(Role::Viewer), false, "t3".into()),
+            UserLine::new(l, &u, true, "t3".into(), "t4".into()),
+            UserLine::new(l, &user(Role::Viewer), false, "t3".into(), "t4".into()),
         ];
         let row = AuditRow {
             id: 1,
