@@ -600,3 +600,308 @@ pub(crate) fn withdraw_html(
         error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::campaign::{CampaignRow, CampaignState};
+    use crate::core::domain::{
+        AdminRole, Country, DomainName, EmailAddress, InstanceId, OfferId, Role, Timestamp,
+    };
+    use crate::core::instance::{EmailRow, HistoryRow};
+    use crate::core::offer::{
+        AcceptanceRow, AcceptanceView, InvitationRow, InvitationView, OfferLine, OfferRow,
+        OfferTracking, OfferView, RelationshipView,
+    };
+    use crate::core::portal::UserRow;
+    use crate::offers::pages::EmailBounce;
+
+    const EVIL: &str = "\"><script>x</script>";
+
+    fn detail() -> OfferDetail {
+        let offer_id = OfferId::generate();
+        let row = OfferRow {
+            offer_id: offer_id.clone(),
+            instance_id: InstanceId::generate(),
+            kind: OfferKind::Purchase,
+            location_id: EVIL.into(),
+            country: Country::parse("DE").unwrap(),
+            products: vec![OfferLine {
+                id: crate::core::domain::ProductId::parse("m365-e3").unwrap(),
+                name: EVIL.into(),
+                licences: Some(5),
+            }],
+            delegated_admin: Some(AdminRole::Limited),
+            auto_extend: true,
+            key_id: "k".into(),
+            link: format!("https://x.example/o/{EVIL}"),
+            message: Some(EVIL.into()),
+            created_by: EVIL.into(),
+            created_at: Timestamp(0),
+            expires_at: Timestamp(1),
+        };
+        let email = |mid: &str, state: &str| EmailRow {
+            message_id: mid.into(),
+            template: "t".into(),
+            locale: "en".into(),
+            role: "customer".into(),
+            recipient: "a@b.example".into(),
+            state: state.into(),
+            attempts: 1,
+            last_error: Some(EVIL.into()),
+            reply: Some(EVIL.into()),
+            created_at: Timestamp(0),
+            sent_at: Some(Timestamp(0)),
+        };
+        let invitation = |mid: &str, state: &str| InvitationView {
+            invitation: InvitationRow {
+                instance_id: InstanceId::generate(),
+                offer_id: offer_id.clone(),
+                recipient: EmailAddress::parse("a@b.example").unwrap(),
+                locale: "en".into(),
+                created_by: EVIL.into(),
+                created_at: Timestamp(0),
+            },
+            state: EVIL.into(),
+            emails: vec![email(mid, state)],
+        };
+        OfferDetail {
+            tracking: OfferTracking {
+                offer: OfferView {
+                    offer: row,
+                    state: "open".into(),
+                    final_at: None,
+                    location_removed_at: Some(Timestamp(0)),
+                },
+                location: None,
+                invitations: vec![
+                    invitation("m1", "sent"),
+                    invitation("m2", "failed"),
+                    invitation("m3", "queued"),
+                    invitation("m4", "sent"),
+                ],
+                acceptances: vec![AcceptanceView {
+                    acceptance: AcceptanceRow {
+                        instance_id: InstanceId::generate(),
+                        offer_id: offer_id.clone(),
+                        organisation: EVIL.into(),
+                        domain: DomainName::parse("contoso.example").unwrap(),
+                        admin_email: EmailAddress::parse("admin@contoso.example").unwrap(),
+                        products: vec![],
+                        delegated_admin: None,
+                        relationship_id: None,
+                        accepted_at: Timestamp(0),
+                        confirmed_at: Some(Timestamp(0)),
+                    },
+                    state: EVIL.into(),
+                    relationship: Some(RelationshipView {
+                        id: InstanceId::generate(),
+                        role: Some(EVIL.into()),
+                        state: EVIL.into(),
+                        ends_at: Some(EVIL.into()),
+                    }),
+                    signup: None,
+                }],
+                unconfirmed_acceptances: 2,
+                unmatched_signups: vec![],
+                history: vec![HistoryRow {
+                    seq: 1,
+                    event: EVIL.into(),
+                    from: Some(EVIL.into()),
+                    to: EVIL.into(),
+                    at: Timestamp(0),
+                    actor: EVIL.into(),
+                }],
+            },
+            campaigns: vec![CampaignRow {
+                id: EVIL.into(),
+                offer_id: offer_id.to_string(),
+                name: EVIL.into(),
+                template: "t".into(),
+                state: CampaignState::Running,
+                pause_reason: None,
+                consecutive_failures: 0,
+                created_by: EVIL.into(),
+                created_at: Timestamp(0),
+                updated_at: Timestamp(0),
+                finished_at: None,
+                max_per_minute: None,
+                reminder_after: None,
+                reminder_template: None,
+            }],
+            bounces: vec![EmailBounce {
+                message_id: "m4".into(),
+                kind: "hard".into(),
+                status: "5.1.1".into(),
+                diagnostic: Some(EVIL.into()),
+                received_at: Timestamp(0),
+            }],
+        }
+    }
+
+    fn pages(l: Locale) -> Vec<(&'static str, String)> {
+        let u = UserRow {
+            id: "u1".into(),
+            email: EmailAddress::parse("a@b.example").unwrap(),
+            name: EVIL.into(),
+            language: l,
+            role: Role::Admin,
+            created_at: Timestamp(0),
+            created_by: "cli".into(),
+            deactivated_at: None,
+        };
+        let nav = Nav::new(l, &u, "offers", "t1".into(), "t2".into());
+        let mut form = OfferForm {
+            location: EVIL.into(),
+            product: EVIL.into(),
+            licences: vec![("m365-e3".into(), EVIL.into())],
+            delegated_admin: EVIL.into(),
+            auto_extend: true,
+            expires: EVIL.into(),
+            message: EVIL.into(),
+            recipients: EVIL.into(),
+            language: "de".into(),
+            errors: Errors::default(),
+        };
+        for f in [
+            "location",
+            "product",
+            "products",
+            "delegated_admin",
+            "auto_extend",
+            "expires",
+            "message",
+            "recipients",
+        ] {
+            form.errors.add(f, EVIL);
+        }
+        let choice = || ProductChoice {
+            id: "m365-e3".into(),
+            name: EVIL.into(),
+            min: 1,
+            max: 300,
+            value: EVIL.into(),
+            error: Some(EVIL.into()),
+        };
+        let view = |kind, country: Option<&str>| NewView {
+            kind,
+            country: country.map(str::to_string),
+            countries: vec!["DE".into(), "AT".into()],
+            country_error: country.is_none().then(|| EVIL.to_string()),
+            locations: vec![(EVIL.into(), EVIL.into())],
+            products: vec![choice()],
+            form: &form,
+            default_expiry: "2026-12-01".into(),
+            latest_expiry: "2027-11-01".into(),
+        };
+        let mut invite = InviteForm {
+            recipients: EVIL.into(),
+            language: "en".into(),
+            errors: Errors::default(),
+            invited: Some(3),
+        };
+        invite.errors.add("recipients", EVIL);
+        let d = detail();
+        let v = OfferPageView::new(l, &d);
+        let list = ListForm {
+            created_by: EVIL.into(),
+            from: EVIL.into(),
+            errors: Errors(vec![("from".into(), EVIL.into())]),
+            ..Default::default()
+        };
+        let rows = vec![Row::new(l, &d.tracking.offer)];
+        let locations = vec![(EVIL.to_string(), EVIL.to_string())];
+        vec![
+            (
+                "step1",
+                new_page(l, &nav, view(OfferKind::Purchase, None), "c"),
+            ),
+            (
+                "trial",
+                new_page(l, &nav, view(OfferKind::Trial, Some("DE")), "c"),
+            ),
+            (
+                "purchase",
+                new_page(l, &nav, view(OfferKind::Purchase, Some("DE")), "c"),
+            ),
+            (
+                "delegated_admin",
+                new_page(l, &nav, view(OfferKind::DelegatedAdmin, Some("DE")), "c"),
+            ),
+            (
+                "created",
+                created_page(l, &nav, &d.tracking.offer, &invite, "c"),
+            ),
+            ("offer", offer_page(l, &nav, &v, &invite, "c", true)),
+            (
+                "list",
+                list_page(l, &nav, &list, &rows, Some("before=1"), true, &locations),
+            ),
+            (
+                "withdraw",
+                withdraw_html(l, &nav, "PF-X", "open", "c", None),
+            ),
+            (
+                "withdraw_closed",
+                withdraw_html(l, &nav, "PF-X", EVIL, "c", Some(EVIL)),
+            ),
+            ("not_found", not_found_html(l, &nav, EVIL)),
+        ]
+    }
+
+    #[test]
+    fn offer_pages_escape_label_every_field_and_speak_the_language() {
+        for l in Locale::ALL {
+            for (name, html) in pages(l) {
+                assert!(!html.contains("<script>"), "{l}/{name}");
+                assert!(html.contains(&format!("<html lang=\"{l}\">")), "{l}/{name}");
+                assert!(html.contains("<h1>"), "{l}/{name}: a heading");
+                for tag in ["<input ", "<select", "<textarea"] {
+                    for (i, _) in html.match_indices(tag) {
+                        let t = &html[i..i + html[i..].find('>').unwrap()];
+                        if t.contains("type=\"hidden\"") {
+                            continue;
+                        }
+                        let id = t.split(" id=\"").nth(1).unwrap().split('"').next().unwrap();
+                        assert!(
+                            html.contains(&format!("<label for=\"{id}\">")),
+                            "{l}/{name}: {id}"
+                        );
+                    }
+                }
+                assert_eq!(
+                    html.matches("method=\"post\"").count(),
+                    html.matches("name=\"csrf\"").count(),
+                    "{l}/{name}"
+                );
+                // Every field error is linked from the summary and described by the field.
+                let pat = "class=\"field-error\" id=\"";
+                for (i, _) in html.match_indices(pat) {
+                    let id = html[i + pat.len()..].split('"').next().unwrap();
+                    assert!(
+                        html.contains(&format!("aria-describedby=\"{id}\""))
+                            || html.contains(&format!(" {id}\"")),
+                        "{l}/{name}: {id} describes its field"
+                    );
+                }
+            }
+        }
+        let de = pages(Locale::De);
+        let en = pages(Locale::En);
+        assert!(de[2].1.contains("Kaufangebot erstellen") && de[2].1.contains("Lizenzen"));
+        assert!(en[2].1.contains("Create a purchase offer") && en[2].1.contains("Licences"));
+        // The offer's page: each delivery state, the timeline, the hard bounce's reason.
+        let offer = &en[5].1;
+        for s in [
+            "delivered to the mail server",
+            "failed",
+            "waiting to be sent",
+            "bounced",
+        ] {
+            assert!(offer.contains(s), "{s}");
+        }
+        assert!(offer.contains("hard 5.1.1"));
+        assert!(offer.contains("<ol id=\"history\">") && offer.contains("<time datetime=\""));
+        assert!(offer.contains("readonly"));
+    }
+}
