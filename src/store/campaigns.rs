@@ -175,9 +175,9 @@ fn outcome_columns(o: &RecipientOutcome) -> (Option<&str>, Option<&str>, Option<
     }
 }
 
-const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
+pub(super) const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
 
-fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
+pub(super) fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
     Ok(CampaignRow {
         id: r.try_get("id")?,
         offer_id: r.try_get("offer_id")?,

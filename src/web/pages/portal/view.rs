@@ -598,3 +598,7 @@ mod tests {
         assert!(en.contains("Send sign-in link"));
     }
 }
+
+// The offers section's views: a child of this module (the layout reads `PT`).
+#[path = "offers/templates.rs"]
+pub(super) mod offers;
