@@ -611,3 +611,236 @@ pub(crate) fn campaign_page(
         error,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::{EmailAddress, Role, Span};
+    use crate::core::portal::UserRow;
+    use crate::store::{LedgerRow, UnsubscribedRow};
+
+    const EVIL: &str = "\"><script>x</script>";
+
+    fn user() -> UserRow {
+        UserRow {
+            id: "u1".into(),
+            email: EmailAddress::parse("a@b.example").unwrap(),
+            name: EVIL.into(),
+            language: Locale::De,
+            role: Role::Admin,
+            created_at: Timestamp(0),
+            created_by: "cli".into(),
+            deactivated_at: None,
+        }
+    }
+
+    fn campaign(state: CampaignState) -> CampaignRow {
+        CampaignRow {
+            id: "cmp_abc".into(),
+            offer_id: EVIL.into(),
+            name: EVIL.into(),
+            template: EVIL.into(),
+            state,
+            pause_reason: Some(EVIL.into()),
+            consecutive_failures: 0,
+            created_by: EVIL.into(),
+            created_at: Timestamp(0),
+            updated_at: Timestamp(0),
+            finished_at: None,
+            max_per_minute: Some(60),
+            reminder_after: Some(Span::from_secs(86_400)),
+            reminder_template: Some(EVIL.into()),
+        }
+    }
+
+    fn ledger(email: &str) -> LedgerRow {
+        LedgerRow {
+            seq: 7,
+            email: email.into(),
+            state: crate::core::campaign::RecipientState::Bounced,
+            message_id: EVIL.into(),
+            attempts: 1,
+            reply: None,
+            error: Some(EVIL.into()),
+            sent_at: None,
+            reminded_at: None,
+            reminder_reply: None,
+            remind_at: None,
+            phase: 0,
+            soft_bounces: 0,
+        }
+    }
+
+    /// Every page of the section in one language, with hostile values and every error shown.
+    fn all_pages(l: Locale) -> Vec<(String, String)> {
+        let u = user();
+        let nav = Nav::new(l, &u, "campaigns", "t1".into(), "t2".into());
+        let mut out = vec![];
+        let lines: Vec<CampaignLine> = CampaignState::ALL
+            .into_iter()
+            .map(|s| CampaignLine {
+                campaign: campaign(s),
+                total: 10,
+                done: 3,
+            })
+            .collect();
+        out.push(("list".into(), list_page(l, &nav, &lines, Some("cursor=1.cmp_a"))));
+        out.push(("list_empty".into(), list_page(l, &nav, &[], None)));
+        let mut form = NewForm {
+            offer_id: EVIL.into(),
+            name: EVIL.into(),
+            template: EVIL.into(),
+            max_per_minute: EVIL.into(),
+            reminder_after: EVIL.into(),
+            reminder_template: EVIL.into(),
+            errors: vec![],
+        };
+        out.push(("new".into(), new_page(l, &nav, &form, "c", 1 << 24)));
+        for f in [
+            "offer_id",
+            "name",
+            "template",
+            "max_per_minute",
+            "reminder_after",
+            "reminder_template",
+            "recipients",
+            EVIL,
+        ] {
+            form.error(f, EVIL);
+        }
+        out.push(("new_errors".into(), new_page(l, &nav, &form, "c", 1 << 24)));
+        let report = ImportReport {
+            lines: 3,
+            rows: 3,
+            added: 1,
+            invalid: 2,
+            ..Default::default()
+        };
+        let bad = vec![
+            BadRow {
+                line: 2,
+                reason: EVIL.into(),
+            },
+            BadRow {
+                line: 3,
+                reason: EVIL.into(),
+            },
+        ];
+        let c = campaign(CampaignState::Draft);
+        out.push(("created".into(), created_page(l, &nav, &c, &report, &bad, 5)));
+        out.push(("created_clean".into(), created_page(l, &nav, &c, &report, &[], 0)));
+        let n = RecipientCounts {
+            total: 10,
+            pending: 4,
+            bounced: 1,
+            next_reminder_at: Some(Timestamp(1)),
+            ..Default::default()
+        };
+        let p = Progress {
+            done: 6,
+            total: 10,
+            percent: 60,
+            per_minute: Some(12.0),
+            eta: Some(Timestamp(600_000)),
+            waiting_until: Some(Timestamp(5)),
+        };
+        let d = Dropouts {
+            bounced: vec![ledger(EVIL)],
+            unsubscribed: 1,
+            unsubscribed_rows: vec![UnsubscribedRow {
+                seq: 3,
+                email: EVIL.into(),
+                at: Timestamp(0),
+            }],
+        };
+        let all = Buttons {
+            start: Some("c1".into()),
+            pause: Some("c2".into()),
+            resume: Some("c3".into()),
+            cancel: Some("c4".into()),
+        };
+        for s in CampaignState::ALL {
+            out.push((
+                format!("show_{s}"),
+                campaign_page(
+                    l,
+                    &nav,
+                    &campaign(s),
+                    &n,
+                    &p,
+                    &d,
+                    &all,
+                    Some(EVIL),
+                    Timestamp(0),
+                ),
+            ));
+        }
+        out.push((
+            "show_plain".into(),
+            campaign_page(
+                l,
+                &nav,
+                &campaign(CampaignState::Draft),
+                &RecipientCounts::default(),
+                &Progress {
+                    done: 0,
+                    total: 0,
+                    percent: 0,
+                    per_minute: None,
+                    eta: None,
+                    waiting_until: None,
+                },
+                &Dropouts::default(),
+                &Buttons::default(),
+                None,
+                Timestamp(0),
+            ),
+        ));
+        out
+    }
+
+    #[test]
+    fn pages_escape_label_every_field_and_speak_the_language() {
+        for l in Locale::ALL {
+            for (name, html) in all_pages(l) {
+                assert!(!html.contains("<script>"), "{l}/{name}");
+                assert!(html.contains(&format!("<html lang=\"{l}\">")), "{l}/{name}");
+                assert!(html.contains("<h1>"), "{l}/{name}: a heading");
+                for (i, _) in html.match_indices("<input type=\"") {
+                    let tag = &html[i..i + html[i..].find('>').unwrap()];
+                    if tag.contains("type=\"hidden\"") {
+                        continue;
+                    }
+                    let id = tag.split("id=\"").nth(1).unwrap().split('"').next().unwrap();
+                    assert!(
+                        html.contains(&format!("<label for=\"{id}\">")),
+                        "{l}/{name}: {id}"
+                    );
+                }
+                assert_eq!(
+                    html.matches("method=\"post\"").count(),
+                    html.matches("name=\"csrf\"").count(),
+                    "{l}/{name}"
+                );
+                // Only a running campaign's page reloads itself.
+                assert_eq!(
+                    html.contains("<meta http-equiv=\"refresh\" content=\"5\">"),
+                    name == "show_running",
+                    "{l}/{name}"
+                );
+            }
+        }
+        let de = all_pages(Locale::De);
+        assert!(de.iter().any(|(_, h)| h.contains("Kampagne anlegen")));
+        let en = all_pages(Locale::En);
+        assert!(en.iter().any(|(_, h)| h.contains("Create campaign")));
+        // The pause reason only while paused; errors next to their fields.
+        let paused = &en.iter().find(|(n, _)| n == "show_paused").unwrap().1;
+        assert!(paused.contains("id=\"pause-reason\""));
+        let running = &en.iter().find(|(n, _)| n == "show_running").unwrap().1;
+        assert!(!running.contains("id=\"pause-reason\""));
+        assert!(running.contains("id=\"eta\">1970-01-01 00:10:00 (in about 10 min)<"));
+        let errors = &en.iter().find(|(n, _)| n == "new_errors").unwrap().1;
+        assert_eq!(errors.matches("aria-invalid=\"true\"").count(), 7);
+    }
+}
