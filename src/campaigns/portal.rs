@@ -49,9 +49,9 @@ fn parse_cursor(c: &str) -> Option<(Timestamp, String)> {
 pub async fn list_page(rt: &AppState, cursor: Option<&str>, limit: i64) -> Result<CampaignPage> {
     let before = match cursor {
         None => None,
-        Some(c) => Some(
-            parse_cursor(c).ok_or_else(|| CampaignError::Invalid("cursor: not ours".into()))?,
-        ),
+        Some(c) => {
+            Some(parse_cursor(c).ok_or_else(|| CampaignError::Invalid("cursor: not ours".into()))?)
+        }
     };
     let mut rows = rt
         .store
@@ -104,11 +104,7 @@ pub struct Progress {
 pub async fn progress(rt: &AppState, c: &CampaignRow, n: &RecipientCounts) -> Result<Progress> {
     let left = (n.pending + n.sending).max(0);
     let done = (n.total - left).max(0);
-    let percent = if n.total > 0 {
-        done * 100 / n.total
-    } else {
-        0
-    };
+    let percent = if n.total > 0 { done * 100 / n.total } else { 0 };
     let waiting_until = waiting_for_reminders(c, n);
     let (mut per_minute, mut eta) = (None, None);
     if c.state == CampaignState::Running {

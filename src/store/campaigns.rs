@@ -1297,14 +1297,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<CampaignRow>> {
         let rows = match before {
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
-                )))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
+            )))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
             Some((at, id)) => {
                 sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {CAMPAIGN_COLS} FROM campaigns

@@ -89,7 +89,10 @@ async fn upload(
 
 /// The campaign id a created page links to.
 fn created_id(body: &str) -> String {
-    let i = body.find("href=\"/portal/campaigns/cmp_").expect("a campaign link") + 24;
+    let i = body
+        .find("href=\"/portal/campaigns/cmp_")
+        .expect("a campaign link")
+        + 24;
     body[i..].split('"').next().unwrap().to_string()
 }
 
@@ -155,7 +158,10 @@ async fn campaign_pages_by_role(store: Store) {
         (&report, [200, 200, 200, 303]),
         ("/portal/campaigns/cmp_nosuchcampaign", [404, 404, 404, 303]),
         ("/portal/campaigns/not-a-campaign", [404, 404, 404, 303]),
-        ("/portal/campaigns/cmp_NOPE/report.csv", [404, 404, 404, 303]),
+        (
+            "/portal/campaigns/cmp_NOPE/report.csv",
+            [404, 404, 404, 303],
+        ),
     ];
     for (path, want) in pages {
         for (who, b, w) in [
@@ -176,8 +182,20 @@ async fn campaign_pages_by_role(store: Store) {
     assert!(list.contains(&format!("href=\"{show}\"")), "{list}");
     assert!(list.contains("0 / 3 (0 %)"), "{list}");
     assert!(list.contains("aria-current=\"page\""));
-    assert!(sales.get(&e.url("/portal/campaigns")).await.body.contains("id=\"new-campaign\""));
-    assert!(!viewer.get(&e.url("/portal/campaigns")).await.body.contains("id=\"new-campaign\""));
+    assert!(
+        sales
+            .get(&e.url("/portal/campaigns"))
+            .await
+            .body
+            .contains("id=\"new-campaign\"")
+    );
+    assert!(
+        !viewer
+            .get(&e.url("/portal/campaigns"))
+            .await
+            .body
+            .contains("id=\"new-campaign\"")
+    );
     // A draft's buttons: start and cancel for administrators, start for sales agents, none
     // for viewers; never pause or resume.
     let buttons = |body: &str| {
@@ -186,11 +204,20 @@ async fn campaign_pages_by_role(store: Store) {
             .filter(|a| body.contains(&format!("action=\"{show}/{a}\"")))
             .collect::<Vec<_>>()
     };
-    assert_eq!(buttons(&admin.get(&e.url(&show)).await.body), ["start", "cancel"]);
+    assert_eq!(
+        buttons(&admin.get(&e.url(&show)).await.body),
+        ["start", "cancel"]
+    );
     assert_eq!(buttons(&sales.get(&e.url(&show)).await.body), ["start"]);
     assert!(buttons(&viewer.get(&e.url(&show)).await.body).is_empty());
     // A draft does not reload itself.
-    assert!(!admin.get(&e.url(&show)).await.body.contains("http-equiv=\"refresh\""));
+    assert!(
+        !admin
+            .get(&e.url(&show))
+            .await
+            .body
+            .contains("http-equiv=\"refresh\"")
+    );
 }
 
 async fn campaign_list_pages_by_keyset(store: Store) {
@@ -243,7 +270,11 @@ async fn campaign_forms_refuse_without_csrf_and_viewers(store: Store) {
             let r = admin.post_form(&e.url(&path), &[("csrf", csrf)], &[]).await;
             assert_eq!(r.status, 403, "{path} with `{csrf}`");
         }
-        let own = if action == "start" { &start_token } else { &cancel_token };
+        let own = if action == "start" {
+            &start_token
+        } else {
+            &cancel_token
+        };
         if action == "start" || action == "cancel" {
             let r = admin
                 .post_form(
@@ -256,17 +287,30 @@ async fn campaign_forms_refuse_without_csrf_and_viewers(store: Store) {
         }
         // A viewer is refused by the server, whatever the token.
         for csrf in ["", start_token.as_str()] {
-            let r = viewer.post_form(&e.url(&path), &[("csrf", csrf)], &[]).await;
+            let r = viewer
+                .post_form(&e.url(&path), &[("csrf", csrf)], &[])
+                .await;
             assert_eq!(r.status, 403, "viewer {path}");
         }
     }
     // Cancelling for good is for administrators (as in the API).
-    let t = csrf_for_action(&admin.get(&e.url(&show)).await.body, &format!("{show}/cancel"));
+    let t = csrf_for_action(
+        &admin.get(&e.url(&show)).await.body,
+        &format!("{show}/cancel"),
+    );
     let r = sales
-        .post_form(&e.url(&format!("{show}/cancel")), &[("csrf", t.as_str())], &[])
+        .post_form(
+            &e.url(&format!("{show}/cancel")),
+            &[("csrf", t.as_str())],
+            &[],
+        )
         .await;
     assert_eq!(r.status, 403);
-    assert_eq!(state_of(&e, &id).await, CampaignState::Draft, "nothing happened");
+    assert_eq!(
+        state_of(&e, &id).await,
+        CampaignState::Draft,
+        "nothing happened"
+    );
     // The upload: the token is a field of the multipart body, before the file.
     let csv = "email\nx@kunde.example\n";
     let form = [("offer_id", offer.as_str()), ("name", "Per CSRF")];
@@ -290,7 +334,11 @@ async fn campaign_forms_refuse_without_csrf_and_viewers(store: Store) {
         .await;
     assert_eq!(r.status, 403);
     let r = admin
-        .post_form(&e.url(NEW), &[("csrf", new_token.as_str()), ("name", "x")], &[])
+        .post_form(
+            &e.url(NEW),
+            &[("csrf", new_token.as_str()), ("name", "x")],
+            &[],
+        )
         .await;
     assert_eq!(r.status, 403, "not multipart");
     // A viewer's upload is refused before anything is read.
@@ -345,7 +393,11 @@ async fn a_csv_upload_lists_bad_rows_by_line(store: Store) {
     assert!(r.body.contains("&lt;script&gt;"));
     let row = |line: u32| format!("<tr><td class=\"num\">{line}</td><td>");
     for line in [3, 5, 6, 8, 9] {
-        assert!(r.body.contains(&row(line)), "line {line} listed: {}", r.body);
+        assert!(
+            r.body.contains(&row(line)),
+            "line {line} listed: {}",
+            r.body
+        );
     }
     for line in [2, 4, 7] {
         assert!(!r.body.contains(&row(line)), "line {line} is not bad");
@@ -364,27 +416,52 @@ async fn a_csv_upload_lists_bad_rows_by_line(store: Store) {
     assert!(audited(&e, "campaign.create", &id).await);
     assert!(audited(&e, "campaign.import", &id).await);
     // Its name is escaped everywhere it is shown.
-    for path in ["/portal/campaigns".to_string(), format!("/portal/campaigns/{id}")] {
+    for path in [
+        "/portal/campaigns".to_string(),
+        format!("/portal/campaigns/{id}"),
+    ] {
         let p = sales.get(&e.url(&path)).await;
         assert_eq!(p.status, 200);
-        assert!(!p.body.contains("<script>") && p.body.contains("&lt;script&gt;"), "{path}");
+        assert!(
+            !p.body.contains("<script>") && p.body.contains("&lt;script&gt;"),
+            "{path}"
+        );
     }
 
     // Refused forms create nothing: the errors next to their fields, the values kept.
     let before = campaigns::list(&e.app.rt).await.unwrap().len();
-    let r = upload(&e, &mut sales, &[("offer_id", "nonsense"), ("name", "")], Some(&csv)).await;
+    let r = upload(
+        &e,
+        &mut sales,
+        &[("offer_id", "nonsense"), ("name", "")],
+        Some(&csv),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("role=\"alert\""));
-    assert!(r.body.contains("href=\"#campaign-offer_id\"") && r.body.contains("href=\"#campaign-name\""));
+    assert!(
+        r.body.contains("href=\"#campaign-offer_id\"")
+            && r.body.contains("href=\"#campaign-name\"")
+    );
     assert!(r.body.contains("aria-invalid=\"true\""));
     assert!(r.body.contains("value=\"nonsense\""));
-    let r = upload(&e, &mut sales, &[("offer_id", offer.as_str()), ("name", "x")], None).await;
+    let r = upload(
+        &e,
+        &mut sales,
+        &[("offer_id", offer.as_str()), ("name", "x")],
+        None,
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("CSV"), "choose a file");
     let r = upload(
         &e,
         &mut sales,
-        &[("offer_id", offer.as_str()), ("name", "x"), ("max_per_minute", "0")],
+        &[
+            ("offer_id", offer.as_str()),
+            ("name", "x"),
+            ("max_per_minute", "0"),
+        ],
         Some(&csv),
     )
     .await;
@@ -397,11 +474,20 @@ async fn a_csv_upload_lists_bad_rows_by_line(store: Store) {
     )
     .await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("line 1: the header needs an `email` column"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("line 1: the header needs an `email` column"),
+        "{}",
+        r.body
+    );
     let r = upload(
         &e,
         &mut sales,
-        &[("offer_id", offer.as_str()), ("name", "x"), ("template", "no_such_template")],
+        &[
+            ("offer_id", offer.as_str()),
+            ("name", "x"),
+            ("template", "no_such_template"),
+        ],
         Some(&csv),
     )
     .await;
@@ -441,7 +527,10 @@ async fn an_oversized_upload_is_refused_clearly(store: Store) {
     assert_eq!(r.status, 413);
     assert!(r.body.contains("larger than 16 MiB"), "{}", r.body);
     assert!(r.body.contains("aria-invalid=\"true\""));
-    assert!(campaigns::list(&e.app.rt).await.unwrap().is_empty(), "nothing created");
+    assert!(
+        campaigns::list(&e.app.rt).await.unwrap().is_empty(),
+        "nothing created"
+    );
     // Far over the request's limit: refused too, without a campaign.
     csv.push_str(&line.repeat(2 * 1024 * 1024 / line.len()));
     let r = upload(
@@ -452,7 +541,10 @@ async fn an_oversized_upload_is_refused_clearly(store: Store) {
     )
     .await;
     assert!(r.status == 413, "{}", r.status);
-    assert!(campaigns::list(&e.app.rt).await.unwrap().is_empty(), "nothing created");
+    assert!(
+        campaigns::list(&e.app.rt).await.unwrap().is_empty(),
+        "nothing created"
+    );
 }
 
 async fn start_send_and_follow_progress(store: Store) {
@@ -484,11 +576,17 @@ async fn start_send_and_follow_progress(store: Store) {
     assert_eq!(r.header("location"), Some(show.as_str()));
     assert!(audited(&e, "campaign.start", &id).await);
     let p = viewer.get(&e.url(&show)).await.body;
-    assert!(p.contains("<meta http-equiv=\"refresh\" content=\"5\">"), "{p}");
+    assert!(
+        p.contains("<meta http-equiv=\"refresh\" content=\"5\">"),
+        "{p}"
+    );
     assert!(p.contains("role=\"status\" aria-live=\"polite\""));
     assert!(p.contains("id=\"state\">running<"));
     assert!(p.contains("id=\"done\">0 / 4<"));
-    assert!(p.contains("id=\"eta\">not known yet<"), "nothing sent yet: no rate");
+    assert!(
+        p.contains("id=\"eta\">not known yet<"),
+        "nothing sent yet: no rate"
+    );
     // The sender sends the invitations; the campaign then waits for its reminders.
     let rt = e.app.rt.clone();
     send_until(&e, "4 invitations", async || {
@@ -500,7 +598,10 @@ async fn start_send_and_follow_progress(store: Store) {
     assert!(p.contains("id=\"done\">4 / 4<"));
     assert!(p.contains("id=\"n-sent\">4<"));
     assert!(p.contains("id=\"n-awaiting\">4<"));
-    assert!(p.contains("id=\"rate\">0.8<"), "4 in the last 5 minutes: {p}");
+    assert!(
+        p.contains("id=\"rate\">0.8<"),
+        "4 in the last 5 minutes: {p}"
+    );
     assert!(p.contains("id=\"waiting\">"), "waiting for reminders");
     assert!(p.contains("id=\"n-reminders\">4 ("));
     // Bert unsubscribes, Carl's invitation bounces hard.
@@ -534,13 +635,23 @@ async fn start_send_and_follow_progress(store: Store) {
     let mut viewer = e.signed_in(&e.link(&v_row).await).await;
     let p = viewer.get(&e.url(&show)).await.body;
     assert!(p.contains("id=\"state\">completed<"), "{p}");
-    assert!(p.contains("id=\"n-reminded\">2<"), "{}", &p[p.find("id=\"counts\"").unwrap()..]);
-    assert!(!p.contains("http-equiv=\"refresh\""), "no reload once it stopped");
+    assert!(
+        p.contains("id=\"n-reminded\">2<"),
+        "{}",
+        &p[p.find("id=\"counts\"").unwrap()..]
+    );
+    assert!(
+        !p.contains("http-equiv=\"refresh\""),
+        "no reload once it stopped"
+    );
     assert!(!p.contains("id=\"rate\""));
     let (a_row, _) = e.user("a2@partner.example", "admin").await;
     let mut admin = e.signed_in(&e.link(&a_row).await).await;
     let a = admin.get(&e.url(&show)).await.body;
-    assert!(!a.contains("id=\"start\"") && !a.contains("id=\"cancel\""), "no button fits");
+    assert!(
+        !a.contains("id=\"start\"") && !a.contains("id=\"cancel\""),
+        "no button fits"
+    );
     // The report: an attachment, one line per recipient, formula cells neutralised.
     let r = viewer.get(&e.url(&format!("{show}/report.csv"))).await;
     assert_eq!(r.status, 200);
@@ -570,44 +681,85 @@ async fn pause_resume_and_cancel(store: Store) {
     let id = service_campaign(&e, &offer, "Herbst", 3).await;
     let show = format!("/portal/campaigns/{id}");
     let act = |a: &str| format!("{show}/{a}");
-    assert_eq!(post_from(&e, &mut sales, &show, &act("start"), &[]).await.status, 303);
+    assert_eq!(
+        post_from(&e, &mut sales, &show, &act("start"), &[])
+            .await
+            .status,
+        303
+    );
     // Running: pause (sales agents may), then the page says why it is paused.
     let p = sales.get(&e.url(&show)).await.body;
-    assert!(p.contains("id=\"pause\"") && !p.contains("id=\"resume\"") && !p.contains("id=\"start\""));
-    assert_eq!(post_from(&e, &mut sales, &show, &act("pause"), &[]).await.status, 303);
+    assert!(
+        p.contains("id=\"pause\"") && !p.contains("id=\"resume\"") && !p.contains("id=\"start\"")
+    );
+    assert_eq!(
+        post_from(&e, &mut sales, &show, &act("pause"), &[])
+            .await
+            .status,
+        303
+    );
     assert_eq!(state_of(&e, &id).await, CampaignState::Paused);
     let p = sales.get(&e.url(&show)).await.body;
-    assert!(p.contains("id=\"pause-reason\">Paused: paused by the operator<"), "{p}");
+    assert!(
+        p.contains("id=\"pause-reason\">Paused: paused by the operator<"),
+        "{p}"
+    );
     assert!(!p.contains("http-equiv=\"refresh\""));
     assert!(p.contains("id=\"resume\"") && !p.contains("id=\"pause\""));
     // A token taken now, used after the state moved on: the page says why, 409.
     let pause_token = {
-        assert_eq!(post_from(&e, &mut sales, &show, &act("resume"), &[]).await.status, 303);
+        assert_eq!(
+            post_from(&e, &mut sales, &show, &act("resume"), &[])
+                .await
+                .status,
+            303
+        );
         assert_eq!(state_of(&e, &id).await, CampaignState::Running);
         csrf_for_action(&sales.get(&e.url(&show)).await.body, &act("pause"))
     };
-    assert_eq!(post_from(&e, &mut sales, &show, &act("pause"), &[]).await.status, 303);
+    assert_eq!(
+        post_from(&e, &mut sales, &show, &act("pause"), &[])
+            .await
+            .status,
+        303
+    );
     let r = sales
-        .post_form(&e.url(&act("pause")), &[("csrf", pause_token.as_str())], &[])
+        .post_form(
+            &e.url(&act("pause")),
+            &[("csrf", pause_token.as_str())],
+            &[],
+        )
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body.contains("id=\"action-error\""));
     assert!(r.body.contains("Not possible: campaign"));
     // Cancel: administrators only; then no button is left.
-    assert_eq!(post_from(&e, &mut admin, &show, &act("cancel"), &[]).await.status, 303);
+    assert_eq!(
+        post_from(&e, &mut admin, &show, &act("cancel"), &[])
+            .await
+            .status,
+        303
+    );
     assert_eq!(state_of(&e, &id).await, CampaignState::Cancelled);
     let p = admin.get(&e.url(&show)).await.body;
     assert!(p.contains("id=\"state\">cancelled<"));
     assert!(!p.contains("id=\"actions-h\""));
     for a in ["start", "pause", "resume", "cancel"] {
         if a != "start" {
-            assert!(audited(&e, &format!("campaign.{a}"), &id).await, "{a} audited");
+            assert!(
+                audited(&e, &format!("campaign.{a}"), &id).await,
+                "{a} audited"
+            );
         }
     }
     // A button for an id of another shape, or of no campaign: 404.
     let t = csrf_for_action(&admin.get(&e.url(NEW)).await.body, NEW);
     let r = admin
-        .post_form(&e.url("/portal/campaigns/x%3Cy/start"), &[("csrf", t.as_str())], &[])
+        .post_form(
+            &e.url("/portal/campaigns/x%3Cy/start"),
+            &[("csrf", t.as_str())],
+            &[],
+        )
         .await;
     assert_eq!(r.status, 404);
 }
@@ -618,19 +770,31 @@ async fn campaign_pages_speak_german(store: Store) {
     let id = service_campaign(&e, &offer, "Frühjahr", 2).await;
     campaigns::start(&e.app.rt, &id).await.unwrap();
     let new = NewUser::parse("de@partner.example", "Dora", "sales_agent", "de").unwrap();
-    let (_, link) = portal::create_user(&e.app.rt, &new, &Actor::cli()).await.unwrap();
-    let mut b = e
-        .signed_in(&link.url.replace(&e.public(), &e.base))
-        .await;
+    let (_, link) = portal::create_user(&e.app.rt, &new, &Actor::cli())
+        .await
+        .unwrap();
+    let mut b = e.signed_in(&link.url.replace(&e.public(), &e.base)).await;
     let list = b.get(&e.url("/portal/campaigns")).await.body;
     assert!(list.contains("<html lang=\"de\">"));
-    assert!(list.contains("<h1>Kampagnen</h1>") && list.contains(">läuft<"), "{list}");
+    assert!(
+        list.contains("<h1>Kampagnen</h1>") && list.contains(">läuft<"),
+        "{list}"
+    );
     let p = b.get(&e.url(&format!("/portal/campaigns/{id}"))).await.body;
-    assert!(p.contains("Anhalten") && p.contains("id=\"state\">läuft<"), "{p}");
+    assert!(
+        p.contains("Anhalten") && p.contains("id=\"state\">läuft<"),
+        "{p}"
+    );
     assert!(p.contains("Bericht als CSV herunterladen"));
     let f = b.get(&e.url(NEW)).await.body;
     assert!(f.contains("Kampagne anlegen") && f.contains("enctype=\"multipart/form-data\""));
-    let r = upload(&e, &mut b, &[("offer_id", offer.as_str()), ("name", "")], Some("email\n")).await;
+    let r = upload(
+        &e,
+        &mut b,
+        &[("offer_id", offer.as_str()), ("name", "")],
+        Some("email\n"),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert!(r.body.contains("Bitte ausfüllen."));
     // English for the English.

@@ -25,8 +25,8 @@ use crate::portal::audit;
 use crate::web::pages::{form_pairs, page, refused};
 use crate::web::views::{self, FormRefusal};
 
-use super::view::campaigns as view;
 use super::view::Nav;
+use super::view::campaigns as view;
 use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
 use view::{Buttons, NewForm};
 
@@ -89,12 +89,8 @@ async fn list(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQuer
         })
         .unwrap_or_default();
     let cursor = field(&pairs, "cursor");
-    let listed = match campaigns::list_page(
-        &rt,
-        (!cursor.is_empty()).then_some(cursor),
-        LIST_PAGE,
-    )
-    .await
+    let listed = match campaigns::list_page(&rt, (!cursor.is_empty()).then_some(cursor), LIST_PAGE)
+        .await
     {
         Ok(p) => p,
         // A cursor that is not ours: the first page.
@@ -343,10 +339,16 @@ async fn create(State(rt): State<Arc<AppState>>, s: SignedIn, req: Request) -> R
         Err(e) => {
             let (status, field, message) = match e {
                 CampaignError::Invalid(m) => {
-                    let f = ["name", "template", "reminder_template", "max_per_minute", "reminder_after"]
-                        .into_iter()
-                        .find(|f| m.starts_with(&format!("{f}:")))
-                        .unwrap_or("offer_id");
+                    let f = [
+                        "name",
+                        "template",
+                        "reminder_template",
+                        "max_per_minute",
+                        "reminder_after",
+                    ]
+                    .into_iter()
+                    .find(|f| m.starts_with(&format!("{f}:")))
+                    .unwrap_or("offer_id");
                     (StatusCode::BAD_REQUEST, f, m)
                 }
                 CampaignError::Offer(
@@ -456,7 +458,9 @@ async fn campaign_page(
     let ([out, everywhere, start, pause, resume, cancel], set) = csrf_tokens(
         rt,
         &s.headers,
-        [SIGN_OUT, EVERYWHERE, &a_start, &a_pause, &a_resume, &a_cancel],
+        [
+            SIGN_OUT, EVERYWHERE, &a_start, &a_pause, &a_resume, &a_cancel,
+        ],
     );
     let nav = Nav::new(l, &s.session.user, "campaigns", out, everywhere);
     let role = s.session.user.role;
@@ -489,16 +493,36 @@ async fn campaign_page(
 /// (`POST /api/v1/campaigns/{id}/cancel`).
 const CANCEL_ROLE: Role = Role::Admin;
 
-async fn start(rt: State<Arc<AppState>>, s: SignedIn, id: Path<String>, body: axum::body::Bytes) -> Response {
+async fn start(
+    rt: State<Arc<AppState>>,
+    s: SignedIn,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     act(rt, s, id, body, CampaignAction::Start).await
 }
-async fn pause(rt: State<Arc<AppState>>, s: SignedIn, id: Path<String>, body: axum::body::Bytes) -> Response {
+async fn pause(
+    rt: State<Arc<AppState>>,
+    s: SignedIn,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     act(rt, s, id, body, CampaignAction::Pause).await
 }
-async fn resume(rt: State<Arc<AppState>>, s: SignedIn, id: Path<String>, body: axum::body::Bytes) -> Response {
+async fn resume(
+    rt: State<Arc<AppState>>,
+    s: SignedIn,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     act(rt, s, id, body, CampaignAction::Resume).await
 }
-async fn cancel(rt: State<Arc<AppState>>, s: SignedIn, id: Path<String>, body: axum::body::Bytes) -> Response {
+async fn cancel(
+    rt: State<Arc<AppState>>,
+    s: SignedIn,
+    id: Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     act(rt, s, id, body, CampaignAction::Cancel).await
 }
 

@@ -106,7 +106,9 @@ const DE: CT = CT {
     none: Safe("Noch keine Kampagnen."),
     older: Safe("Ältere Kampagnen"),
     offer_id: Safe("Angebots-ID"),
-    offer_id_hint: Safe("Ein offenes Angebot, z. B. OFR-…; alle Empfänger erhalten dieses Angebot."),
+    offer_id_hint: Safe(
+        "Ein offenes Angebot, z. B. OFR-…; alle Empfänger erhalten dieses Angebot.",
+    ),
     template: Safe("E-Mail-Vorlage (optional)"),
     template_hint: Safe("Leer: die Einladungsvorlage der Angebotsart."),
     max_per_minute: Safe("Höchstens pro Minute (optional)"),
@@ -387,7 +389,11 @@ pub(crate) fn list_page(l: Locale, nav: &Nav, rows: &[CampaignLine], next: Optio
                 created: time(r.campaign.created_at),
                 done: r.done,
                 total: r.total,
-                percent: if r.total > 0 { r.done * 100 / r.total } else { 0 },
+                percent: if r.total > 0 {
+                    r.done * 100 / r.total
+                } else {
+                    0
+                },
             })
             .collect(),
         next,
@@ -509,7 +515,10 @@ pub(crate) struct Buttons {
 
 impl Buttons {
     fn any(&self) -> bool {
-        self.start.is_some() || self.pause.is_some() || self.resume.is_some() || self.cancel.is_some()
+        self.start.is_some()
+            || self.pause.is_some()
+            || self.resume.is_some()
+            || self.cancel.is_some()
     }
 }
 
@@ -684,7 +693,10 @@ mod tests {
                 done: 3,
             })
             .collect();
-        out.push(("list".into(), list_page(l, &nav, &lines, Some("cursor=1.cmp_a"))));
+        out.push((
+            "list".into(),
+            list_page(l, &nav, &lines, Some("cursor=1.cmp_a")),
+        ));
         out.push(("list_empty".into(), list_page(l, &nav, &[], None)));
         let mut form = NewForm {
             offer_id: EVIL.into(),
@@ -727,8 +739,14 @@ mod tests {
             },
         ];
         let c = campaign(CampaignState::Draft);
-        out.push(("created".into(), created_page(l, &nav, &c, &report, &bad, 5)));
-        out.push(("created_clean".into(), created_page(l, &nav, &c, &report, &[], 0)));
+        out.push((
+            "created".into(),
+            created_page(l, &nav, &c, &report, &bad, 5),
+        ));
+        out.push((
+            "created_clean".into(),
+            created_page(l, &nav, &c, &report, &[], 0),
+        ));
         let n = RecipientCounts {
             total: 10,
             pending: 4,
@@ -811,7 +829,13 @@ mod tests {
                     if tag.contains("type=\"hidden\"") {
                         continue;
                     }
-                    let id = tag.split("id=\"").nth(1).unwrap().split('"').next().unwrap();
+                    let id = tag
+                        .split("id=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap();
                     assert!(
                         html.contains(&format!("<label for=\"{id}\">")),
                         "{l}/{name}: {id}"
