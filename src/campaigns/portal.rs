@@ -140,10 +140,7 @@ pub struct Dropouts {
 }
 
 pub async fn dropouts(rt: &AppState, id: &str, limit: i64) -> Result<Dropouts> {
-    let bounced = rt
-        .store
-        .recipients_in_state(id, crate::core::campaign::RecipientState::Bounced, limit)
-        .await?;
+    let bounced = rt.store.bounced_recipients(id, limit).await?;
     let (unsubscribed, unsubscribed_rows) = rt.store.unsubscribed_recipients(id, limit).await?;
     Ok(Dropouts {
         bounced,

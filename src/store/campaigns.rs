@@ -1342,33 +1342,31 @@ impl Store {
             .collect()
     }
 
-    /// Messages (invitations and reminders) a campaign handed to the server since `since`.
+    /// Messages (invitations and reminders) a campaign handed to the server since `since`
+    /// (through the partial indexes on sent_at and reminded_at: only recent rows are read).
     pub async fn deliveries_since(&self, campaign: &str, since: Timestamp) -> Result<i64> {
         Ok(sqlx::query_scalar::<_, i64>(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN sent_at >= $2 THEN 1 ELSE 0 END)
-                            + SUM(CASE WHEN reminded_at >= $3 THEN 1 ELSE 0 END), 0) AS BIGINT)
-             FROM campaign_recipients WHERE campaign_id = $1",
+            "SELECT CAST((SELECT COUNT(*) FROM campaign_recipients
+                          WHERE campaign_id = $1 AND sent_at IS NOT NULL AND sent_at >= $2)
+                       + (SELECT COUNT(*) FROM campaign_recipients
+                          WHERE campaign_id = $3 AND reminded_at IS NOT NULL AND reminded_at >= $4) AS BIGINT)",
         )
         .bind(campaign)
         .bind(since.0)
+        .bind(campaign)
         .bind(since.0)
         .fetch_one(&self.pool)
         .await?)
     }
 
-    /// A campaign's recipients in `state`, in line order, at most `limit`.
-    pub async fn recipients_in_state(
-        &self,
-        campaign: &str,
-        state: RecipientState,
-        limit: i64,
-    ) -> Result<Vec<LedgerRow>> {
+    /// A campaign's hard-bounced recipients in line order, at most `limit` (the partial index
+    /// on bounced rows).
+    pub async fn bounced_recipients(&self, campaign: &str, limit: i64) -> Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
             "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces FROM campaign_recipients
-             WHERE campaign_id = $1 AND state = $2 ORDER BY seq LIMIT $3",
+             WHERE campaign_id = $1 AND state = 'bounced' ORDER BY seq LIMIT $2",
         )
         .bind(campaign)
-        .bind(state.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
