@@ -8,6 +8,9 @@ use askama::filters::Safe;
 use crate::core::domain::{Locale, Role};
 use crate::core::portal::{AuditRow, UserRow};
 
+#[path = "campaigns/view.rs"]
+pub(super) mod campaigns;
+
 /// A text of this file: trusted, written out unescaped.
 type Text = Safe<&'static str>;
 
