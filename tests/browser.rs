@@ -370,3 +370,486 @@ async fn wait_for_url(c: &Client, url: &Url, name: &str) {
 fn id_str(link: &str) -> &str {
     link.rsplit('/').next().unwrap().split('.').nth(1).unwrap()
 }
+
+/// Where screenshots go: `PARTNERFLOW_SCREENSHOTS` (e.g. `docs/screenshots`, as the README's
+/// command sets it), else nowhere.
+fn screenshot_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("PARTNERFLOW_SCREENSHOTS").map(std::path::PathBuf::from)
+}
+
+/// Saves the page as `<name>.png` when screenshots are asked for.
+async fn shot(c: &Client, name: &str) {
+    if let Some(dir) = screenshot_dir() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// The text of the element with the id `id`.
+async fn text_of(c: &Client, id: &str) -> String {
+    match c.find(Locator::Id(id)).await {
+        Ok(e) => e.text().await.unwrap(),
+        Err(e) => panic!("#{id}: {e} — {}", evidence(c).await),
+    }
+}
+
+/// The newest link starting with `prefix` in an email to `to` delivered over SMTP (waits at
+/// most 30 s, running due jobs meanwhile).
+async fn mailed_link(
+    rt: &partnerflow::app::AppState,
+    smtp: &SmtpServer,
+    to: &str,
+    prefix: &str,
+) -> String {
+    let mut found = None;
+    common::wait_for(
+        &format!("a link {prefix}… to {to} delivered over SMTP"),
+        Duration::from_secs(30),
+        || {
+            found = smtp
+                .received()
+                .into_iter()
+                .rev()
+                .filter(|m| m.rcpt_to.iter().any(|r| r.contains(to)))
+                .find_map(|m| link_in(&m.raw, prefix));
+            let done = found.is_some();
+            async move {
+                if !done {
+                    let _ = rt.run_due().await;
+                }
+                done
+            }
+        },
+    )
+    .await;
+    found.unwrap()
+}
+
+/// Opens a sign-in link and presses its button: the browser lands on the overview.
+async fn sign_in_with(c: &Client, link: &str, base: &str) {
+    c.goto(link).await.unwrap();
+    click(c, "sign-in").await;
+    wait_for_url(
+        c,
+        &Url::parse(&format!("{base}/portal")).unwrap(),
+        "the overview",
+    )
+    .await;
+}
+
+/// Posts a form the page does not offer (built in the browser, as a hand-crafted request
+/// would be) and returns the heading of the page the server answers with.
+async fn forge_post(c: &Client, action: &str, fields: &[(&str, &str)]) -> String {
+    let fields: Vec<serde_json::Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+    c.execute(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];
+         for (const [k, v] of arguments[1]) { const i = document.createElement('input');
+           i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i); }
+         document.body.appendChild(f); f.submit();",
+        vec![json!(action), json!(fields)],
+    )
+    .await
+    .unwrap();
+    // The answer replaces the page: wait until the form we added is gone.
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        let h1 = c
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let url = c.current_url().await.unwrap();
+        if url.path() == action {
+            return h1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the POST to {action} did not answer — {}",
+        evidence(c).await
+    )
+}
+
+/// The partner portal in Chromium, end to end, with every email delivered over SMTP: the first
+/// administrator signs in with a link mailed to them and invites a sales agent; the agent signs
+/// in from the invitation, creates a purchase offer (country step, catalog, licence limit
+/// checked) and mails it to a recipient; the customer accepts and confirms in a second browser
+/// session; the agent sees the acceptance on the offer's page; the agent uploads a campaign and
+/// watches it run to the end; a viewer is refused every write by the server. With
+/// `PARTNERFLOW_SCREENSHOTS=DIR` it saves the main pages as PNG files there (the README's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_walks_through_the_portal() {
+    use common::webdriver::{chromedriver, chromium, missing};
+    if let Some(why) = missing(&chromium(), &chromedriver()) {
+        if std::env::var("PARTNERFLOW_TEST_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("{why} (PARTNERFLOW_TEST_REQUIRE_BROWSER=1)");
+        }
+        common::report(&format!(
+            "SKIPPED: chromium_walks_through_the_portal: {why}"
+        ));
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&tmp.path().join("received"));
+    let (signup, _) = signup_server();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let port = smtp.port.to_string();
+    let signup_url = format!("{signup}/start");
+    let app = common::spawn_app(
+        common::Store::Sqlite,
+        &[
+            ("PARTNERFLOW__APP__PUBLIC_BASE_URL", &base),
+            ("PARTNERFLOW__OFFERS__SIGNUP_URL", &signup_url),
+            ("PARTNERFLOW__EMAIL__TRANSPORT", "smtp"),
+            ("PARTNERFLOW__EMAIL__SMTP__HOST", "127.0.0.1"),
+            ("PARTNERFLOW__EMAIL__SMTP__PORT", &port),
+            ("PARTNERFLOW__EMAIL__SMTP__SECURITY", "none"),
+        ],
+    )
+    .await;
+    tokio::spawn(partnerflow::server::serve(
+        app.rt.clone(),
+        listener,
+        partnerflow::server::ServeOptions { workers: true },
+        std::future::pending(),
+    ));
+    partnerflow::offers::tasks::location_sync(&app.rt)
+        .await
+        .unwrap();
+    let rt = app.rt.clone();
+    let driver = Driver::start().await.unwrap();
+
+    // The first administrator exists (as `partnerflow users create` makes them) and asks the
+    // sign-in page for a link; it arrives over SMTP.
+    let first =
+        partnerflow::portal::NewUser::parse("chef@partner.example", "Erika Chef", "admin", "en")
+            .unwrap();
+    partnerflow::portal::create_user(&rt, &first, &partnerflow::portal::Actor::cli())
+        .await
+        .unwrap();
+    let admin = driver.session_sized("en", 1280, 900).await.unwrap();
+    admin.goto(&format!("{base}/portal")).await.unwrap();
+    wait_for_url(
+        &admin,
+        &Url::parse(&format!("{base}/portal/sign-in")).unwrap(),
+        "the sign-in page",
+    )
+    .await;
+    shot(&admin, "sign-in").await;
+    type_into(&admin, "email", "chef@partner.example").await;
+    click(&admin, "send-link").await;
+    wait_for(&admin, Locator::Id("sent"), "the link-sent answer").await;
+    let link = mailed_link(
+        &rt,
+        &smtp,
+        "chef@partner.example",
+        &format!("{base}/portal/sign-in/"),
+    )
+    .await;
+    sign_in_with(&admin, &link, &base).await;
+    assert_eq!(text_of(&admin, "who").await, "chef@partner.example");
+
+    // … and invites a sales agent.
+    admin.goto(&format!("{base}/portal/users")).await.unwrap();
+    type_into(&admin, "invite-email", "sales@partner.example").await;
+    type_into(&admin, "invite-name", "Sam Sales").await;
+    admin
+        .find(Locator::Css("#invite-role option[value=sales_agent]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    admin
+        .find(Locator::Css("#invite-language option[value=en]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&admin, "invite").await;
+    wait_for(&admin, Locator::Id("invited"), "the invitation sent").await;
+    shot(&admin, "users").await;
+
+    // The agent signs in from the invitation.
+    let agent = driver.session_sized("en", 1280, 900).await.unwrap();
+    let link = mailed_link(
+        &rt,
+        &smtp,
+        "sales@partner.example",
+        &format!("{base}/portal/sign-in/"),
+    )
+    .await;
+    sign_in_with(&agent, &link, &base).await;
+    assert_eq!(text_of(&agent, "role").await, "Sales agent");
+
+    // A purchase offer: the country first, then that country's catalog; a licence count over
+    // the product's limit comes back with its error next to the field.
+    agent
+        .goto(&format!("{base}/portal/offers/new/purchase"))
+        .await
+        .unwrap();
+    agent
+        .find(Locator::Css("#offer-country option[value=DE]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(&agent, "next").await;
+    wait_for(&agent, Locator::Id("offer-form"), "the offer form for DE").await;
+    assert_eq!(text_of(&agent, "chosen-country").await, "DE");
+    agent
+        .find(Locator::Css("#offer-location option[value=loc-berlin]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let e3 = agent
+        .find(Locator::Id("offer-licences-m365-e3"))
+        .await
+        .unwrap();
+    e3.clear().await.unwrap();
+    e3.send_keys("999999").await.unwrap();
+    shot(&agent, "offer-form").await;
+    click(&agent, "create").await;
+    let bad = wait_for(
+        &agent,
+        Locator::Css("#offer-licences-m365-e3[aria-invalid=\"true\"]"),
+        "the licence error",
+    )
+    .await;
+    let why = bad.attr("aria-describedby").await.unwrap().unwrap();
+    let why = why
+        .split(' ')
+        .find(|i| i.ends_with("-error"))
+        .unwrap()
+        .to_string();
+    assert!(!text_of(&agent, &why).await.is_empty());
+    assert!(
+        agent
+            .find(Locator::Css(".errors[role=alert]"))
+            .await
+            .is_ok(),
+        "an error summary"
+    );
+    bad.clear().await.unwrap();
+    bad.send_keys("25").await.unwrap();
+    click(&agent, "create").await;
+    let id = wait_for(&agent, Locator::Id("offer-id"), "the created offer")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let id = OfferId::parse(id.trim()).unwrap();
+    let offer_link = agent
+        .find(Locator::Id("offer-link"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        offer_link.starts_with(&format!("{base}/o/")),
+        "{offer_link}"
+    );
+    shot(&agent, "offer-created").await;
+    // Sent to a recipient right away, from the result page.
+    type_into(&agent, "invite-recipients", "einkauf@fabrikam.example").await;
+    click(&agent, "invite").await;
+    wait_for(&agent, Locator::Id("invited"), "the invitation sent").await;
+
+    // The customer, in a browser of their own, opens the mailed link, accepts, confirms.
+    let mailed = mailed_link(
+        &rt,
+        &smtp,
+        "einkauf@fabrikam.example",
+        &format!("{base}/o/"),
+    )
+    .await;
+    assert_eq!(mailed, offer_link);
+    let customer = driver.session("en").await.unwrap();
+    customer.goto(&mailed).await.unwrap();
+    assert!(
+        customer.find(Locator::Id("agreement")).await.is_ok(),
+        "the customer agreement link — {}",
+        evidence(&customer).await
+    );
+    shot(&customer, "customer-offer").await;
+    type_into(&customer, "organisation", "Fabrikam GmbH").await;
+    type_into(&customer, "domain", "fabrikam.example").await;
+    type_into(&customer, "admin_email", "admin@fabrikam.example").await;
+    click(&customer, "accept").await;
+    wait_for(
+        &customer,
+        Locator::Id("check-mail"),
+        "the check-your-mail page",
+    )
+    .await;
+    let confirm = mailed_link(&rt, &smtp, "admin@fabrikam.example", &format!("{base}/c/")).await;
+    customer.goto(&confirm).await.unwrap();
+    click(&customer, "confirm").await;
+    wait_for_url(
+        &customer,
+        &Url::parse(&format!(
+            "{signup_url}?advisor_code={}",
+            mailed.rsplit('/').next().unwrap()
+        ))
+        .unwrap(),
+        "the sign-up page",
+    )
+    .await;
+    customer.close().await.unwrap();
+
+    // The agent sees the acceptance (and the invitation's delivery) on the offer's page.
+    agent
+        .goto(&format!("{base}/portal/offers/{}", id.as_str()))
+        .await
+        .unwrap();
+    let acc = wait_for(&agent, Locator::Id("acceptances"), "the acceptances")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        acc.contains("fabrikam.example") && acc.contains("Fabrikam GmbH"),
+        "{acc}"
+    );
+    let inv = text_of(&agent, "invitations").await;
+    assert!(inv.contains("einkauf@fabrikam.example"), "{inv}");
+    shot(&agent, "offer-tracking").await;
+
+    // A campaign from an uploaded file (one bad row, reported with its line), started and
+    // watched until it has sent to everyone.
+    let csv = tmp.path().join("recipients.csv");
+    let mut rows = String::from("email,name,locale\n");
+    for i in 0..30 {
+        rows.push_str(&format!("kunde{i}@contoso.example,Kunde {i},de\n"));
+    }
+    rows.push_str("not-an-address,Broken,de\n");
+    std::fs::write(&csv, rows).unwrap();
+    agent
+        .goto(&format!("{base}/portal/campaigns/new"))
+        .await
+        .unwrap();
+    type_into(&agent, "campaign-name", "Winter purchase").await;
+    type_into(&agent, "campaign-offer_id", id.as_str()).await;
+    type_into(&agent, "campaign-recipients", csv.to_str().unwrap()).await;
+    click(&agent, "create").await;
+    let report = wait_for(&agent, Locator::Css("body"), "the created campaign")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        report.contains("32") || report.contains("line 32"),
+        "the bad row's line: {report}"
+    );
+    if agent.find(Locator::Id("start")).await.is_err() {
+        // The import's report links to the campaign's page.
+        agent
+            .find(Locator::Id("campaign-link"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    click(&agent, "start").await;
+    // The page refreshes itself while the campaign runs; wait for the end.
+    let mut last = String::new();
+    for _ in 0..600 {
+        if let Ok(s) = agent.find(Locator::Id("state")).await {
+            last = s.text().await.unwrap_or_default();
+            if last.contains("completed") || last.contains("abgeschlossen") {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        last.contains("completed"),
+        "state {last:?} — {}",
+        evidence(&agent).await
+    );
+    assert_eq!(text_of(&agent, "n-sent").await.trim(), "30");
+    shot(&agent, "campaign").await;
+    agent.goto(&format!("{base}/portal")).await.unwrap();
+    wait_for(&agent, Locator::Css("svg"), "the funnel").await;
+    shot(&agent, "overview").await;
+
+    // A viewer: pages yes, writes no — refused by the server, not only hidden.
+    let (_, viewer_link) = partnerflow::portal::create_user(
+        &rt,
+        &partnerflow::portal::NewUser::parse("view@partner.example", "Vera View", "viewer", "de")
+            .unwrap(),
+        &partnerflow::portal::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let viewer = driver.session_sized("de", 1280, 900).await.unwrap();
+    sign_in_with(&viewer, &viewer_link.url, &base).await;
+    viewer
+        .goto(&format!("{base}/portal/offers/{}", id.as_str()))
+        .await
+        .unwrap();
+    let page = viewer.source().await.unwrap();
+    assert!(
+        !page.contains("action=\"/portal/offers/"),
+        "no write forms shown to a viewer"
+    );
+    let cmp = partnerflow::campaigns::list(&rt).await.unwrap()[0]
+        .id
+        .clone();
+    for (action, fields) in [
+        (
+            "/portal/offers/new/purchase".to_string(),
+            vec![
+                ("country", "DE"),
+                ("location", "loc-berlin"),
+                ("licences-m365-e3", "5"),
+            ],
+        ),
+        (
+            format!("/portal/offers/{}/invite", id.as_str()),
+            vec![("recipients", "x@contoso.example")],
+        ),
+        (format!("/portal/offers/{}/withdraw", id.as_str()), vec![]),
+        (format!("/portal/campaigns/{cmp}/cancel"), vec![]),
+        (
+            "/portal/users".to_string(),
+            vec![
+                ("email", "evil@partner.example"),
+                ("name", "E"),
+                ("role", "admin"),
+                ("language", "de"),
+            ],
+        ),
+        ("/portal/company".to_string(), vec![("name", "Evil")]),
+    ] {
+        let h1 = forge_post(&viewer, &action, &fields).await;
+        assert_eq!(h1, "Keine Berechtigung", "{action}");
+    }
+    assert!(
+        partnerflow::portal::list_users(&rt)
+            .await
+            .unwrap()
+            .iter()
+            .all(|u| u.email.as_str() != "evil@partner.example")
+    );
+    assert_eq!(
+        partnerflow::offers::get(&rt, &id).await.unwrap().state,
+        "open"
+    );
+    drop(driver);
+}

@@ -16,10 +16,12 @@ use crate::store::{ClaimedRecipient, StoreError};
 
 mod bounces;
 mod import;
+mod portal;
 mod sender;
 mod unsubscribe;
 pub use bounces::*;
 pub use import::*;
+pub use portal::*;
 pub use sender::*;
 pub use unsubscribe::*;
 

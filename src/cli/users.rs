@@ -39,6 +39,20 @@ pub(crate) enum UsersCmd {
         /// The user's email address.
         email: String,
     },
+    /// Let a deactivated user sign in again (they request a link on the sign-in page).
+    Reactivate {
+        /// The user's email address.
+        email: String,
+    },
+    /// Give a user another role (effective on their next request). The last active
+    /// administrator keeps the role admin.
+    Role {
+        /// The user's email address.
+        email: String,
+        /// The new role.
+        #[arg(long, value_enum)]
+        role: UserRole,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -123,6 +137,16 @@ pub(crate) async fn dispatch(cmd: UsersCmd, rt: &AppState) -> Result<(), CliErro
                     );
                 }
             }
+        }
+        UsersCmd::Reactivate { email } => {
+            let u = portal::reactivate_user(rt, &email, &Actor::cli()).await?;
+            println!("user {} is active", u.email.as_str());
+        }
+        UsersCmd::Role { email, role } => {
+            let role = crate::core::domain::Role::parse(role.as_str())
+                .map_err(|e| CliError::Other(format!("--role: {e}")))?;
+            let u = portal::change_role(rt, &email, role, &Actor::cli()).await?;
+            println!("user {} has the role {}", u.email.as_str(), u.role.as_str());
         }
         UsersCmd::Deactivate { email } => {
             let u = portal::deactivate_user(rt, &email, &Actor::cli()).await?;

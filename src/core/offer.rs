@@ -90,6 +90,8 @@ pub struct OfferFilter {
     pub location_id: Option<String>,
     pub created_from: Option<Timestamp>,
     pub created_to: Option<Timestamp>,
+    /// Who created them (an actor label: a portal user's email, an API token's name, `cli`).
+    pub created_by: Option<String>,
     /// Offers created before this one (by creation time, then id): the next page.
     pub before: Option<(Timestamp, OfferId)>,
     pub limit: i64,

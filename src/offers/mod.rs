@@ -3,6 +3,7 @@
 //! reported sign-ups and API tokens. Used alike by `web` and `cli`; knows neither HTTP nor
 //! SQL. Input arrives parsed (domain types); every check names the field it refuses.
 
+pub mod pages;
 pub mod tasks;
 
 use serde_json::{Map, Value, json};

@@ -90,6 +90,7 @@ pub fn parse_filter<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<OfferFi
             .map_err(|m| field("location", m))?,
         created_from: time("created_from")?,
         created_to: time("created_to")?,
+        created_by: None,
         before,
         limit,
     })

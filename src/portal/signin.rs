@@ -85,6 +85,9 @@ pub async fn mail_link(
     d.insert("user_email".into(), json!(user.email));
     d.insert("user_name".into(), json!(user.name));
     d.insert(LINK_REF.into(), json!(link.reference));
+    // The template's `link`: empty here (the commit checks the template renders), the URL
+    // only in the message being sent.
+    d.insert("link".into(), json!(""));
     d.insert("expires_at".into(), json!(link.expires_at.to_rfc3339()));
     if let Some(who) = invited_by {
         d.insert("invited_by".into(), json!(who));

@@ -113,6 +113,55 @@ pub async fn deactivate_user(rt: &AppState, email: &str, by: &Actor) -> Result<U
         .ok_or_else(|| PortalError::NotFound(user.email.as_str().to_string()))
 }
 
+/// Lets a deactivated user sign in again (audited as `user.reactivate`); they get no link by
+/// this: they ask for one on the sign-in page. Reactivating an active user changes nothing.
+pub async fn reactivate_user(rt: &AppState, email: &str, by: &Actor) -> Result<UserRow> {
+    let user = user_named(rt, email).await?;
+    let audit = audit::entry(rt, by, "user.reactivate", user.email.as_str(), "");
+    if rt.store.reactivate_user(&user.id, &audit).await? {
+        tracing::info!(user = %user.id, by = %by.label, "portal user reactivated");
+    }
+    user_again(rt, &user).await
+}
+
+/// Gives the user with this email another role (audited as `user.role`, with the old and the
+/// new role), effective on their next request. There is always an active administrator
+/// left: demoting the last one is refused (`Invalid` on the field `role`).
+pub async fn change_role(rt: &AppState, email: &str, role: Role, by: &Actor) -> Result<UserRow> {
+    let user = user_named(rt, email).await?;
+    if user.role == role {
+        return Ok(user);
+    }
+    let detail = format!("{} -> {}", user.role.as_str(), role.as_str());
+    let audit = audit::entry(rt, by, "user.role", user.email.as_str(), &detail);
+    if !rt
+        .store
+        .set_user_role(&user.id, role.as_str(), &audit)
+        .await?
+    {
+        return Err(invalid(
+            "role",
+            "the last active administrator keeps the role admin",
+        ));
+    }
+    tracing::info!(user = %user.id, by = %by.label, %detail, "portal user's role changed");
+    user_again(rt, &user).await
+}
+
+async fn user_named(rt: &AppState, email: &str) -> Result<UserRow> {
+    rt.store
+        .user_by_email(email.trim())
+        .await?
+        .ok_or_else(|| PortalError::NotFound(email.trim().to_string()))
+}
+
+async fn user_again(rt: &AppState, user: &UserRow) -> Result<UserRow> {
+    rt.store
+        .user(&user.id)
+        .await?
+        .ok_or_else(|| PortalError::NotFound(user.email.as_str().to_string()))
+}
+
 /// A fresh id-like secret (160 bits, base32).
 pub(crate) fn secret() -> String {
     random_base32(32)

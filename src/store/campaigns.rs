@@ -175,9 +175,9 @@ fn outcome_columns(o: &RecipientOutcome) -> (Option<&str>, Option<&str>, Option<
     }
 }
 
-const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
+pub(super) const CAMPAIGN_COLS: &str = "id, offer_id, name, template, state, pause_reason, consecutive_failures, created_by, created_at, updated_at, finished_at, max_per_minute, reminder_after, reminder_template";
 
-fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
+pub(super) fn campaign_row(r: &AnyRow) -> Result<CampaignRow> {
     Ok(CampaignRow {
         id: r.try_get("id")?,
         offer_id: r.try_get("offer_id")?,
@@ -1275,5 +1275,156 @@ impl Store {
         rows.iter()
             .map(|r| Ok((campaign_state(r.try_get(0)?)?, r.try_get(1)?)))
             .collect()
+    }
+}
+
+/// A campaign's recipient who unsubscribed (the suppression list's entry for the address).
+#[derive(Debug, Clone, Serialize)]
+pub struct UnsubscribedRow {
+    pub seq: i64,
+    pub email: String,
+    pub at: Timestamp,
+}
+
+// The portal's campaign pages: a page of campaigns, their progress, the recent sending rate,
+// who bounced and who unsubscribed.
+impl Store {
+    /// Campaigns newest first (`created_at` then `id`, both descending), at most `limit`,
+    /// after the keyset `before` (the last row's created_at and id).
+    pub async fn campaigns_page(
+        &self,
+        before: Option<(Timestamp, &str)>,
+        limit: i64,
+    ) -> Result<Vec<CampaignRow>> {
+        let rows = match before {
+            None => sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CAMPAIGN_COLS} FROM campaigns ORDER BY created_at DESC, id DESC LIMIT $1"
+            )))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?,
+            Some((at, id)) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "SELECT {CAMPAIGN_COLS} FROM campaigns
+                     WHERE created_at < $1 OR (created_at = $2 AND id < $3)
+                     ORDER BY created_at DESC, id DESC LIMIT $4"
+                )))
+                .bind(at.0)
+                .bind(at.0)
+                .bind(id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(campaign_row).collect()
+    }
+
+    /// Per campaign of `ids`: (id, recipients, recipients still to send — pending or sending).
+    pub async fn campaigns_progress(&self, ids: &[String]) -> Result<Vec<(String, i64, i64)>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT campaign_id, COUNT(*),
+                    CAST(COALESCE(SUM(CASE WHEN state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT)
+             FROM campaign_recipients WHERE campaign_id IN ({}) GROUP BY campaign_id",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Messages (invitations and reminders) a campaign handed to the server since `since`
+    /// (through the partial indexes on sent_at and reminded_at: only recent rows are read).
+    pub async fn deliveries_since(&self, campaign: &str, since: Timestamp) -> Result<i64> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT CAST((SELECT COUNT(*) FROM campaign_recipients
+                          WHERE campaign_id = $1 AND sent_at IS NOT NULL AND sent_at >= $2)
+                       + (SELECT COUNT(*) FROM campaign_recipients
+                          WHERE campaign_id = $3 AND reminded_at IS NOT NULL AND reminded_at >= $4) AS BIGINT)",
+        )
+        .bind(campaign)
+        .bind(since.0)
+        .bind(campaign)
+        .bind(since.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// A campaign's hard-bounced recipients in line order, at most `limit` (the partial index
+    /// on bounced rows).
+    pub async fn bounced_recipients(&self, campaign: &str, limit: i64) -> Result<Vec<LedgerRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces FROM campaign_recipients
+             WHERE campaign_id = $1 AND state = 'bounced' ORDER BY seq LIMIT $2",
+        )
+        .bind(campaign)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LedgerRow {
+                    seq: r.try_get("seq")?,
+                    email: r.try_get("email")?,
+                    state: recipient_state(r.try_get("state")?)?,
+                    message_id: r.try_get("message_id")?,
+                    attempts: r.try_get("attempts")?,
+                    reply: r.try_get("reply")?,
+                    error: r.try_get("error")?,
+                    sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
+                    reminded_at: r.try_get::<Option<i64>, _>("reminded_at")?.map(Timestamp),
+                    reminder_reply: r.try_get("reminder_reply")?,
+                    remind_at: r.try_get::<Option<i64>, _>("remind_at")?.map(Timestamp),
+                    phase: r.try_get("phase")?,
+                    soft_bounces: r.try_get("soft_bounces")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A campaign's recipients whose address unsubscribed (from any campaign): how many, and
+    /// the latest `limit`. Read from the suppression list first (it is short), then each
+    /// address's row in this campaign by its unique key.
+    pub async fn unsubscribed_recipients(
+        &self,
+        campaign: &str,
+        limit: i64,
+    ) -> Result<(i64, Vec<UnsubscribedRow>)> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM suppressions s CROSS JOIN campaign_recipients r
+             WHERE s.source = 'unsubscribe' AND r.campaign_id = $1 AND r.email_key = s.email_key",
+        )
+        .bind(campaign)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(
+            "SELECT r.seq, r.email, s.created_at FROM suppressions s CROSS JOIN campaign_recipients r
+             WHERE s.source = 'unsubscribe' AND r.campaign_id = $1 AND r.email_key = s.email_key
+             ORDER BY s.created_at DESC, r.seq LIMIT $2",
+        )
+        .bind(campaign)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let list = rows
+            .iter()
+            .map(|r| {
+                Ok(UnsubscribedRow {
+                    seq: r.try_get(0)?,
+                    email: r.try_get(1)?,
+                    at: Timestamp(r.try_get(2)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((n, list))
     }
 }

@@ -111,6 +111,7 @@ mod campaigns;
 mod instances;
 mod jobs;
 mod locations;
+mod offer_pages;
 mod offers;
 mod reseller_pages;
 mod schedules;

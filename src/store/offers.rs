@@ -370,6 +370,7 @@ impl Store {
                AND (CAST($4 AS BIGINT) IS NULL OR o.created_at >= $4)
                AND (CAST($5 AS BIGINT) IS NULL OR o.created_at < $5)
                AND (CAST($6 AS BIGINT) IS NULL OR o.created_at < $6 OR (o.created_at = $6 AND o.offer_id < $7))
+               AND (CAST($9 AS TEXT) IS NULL OR o.created_by = $9)
              ORDER BY o.created_at DESC, o.offer_id DESC LIMIT $8"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(q))
@@ -386,6 +387,7 @@ impl Store {
                     .unwrap_or_default(),
             )
             .bind(f.limit)
+            .bind(f.created_by.as_deref())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(offer_view).collect()

@@ -188,6 +188,44 @@ impl Store {
         Ok(true)
     }
 
+    /// Lets a deactivated user sign in again (audited in the same transaction); false: the
+    /// user is active already. Their old sessions stay revoked.
+    pub async fn reactivate_user(&self, id: &str, audit: &NewAudit) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE users SET deactivated_at = NULL WHERE id = $1 AND deactivated_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit_insert(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Gives a user another role (audited in the same transaction). Refused (false, nothing
+    /// written) when it would leave no active administrator: the check and the write are one
+    /// statement, so two administrators demoting each other at once cannot both succeed.
+    pub async fn set_user_role(&self, id: &str, role: &str, audit: &NewAudit) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "UPDATE users SET role = $1 WHERE id = $2 AND role <> $1 AND ($1 = 'admin' OR (SELECT COUNT(*) FROM users WHERE role = 'admin' AND deactivated_at IS NULL AND id <> $2) > 0)",
+        )
+        .bind(role)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        audit_insert(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Stores a sign-in link (its hash) for a user.
     pub async fn insert_signin_link(
         &self,

@@ -238,6 +238,43 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Posts a multipart/form-data form: the text `fields` in order, then `file` (field name,
+    /// file name, content) if any, as a browser sends a form with a file input.
+    pub async fn post_multipart(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &str)>,
+    ) -> Resp {
+        const B: &str = "----pfTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = String::new();
+        for (k, v) in fields {
+            body.push_str(&format!(
+                "--{B}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+            ));
+        }
+        if let Some((name, filename, content)) = file {
+            body.push_str(&format!(
+                "--{B}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n{content}\r\n"
+            ));
+        }
+        body.push_str(&format!("--{B}--\r\n"));
+        let r = request(
+            "POST",
+            url.to_string(),
+            self.headers(),
+            Some((
+                "multipart/form-data; boundary=----pfTestBoundary7MA4YWxkTrZu0gW",
+                body,
+            )),
+        )
+        .await;
+        self.keep_cookies(&r);
+        r
+    }
+}
+
 /// The value of the hidden CSRF field of a page.
 pub fn csrf_of(page: &str) -> String {
     let i = page.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;

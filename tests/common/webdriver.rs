@@ -137,6 +137,16 @@ impl Driver {
     /// A new headless Chromium with the given UI and `Accept-Language` language (e.g. `"de"`,
     /// `"en-GB"`) and a 412×915 (phone-sized) window. `Client::close` ends it.
     pub async fn session(&self, lang: &str) -> Result<Client, String> {
+        self.session_sized(lang, 412, 915).await
+    }
+
+    /// As [`session`](Self::session), with a `width`×`height` window (e.g. a desktop's).
+    pub async fn session_sized(
+        &self,
+        lang: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<Client, String> {
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
@@ -147,7 +157,7 @@ impl Driver {
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
                     format!("--lang={lang}"),
-                    "--window-size=412,915",
+                    format!("--window-size={width},{height}"),
                 ],
                 "prefs": {"intl.accept_languages": lang},
             },

@@ -9,7 +9,9 @@
 mod common;
 
 // The portal's sections, one file each (they use the helpers below through `super::*`).
+mod campaigns;
 mod customers;
+mod offers;
 mod resellers;
 
 use common::web::{Browser, csrf_of, link_in, serve};
@@ -917,6 +919,11 @@ async fn the_cli_creates_lists_and_deactivates_users(store: Store) {
     .rows;
     let actions: Vec<&str> = log.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(actions, ["user.deactivate", "user.create"]);
+    // Reactivated at the command line; the last administrator keeps the role.
+    let (ok, out, err) = run(&["users", "reactivate", "chef@partner.example"]);
+    assert!(ok && out.contains("is active"), "{out}{err}");
+    let (ok, _, err) = run(&["users", "role", "chef@partner.example", "--role", "viewer"]);
+    assert!(!ok && err.contains("last active administrator"), "{err}");
 }
 
 /// Behind https, the session cookie is `__Host-pf_session`, Secure, and is the one read.
@@ -998,6 +1005,124 @@ async fn expired_links_and_sessions_are_pruned(store: Store) {
     );
 }
 
+/// An administrator reactivates a deactivated user (who then signs in again with a new
+/// link; old sessions stay ended) and changes roles; the last administrator keeps the role;
+/// both are audited; the CLI does the same.
+async fn admins_reactivate_users_and_change_roles(store: Store) {
+    let e = env(store, &[]).await;
+    let (_, link) = e.user("a@partner.example", "admin").await;
+    let mut admin = e.signed_in(&link).await;
+    let (v_row, v_link) = e.user("v@partner.example", "viewer").await;
+    let mut viewer = e.signed_in(&v_link).await;
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/deactivate",
+        &[("email", "v@partner.example")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        status_of(&e, &mut viewer, "/portal").await,
+        303,
+        "session ended"
+    );
+    let page = admin.get(&e.url("/portal/users")).await.body;
+    assert!(page.contains("action=\"/portal/users/reactivate\""));
+    // Reactivated: an old session stays ended; a new link works.
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/reactivate",
+        &[("email", "v@partner.example")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(status_of(&e, &mut viewer, "/portal").await, 303);
+    let mut viewer = e.signed_in(&e.link(&v_row).await).await;
+    assert_eq!(status_of(&e, &mut viewer, "/portal/users").await, 403);
+    // Promoted to administrator: effective on the next request, without signing in again.
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/role",
+        &[("email", "v@partner.example"), ("role", "admin")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(status_of(&e, &mut viewer, "/portal/users").await, 200);
+    // A machine role is not a user's; an administrator does not change their own role.
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/role",
+        &[("email", "v@partner.example"), ("role", "signups")],
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/role",
+        &[("email", "a@partner.example"), ("role", "viewer")],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    // The last active administrator keeps the role: the other admin is demoted first, then
+    // demoting the first one (as the CLI) is refused.
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/users",
+        "/portal/users/role",
+        &[("email", "v@partner.example"), ("role", "sales_agent")],
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let refused = portal::change_role(
+        &e.app.rt,
+        "a@partner.example",
+        partnerflow::core::domain::Role::Viewer,
+        &Actor::cli(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(portal::PortalError::Invalid { .. })),
+        "{refused:?}"
+    );
+    let roles: Vec<(String, &str)> = portal::list_users(&e.app.rt)
+        .await
+        .unwrap()
+        .iter()
+        .map(|u| (u.email.as_str().to_string(), u.role.as_str()))
+        .collect();
+    assert!(
+        roles.contains(&("a@partner.example".into(), "admin"))
+            && roles.contains(&("v@partner.example".into(), "sales_agent")),
+        "{roles:?}"
+    );
+    let audit = portal::audit::list(&e.app.rt, &AuditQuery::default(), 50)
+        .await
+        .unwrap()
+        .rows;
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|r| (r.action.as_str(), r.detail.as_str()))
+        .collect();
+    for want in [
+        ("user.reactivate", ""),
+        ("user.role", "viewer -> admin"),
+        ("user.role", "admin -> sales_agent"),
+    ] {
+        assert!(actions.contains(&want), "{want:?} in {actions:?}");
+    }
+}
+
 on_both_stores!(
     link_is_single_use_and_expires,
     signin_request_answers_the_same_and_mails_a_link,
@@ -1012,4 +1137,5 @@ on_both_stores!(
     the_cli_creates_lists_and_deactivates_users,
     the_session_cookie_is_host_prefixed_behind_https,
     expired_links_and_sessions_are_pruned,
+    admins_reactivate_users_and_change_roles,
 );

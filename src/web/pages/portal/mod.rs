@@ -40,6 +40,8 @@ const SIGN_OUT: &str = "/portal/sign-out";
 const EVERYWHERE: &str = "/portal/sign-out-everywhere";
 const USERS: &str = "/portal/users";
 const DEACTIVATE: &str = "/portal/users/deactivate";
+const REACTIVATE: &str = "/portal/users/reactivate";
+const ROLE: &str = "/portal/users/role";
 const AUDIT_PAGE: i64 = 50;
 
 /// The portal's routes (merged into the public pages, behind their per-client limit).
@@ -57,6 +59,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route(EVERYWHERE, post(sign_out_everywhere))
         .route(USERS, get(users).post(invite))
         .route(DEACTIVATE, post(deactivate))
+        .route(REACTIVATE, post(reactivate))
+        .route(ROLE, post(change_role))
         .route("/portal/audit", get(audit))
 }
 
@@ -358,12 +362,22 @@ async fn users_page(
         Ok(u) => u,
         Err(e) => return unavailable(rt, s.locale, &e),
     };
-    let ([out, everywhere, invite, deactivate], set) =
-        csrf_tokens(rt, &s.headers, [SIGN_OUT, EVERYWHERE, USERS, DEACTIVATE]);
+    let ([out, everywhere, invite, deactivate, reactivate, role], set) = csrf_tokens(
+        rt,
+        &s.headers,
+        [SIGN_OUT, EVERYWHERE, USERS, DEACTIVATE, REACTIVATE, ROLE],
+    );
     let nav = Nav::new(s.locale, &s.session.user, "users", out, everywhere);
     let lines: Vec<UserLine> = users
         .iter()
-        .map(|u| UserLine::new(s.locale, u, u.id == s.session.user.id, deactivate.clone()))
+        .map(|u| {
+            let csrf = if u.active() {
+                deactivate.clone()
+            } else {
+                reactivate.clone()
+            };
+            UserLine::new(s.locale, u, u.id == s.session.user.id, csrf, role.clone())
+        })
         .collect();
     page(
         rt,
@@ -451,6 +465,66 @@ async fn deactivate(
     }
     match portal::deactivate_user(&rt, &email, &s.actor()).await {
         Ok(_) | Err(PortalError::NotFound(_)) => see_other(USERS, None),
+        Err(e) => unavailable(&rt, s.locale, &e),
+    }
+}
+
+/// An administrator lets a deactivated user sign in again; then a 303 back.
+async fn reactivate(
+    State(rt): State<Arc<AppState>>,
+    s: SignedIn,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = s.require(&rt, Role::Admin) {
+        return r;
+    }
+    let f = form_pairs(&body);
+    if let Some(r) = s.csrf(&rt, &f, REACTIVATE) {
+        return r;
+    }
+    match portal::reactivate_user(&rt, field(&f, "email"), &s.actor()).await {
+        Ok(_) | Err(PortalError::NotFound(_)) => see_other(USERS, None),
+        Err(e) => unavailable(&rt, s.locale, &e),
+    }
+}
+
+/// An administrator gives a user (not themselves) another role; then a 303 back, or the page
+/// with the reason (the last administrator keeps the role).
+async fn change_role(
+    State(rt): State<Arc<AppState>>,
+    s: SignedIn,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = s.require(&rt, Role::Admin) {
+        return r;
+    }
+    let f = form_pairs(&body);
+    if let Some(r) = s.csrf(&rt, &f, ROLE) {
+        return r;
+    }
+    let email = field(&f, "email").trim().to_lowercase();
+    let refuse = |m: String| InviteForm {
+        errors: vec![("role".into(), m)],
+        ..Default::default()
+    };
+    if email == s.session.user.email.as_str() {
+        let m = match s.locale {
+            Locale::De => "Ihre eigene Rolle ändert ein anderer Administrator.",
+            Locale::En => "Another administrator changes your own role.",
+        };
+        return users_page(&rt, &s, StatusCode::BAD_REQUEST, &refuse(m.into())).await;
+    }
+    let role = match portal::parse_role(field(&f, "role")) {
+        Ok(r) => r,
+        Err(e) => {
+            return users_page(&rt, &s, StatusCode::BAD_REQUEST, &refuse(e.to_string())).await;
+        }
+    };
+    match portal::change_role(&rt, &email, role, &s.actor()).await {
+        Ok(_) | Err(PortalError::NotFound(_)) => see_other(USERS, None),
+        Err(PortalError::Invalid { message, .. }) => {
+            users_page(&rt, &s, StatusCode::CONFLICT, &refuse(message)).await
+        }
         Err(e) => unavailable(&rt, s.locale, &e),
     }
 }

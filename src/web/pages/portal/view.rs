@@ -8,6 +8,9 @@ use askama::filters::Safe;
 use crate::core::domain::{Locale, Role};
 use crate::core::portal::{AuditRow, UserRow};
 
+#[path = "campaigns/view.rs"]
+pub(super) mod campaigns;
+
 /// A text of this file: trusted, written out unescaped.
 type Text = Safe<&'static str>;
 
@@ -49,6 +52,8 @@ pub(crate) struct PT {
     active: Text,
     deactivated: Text,
     deactivate: Text,
+    reactivate: Text,
+    change_role: Text,
     invite_title: Text,
     invite_button: Text,
     invited_text: Text,
@@ -111,6 +116,8 @@ const DE: PT = PT {
     active: Safe("aktiv"),
     deactivated: Safe("deaktiviert"),
     deactivate: Safe("Deaktivieren"),
+    reactivate: Safe("Wieder aktivieren"),
+    change_role: Safe("Rolle ändern"),
     invite_title: Safe("Benutzer einladen"),
     invite_button: Safe("Einladen"),
     invited_text: Safe("Die Einladung ist unterwegs."),
@@ -172,6 +179,8 @@ const EN: PT = PT {
     active: Safe("active"),
     deactivated: Safe("deactivated"),
     deactivate: Safe("Deactivate"),
+    reactivate: Safe("Reactivate"),
+    change_role: Safe("Change role"),
     invite_title: Safe("Invite a user"),
     invite_button: Safe("Invite"),
     invited_text: Safe("The invitation is on its way."),
@@ -347,11 +356,20 @@ pub(crate) struct UserLine {
     pub language: &'static str,
     pub active: bool,
     pub me: bool,
+    /// The deactivate (active user) or reactivate (deactivated user) form's token.
     pub csrf: String,
+    pub role_value: &'static str,
+    pub role_csrf: String,
 }
 
 impl UserLine {
-    pub(crate) fn new(l: Locale, u: &UserRow, me: bool, csrf: String) -> UserLine {
+    pub(crate) fn new(
+        l: Locale,
+        u: &UserRow,
+        me: bool,
+        csrf: String,
+        role_csrf: String,
+    ) -> UserLine {
         UserLine {
             email: u.email.as_str().to_string(),
             name: u.name.clone(),
@@ -360,6 +378,8 @@ impl UserLine {
             active: u.active(),
             me,
             csrf,
+            role_value: u.role.as_str(),
+            role_csrf,
         }
     }
 }
@@ -507,8 +527,8 @@ mod tests {
             invited: true,
         };
         let lines = vec![
-            UserLine::new(l, &u, true, "t3".into()),
-            UserLine::new(l, &user(Role::Viewer), false, "t3".into()),
+            UserLine::new(l, &u, true, "t3".into(), "t4".into()),
+            UserLine::new(l, &user(Role::Viewer), false, "t3".into(), "t4".into()),
         ];
         let row = AuditRow {
             id: 1,
@@ -581,6 +601,10 @@ mod tests {
         assert!(en.contains("Send sign-in link"));
     }
 }
+
+// The offers section's views: a child of this module (the layout reads `PT`).
+#[path = "offers/templates.rs"]
+pub(super) mod offers;
 
 // The customers' and resellers' views: children of this module (the layout reads `PT`).
 #[path = "customers/view.rs"]
