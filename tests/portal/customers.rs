@@ -212,6 +212,12 @@ async fn search_by_email_and_domain_finds_the_accepted_customer(store: Store) {
     let offer_link = format!("<a href=\"/portal/offers/{offer}\">{offer}</a>");
     assert!(p.contains(&format!("id=\"acceptance-{acc}\"")), "{p}");
     assert!(p.contains(&offer_link));
+    let offer_page = format!("/portal/offers/{offer}");
+    assert_eq!(
+        status_of(&e, &mut viewer, &offer_page).await,
+        200,
+        "the link leads"
+    );
     assert!(p.contains("data-state=\"completed\">completed</td>"), "{p}");
     assert!(
         p.contains("<ul id=\"admin-emails\"><li>Admin@contoso.example</li></ul>"),
