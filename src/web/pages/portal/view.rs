@@ -581,3 +581,7 @@ mod tests {
         assert!(en.contains("Send sign-in link"));
     }
 }
+
+// The company section's views: a child of this module (the layout reads `PT`).
+#[path = "company/view.rs"]
+pub(super) mod company;
