@@ -559,7 +559,10 @@ impl Settings {
                 "must name the service provider (shown to customers)".into(),
             ));
         }
-        if !matches!(self.partner.customer_agreement_url.scheme(), "https" | "http") {
+        if !matches!(
+            self.partner.customer_agreement_url.scheme(),
+            "https" | "http"
+        ) {
             return Err(err(
                 "partner.customer_agreement_url",
                 "must be an https (or http) URL".into(),

@@ -89,7 +89,9 @@ impl CompanyInput {
         {
             errors.push(("phone", Problem::Phone));
         }
-        if !website.is_empty() && !errors.iter().any(|(f, _)| *f == "website") && !is_web_url(&website)
+        if !website.is_empty()
+            && !errors.iter().any(|(f, _)| *f == "website")
+            && !is_web_url(&website)
         {
             errors.push(("website", Problem::Url));
         }
@@ -148,7 +150,10 @@ pub fn overlay(p: &mut Map<String, Value>, now: &PartnerSettings) {
     set("website", Value::String(now.website.clone()));
     set(
         "logo_url",
-        now.logo_url.clone().map(Value::String).unwrap_or(Value::Null),
+        now.logo_url
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null),
     );
 }
 

@@ -85,10 +85,9 @@ impl Store {
     }
 
     async fn company_logo(&self) -> Result<Option<(String, Vec<u8>, i64)>> {
-        let Some(r) =
-            sqlx::query("SELECT logo_type, logo, logo_version FROM company WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?
+        let Some(r) = sqlx::query("SELECT logo_type, logo, logo_version FROM company WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
         else {
             return Ok(None);
         };

@@ -135,7 +135,8 @@ fn public_pages(rt: Arc<AppState>) -> Router<Arc<AppState>> {
         .route(
             "/u/{token}",
             get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),
-        )        .merge(portal::logo_routes())
+        )
+        .merge(portal::logo_routes())
 }
 
 /// The address a public request came from: the TCP peer, or behind a trusted reverse proxy

@@ -1306,8 +1306,10 @@ mod tests {
                 String::new()
             },
             provider_name: "Contoso <Cloud> & \"Co\"".into(),
-            customer_agreement_url: url::Url::parse("https://contoso.example/agreement?a=1&b=\"2\"")
-                .unwrap(),
+            customer_agreement_url: url::Url::parse(
+                "https://contoso.example/agreement?a=1&b=\"2\"",
+            )
+            .unwrap(),
             logo_path: full.then(|| "/partner/logo?v=3".into()),
             logo_url: full.then(|| "https://offers.example/partner/logo?v=3".into()),
         }

@@ -15,11 +15,11 @@ const REMOVE: &str = "/portal/company/logo/remove";
 
 /// A real 1×1 PNG.
 const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44,
-    0x52, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90,
-    0x77, 0x53, 0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xe0,
-    0x0e, 0xbf, 0x00, 0x00, 0x01, 0xa3, 0x01, 0x33, 0xbd, 0xef, 0xb5, 0x7e, 0x00, 0x00, 0x00,
-    0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xe0, 0x0e, 0xbf, 0x00,
+    0x00, 0x01, 0xa3, 0x01, 0x33, 0xbd, 0xef, 0xb5, 0x7e, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// A trial offer's page link (served locally).
@@ -177,31 +177,53 @@ async fn the_company_page_is_for_administrators_only(store: Store) {
     ];
     assert_eq!(got, [200, 403, 403, 303]);
     // Only administrators see the section in the navigation.
-    assert!(admin.get(&e.url("/portal")).await.body.contains("href=\"/portal/company\""));
-    assert!(!sales.get(&e.url("/portal")).await.body.contains("href=\"/portal/company\""));
+    assert!(
+        admin
+            .get(&e.url("/portal"))
+            .await
+            .body
+            .contains("href=\"/portal/company\"")
+    );
+    assert!(
+        !sales
+            .get(&e.url("/portal"))
+            .await
+            .body
+            .contains("href=\"/portal/company\"")
+    );
     // Every write refused by the server for the others by their role: even with a valid
     // CSRF token for the form (minted here with their own nonce), the answer is the portal's
     // 403 page, and nothing is written.
     for b in [&mut sales, &mut viewer] {
         b.get(&e.url("/portal")).await;
         let nonce = b.cookies["pf_csrf"].clone();
-        let token =
-            |path: &str| e.app.rt.keys.csrf_token(&nonce, path, e.app.rt.clock.now());
+        let token = |path: &str| e.app.rt.keys.csrf_token(&nonce, path, e.app.rt.clock.now());
         for path in [COMPANY, REMOVE] {
             let t = token(path);
             let mut fields = company_fields("Hijacked", "evil@attacker.example");
             fields.push(("csrf", t.as_str()));
             let r = b.post_form(&e.url(path), &fields, &[]).await;
             assert_eq!(r.status, 403, "{path}");
-            assert!(r.body.contains("Your role does not allow this page."), "{path}: {}", r.body);
+            assert!(
+                r.body.contains("Your role does not allow this page."),
+                "{path}: {}",
+                r.body
+            );
         }
         let (status, body) = upload(&e, b, &token(LOGO), "logo.png", "image/png", PNG).await;
         assert_eq!(status, 403);
-        assert!(body.contains("Your role does not allow this page."), "{body}");
+        assert!(
+            body.contains("Your role does not allow this page."),
+            "{body}"
+        );
     }
     for path in [COMPANY, LOGO, REMOVE] {
         let r = anon
-            .post_form(&e.url(path), &company_fields("Hijacked", "x@y.example"), &[])
+            .post_form(
+                &e.url(path),
+                &company_fields("Hijacked", "x@y.example"),
+                &[],
+            )
             .await;
         assert_eq!(
             (r.status, r.header("location")),
@@ -231,7 +253,15 @@ async fn company_forms_need_a_valid_csrf_token(store: Store) {
         let r = admin.post_form(&e.url(COMPANY), &fields, &[]).await;
         assert_eq!(r.status, 403, "{token}");
         let save = csrf_for_action(&page, COMPANY);
-        let (status, _) = upload(&e, &admin, if token == wrong { &save } else { token }, "l.png", "image/png", PNG).await;
+        let (status, _) = upload(
+            &e,
+            &admin,
+            if token == wrong { &save } else { token },
+            "l.png",
+            "image/png",
+            PNG,
+        )
+        .await;
         assert_eq!(status, 403, "{token}");
     }
     // Without a cookie, the page's own token is refused too.
@@ -251,7 +281,14 @@ async fn company_forms_need_a_valid_csrf_token(store: Store) {
     assert!(!c.stored && c.logo.is_none());
     assert!(company_entries(&e).await.is_empty());
     // With the page's own token it works.
-    let r = post_from(&e, &mut admin, COMPANY, COMPANY, &company_fields("Northwind", "info@northwind.example")).await;
+    let r = post_from(
+        &e,
+        &mut admin,
+        COMPANY,
+        COMPANY,
+        &company_fields("Northwind", "info@northwind.example"),
+    )
+    .await;
     assert_eq!(r.status, 303, "{}", r.body);
     // The remove form refuses a bad token as well.
     let r = admin
@@ -270,8 +307,14 @@ async fn an_edit_shows_on_customer_pages_and_in_the_next_email(store: Store) {
     assert!(before.contains(&e.app.rt.settings.partner.name));
     // The form shows the configuration's values first.
     let page = admin.get(&e.url(COMPANY)).await.body;
-    assert!(page.contains(&format!("value=\"{}\"", e.app.rt.settings.partner.legal_name)));
-    assert!(page.contains("Contoso Cloud"), "the provider, from the configuration");
+    assert!(page.contains(&format!(
+        "value=\"{}\"",
+        e.app.rt.settings.partner.legal_name
+    )));
+    assert!(
+        page.contains("Contoso Cloud"),
+        "the provider, from the configuration"
+    );
 
     let r = post_from(
         &e,
@@ -315,8 +358,14 @@ async fn an_edit_shows_on_customer_pages_and_in_the_next_email(store: Store) {
     assert_eq!(outbox.len(), before_mail + 1);
     let raw = std::fs::read_to_string(outbox.last().unwrap()).unwrap();
     let mail = common::web::decode_qp(&raw);
-    assert!(raw.contains("From: \"Northwind Traders\"") || raw.contains("From: Northwind Traders"), "{raw}");
-    assert!(raw.contains("Reply-To:") && raw.contains("info@northwind.example"), "{raw}");
+    assert!(
+        raw.contains("From: \"Northwind Traders\"") || raw.contains("From: Northwind Traders"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("Reply-To:") && raw.contains("info@northwind.example"),
+        "{raw}"
+    );
     assert!(mail.contains("Northwind Traders"), "{mail}");
     assert!(!mail.contains(&e.app.rt.settings.partner.name), "{mail}");
 
@@ -330,11 +379,25 @@ async fn an_edit_shows_on_customer_pages_and_in_the_next_email(store: Store) {
         "changed: name, legal_name, email, phone, website"
     );
     // Saving the same values again writes nothing; one change names one field.
-    let r = post_from(&e, &mut admin, COMPANY, COMPANY, &company_fields("Northwind Traders", "info@northwind.example")).await;
+    let r = post_from(
+        &e,
+        &mut admin,
+        COMPANY,
+        COMPANY,
+        &company_fields("Northwind Traders", "info@northwind.example"),
+    )
+    .await;
     assert_eq!(r.status, 303);
     assert_eq!(company_entries(&e).await.len(), 1);
     let evil = "Northwind <script>alert(1)</script> & \"Co\"";
-    let r = post_from(&e, &mut admin, COMPANY, COMPANY, &company_fields(evil, "info@northwind.example")).await;
+    let r = post_from(
+        &e,
+        &mut admin,
+        COMPANY,
+        COMPANY,
+        &company_fields(evil, "info@northwind.example"),
+    )
+    .await;
     assert_eq!(r.status, 303);
     let entries = company_entries(&e).await;
     assert_eq!(entries[0].detail, "changed: name");
@@ -344,7 +407,12 @@ async fn an_edit_shows_on_customer_pages_and_in_the_next_email(store: Store) {
         admin.get(&e.url(COMPANY)).await.body,
     ] {
         assert!(!html.contains("<script>alert(1)"), "{html}");
-        assert!(html.contains("Northwind &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;") || html.contains("Northwind &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;"), "{html}");
+        assert!(
+            html.contains("Northwind &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;")
+                || html
+                    .contains("Northwind &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;"),
+            "{html}"
+        );
     }
 
     // Another node (same database) sees the edit once it re-reads (every 30 s).
@@ -356,7 +424,10 @@ async fn an_edit_shows_on_customer_pages_and_in_the_next_email(store: Store) {
     other.refresh(&e.app.rt.store).await.unwrap();
     assert_eq!(other.get().partner.name, evil);
     assert_eq!(other.get().partner.email.as_str(), "info@northwind.example");
-    assert_eq!(other.get().partner.provider_name, e.app.rt.settings.partner.provider_name);
+    assert_eq!(
+        other.get().partner.provider_name,
+        e.app.rt.settings.partner.provider_name
+    );
 }
 
 async fn invalid_values_are_shown_next_to_their_fields(store: Store) {
@@ -385,7 +456,10 @@ async fn invalid_values_are_shown_next_to_their_fields(store: Store) {
     assert!(b.contains("role=\"alert\""));
     for id in ["name", "legal_name", "email", "phone", "website"] {
         assert!(b.contains(&format!("href=\"#company-{id}\"")), "{id}");
-        assert!(b.contains(&format!("aria-describedby=\"company-{id}-error\"")), "{id}");
+        assert!(
+            b.contains(&format!("aria-describedby=\"company-{id}-error\"")),
+            "{id}"
+        );
         assert!(b.contains(&format!("id=\"company-{id}-error\"")), "{id}");
     }
     assert!(b.contains("Please fill this in."));
@@ -395,18 +469,35 @@ async fn invalid_values_are_shown_next_to_their_fields(store: Store) {
     assert!(b.contains("https://"));
     // What was typed comes back, escaped.
     assert!(!b.contains("<script>x"));
-    assert!(b.contains("value=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\"") || b.contains("value=\"&#34;&gt;&lt;script&gt;x&lt;/script&gt;\""), "{b}");
+    assert!(
+        b.contains("value=\"&quot;&gt;&lt;script&gt;x&lt;/script&gt;\"")
+            || b.contains("value=\"&#34;&gt;&lt;script&gt;x&lt;/script&gt;\""),
+        "{b}"
+    );
     assert!(!e.app.rt.company().stored);
     assert!(company_entries(&e).await.is_empty());
     // A German administrator reads German.
     let new = NewUser::parse("de@partner.example", "Jörg", "admin", "de").unwrap();
-    let (_, l) = portal::create_user(&e.app.rt, &new, &Actor::cli()).await.unwrap();
+    let (_, l) = portal::create_user(&e.app.rt, &new, &Actor::cli())
+        .await
+        .unwrap();
     let mut de = e.signed_in(&l.url.replace(&e.public(), &e.base)).await;
     let page = de.get(&e.url(COMPANY)).await.body;
     assert!(page.contains("lang=\"de\"") && page.contains("Firmeninformationen"));
-    let r = post_from(&e, &mut de, COMPANY, COMPANY, &company_fields("N", "kein-email")).await;
+    let r = post_from(
+        &e,
+        &mut de,
+        COMPANY,
+        COMPANY,
+        &company_fields("N", "kein-email"),
+    )
+    .await;
     assert_eq!(r.status, 400);
-    assert!(r.body.contains("Keine gültige E-Mail-Adresse."), "{}", r.body);
+    assert!(
+        r.body.contains("Keine gültige E-Mail-Adresse."),
+        "{}",
+        r.body
+    );
     let en = admin.get(&e.url(COMPANY)).await.body;
     assert!(en.contains("lang=\"en\"") && en.contains("Company information"));
 }
@@ -427,8 +518,18 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
     let mut big = PNG.to_vec();
     big.resize(200 * 1024 + 1, 0);
     for (name, ct, bytes, why) in [
-        ("logo.svg", "image/svg+xml", &svg[..], "Only PNG or JPEG images (no SVG)."),
-        ("logo.png", "image/png", &html[..], "Only PNG or JPEG images (no SVG)."),
+        (
+            "logo.svg",
+            "image/svg+xml",
+            &svg[..],
+            "Only PNG or JPEG images (no SVG).",
+        ),
+        (
+            "logo.png",
+            "image/png",
+            &html[..],
+            "Only PNG or JPEG images (no SVG).",
+        ),
         ("logo.png", "image/png", &[][..], "Please choose a file."),
         ("logo.png", "image/png", &big[..], "At most 200 KB."),
     ] {
@@ -445,18 +546,37 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
 
     // A PNG (whatever the browser calls it) is stored and served with its checked type.
     let token = logo_token(&e, &mut admin).await;
-    let (status, location) =
-        upload(&e, &admin, &token, "logo.gif", "application/octet-stream", PNG).await;
-    assert_eq!((status, location.as_str()), (303, "/portal/company?saved=1"));
+    let (status, location) = upload(
+        &e,
+        &admin,
+        &token,
+        "logo.gif",
+        "application/octet-stream",
+        PNG,
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/portal/company?saved=1")
+    );
     let (status, headers, body) = raw(&anon, "GET", e.url("/partner/logo?v=1"), None, vec![]).await;
     assert_eq!(status, 200);
     assert_eq!(body, PNG);
-    assert_eq!(headers.get("content-type").map(String::as_str), Some("image/png"));
-    assert_eq!(headers.get("x-content-type-options").map(String::as_str), Some("nosniff"));
+    assert_eq!(
+        headers.get("content-type").map(String::as_str),
+        Some("image/png")
+    );
+    assert_eq!(
+        headers.get("x-content-type-options").map(String::as_str),
+        Some("nosniff")
+    );
     assert!(headers["cache-control"].contains("immutable"));
     assert!(headers["content-security-policy"].contains("sandbox"));
     let (_, headers, _) = raw(&anon, "GET", e.url("/partner/logo"), None, vec![]).await;
-    assert_eq!(headers.get("cache-control").map(String::as_str), Some("public, max-age=300"));
+    assert_eq!(
+        headers.get("cache-control").map(String::as_str),
+        Some("public, max-age=300")
+    );
     // Shown on the customer's pages and the company page.
     let page = admin.get(&offer).await.body;
     assert!(page.contains("<img src=\"/partner/logo?v=1\""), "{page}");
@@ -469,13 +589,18 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
     );
 
     // A JPEG replaces it (new version).
-    let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00];
+    let jpeg = [
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00,
+    ];
     let token = logo_token(&e, &mut admin).await;
     let (status, _) = upload(&e, &admin, &token, "logo.jpg", "image/jpeg", &jpeg).await;
     assert_eq!(status, 303);
     let (status, headers, body) = raw(&anon, "GET", e.url("/partner/logo"), None, vec![]).await;
     assert_eq!((status, body.as_slice()), (200, &jpeg[..]));
-    assert_eq!(headers.get("content-type").map(String::as_str), Some("image/jpeg"));
+    assert_eq!(
+        headers.get("content-type").map(String::as_str),
+        Some("image/jpeg")
+    );
     assert!(admin.get(&offer).await.body.contains("/partner/logo?v=2"));
 
     // Removed.
@@ -484,9 +609,19 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
     let (status, _, _) = raw(&anon, "GET", e.url("/partner/logo"), None, vec![]).await;
     assert_eq!(status, 404);
     assert!(!admin.get(&offer).await.body.contains("partner-logo"));
-    assert!(admin.get(&e.url(COMPANY)).await.body.contains("id=\"no-logo\""));
+    assert!(
+        admin
+            .get(&e.url(COMPANY))
+            .await
+            .body
+            .contains("id=\"no-logo\"")
+    );
 
-    let details: Vec<String> = company_entries(&e).await.into_iter().map(|r| r.detail).collect();
+    let details: Vec<String> = company_entries(&e)
+        .await
+        .into_iter()
+        .map(|r| r.detail)
+        .collect();
     assert_eq!(
         details,
         [
@@ -499,15 +634,24 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
 
 async fn the_offer_page_links_the_customer_agreement_in_both_languages(store: Store) {
     let url = "https://provider.example/agreement?a=1&b=2";
-    let e = env(store, &[("PARTNERFLOW__PARTNER__CUSTOMER_AGREEMENT_URL", url)]).await;
+    let e = env(
+        store,
+        &[("PARTNERFLOW__PARTNER__CUSTOMER_AGREEMENT_URL", url)],
+    )
+    .await;
     let (_, offer) = offer_link(&e).await;
     let href = "href=\"https://provider.example/agreement?a=1&amp;b=2\"";
     let de = Browser::new("de").get(&offer).await.body;
     assert!(de.contains("Mit der Annahme stimmen Sie dem <a "), "{de}");
-    assert!(de.contains(&format!("{href}>Kundenvertrag von Contoso Cloud</a> zu.")), "{de}");
+    assert!(
+        de.contains(&format!("{href}>Kundenvertrag von Contoso Cloud</a> zu.")),
+        "{de}"
+    );
     let en = Browser::new("en").get(&offer).await.body;
     assert!(
-        en.contains(&format!("By accepting, you agree to the <a {href}>customer agreement of Contoso Cloud</a>.")),
+        en.contains(&format!(
+            "By accepting, you agree to the <a {href}>customer agreement of Contoso Cloud</a>."
+        )),
         "{en}"
     );
     // Next to the accept button, which it describes.

@@ -18,8 +18,8 @@ use crate::portal::company::{self, CompanyInput, LOGO_MAX_BYTES, Problem};
 use crate::web::pages::{form_pairs, page};
 
 use super::view::Nav;
-use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
 use super::view::company::{CompanyView, company_page, problem_text};
+use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
 
 const COMPANY: &str = "/portal/company";
 const LOGO: &str = "/portal/company/logo";

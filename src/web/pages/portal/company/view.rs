@@ -111,9 +111,7 @@ pub(crate) fn problem_text(l: Locale, p: Problem) -> String {
         Problem::Control => "Please leave out line breaks and control characters.".into(),
         Problem::Email if de => "Keine gültige E-Mail-Adresse.".into(),
         Problem::Email => "Not a valid email address.".into(),
-        Problem::Phone if de => {
-            "Nur Ziffern, Leerzeichen und + - ( ) / . sind erlaubt.".into()
-        }
+        Problem::Phone if de => "Nur Ziffern, Leerzeichen und + - ( ) / . sind erlaubt.".into(),
         Problem::Phone => "Only digits, spaces and + - ( ) / . are allowed.".into(),
         Problem::Url if de => "Eine Adresse mit https:// (oder http://) angeben.".into(),
         Problem::Url => "Give an address starting with https:// (or http://).".into(),
@@ -281,11 +279,17 @@ mod tests {
             assert_eq!(html.matches("<h1>").count(), 1);
             assert!(html.contains("aria-current=\"page\""));
             for id in ["name", "legal_name", "email", "phone", "website", "logo"] {
-                assert!(html.contains(&format!("<label for=\"company-{id}\">")), "{id}");
+                assert!(
+                    html.contains(&format!("<label for=\"company-{id}\">")),
+                    "{id}"
+                );
             }
             for id in ["name", "email", "logo"] {
                 assert!(html.contains(&format!("href=\"#company-{id}\"")), "{id}");
-                assert!(html.contains(&format!("aria-describedby=\"company-{id}-error")), "{id}");
+                assert!(
+                    html.contains(&format!("aria-describedby=\"company-{id}-error")),
+                    "{id}"
+                );
             }
             assert_eq!(
                 html.matches("method=\"post\"").count(),
@@ -293,7 +297,11 @@ mod tests {
             );
             assert!(html.contains("enctype=\"multipart/form-data\""));
             assert!(html.contains("src=\"/partner/logo?v=2\""));
-            let word = if l == Locale::De { "Firmeninformationen" } else { "Company information" };
+            let word = if l == Locale::De {
+                "Firmeninformationen"
+            } else {
+                "Company information"
+            };
             assert!(html.contains(word), "{l}");
         }
     }
