@@ -506,7 +506,7 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
     let e = env(store, &[]).await;
     let (_, link) = e.user("a@partner.example", "admin").await;
     let mut admin = e.signed_in(&link).await;
-    let (_, offer) = offer_link(&e).await;
+    let (offer_id, offer) = offer_link(&e).await;
     let anon = Browser::new("en");
     let (status, _, _) = raw(&anon, "GET", e.url("/partner/logo"), None, vec![]).await;
     assert_eq!(status, 404);
@@ -582,10 +582,33 @@ async fn the_logo_is_checked_served_shown_and_removable(store: Store) {
     assert!(page.contains("<img src=\"/partner/logo?v=1\""), "{page}");
     let page = admin.get(&e.url(COMPANY)).await.body;
     assert!(page.contains("src=\"/partner/logo?v=1\"") && page.contains("id=\"remove-logo\""));
-    // Offered to email templates as an absolute URL.
+    // Emails' HTML shows it by its absolute URL (`app.public_base_url`).
+    let logo_url = format!("{}/partner/logo?v=1", e.public());
     assert_eq!(
         e.app.rt.company().partner.logo_url.as_deref(),
-        Some(format!("{}/partner/logo?v=1", e.public()).as_str())
+        Some(logo_url.as_str())
+    );
+    offers::invite(
+        &e.app.rt,
+        &offer_id,
+        EmailAddress::parse("it@fabrikam.example").unwrap(),
+        None,
+        Some(Locale::En),
+        "test",
+    )
+    .await
+    .unwrap();
+    e.app.rt.run_due().await.unwrap();
+    let message = std::fs::read_to_string(e.app.outbox().last().unwrap()).unwrap();
+    let html = common::web::parts(&message)
+        .into_iter()
+        .find(|(ct, _)| ct == "text/html")
+        .unwrap()
+        .1;
+    // (handlebars writes `=` in attributes as `&#x3D;`, which the mail client reads as `=`)
+    assert!(
+        html.contains(&format!("<img src=\"{}\"", logo_url.replace('=', "&#x3D;"))),
+        "{html}"
     );
 
     // A JPEG replaces it (new version).
