@@ -173,6 +173,8 @@ pub struct CompanyCell {
     config: PartnerSettings,
     base: url::Url,
     current: RwLock<Arc<Company>>,
+    /// One refresh at a time, so a slower, older read never replaces a newer one.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for CompanyCell {
@@ -192,6 +194,7 @@ impl CompanyCell {
                 logo: None,
                 stored: false,
             })),
+            refreshing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -215,6 +218,7 @@ impl CompanyCell {
     /// Reads the row again (the logo's bytes only when its version changed) and replaces the
     /// copy.
     pub async fn refresh(&self, store: &Store) -> Result<Arc<Company>> {
+        let _one = self.refreshing.lock().await;
         let old = self.get();
         let row = store.company_row().await?;
         let mut p = self.config.clone();
