@@ -912,6 +912,25 @@ mod tests {
         assert!(e.contains("partner.provider_name"), "{e}");
         let s = Settings::load(None, &[]).unwrap();
         assert_eq!(s.partner.provider_name, "Contoso Cloud");
+        assert!(s.partner.logo_url.is_none());
+        let key = "PARTNERFLOW__PARTNER__CUSTOMER_AGREEMENT_URL";
+        let e = Settings::load(None, &env(&[(key, "javascript:alert(1)")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partner.customer_agreement_url"), "{e}");
+        let s = Settings::load(None, &env(&[(key, "https://p.example/mca")])).unwrap();
+        assert_eq!(
+            s.partner.customer_agreement_url.as_str(),
+            "https://p.example/mca"
+        );
+        // The logo comes from the database only.
+        let e = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__PARTNER__LOGO_URL", "https://x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("logo_url"), "{e}");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();
