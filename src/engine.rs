@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use crate::core::clock::Clock;
-use crate::core::config::{PartnerSettings, Settings};
+use crate::core::config::Settings;
 use crate::core::domain::{EmailAddress, InstanceId, Locale, Timestamp};
 use crate::core::instance::{InstanceDetail, TimerView, Transitioned};
 use crate::core::job::{EmailJob, Envelope, JobPayload, TimerJob};
@@ -30,7 +30,8 @@ pub struct Engine {
     pub defs: BTreeMap<String, Definition>,
     pub store: Store,
     pub clock: Arc<dyn Clock>,
-    partner: PartnerSettings,
+    /// The partner's identity as this node knows it (`store::company`).
+    pub company: Arc<store::CompanyCell>,
     message_id_domain: String,
     default_locale: Locale,
     max_attempts: u32,
@@ -55,7 +56,10 @@ impl Engine {
             defs,
             store,
             clock,
-            partner: settings.partner.clone(),
+            company: Arc::new(store::CompanyCell::new(
+                &settings.partner,
+                &settings.app.public_base_url,
+            )),
             message_id_domain: settings.email.message_id_domain.clone(),
             default_locale: settings.app.default_locale,
             max_attempts: settings.jobs.max_attempts,
@@ -294,7 +298,7 @@ impl Engine {
                     let message_id =
                         format!("<{}.{version}.{idx}@{}>", inst.id, self.message_id_domain);
                     let context = json!({
-                        "partner": self.partner,
+                        "partner": *self.company.get().partner,
                         "recipient": { "email": to, "role": role },
                         "instance": { "id": inst.id, "workflow": def.name, "state": d.to, "event": event },
                         "data": d.data,
@@ -372,7 +376,7 @@ impl Engine {
         role: &str,
     ) -> Option<EmailAddress> {
         if role == PARTNER_ROLE {
-            return Some(self.partner.email.clone());
+            return Some(self.company.get().partner.email.clone());
         }
         let field = def.roles.get(role)?;
         EmailAddress::parse(data.get(field)?.as_str()?).ok()

@@ -21,7 +21,8 @@
 //!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with
 //!   their states parsed at the edge; the rate buckets' rows read and written in the claim's
 //!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
-//!   sessions, audit log), scratch. Reads build the `core` read models
+//!   sessions, audit log), company (the partner's identity row and `CompanyCell`, every
+//!   node's copy of it, re-read every 30 s), scratch. Reads build the `core` read models
 //!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
@@ -38,7 +39,8 @@
 //!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
 //! - `portal`    — the partner portal's foundation: users (roles admin, sales_agent, viewer;
 //!   invite, deactivate), passwordless sign-in by single-use emailed links, server-side
-//!   sessions (idle and absolute expiry, revocable), the audit log. Shared by `web` and `cli`.
+//!   sessions (idle and absolute expiry, revocable), the audit log; `company` (the partner's
+//!   identity and logo as administrators edit them). Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
 //!   schedules as operators see them).

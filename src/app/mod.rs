@@ -60,9 +60,15 @@ impl AppState {
         crate::email::Mailer {
             templates: &self.templates,
             transport: &self.transport,
-            partner: &self.settings.partner,
+            partner: self.company().partner.clone(),
             from: &self.settings.email.from_address,
         }
+    }
+
+    /// The partner's identity as shown to customers (`[partner]` with the portal's company
+    /// page over it): this node's copy, no database read (see `store::CompanyCell`).
+    pub fn company(&self) -> Arc<crate::store::Company> {
+        self.engine.company.get()
     }
 
     /// A link to one of our pages: `app.public_base_url` and the path `segments` (each
@@ -166,7 +172,8 @@ pub async fn build(
     }
     let store = Store::connect(&settings.database).await?;
     let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
-    Ok(Arc::new(AppState {
+    engine.company.refresh(&store).await?;
+    let rt = Arc::new(AppState {
         engine,
         store,
         templates,
@@ -177,5 +184,22 @@ pub async fn build(
         node: node_name(role),
         catalog: Arc::new(catalog),
         keys: Arc::new(keys),
-    }))
+    });
+    keep_company_fresh(&rt);
+    Ok(rt)
+}
+
+/// Every node re-reads the partner's identity every `store::COMPANY_REFRESH` (30 s), so an
+/// edit made on another node shows here within that time; ends with the state.
+fn keep_company_fresh(rt: &Arc<AppState>) {
+    let weak = Arc::downgrade(rt);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(crate::store::COMPANY_REFRESH).await;
+            let Some(rt) = weak.upgrade() else { break };
+            if let Err(e) = rt.engine.company.refresh(&rt.store).await {
+                tracing::warn!(error = %e, "the partner's identity could not be re-read; keeping the last one");
+            }
+        }
+    });
 }

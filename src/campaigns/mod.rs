@@ -73,7 +73,7 @@ fn base_context(rt: &AppState, c: &CampaignRow, o: &crate::core::offer::OfferVie
         json!(offer.delegated_admin.map(|r| r.as_str()).unwrap_or("none")),
     );
     json!({
-        "partner": rt.settings.partner,
+        "partner": *rt.company().partner,
         "instance": { "id": c.id, "workflow": offer.kind.invitation_workflow(), "state": "invited", "event": "send" },
         "data": data,
     })

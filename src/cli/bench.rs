@@ -460,7 +460,7 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
             .map_err(|e| format!("{e:?}"))?;
         let html = crate::web::views::offer_page(
             crate::core::domain::Locale::De,
-            &rt.settings.partner,
+            &rt.company().partner,
             &o,
             &limits,
             "/o/x",

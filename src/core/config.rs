@@ -214,6 +214,16 @@ pub struct PartnerSettings {
     /// The service provider (the cloud vendor) whose subscriptions the partner offers, by
     /// name: pages and emails say "authorised partner of …" and "billed by …".
     pub provider_name: String,
+    /// The service provider's customer agreement (http or https): the customer's offer page
+    /// links it next to the accept button; accepting agrees to it.
+    pub customer_agreement_url: url::Url,
+    /// The logo's address on our pages (`/partner/logo?v=…`), when the portal has one: set
+    /// from the database (`store::company`), never from the configuration.
+    #[serde(skip_deserializing, default)]
+    pub logo_path: Option<String>,
+    /// The same as an absolute URL (`app.public_base_url`), for emails' HTML.
+    #[serde(skip_deserializing, default)]
+    pub logo_url: Option<String>,
 }
 
 /// Keys that sign advisor codes and customer page links (HMAC-SHA256).
@@ -547,6 +557,15 @@ impl Settings {
             return Err(err(
                 "partner.provider_name",
                 "must name the service provider (shown to customers)".into(),
+            ));
+        }
+        if !matches!(
+            self.partner.customer_agreement_url.scheme(),
+            "https" | "http"
+        ) {
+            return Err(err(
+                "partner.customer_agreement_url",
+                "must be an https (or http) URL".into(),
             ));
         }
         if self.database.max_connections == 0 {
@@ -893,6 +912,25 @@ mod tests {
         assert!(e.contains("partner.provider_name"), "{e}");
         let s = Settings::load(None, &[]).unwrap();
         assert_eq!(s.partner.provider_name, "Contoso Cloud");
+        assert!(s.partner.logo_url.is_none());
+        let key = "PARTNERFLOW__PARTNER__CUSTOMER_AGREEMENT_URL";
+        let e = Settings::load(None, &env(&[(key, "javascript:alert(1)")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("partner.customer_agreement_url"), "{e}");
+        let s = Settings::load(None, &env(&[(key, "https://p.example/mca")])).unwrap();
+        assert_eq!(
+            s.partner.customer_agreement_url.as_str(),
+            "https://p.example/mca"
+        );
+        // The logo comes from the database only.
+        let e = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__PARTNER__LOGO_URL", "https://x")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("logo_url"), "{e}");
         let e = Settings::load(None, &env(&[("PARTNERFLOW__JOBS__CONCURRENCY", "many")]))
             .unwrap_err()
             .to_string();

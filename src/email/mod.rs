@@ -408,11 +408,11 @@ pub struct Outgoing<'a> {
 }
 
 /// What every delivery needs besides the message: templates, transport, sender identity.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Mailer<'a> {
     pub templates: &'a Templates,
     pub transport: &'a Transport,
-    pub partner: &'a PartnerSettings,
+    pub partner: std::sync::Arc<PartnerSettings>,
     pub from: &'a EmailAddress,
 }
 
@@ -434,7 +434,7 @@ impl Mailer<'_> {
         let msg = build_message_with(
             env,
             &rendered,
-            self.partner,
+            &self.partner,
             self.from,
             date,
             out.unsubscribe,

@@ -76,6 +76,8 @@ impl AppState {
         if let Some(p) = context.get_mut("partner").and_then(Value::as_object_mut) {
             p.entry("provider_name")
                 .or_insert_with(|| Value::String(self.settings.partner.provider_name.clone()));
+            // The identity as it is now (the portal's company page may have changed it since).
+            crate::portal::company::overlay(p, &self.company().partner);
         }
         // A portal sign-in email names its link by reference; the URL (a secret) exists only
         // in the message being sent.

@@ -4,6 +4,7 @@
 //! `/portal` pages) and `cli` (`partnerflow users …`); the store does the SQL.
 
 pub mod audit;
+pub mod company;
 pub mod signin;
 pub mod users;
 

@@ -108,6 +108,7 @@ macro_rules! fence {
 }
 
 mod campaigns;
+mod company;
 mod instances;
 mod jobs;
 mod locations;
@@ -118,6 +119,7 @@ mod schedules;
 mod scratch;
 mod users;
 pub use campaigns::*;
+pub use company::*;
 pub use instances::*;
 pub use jobs::*;
 pub use offers::*;

@@ -74,7 +74,9 @@ fn audit_row(r: &AnyRow) -> Result<AuditRow> {
     })
 }
 
-fn audit_insert(a: &NewAudit) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+pub(super) fn audit_insert(
+    a: &NewAudit,
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     sqlx::query(
         "INSERT INTO audit_log (at, user_id, actor, action, target, client, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )

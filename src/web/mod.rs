@@ -136,6 +136,7 @@ fn public_pages(rt: Arc<AppState>) -> Router<Arc<AppState>> {
             "/u/{token}",
             get(unsubscribe::unsubscribe_page).post(unsubscribe::unsubscribe_post),
         )
+        .merge(portal::logo_routes())
 }
 
 /// The address a public request came from: the TCP peer, or behind a trusted reverse proxy

@@ -113,6 +113,9 @@ struct T {
     da_optional: Text,
     da_standalone_note: Text,
     accept: Text,
+    agreement_before: Text,
+    agreement_link: Text,
+    agreement_after: Text,
     accept_note: Text,
     errors_title: Text,
     not_found_title: Text,
@@ -186,6 +189,9 @@ const DE: T = T {
         "Mit der Annahme erteilen Sie dem Partner diese Administratorrechte für Ihre bestehende Organisation. Sie können sie jederzeit wieder entziehen.",
     ),
     accept: Safe("Angebot annehmen"),
+    agreement_before: Safe("Mit der Annahme stimmen Sie dem "),
+    agreement_link: Safe("Kundenvertrag von {provider}"),
+    agreement_after: Safe(" zu."),
     accept_note: Safe(
         "Nach der Annahme senden wir einen Bestätigungslink an die E-Mail-Adresse des Administrators. Erst mit der Bestätigung gilt die Annahme; danach geht es weiter zur Registrierungsseite von {provider}.",
     ),
@@ -279,6 +285,9 @@ const EN: T = T {
         "By accepting, you grant the partner these administrator rights for your existing organisation. You can remove them at any time.",
     ),
     accept: Safe("Accept offer"),
+    agreement_before: Safe("By accepting, you agree to the "),
+    agreement_link: Safe("customer agreement of {provider}"),
+    agreement_after: Safe("."),
     accept_note: Safe(
         "After accepting, we send a confirmation link to the administrator's email address. The acceptance counts once it is confirmed; then you continue to the sign-up page of {provider}.",
     ),
@@ -515,6 +524,8 @@ struct OfferPage<'a> {
     fields: Vec<Field<'a>>,
     delegated_admin: Option<DelegatedAdmin>,
     note: Split,
+    /// The provider's customer agreement's link text, around the provider's name.
+    agreement: Split,
 }
 
 /// The offer page with its accept form. `errors` are (field, message) pairs shown at the top
@@ -623,6 +634,7 @@ pub fn offer_page(
         fields,
         delegated_admin,
         note,
+        agreement: split(&t.agreement_link),
     })
 }
 
@@ -1294,6 +1306,12 @@ mod tests {
                 String::new()
             },
             provider_name: "Contoso <Cloud> & \"Co\"".into(),
+            customer_agreement_url: url::Url::parse(
+                "https://contoso.example/agreement?a=1&b=\"2\"",
+            )
+            .unwrap(),
+            logo_path: full.then(|| "/partner/logo?v=3".into()),
+            logo_url: full.then(|| "https://offers.example/partner/logo?v=3".into()),
         }
     }
 

@@ -13,6 +13,7 @@ mod campaigns;
 mod customers;
 mod offers;
 mod resellers;
+mod company;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};

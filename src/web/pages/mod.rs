@@ -121,14 +121,14 @@ pub(crate) fn page_error(rt: &AppState, l: Locale, e: Resolve) -> Response {
             page(
                 rt,
                 StatusCode::GONE,
-                views::closed_page(l, &rt.settings.partner, &o, &state),
+                views::closed_page(l, &rt.company().partner, &o, &state),
                 None,
             )
         }
         Resolve::LocationGone(o, _) => page(
             rt,
             StatusCode::GONE,
-            views::location_gone_page(l, &rt.settings.partner, &o),
+            views::location_gone_page(l, &rt.company().partner, &o),
             None,
         ),
     }

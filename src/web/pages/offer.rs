@@ -31,7 +31,7 @@ pub(crate) async fn offer_page(
     let limits = limits_of(&rt);
     let body = views::offer_page(
         l,
-        &rt.settings.partner,
+        &rt.company().partner,
         &o,
         &limits,
         &path,
@@ -119,7 +119,7 @@ pub(crate) async fn accept_offer(
     let again = |errors: &[(String, String)]| {
         let body = views::offer_page(
             l,
-            &rt.settings.partner,
+            &rt.company().partner,
             &o,
             &limits,
             &path,
@@ -161,13 +161,13 @@ pub(crate) async fn accept_offer(
         Ok(Accepted::Unconfirmed(_)) => page(
             &rt,
             StatusCode::OK,
-            views::check_mail_page(l, &rt.settings.partner, &o, email.as_str()),
+            views::check_mail_page(l, &rt.company().partner, &o, email.as_str()),
             None,
         ),
         Ok(Accepted::AlreadyAccepted) => page(
             &rt,
             StatusCode::CONFLICT,
-            views::already_accepted_page(l, &rt.settings.partner, &o, domain.as_str()),
+            views::already_accepted_page(l, &rt.company().partner, &o, domain.as_str()),
             None,
         ),
         Err(offers::AcceptError::Limited(which)) => {
@@ -237,7 +237,8 @@ pub(crate) fn confirmation_response(
     path: &str,
     csrf: Option<(String, Option<String>)>,
 ) -> Response {
-    let p = &rt.settings.partner;
+    let company = rt.company();
+    let p = &*company.partner;
     match c {
         offers::Confirmation::Pending(pending) => {
             let (token, set) = csrf.unwrap_or_default();

@@ -27,7 +27,7 @@ pub(crate) async fn remove_roles_page(
     let who = format!("{} ({})", rel.customer_name, rel.domain);
     let body = views::remove_roles_page(
         l,
-        &rt.settings.partner,
+        &rt.company().partner,
         &who,
         rel.role,
         &path,
@@ -67,7 +67,7 @@ pub(crate) async fn remove_roles(
     page(
         &rt,
         StatusCode::OK,
-        views::roles_removed_page(l, &rt.settings.partner),
+        views::roles_removed_page(l, &rt.company().partner),
         None,
     )
 }

@@ -31,7 +31,7 @@ pub(crate) async fn reseller_page(
     };
     let body = views::reseller_page(
         l,
-        &rt.settings.partner,
+        &rt.company().partner,
         &r.reseller.name,
         r.reseller.mpn_id.as_str(),
         &path,
@@ -63,10 +63,11 @@ pub(crate) async fn reseller_accept(
         }
     };
     if accepted {
-        let body = views::reseller_done_page(l, &rt.settings.partner);
+        let body = views::reseller_done_page(l, &rt.company().partner);
         return page(&rt, StatusCode::OK, body, None);
     }
-    let p = &rt.settings.partner;
+    let company = rt.company();
+    let p = &*company.partner;
     let body = views::reseller_page(
         l,
         p,

@@ -64,6 +64,11 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/portal/audit", get(audit))
 }
 
+/// The public `/partner/logo` (not behind the public pages' limit: served from memory).
+pub(crate) fn logo_routes() -> Router<Arc<AppState>> {
+    company::logo_routes()
+}
+
 /// The session cookie's name: `__Host-pf_session` where the public base URL is https (the
 /// browser then insists on Secure, Path=/ and no Domain), else `pf_session`.
 pub(crate) fn session_cookie_name(rt: &AppState) -> &'static str {

@@ -611,3 +611,7 @@ pub(super) mod offers;
 pub(super) mod customers;
 #[path = "resellers/view.rs"]
 pub(super) mod resellers;
+
+// The company section's views: a child of this module (the layout reads `PT`).
+#[path = "company/view.rs"]
+pub(super) mod company;
