@@ -22,6 +22,7 @@ use crate::store::{Record, StoreError};
 
 mod acceptance;
 mod customers;
+pub mod overview;
 mod request;
 mod resellers;
 mod signups;

@@ -112,6 +112,7 @@ mod instances;
 mod jobs;
 mod locations;
 mod offers;
+mod reports;
 mod schedules;
 mod scratch;
 mod users;
