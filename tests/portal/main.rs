@@ -9,6 +9,7 @@
 mod common;
 
 // The portal's sections, one file each (they use the helpers below through `super::*`).
+mod overview;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};
