@@ -4,7 +4,7 @@
 //! funnel's "opened" stage.
 
 use crate::app::AppState;
-use crate::core::domain::OfferId;
+use crate::core::offer::OfferRow;
 use crate::core::overview::{FunnelFilter, Overview};
 use crate::store::StoreError;
 
@@ -33,10 +33,15 @@ pub async fn overview(rt: &AppState, filter: &FunnelFilter) -> Result<Overview, 
 
 /// Notes that an offer's page was shown (the first time only; a failure is logged, never the
 /// customer's problem).
-pub async fn record_open(rt: &AppState, offer: &OfferId) {
+pub async fn record_open(rt: &AppState, offer: &OfferRow) {
     if let Err(e) = rt
         .store
-        .record_offer_open(offer.as_str(), rt.clock.now())
+        .record_offer_open(
+            offer.offer_id.as_str(),
+            offer.kind,
+            &offer.location_id,
+            rt.clock.now(),
+        )
         .await
     {
         tracing::warn!(error = %e, "overview: an offer's first open was not recorded");

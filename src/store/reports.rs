@@ -40,11 +40,19 @@ fn add(
 
 impl Store {
     /// Records the first time an offer's page was shown (later opens change nothing).
-    pub async fn record_offer_open(&self, offer_id: &str, now: Timestamp) -> Result<()> {
+    pub async fn record_offer_open(
+        &self,
+        offer_id: &str,
+        kind: OfferKind,
+        location_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO offer_opens (offer_id, opened_at) VALUES ($1, $2) ON CONFLICT (offer_id) DO NOTHING",
+            "INSERT INTO offer_opens (offer_id, kind, location_id, opened_at) VALUES ($1, $2, $3, $4) ON CONFLICT (offer_id) DO NOTHING",
         )
         .bind(offer_id)
+        .bind(kind.as_str())
+        .bind(location_id)
         .bind(now.0)
         .execute(&self.pool)
         .await?;
@@ -78,10 +86,12 @@ impl Store {
     /// The next `limit` ends of delegated-admin relationships (their `end` timers).
     pub async fn next_relationship_ends(&self, limit: i64) -> Result<Vec<RelationshipExpiry>> {
         let rows = sqlx::query(
-            "SELECT j.subject, j.run_at, i.data FROM jobs j JOIN instances i ON i.id = j.subject
-              WHERE j.state = 'scheduled' AND j.kind = 'timer' AND j.key LIKE 'timer:%:end'
-                AND i.workflow = 'delegated_admin'
-              ORDER BY j.run_at, j.subject LIMIT $1",
+            // CROSS JOIN: the scheduled jobs in time order first (SQLite keeps the order),
+            // so the search stops after `limit` ends.
+            "SELECT j.subject, j.run_at, i.data FROM jobs j CROSS JOIN instances i
+              WHERE i.id = j.subject AND j.state = 'scheduled' AND j.kind = 'timer'
+                AND j.key LIKE 'timer:%:end' AND i.workflow = 'delegated_admin'
+              ORDER BY j.run_at LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -218,9 +228,9 @@ impl Store {
         // Links first opened, acceptances confirmed, acceptances completed.
         let stages: [(&str, fn(&mut Funnel, i64)); 3] = [
             (
-                "SELECT o.kind, COUNT(*) FROM offer_opens p JOIN offers o ON o.offer_id = p.offer_id
-                  WHERE p.opened_at >= $1 AND p.opened_at < $2 AND ($3 = '' OR o.location_id = $3)
-                  GROUP BY o.kind",
+                "SELECT kind, COUNT(*) FROM offer_opens
+                  WHERE opened_at >= $1 AND opened_at < $2 AND ($3 = '' OR location_id = $3)
+                  GROUP BY kind",
                 |x, n| x.opened += n,
             ),
             (
@@ -291,8 +301,8 @@ const SEED: &[&str] = &[
     "INSERT INTO jobs (key, kind, subject, payload, state, run_at, max_attempts, created_at, updated_at)
      SELECT 'timer:' || instance_id || ':expiry', 'timer', instance_id, '{}', 'scheduled', expires_at, 5, created_at, created_at
        FROM offers WHERE created_by = 'bench' AND expires_at > :now",
-    "INSERT INTO offer_opens (offer_id, opened_at)
-     SELECT offer_id, created_at + 7200000 FROM offers WHERE created_by = 'bench' AND rowid % 5 < 3",
+    "INSERT INTO offer_opens (offer_id, kind, location_id, opened_at)
+     SELECT offer_id, kind, location_id, created_at + 7200000 FROM offers WHERE created_by = 'bench' AND rowid % 5 < 3",
     // Invitations: the j-th to offer j % offers, a few hours after it was made.
     "INSERT INTO invitations (instance_id, offer_id, recipient, locale, created_by, created_at)
      SELECT 'v' || i, 'PF-B' || replace(replace(printf('%011d', i % :offers), '0', 'Z'), '1', 'Y'), 'c' || i || '@customer' || (i % 1000) || '.example', 'de', 'bench',

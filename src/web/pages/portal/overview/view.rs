@@ -516,3 +516,132 @@ pub(crate) fn overview_page(
         total: cells(&total),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::domain::{EmailAddress, Role};
+    use crate::core::overview::{CampaignProgress, RelationshipExpiry, StateCount};
+    use crate::core::portal::UserRow;
+
+    const EVIL: &str = "\"><script>x</script>";
+
+    fn nav(l: Locale, role: Role) -> Nav {
+        let u = UserRow {
+            id: "u1".into(),
+            email: EmailAddress::parse("a@b.example").unwrap(),
+            name: EVIL.into(),
+            language: l,
+            role,
+            created_at: Timestamp(0),
+            created_by: "cli".into(),
+            deactivated_at: None,
+        };
+        Nav::new(l, &u, "overview", "t1".into(), "t2".into())
+    }
+
+    fn overview() -> Overview {
+        let f = Funnel {
+            sent: 100,
+            delivered: 90,
+            opened: 40,
+            accepted: 10,
+            completed: 5,
+        };
+        Overview {
+            states: vec![StateCount {
+                workflow: "acceptance".into(),
+                state: "completed".into(),
+                n: 7,
+            }],
+            expiries: vec![RelationshipExpiry {
+                instance_id: "r1".into(),
+                ends_at: Timestamp(0),
+                customer: EVIL.into(),
+                role: EVIL.into(),
+            }],
+            campaigns: vec![CampaignProgress {
+                id: EVIL.into(),
+                name: EVIL.into(),
+                offer_id: EVIL.into(),
+                total: 10,
+                done: 3,
+            }],
+            funnel: vec![
+                (OfferKind::Trial, f),
+                (OfferKind::Purchase, Funnel::default()),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_overview_escapes_labels_every_field_and_draws_the_funnel() {
+        for l in Locale::ALL {
+            let form = OverviewForm {
+                period: "30".into(),
+                from: EVIL.into(),
+                location: EVIL.into(),
+                errors: vec![("from".into(), EVIL.into())],
+                ..Default::default()
+            };
+            let locations = vec![(EVIL.to_string(), EVIL.to_string())];
+            for (role, funnel) in [(Role::Viewer, true), (Role::SalesAgent, false)] {
+                let html = overview_page(
+                    l,
+                    &nav(l, role),
+                    EVIL,
+                    &form,
+                    &locations,
+                    &overview(),
+                    funnel,
+                );
+                assert!(!html.contains("<script>"), "{l}: escaped");
+                assert!(html.contains(&format!("<html lang=\"{l}\">")));
+                assert!(html.contains(otexts(l).title));
+                assert_eq!(html.contains("<svg"), funnel);
+                assert_eq!(
+                    html.contains("/portal/offers/new/trial"),
+                    role == Role::SalesAgent
+                );
+                for (i, _) in html
+                    .match_indices("<input type=\"")
+                    .chain(html.match_indices("<select"))
+                {
+                    let tag = &html[i..i + html[i..].find('>').unwrap()];
+                    if tag.contains("type=\"hidden\"") {
+                        continue;
+                    }
+                    let id = tag
+                        .split("id=\"")
+                        .nth(1)
+                        .unwrap()
+                        .split('"')
+                        .next()
+                        .unwrap();
+                    assert!(html.contains(&format!("<label for=\"{id}\">")), "{l}: {id}");
+                }
+                assert!(html.contains("aria-invalid=\"true\""));
+                assert!(
+                    html.contains("<td class=\"num\">7</td>"),
+                    "completed acceptances"
+                );
+            }
+        }
+        let en = overview_page(
+            Locale::En,
+            &nav(Locale::En, Role::Viewer),
+            "x",
+            &OverviewForm::default(),
+            &[],
+            &overview(),
+            true,
+        );
+        assert!(en.contains(
+            "aria-label=\"Funnel: Sent 100, Delivered 90, Link opened 40, Accepted 10, Completed 5\""
+        ));
+        // The longest bar is the full width, the others in proportion.
+        assert!(en.contains("width=\"380\" height=\"28\""));
+        assert!(en.contains("width=\"19\" height=\"28\""));
+        assert!(en.contains("<td class=\"num\">40.0 %</td>"));
+    }
+}
