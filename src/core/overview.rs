@@ -72,7 +72,7 @@ pub struct CampaignProgress {
     pub name: String,
     pub offer_id: String,
     pub total: i64,
-    /// Recipients no longer waiting to be sent (sent, failed, bounced, suppressed, …).
+    /// Recipients no longer pending (sent or being sent, failed, bounced, suppressed, …).
     pub done: i64,
 }
 

@@ -13,13 +13,14 @@ const SHOWN: i64 = 5;
 
 /// The overview for `filter` (the funnel only is filtered; the rest is the whole business).
 pub async fn overview(rt: &AppState, filter: &FunnelFilter) -> Result<Overview, StoreError> {
-    let states = rt.store.overview_states().await?;
-    let expiries = rt.store.next_relationship_ends(SHOWN).await?;
-    let campaigns = rt.store.running_campaign_progress(SHOWN).await?;
-    let funnel = rt
-        .store
-        .funnel(filter)
-        .await?
+    // Independent reads, at once (each on a connection of its own).
+    let (states, expiries, campaigns, funnel) = tokio::try_join!(
+        rt.store.overview_states(),
+        rt.store.next_relationship_ends(SHOWN),
+        rt.store.running_campaign_progress(SHOWN),
+        rt.store.funnel(filter),
+    )?;
+    let funnel = funnel
         .into_iter()
         .filter(|(k, _)| filter.kind.is_none_or(|f| f == *k))
         .collect();

@@ -86,10 +86,11 @@ impl Store {
     /// The next `limit` ends of delegated-admin relationships (their `end` timers).
     pub async fn next_relationship_ends(&self, limit: i64) -> Result<Vec<RelationshipExpiry>> {
         let rows = sqlx::query(
-            // CROSS JOIN: the scheduled jobs in time order first (SQLite keeps the order),
-            // so the search stops after `limit` ends.
+            // CROSS JOIN: the scheduled jobs in time order first (SQLite keeps the order; the
+            // key names the timer, so no kind filter makes it prefer another index), so the
+            // search stops after `limit` ends.
             "SELECT j.subject, j.run_at, i.data FROM jobs j CROSS JOIN instances i
-              WHERE i.id = j.subject AND j.state = 'scheduled' AND j.kind = 'timer'
+              WHERE i.id = j.subject AND j.state = 'scheduled'
                 AND j.key LIKE 'timer:%:end' AND i.workflow = 'delegated_admin'
               ORDER BY j.run_at LIMIT $1",
         )
@@ -115,13 +116,12 @@ impl Store {
     }
 
     /// Running campaigns (oldest first, at most `limit`) with their recipients and how many
-    /// are no longer waiting to be sent.
+    /// are no longer pending (sent, being sent, failed, bounced, …).
     pub async fn running_campaign_progress(&self, limit: i64) -> Result<Vec<CampaignProgress>> {
         let rows = sqlx::query(
             "SELECT c.id, c.name, c.offer_id,
                     (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id),
-                    (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending'),
-                    (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'sending')
+                    (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending')
                FROM campaigns c WHERE c.state = 'running' ORDER BY c.created_at, c.id LIMIT $1",
         )
         .bind(limit)
@@ -130,7 +130,7 @@ impl Store {
         rows.into_iter()
             .map(|r| {
                 let total: i64 = r.try_get(3)?;
-                let waiting = r.try_get::<i64, _>(4)? + r.try_get::<i64, _>(5)?;
+                let waiting = r.try_get::<i64, _>(4)?;
                 Ok(CampaignProgress {
                     id: r.try_get(0)?,
                     name: r.try_get(1)?,
@@ -170,33 +170,67 @@ impl Store {
                   GROUP BY o.kind"
             )
         };
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sent))
-            .bind(from)
-            .bind(to)
-            .bind(&loc)
-            .fetch_all(&self.pool)
-            .await?;
-        add(&mut out, rows, |x, n| {
-            x.sent += n;
-            x.delivered += n
-        })?;
-
         // Campaign messages sent (and hard-bounced), grouped per campaign first.
-        let rows = sqlx::query(
-            "SELECT o.kind, CAST(SUM(x.n) AS BIGINT), CAST(SUM(x.b) AS BIGINT) FROM
+        let campaign = "SELECT o.kind, CAST(SUM(x.n) AS BIGINT), CAST(SUM(x.b) AS BIGINT) FROM
                (SELECT campaign_id, COUNT(*) AS n, SUM(CASE WHEN state = 'bounced' THEN 1 ELSE 0 END) AS b
                   FROM campaign_recipients WHERE sent_at >= $1 AND sent_at < $2 GROUP BY campaign_id) x
                JOIN campaigns c ON c.id = x.campaign_id
                JOIN offers o ON o.offer_id = c.offer_id
               WHERE ($3 = '' OR o.location_id = $3)
-              GROUP BY o.kind",
-        )
-        .bind(from)
-        .bind(to)
-        .bind(&loc)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in rows {
+              GROUP BY o.kind";
+        // Hard bounces of lifecycle invitations received in the period.
+        let bounced = format!(
+            "SELECT o.kind, COUNT(*) FROM bounces b
+               JOIN emails e ON e.message_id = substr(b.matched, 7)
+               JOIN invitations i ON i.instance_id = e.instance_id
+               JOIN offers o ON o.offer_id = i.offer_id
+              WHERE b.matched LIKE 'email %' AND b.kind = 'hard'
+                AND b.received_at >= $1 AND b.received_at < $2
+                AND e.template IN {INVITATIONS} AND ($3 = '' OR o.location_id = $3)
+              GROUP BY o.kind"
+        );
+        // Links first opened, acceptances confirmed, acceptances completed.
+        let opened = "SELECT kind, COUNT(*) FROM offer_opens
+                  WHERE opened_at >= $1 AND opened_at < $2 AND ($3 = '' OR location_id = $3)
+                  GROUP BY kind";
+        let accepted = "SELECT o.kind, COUNT(*) FROM acceptances a JOIN offers o ON o.offer_id = a.offer_id
+                  WHERE a.confirmed_at >= $1 AND a.confirmed_at < $2 AND ($3 = '' OR o.location_id = $3)
+                  GROUP BY o.kind";
+        let completed = "SELECT o.kind, COUNT(*) FROM instances s
+                   JOIN acceptances a ON a.instance_id = s.id
+                   JOIN offers o ON o.offer_id = a.offer_id
+                  WHERE s.workflow = 'acceptance' AND s.state = 'completed'
+                    AND s.final_at >= $1 AND s.final_at < $2 AND ($3 = '' OR o.location_id = $3)
+                  GROUP BY o.kind";
+        // The six counts at once (each on a connection of its own: readers do not wait for
+        // each other).
+        let statements = [
+            sent,
+            campaign.to_string(),
+            bounced,
+            opened.to_string(),
+            accepted.to_string(),
+            completed.to_string(),
+        ];
+        let mut results = futures::future::try_join_all(statements.into_iter().map(|sql| {
+            let loc = loc.clone();
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .bind(loc)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }))
+        .await?
+        .into_iter();
+        let mut next = || results.next().unwrap_or_default();
+        add(&mut out, next(), |x, n| {
+            x.sent += n;
+            x.delivered += n
+        })?;
+        for r in next() {
             let k: String = r.try_get(0)?;
             let n: i64 = r.try_get::<Option<i64>, _>(1)?.unwrap_or(0);
             let b: i64 = r.try_get::<Option<i64>, _>(2)?.unwrap_or(0);
@@ -206,58 +240,10 @@ impl Store {
                 x.delivered += n - b;
             }
         }
-
-        // Hard bounces of lifecycle invitations received in the period.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT o.kind, COUNT(*) FROM bounces b
-               JOIN emails e ON e.message_id = substr(b.matched, 7)
-               JOIN invitations i ON i.instance_id = e.instance_id
-               JOIN offers o ON o.offer_id = i.offer_id
-              WHERE b.matched LIKE 'email %' AND b.kind = 'hard'
-                AND b.received_at >= $1 AND b.received_at < $2
-                AND e.template IN {INVITATIONS} AND ($3 = '' OR o.location_id = $3)
-              GROUP BY o.kind"
-        )))
-        .bind(from)
-        .bind(to)
-        .bind(&loc)
-        .fetch_all(&self.pool)
-        .await?;
-        add(&mut out, rows, |x, n| x.delivered -= n)?;
-
-        // Links first opened, acceptances confirmed, acceptances completed.
-        let stages: [(&str, fn(&mut Funnel, i64)); 3] = [
-            (
-                "SELECT kind, COUNT(*) FROM offer_opens
-                  WHERE opened_at >= $1 AND opened_at < $2 AND ($3 = '' OR location_id = $3)
-                  GROUP BY kind",
-                |x, n| x.opened += n,
-            ),
-            (
-                "SELECT o.kind, COUNT(*) FROM acceptances a JOIN offers o ON o.offer_id = a.offer_id
-                  WHERE a.confirmed_at >= $1 AND a.confirmed_at < $2 AND ($3 = '' OR o.location_id = $3)
-                  GROUP BY o.kind",
-                |x, n| x.accepted += n,
-            ),
-            (
-                "SELECT o.kind, COUNT(*) FROM instances s
-                   JOIN acceptances a ON a.instance_id = s.id
-                   JOIN offers o ON o.offer_id = a.offer_id
-                  WHERE s.workflow = 'acceptance' AND s.state = 'completed'
-                    AND s.final_at >= $1 AND s.final_at < $2 AND ($3 = '' OR o.location_id = $3)
-                  GROUP BY o.kind",
-                |x, n| x.completed += n,
-            ),
-        ];
-        for (sql, f) in stages {
-            let rows = sqlx::query(sql)
-                .bind(from)
-                .bind(to)
-                .bind(&loc)
-                .fetch_all(&self.pool)
-                .await?;
-            add(&mut out, rows, f)?;
-        }
+        add(&mut out, next(), |x, n| x.delivered -= n)?;
+        add(&mut out, next(), |x, n| x.opened += n)?;
+        add(&mut out, next(), |x, n| x.accepted += n)?;
+        add(&mut out, next(), |x, n| x.completed += n)?;
         for (_, x) in &mut out {
             x.delivered = x.delivered.max(0);
         }
