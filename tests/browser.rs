@@ -758,7 +758,7 @@ async fn chromium_walks_through_the_portal() {
     if agent.find(Locator::Id("start")).await.is_err() {
         // The import's report links to the campaign's page.
         agent
-            .find(Locator::Id("campaign-link"))
+            .find(Locator::Id("to-campaign"))
             .await
             .unwrap()
             .click()

@@ -259,6 +259,21 @@ pub(crate) enum SchedulesCmd {
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum BenchCmd {
+    /// The portal's pages on a SQLite database seeded with --offers offers and --ledger email
+    /// ledger rows (and acceptances, relationships, campaigns in proportion), requested
+    /// --requests times each through the real router by a signed-in administrator; prints
+    /// p50/p99/max per page and a verdict against 100 ms.
+    Portal {
+        #[arg(long, default_value_t = 100_000)]
+        offers: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        ledger: i64,
+        #[arg(long, default_value_t = 50)]
+        requests: usize,
+        /// Work folder (its SQLite database is kept there); a temporary one by default.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// N generated recipients through the whole campaign path (streamed import, ledger,
     /// rendering, SMTP delivery, batched outcomes; no rate limit), to --smtp HOST:PORT or to a
     /// sink of its own on loopback. Prints emails/s, p50/p99 claim → SMTP acceptance, peak RSS.
@@ -584,6 +599,17 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
         )
         .await
         .map_err(CliError::Other),
+        Command::Bench {
+            command:
+                BenchCmd::Portal {
+                    offers,
+                    ledger,
+                    requests,
+                    dir,
+                },
+        } => crate::cli::bench::portal(settings, offers, ledger, requests, dir)
+            .await
+            .map_err(CliError::Other),
         Command::Bench {
             command:
                 BenchCmd::Offers {

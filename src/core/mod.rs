@@ -14,6 +14,7 @@ pub mod instance;
 pub mod job;
 pub mod links;
 pub mod offer;
+pub mod overview;
 pub mod portal;
 pub mod rate;
 pub mod retry;

@@ -24,6 +24,7 @@ use crate::store::{Record, StoreError};
 mod acceptance;
 mod customers;
 mod portal_reads;
+pub mod overview;
 mod request;
 mod resellers;
 mod signups;

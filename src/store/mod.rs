@@ -115,6 +115,7 @@ mod locations;
 mod offer_pages;
 mod offers;
 mod reseller_pages;
+mod reports;
 mod schedules;
 mod scratch;
 mod users;

@@ -14,6 +14,7 @@ mod customers;
 mod offers;
 mod resellers;
 mod company;
+mod overview;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};

@@ -26,6 +26,7 @@ pub(crate) async fn offer_page(
         Ok(o) => o,
         Err(e) => return page_error(&rt, l, e),
     };
+    offers::overview::record_open(&rt, &o.offer).await;
     let path = format!("/o/{code}");
     let (token, set) = csrf_for(&rt, &headers, &path);
     let limits = limits_of(&rt);

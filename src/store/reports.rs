@@ -1,0 +1,419 @@
+//! Reports: the portal overview's figures, each one aggregate statement (GROUP BY over index
+//! ranges; no rows are loaded but the handful shown), and the first open of an offer's link.
+
+use sqlx::Row;
+
+use super::*;
+use crate::core::domain::{OfferKind, Timestamp};
+use crate::core::overview::{
+    CampaignProgress, Funnel, FunnelFilter, RelationshipExpiry, StateCount,
+};
+
+/// The invitation workflows; each sends the invitation email of the same name.
+const INVITATIONS: &str = "('trial_invitation', 'purchase_offer', 'admin_offer')";
+
+fn kind_of(s: &str) -> Option<OfferKind> {
+    OfferKind::parse(s).ok().or_else(|| {
+        OfferKind::ALL
+            .into_iter()
+            .find(|k| k.invitation_workflow() == s)
+    })
+}
+
+fn add(
+    out: &mut [(OfferKind, Funnel)],
+    rows: Vec<sqlx::any::AnyRow>,
+    f: impl Fn(&mut Funnel, i64),
+) -> Result<()> {
+    for r in rows {
+        let k: String = r.try_get(0)?;
+        let n: i64 = r.try_get(1)?;
+        let Some(kind) = kind_of(&k) else {
+            return Err(StoreError::Corrupt(format!("offer kind `{k}`")));
+        };
+        if let Some((_, fun)) = out.iter_mut().find(|(x, _)| *x == kind) {
+            f(fun, n);
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Records the first time an offer's page was shown (later opens change nothing).
+    pub async fn record_offer_open(
+        &self,
+        offer_id: &str,
+        kind: OfferKind,
+        location_id: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO offer_opens (offer_id, kind, location_id, opened_at) VALUES ($1, $2, $3, $4) ON CONFLICT (offer_id) DO NOTHING",
+        )
+        .bind(offer_id)
+        .bind(kind.as_str())
+        .bind(location_id)
+        .bind(now.0)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Lifecycles by state: offers and invitations still open, every acceptance and
+    /// delegated-admin relationship.
+    pub async fn overview_states(&self) -> Result<Vec<StateCount>> {
+        let sql = format!(
+            "SELECT workflow, state, COUNT(*) FROM instances WHERE workflow = 'offer' AND state IN ('created', 'open') GROUP BY workflow, state
+             UNION ALL
+             SELECT workflow, state, COUNT(*) FROM instances WHERE workflow IN {INVITATIONS} AND state IN ('created', 'invited') GROUP BY workflow, state
+             UNION ALL
+             SELECT workflow, state, COUNT(*) FROM instances WHERE workflow IN ('acceptance', 'delegated_admin') GROUP BY workflow, state"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(StateCount {
+                    workflow: r.try_get(0)?,
+                    state: r.try_get(1)?,
+                    n: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The next `limit` ends of delegated-admin relationships (their `end` timers).
+    pub async fn next_relationship_ends(&self, limit: i64) -> Result<Vec<RelationshipExpiry>> {
+        let rows = sqlx::query(
+            // CROSS JOIN: the scheduled jobs in time order first (SQLite keeps the order; the
+            // key names the timer, so no kind filter makes it prefer another index), so the
+            // search stops after `limit` ends.
+            "SELECT j.subject, j.run_at, i.data FROM jobs j CROSS JOIN instances i
+              WHERE i.id = j.subject AND j.state = 'scheduled'
+                AND j.key LIKE 'timer:%:end' AND i.workflow = 'delegated_admin'
+              ORDER BY j.run_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let data: String = r.try_get(2)?;
+                let v: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                Ok(RelationshipExpiry {
+                    instance_id: r.try_get(0)?,
+                    ends_at: Timestamp(r.try_get(1)?),
+                    customer: s("domain")
+                        .or_else(|| s("customer_name"))
+                        .or_else(|| s("customer_email"))
+                        .unwrap_or_default(),
+                    role: s("role").unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Running campaigns (oldest first, at most `limit`) with their recipients and how many
+    /// are no longer pending (sent, being sent, failed, bounced, …).
+    pub async fn running_campaign_progress(&self, limit: i64) -> Result<Vec<CampaignProgress>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name, c.offer_id,
+                    (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id),
+                    (SELECT COUNT(*) FROM campaign_recipients r WHERE r.campaign_id = c.id AND r.state = 'pending')
+               FROM campaigns c WHERE c.state = 'running' ORDER BY c.created_at, c.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let total: i64 = r.try_get(3)?;
+                let waiting = r.try_get::<i64, _>(4)?;
+                Ok(CampaignProgress {
+                    id: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    offer_id: r.try_get(2)?,
+                    total,
+                    done: total - waiting,
+                })
+            })
+            .collect()
+    }
+
+    /// The funnel of a period per offer kind (every kind, zeros included; the kind filter
+    /// is applied by the caller).
+    pub async fn funnel(&self, f: &FunnelFilter) -> Result<Vec<(OfferKind, Funnel)>> {
+        let mut out: Vec<(OfferKind, Funnel)> = OfferKind::ALL
+            .into_iter()
+            .map(|k| (k, Funnel::default()))
+            .collect();
+        let loc = f.location.clone().unwrap_or_default();
+        let (from, to) = (f.from.0, f.to.0);
+
+        // Lifecycle invitations sent: a range of (template, sent_at) per template; with a
+        // location, from that location's offers to their invitations' emails.
+        let sent = if loc.is_empty() {
+            format!(
+                "SELECT template, COUNT(*) FROM emails
+                  WHERE template IN {INVITATIONS} AND sent_at >= $1 AND sent_at < $2 AND $3 = ''
+                  GROUP BY template"
+            )
+        } else {
+            format!(
+                "SELECT o.kind, COUNT(*) FROM offers o
+                   JOIN invitations i ON i.offer_id = o.offer_id
+                   JOIN emails e ON e.instance_id = i.instance_id
+                  WHERE o.location_id = $3 AND e.sent_at + 0 >= $1 AND e.sent_at + 0 < $2
+                    AND e.template || '' IN {INVITATIONS}
+                  GROUP BY o.kind"
+            )
+        };
+        // Campaign messages sent (and hard-bounced), grouped per campaign first.
+        let campaign = "SELECT o.kind, CAST(SUM(x.n) AS BIGINT), CAST(SUM(x.b) AS BIGINT) FROM
+               (SELECT campaign_id, COUNT(*) AS n, SUM(CASE WHEN state = 'bounced' THEN 1 ELSE 0 END) AS b
+                  FROM campaign_recipients WHERE sent_at >= $1 AND sent_at < $2 GROUP BY campaign_id) x
+               JOIN campaigns c ON c.id = x.campaign_id
+               JOIN offers o ON o.offer_id = c.offer_id
+              WHERE ($3 = '' OR o.location_id = $3)
+              GROUP BY o.kind";
+        // Hard bounces of lifecycle invitations received in the period.
+        let bounced = format!(
+            "SELECT o.kind, COUNT(*) FROM bounces b
+               JOIN emails e ON e.message_id = substr(b.matched, 7)
+               JOIN invitations i ON i.instance_id = e.instance_id
+               JOIN offers o ON o.offer_id = i.offer_id
+              WHERE b.matched LIKE 'email %' AND b.kind = 'hard'
+                AND b.received_at >= $1 AND b.received_at < $2
+                AND e.template IN {INVITATIONS} AND ($3 = '' OR o.location_id = $3)
+              GROUP BY o.kind"
+        );
+        // Links first opened, acceptances confirmed, acceptances completed.
+        let opened = "SELECT kind, COUNT(*) FROM offer_opens
+                  WHERE opened_at >= $1 AND opened_at < $2 AND ($3 = '' OR location_id = $3)
+                  GROUP BY kind";
+        let accepted = "SELECT o.kind, COUNT(*) FROM acceptances a JOIN offers o ON o.offer_id = a.offer_id
+                  WHERE a.confirmed_at >= $1 AND a.confirmed_at < $2 AND ($3 = '' OR o.location_id = $3)
+                  GROUP BY o.kind";
+        let completed = "SELECT o.kind, COUNT(*) FROM instances s
+                   JOIN acceptances a ON a.instance_id = s.id
+                   JOIN offers o ON o.offer_id = a.offer_id
+                  WHERE s.workflow = 'acceptance' AND s.state = 'completed'
+                    AND s.final_at >= $1 AND s.final_at < $2 AND ($3 = '' OR o.location_id = $3)
+                  GROUP BY o.kind";
+        // The six counts at once (each on a connection of its own: readers do not wait for
+        // each other).
+        let statements = [
+            sent,
+            campaign.to_string(),
+            bounced,
+            opened.to_string(),
+            accepted.to_string(),
+            completed.to_string(),
+        ];
+        let mut results = futures::future::try_join_all(statements.into_iter().map(|sql| {
+            let loc = loc.clone();
+            async move {
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(from)
+                    .bind(to)
+                    .bind(loc)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }))
+        .await?
+        .into_iter();
+        let mut next = || results.next().unwrap_or_default();
+        add(&mut out, next(), |x, n| {
+            x.sent += n;
+            x.delivered += n
+        })?;
+        for r in next() {
+            let k: String = r.try_get(0)?;
+            let n: i64 = r.try_get::<Option<i64>, _>(1)?.unwrap_or(0);
+            let b: i64 = r.try_get::<Option<i64>, _>(2)?.unwrap_or(0);
+            let kind = kind_of(&k).ok_or_else(|| StoreError::Corrupt(format!("kind `{k}`")))?;
+            if let Some((_, x)) = out.iter_mut().find(|(q, _)| *q == kind) {
+                x.sent += n;
+                x.delivered += n - b;
+            }
+        }
+        add(&mut out, next(), |x, n| x.delivered -= n)?;
+        add(&mut out, next(), |x, n| x.opened += n)?;
+        add(&mut out, next(), |x, n| x.accepted += n)?;
+        add(&mut out, next(), |x, n| x.completed += n)?;
+        for (_, x) in &mut out {
+            x.delivered = x.delivered.max(0);
+        }
+        Ok(out)
+    }
+}
+
+/// What `bench portal` seeded.
+#[derive(Debug, Clone, Default)]
+pub struct BenchSeed {
+    pub offers: i64,
+    pub invitations: i64,
+    pub acceptances: i64,
+    pub relationships: i64,
+    pub emails: i64,
+    pub campaign_recipients: i64,
+    pub opens: i64,
+    pub timers: i64,
+}
+
+/// `bench portal`'s data, generated in SQL (a recursive counter, `INSERT … SELECT`), spread
+/// over the year before `now`: `offers` offers (a third of each kind, over 20 locations;
+/// open for 30 days), 0.35 invitations per ledger row spread over them (their lifecycles),
+/// one acceptance per ten invitations (20 % unconfirmed, 20 % submitted, 50 % completed,
+/// 10 % abandoned) with three emails each, a delegated-admin relationship per fourth
+/// acceptance (active ones with their `end` timer), first opens of 60 % of the offers, 50
+/// campaigns of 2,000 recipients (2 running), and lifecycle emails to `ledger` rows in all
+/// (invitations, reminders for half, acceptance emails, partner notices).
+const SEED: &[&str] = &[
+    "INSERT INTO locations (id, name, country, partner_id, first_seen_at, last_seen_at)
+     SELECT 'bench-loc-' || i, 'Bench ' || i, 'DE', 'bench', :now, :now FROM n WHERE i < 20",
+    "INSERT INTO offers (offer_id, instance_id, kind, location_id, country, products, delegated_admin, key_id, link, message, created_by, created_at, expires_at)
+     SELECT 'PF-B' || replace(replace(printf('%011d', i), '0', 'Z'), '1', 'Y'), 'o' || i, CASE i % 3 WHEN 0 THEN 'trial' WHEN 1 THEN 'purchase' ELSE 'delegated_admin' END,
+            'bench-loc-' || (i % 20), 'DE', '[]', 'limited', 'k1', 'https://bench.example/o/' || i, NULL, 'bench',
+            :now - i * (:year / :offers), :now - i * (:year / :offers) + 2592000000
+       FROM n WHERE i < :offers",
+    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
+     SELECT instance_id, 'offer', CASE WHEN expires_at > :now THEN 'open' ELSE 'expired' END, 2, '{}', 'de', created_at, created_at,
+            CASE WHEN expires_at > :now THEN NULL ELSE expires_at END
+       FROM offers WHERE created_by = 'bench'",
+    "INSERT INTO jobs (key, kind, subject, payload, state, run_at, max_attempts, created_at, updated_at)
+     SELECT 'timer:' || instance_id || ':expiry', 'timer', instance_id, '{}', 'scheduled', expires_at, 5, created_at, created_at
+       FROM offers WHERE created_by = 'bench' AND expires_at > :now",
+    "INSERT INTO offer_opens (offer_id, kind, location_id, opened_at)
+     SELECT offer_id, kind, location_id, created_at + 7200000 FROM offers WHERE created_by = 'bench' AND rowid % 5 < 3",
+    // Invitations: the j-th to offer j % offers, a few hours after it was made.
+    "INSERT INTO invitations (instance_id, offer_id, recipient, locale, created_by, created_at)
+     SELECT 'v' || i, 'PF-B' || replace(replace(printf('%011d', i % :offers), '0', 'Z'), '1', 'Y'), 'c' || i || '@customer' || (i % 1000) || '.example', 'de', 'bench',
+            :now - (i % :offers) * (:year / :offers) + (i % 7) * 3600000
+       FROM n WHERE i < :invitations",
+    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
+     SELECT i.instance_id, CASE o.kind WHEN 'trial' THEN 'trial_invitation' WHEN 'purchase' THEN 'purchase_offer' ELSE 'admin_offer' END,
+            CASE WHEN o.expires_at > :now THEN 'invited' ELSE 'expired' END, 2, '{}', 'de', i.created_at, i.created_at,
+            CASE WHEN o.expires_at > :now THEN NULL ELSE o.expires_at END
+       FROM invitations i JOIN offers o ON o.offer_id = i.offer_id WHERE i.created_by = 'bench'",
+    // Acceptances: one per ten invitations.
+    "INSERT INTO acceptances (instance_id, offer_id, organisation, domain, admin_email, products, delegated_admin, relationship_id, accepted_at, confirmed_at)
+     SELECT 'a' || i, 'PF-B' || replace(replace(printf('%011d', (i * 10) % :offers), '0', 'Z'), '1', 'Y'), 'Customer ' || i, 'd' || i || '.example', 'admin@d' || i || '.example', '[]', NULL,
+            CASE WHEN i % 4 = 0 AND i % 10 >= 2 THEN 'r' || i ELSE NULL END,
+            :now - ((i * 10) % :offers) * (:year / :offers) + 86400000,
+            CASE WHEN i % 10 < 2 THEN NULL ELSE :now - ((i * 10) % :offers) * (:year / :offers) + 90000000 END
+       FROM n WHERE i < :invitations / 10",
+    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
+     SELECT instance_id, 'acceptance',
+            CASE WHEN confirmed_at IS NULL THEN 'unconfirmed' WHEN CAST(substr(instance_id, 2) AS INTEGER) % 10 < 4 THEN 'submitted'
+                 WHEN CAST(substr(instance_id, 2) AS INTEGER) % 10 < 9 THEN 'completed' ELSE 'abandoned' END,
+            3, '{}', 'de', accepted_at, accepted_at,
+            CASE WHEN confirmed_at IS NULL OR CAST(substr(instance_id, 2) AS INTEGER) % 10 < 4 THEN NULL ELSE accepted_at + 259200000 END
+       FROM acceptances WHERE instance_id LIKE 'a%' AND organisation LIKE 'Customer %'",
+    "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
+     SELECT relationship_id, 'delegated_admin', CASE WHEN accepted_at > :now - 31536000000 / 2 THEN 'active' ELSE 'expiring' END, 2,
+            '{\"domain\":\"' || domain || '\",\"role\":\"limited\",\"customer_email\":\"' || admin_email || '\"}', 'de', accepted_at, accepted_at, NULL
+       FROM acceptances WHERE relationship_id LIKE 'r%' AND organisation LIKE 'Customer %'",
+    "INSERT INTO jobs (key, kind, subject, payload, state, run_at, max_attempts, created_at, updated_at)
+     SELECT 'timer:' || relationship_id || ':end', 'timer', relationship_id, '{}', 'scheduled', accepted_at + 63072000000, 5, accepted_at, accepted_at
+       FROM acceptances WHERE relationship_id LIKE 'r%' AND organisation LIKE 'Customer %'",
+    // The email ledger: invitations, reminders (half), acceptance emails (three each).
+    "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
+     SELECT 'm-' || i.instance_id, i.instance_id, s.workflow, 'de', 'customer', i.recipient, 'sent', 1, i.created_at, i.created_at + 60000
+       FROM invitations i JOIN instances s ON s.id = i.instance_id WHERE i.created_by = 'bench'",
+    "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
+     SELECT 'r-' || instance_id, instance_id, 'invitation_reminder', 'de', 'customer', recipient, 'sent', 1, created_at + 604800000, created_at + 604860000
+       FROM invitations WHERE created_by = 'bench' AND CAST(substr(instance_id, 2) AS INTEGER) % 2 = 0",
+    "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
+     SELECT t.p || a.instance_id, a.instance_id, t.template, 'de', t.role, a.admin_email, 'sent', 1, a.accepted_at, a.accepted_at + 60000
+       FROM acceptances a,
+            (SELECT 'x-' AS p, 'acceptance_verify' AS template, 'customer' AS role
+             UNION ALL SELECT 'y-', 'acceptance_confirmation', 'customer'
+             UNION ALL SELECT 'z-', 'acceptance_notice', 'partner') t
+      WHERE a.organisation LIKE 'Customer %'",
+    // Campaigns: 50 of 2,000 recipients each, the first two running (half sent).
+    "INSERT INTO campaigns (id, offer_id, name, template, state, created_by, created_at, updated_at)
+     SELECT 'bench-c' || i, 'PF-B' || replace(replace(printf('%011d', i * 7), '0', 'Z'), '1', 'Y'), 'Bench campaign ' || i, 'trial_invitation',
+            CASE WHEN i < 2 THEN 'running' ELSE 'completed' END, 'bench', :now - i * (:year / 50), :now - i * (:year / 50)
+       FROM n WHERE i < 50 AND i * 7 < :offers",
+    "INSERT INTO campaign_recipients (campaign_id, seq, email, email_key, domain, locale, state, message_id, due_at, sent_at, updated_at)
+     SELECT c.id, n.i, 'r' || n.i || '@' || c.id || '.example', 'r' || n.i || '@' || c.id || '.example', c.id || '.example', 'de',
+            CASE WHEN c.state = 'running' AND n.i % 2 = 0 THEN 'pending' WHEN n.i % 50 = 0 THEN 'bounced' WHEN n.i % 20 = 0 THEN 'accepted' ELSE 'sent' END,
+            'cm-' || c.id || '-' || n.i, c.created_at,
+            CASE WHEN c.state = 'running' AND n.i % 2 = 0 THEN NULL ELSE c.created_at + n.i * 1000 END, c.created_at
+       FROM campaigns c, n WHERE c.created_by = 'bench' AND n.i < 2000",
+];
+
+/// The fill: partner notices (offer expired) until the ledger has `ledger` rows.
+const FILL: &str = "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
+     SELECT 'f-' || i, 'o' || (i % :offers), 'offer_expired', 'de', 'partner', 'partner@bench.example', 'sent', 1,
+            :now - (i % :offers) * (:year / :offers) + 2592000000, :now - (i % :offers) * (:year / :offers) + 2592060000
+       FROM n WHERE i < :fill";
+
+impl Store {
+    /// Seeds `bench portal`'s database (an empty one) in one transaction; see [`SEED`].
+    pub async fn seed_portal_bench(
+        &self,
+        offers: i64,
+        ledger: i64,
+        now: Timestamp,
+        progress: impl Fn(&str),
+    ) -> Result<BenchSeed> {
+        let offers = offers.max(1);
+        let invitations = ledger * 35 / 100;
+        let year: i64 = 365 * 86_400_000;
+        let mut tx = self.begin_write().await?;
+        let top = offers.max(invitations).max(ledger).max(2000);
+        let mut fill = 0;
+        for (k, sql) in SEED.iter().chain(std::iter::once(&FILL)).enumerate() {
+            if k == SEED.len() {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM emails")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                fill = (ledger - n).max(0);
+            }
+            // Integers of ours only, written into the statement (no statement here binds
+            // every parameter).
+            let text = format!(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {top}) {sql}"
+            )
+            .replace(":offers", &offers.to_string())
+            .replace(":now", &now.0.to_string())
+            .replace(":year", &year.to_string())
+            .replace(":invitations", &invitations.to_string())
+            .replace(":fill", &fill.to_string());
+            progress(&sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+            sqlx::query(sqlx::AssertSqlSafe(text))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&self.pool)
+                .await
+        };
+        Ok(BenchSeed {
+            offers,
+            invitations,
+            acceptances: count("SELECT COUNT(*) FROM acceptances").await?,
+            relationships: count(
+                "SELECT COUNT(*) FROM instances WHERE workflow = 'delegated_admin'",
+            )
+            .await?,
+            emails: count("SELECT COUNT(*) FROM emails").await?,
+            campaign_recipients: count("SELECT COUNT(*) FROM campaign_recipients").await?,
+            opens: count("SELECT COUNT(*) FROM offer_opens").await?,
+            timers: count("SELECT COUNT(*) FROM jobs WHERE kind = 'timer'").await?,
+        })
+    }
+
+    /// `ANALYZE` (SQLite: the planner's statistics), as an operator would after a bulk load.
+    pub async fn analyze(&self) -> Result<()> {
+        sqlx::query("ANALYZE").execute(&self.pool).await?;
+        Ok(())
+    }
+}
