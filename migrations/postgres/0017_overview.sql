@@ -20,7 +20,7 @@ CREATE INDEX offers_location_kind ON offers (location_id, kind, offer_id);
 CREATE INDEX offers_id_kind_location ON offers (offer_id, kind, location_id);
 CREATE INDEX acceptances_confirmed_at ON acceptances (confirmed_at, offer_id);
 CREATE INDEX acceptances_instance_offer ON acceptances (instance_id, offer_id);
-CREATE INDEX campaign_recipients_sent ON campaign_recipients (sent_at, campaign_id, state);
+CREATE INDEX campaign_recipients_sent ON campaign_recipients (sent_at, campaign_id, state) WHERE sent_at IS NOT NULL;
 CREATE INDEX instances_workflow_state_final ON instances (workflow, state, final_at);
 -- The next ends of delegated-admin relationships: their scheduled `end` timers in time order.
 CREATE INDEX jobs_relationship_ends ON jobs (run_at) WHERE state = 'scheduled' AND key LIKE 'timer:%:end';

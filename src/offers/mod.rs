@@ -23,8 +23,8 @@ use crate::store::{Record, StoreError};
 
 mod acceptance;
 mod customers;
-mod portal_reads;
 pub mod overview;
+mod portal_reads;
 mod request;
 mod resellers;
 mod signups;

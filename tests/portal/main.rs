@@ -10,11 +10,11 @@ mod common;
 
 // The portal's sections, one file each (they use the helpers below through `super::*`).
 mod campaigns;
+mod company;
 mod customers;
 mod offers;
-mod resellers;
-mod company;
 mod overview;
+mod resellers;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};
