@@ -15,14 +15,16 @@
 //!   `cli` render: `offer` (`OfferView`, `OfferTracking`, `InvitationView`, `AcceptanceView`,
 //!   `ResellerView`, `CustomerView`, `Location`, `OfferFilter`…) and `instance`
 //!   (`InstanceDetail`, `Transitioned`, `HistoryRow`, `EmailRow`), deriving the API's `ToSchema`;
-//!   `portal` (`UserRow`, `SessionRow`, `AuditRow`, `AuditFilter`).
+//!   `portal` (`UserRow`, `SessionRow`, `AuditRow`, `AuditFilter`), `overview` (the portal
+//!   overview's counts and funnel), `customer` (a customer's page, reseller pages).
 //! - `store`     — the only SQL, over SQLite or PostgreSQL (sqlx `Any`): pool, migrations and
 //!   LISTEN/NOTIFY in `mod.rs`; a file per aggregate: instances (the one transition commit),
 //!   jobs (leased claims, fenced outcomes), schedules, locations, offers, campaigns (rows with
 //!   their states parsed at the edge; the rate buckets' rows read and written in the claim's
 //!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
 //!   sessions, audit log), company (the partner's identity row and `CompanyCell`, every
-//!   node's copy of it, re-read every 30 s), scratch. Reads build the `core` read models
+//!   node's copy of it, re-read every 30 s), the portal's reads (`reports`: the overview's
+//!   aggregate counts; `offer_pages`, `reseller_pages`), scratch. Reads build the `core` read models
 //!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).
@@ -31,12 +33,14 @@
 //! - `app`       — `AppState` (what every request, job and command needs) and `build()`, the one
 //!   builder for production and tests.
 //! - `offers`    — offers, invitations, acceptances (confirmed by mail), delegated admin,
-//!   resellers, sign-ups, API tokens; `tasks`: location sync, reconcile. Typed services shared
-//!   by `web` and `cli` (they return `core::offer` values, never JSON).
+//!   resellers, sign-ups, API tokens; `tasks`: location sync, reconcile; what the portal's
+//!   pages read (`pages`, `portal_reads`, `overview`). Typed services shared by `web` and
+//!   `cli` (they return `core` values, never JSON).
 //! - `campaigns` — one offer to many recipients: streamed CSV import, per-recipient ledger, the
 //!   batched sender (leases, in-flight permits, token-bucket rate limits in the claim
 //!   transaction), auto-pause/resume, reminders, unsubscribe, bounces. State changes go
-//!   through `core::campaign`'s lifecycle, then a compare-and-set in the store.
+//!   through `core::campaign`'s lifecycle, then a compare-and-set in the store; `portal`
+//!   (the pages' reads and the streamed upload).
 //! - `portal`    — the partner portal's foundation: users (roles admin, sales_agent, viewer;
 //!   invite, deactivate), passwordless sign-in by single-use emailed links, server-side
 //!   sessions (idle and absolute expiry, revocable), the audit log; `company` (the partner's
@@ -47,8 +51,10 @@
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
-//!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: session
-//!   extractor, role checks), `views` + `templates/` (askama, escaped by default),
+//!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
+//!   session extractor, role checks and shared form pieces, then a file or folder per section:
+//!   overview, customers, offers, campaigns, resellers, company; `view.rs` the shared texts,
+//!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
 //! - `cli`       — clap: a file per command group (`offers`, `campaigns`, `users`), `output`,

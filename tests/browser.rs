@@ -381,7 +381,19 @@ fn screenshot_dir() -> Option<std::path::PathBuf> {
 async fn shot(c: &Client, name: &str) {
     if let Some(dir) = screenshot_dir() {
         std::fs::create_dir_all(&dir).unwrap();
+        // The whole page: the window as tall as the document (at most 3,000 px), then back.
+        let (w, h) = c.get_window_size().await.unwrap();
+        let tall = c
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap_or(h);
+        c.set_window_size(w as u32, tall.clamp(h, 3000) as u32)
+            .await
+            .unwrap();
         let png = c.screenshot().await.unwrap();
+        c.set_window_size(w as u32, h as u32).await.unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 }
