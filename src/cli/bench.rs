@@ -761,6 +761,12 @@ const PORTAL_PAGES: &[&str] = &[
     "/portal/offers/{offer}",
     "/portal/customers?q={domain}",
     "/portal/campaigns",
+    "/portal/campaigns/cmp_bench1",
+    "/portal/campaigns/cmp_bench0",
+    "/portal/customers/d1230.example",
+    "/portal/resellers",
+    "/portal/company",
+    "/portal/offers/new/purchase?country=DE",
 ];
 
 /// The bar every portal page must stay under (ms, p99).

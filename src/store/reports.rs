@@ -270,7 +270,8 @@ pub struct BenchSeed {
 /// one acceptance per ten invitations (20 % unconfirmed, 20 % submitted, 50 % completed,
 /// 10 % abandoned) with three emails each, a delegated-admin relationship per fourth
 /// acceptance (active ones with their `end` timer), first opens of 60 % of the offers, 50
-/// campaigns of 2,000 recipients (2 running), and lifecycle emails to `ledger` rows in all
+/// campaigns (2 running) of 2,000 recipients but the first, which has `ledger` recipients
+/// (half sent, the last of them in the minutes before `now`), and lifecycle emails to `ledger` rows in all
 /// (invitations, reminders for half, acceptance emails, partner notices).
 const SEED: &[&str] = &[
     "INSERT INTO locations (id, name, country, partner_id, first_seen_at, last_seen_at)
@@ -336,7 +337,7 @@ const SEED: &[&str] = &[
       WHERE a.organisation LIKE 'Customer %'",
     // Campaigns: 50 of 2,000 recipients each, the first two running (half sent).
     "INSERT INTO campaigns (id, offer_id, name, template, state, created_by, created_at, updated_at)
-     SELECT 'bench-c' || i, 'PF-B' || replace(replace(printf('%011d', i * 7), '0', 'Z'), '1', 'Y'), 'Bench campaign ' || i, 'trial_invitation',
+     SELECT 'cmp_bench' || i, 'PF-B' || replace(replace(printf('%011d', i * 7), '0', 'Z'), '1', 'Y'), 'Bench campaign ' || i, 'trial_invitation',
             CASE WHEN i < 2 THEN 'running' ELSE 'completed' END, 'bench', :now - i * (:year / 50), :now - i * (:year / 50)
        FROM n WHERE i < 50 AND i * 7 < :offers",
     "INSERT INTO campaign_recipients (campaign_id, seq, email, email_key, domain, locale, state, message_id, due_at, sent_at, updated_at)
@@ -344,7 +345,14 @@ const SEED: &[&str] = &[
             CASE WHEN c.state = 'running' AND n.i % 2 = 0 THEN 'pending' WHEN n.i % 50 = 0 THEN 'bounced' WHEN n.i % 20 = 0 THEN 'accepted' ELSE 'sent' END,
             'cm-' || c.id || '-' || n.i, c.created_at,
             CASE WHEN c.state = 'running' AND n.i % 2 = 0 THEN NULL ELSE c.created_at + n.i * 1000 END, c.created_at
-       FROM campaigns c, n WHERE c.created_by = 'bench' AND n.i < 2000",
+       FROM campaigns c, n WHERE c.created_by = 'bench' AND c.id <> 'cmp_bench0' AND n.i < 2000",
+    // … but the first running one goes to `ledger` recipients (a million by default).
+    "INSERT INTO campaign_recipients (campaign_id, seq, email, email_key, domain, locale, state, message_id, due_at, sent_at, updated_at)
+     SELECT c.id, n.i, 'r' || n.i || '@big.example', 'r' || n.i || '@big.example', 'big.example', 'de',
+            CASE WHEN n.i % 2 = 0 THEN 'pending' WHEN n.i % 50 = 1 THEN 'bounced' WHEN n.i % 20 = 1 THEN 'accepted' ELSE 'sent' END,
+            'cm-big-' || n.i, c.created_at,
+            CASE WHEN n.i % 2 = 0 THEN NULL ELSE :now - (:ledger - n.i) * 10 END, c.created_at
+       FROM campaigns c, n WHERE c.id = 'cmp_bench0' AND n.i < :ledger",
 ];
 
 /// The fill: partner notices (offer expired) until the ledger has `ledger` rows.
@@ -384,7 +392,8 @@ impl Store {
             .replace(":now", &now.0.to_string())
             .replace(":year", &year.to_string())
             .replace(":invitations", &invitations.to_string())
-            .replace(":fill", &fill.to_string());
+            .replace(":fill", &fill.to_string())
+            .replace(":ledger", &ledger.to_string());
             progress(&sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
             sqlx::query(sqlx::AssertSqlSafe(text))
                 .execute(&mut *tx)

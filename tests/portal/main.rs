@@ -484,22 +484,37 @@ async fn every_page_by_role(store: Store) {
         ];
         assert_eq!(got, want, "{path}");
     }
-    // Administrators' writes: refused for the others before anything else is looked at.
-    for path in ["/portal/users", "/portal/users/deactivate"] {
+    // Administrators' writes: refused for the others by their role — even with a valid CSRF
+    // token for the form (minted with their own nonce), the answer is the role's 403 page.
+    for path in [
+        "/portal/users",
+        "/portal/users/deactivate",
+        "/portal/users/reactivate",
+        "/portal/users/role",
+    ] {
         for b in [&mut sales, &mut viewer] {
+            b.get(&e.url("/portal")).await;
+            let nonce = b.cookies["pf_csrf"].clone();
+            let token = e.app.rt.keys.csrf_token(&nonce, path, e.app.clock.now());
             let r = b
                 .post_form(
                     &e.url(path),
                     &[
+                        ("csrf", token.as_str()),
                         ("email", "a@partner.example"),
                         ("name", "X"),
-                        ("role", "admin"),
+                        ("role", "viewer"),
                         ("language", "en"),
                     ],
                     &[],
                 )
                 .await;
             assert_eq!(r.status, 403, "{path}");
+            assert!(
+                r.body.contains("Your role does not allow this page."),
+                "{path}: {}",
+                r.body
+            );
         }
         let r = anon
             .post_form(&e.url(path), &[("email", "a@partner.example")], &[])
@@ -545,12 +560,14 @@ async fn every_post_without_a_valid_csrf_token_is_refused(store: Store) {
     let fields = [
         ("email", "v@partner.example"),
         ("name", "N"),
-        ("role", "viewer"),
+        ("role", "admin"),
         ("language", "en"),
     ];
     for path in [
         "/portal/users",
         "/portal/users/deactivate",
+        "/portal/users/reactivate",
+        "/portal/users/role",
         "/portal/sign-out",
         "/portal/sign-out-everywhere",
     ] {
@@ -566,7 +583,8 @@ async fn every_post_without_a_valid_csrf_token_is_refused(store: Store) {
             assert_eq!(r.status, 403, "{path} with `{csrf}`");
         }
         // A valid token from another origin.
-        let token = csrf_for_action(&admin.get(&e.url("/portal/users")).await.body, path);
+        let nonce = admin.cookies["pf_csrf"].clone();
+        let token = e.app.rt.keys.csrf_token(&nonce, path, e.app.clock.now());
         let mut f = vec![("csrf", token.as_str())];
         f.extend_from_slice(&fields);
         let r = admin
@@ -574,13 +592,13 @@ async fn every_post_without_a_valid_csrf_token_is_refused(store: Store) {
             .await;
         assert_eq!(r.status, 403, "{path} from another origin");
     }
-    // Nothing happened: the viewer is active, the admin still signed in.
+    // Nothing happened: the viewer is active with their role, the admin still signed in.
+    let users = portal::list_users(&e.app.rt).await.unwrap();
+    assert!(users.iter().all(UserRow::active));
     assert!(
-        portal::list_users(&e.app.rt)
-            .await
-            .unwrap()
+        users
             .iter()
-            .all(UserRow::active)
+            .any(|u| u.email.as_str() == "v@partner.example" && u.role.as_str() == "viewer")
     );
     assert_eq!(status_of(&e, &mut admin, "/portal").await, 200);
     // The anonymous forms: requesting a link and redeeming one.

@@ -470,6 +470,41 @@ pub(crate) fn audit_page(
     })
 }
 
+/// What every portal page's view test checks: nothing unescaped, the language, a heading, a
+/// label for every visible input, select and textarea, a CSRF field in every POST form.
+#[cfg(test)]
+pub(crate) fn check_page(l: Locale, name: &str, html: &str) {
+    assert!(!html.contains("<script>"), "{l}/{name}");
+    assert!(html.contains(&format!("<html lang=\"{l}\">")), "{l}/{name}");
+    assert!(html.contains("<h1>"), "{l}/{name}: a heading");
+    for (i, _) in html
+        .match_indices("<input type=\"")
+        .chain(html.match_indices("<select"))
+        .chain(html.match_indices("<textarea"))
+    {
+        let tag = &html[i..i + html[i..].find('>').unwrap()];
+        if tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        let id = tag
+            .split("id=\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{l}/{name}: no id in {tag}"))
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(
+            html.contains(&format!("<label for=\"{id}\">")),
+            "{l}/{name}: no label for {id}"
+        );
+    }
+    assert_eq!(
+        html.matches("method=\"post\"").count(),
+        html.matches("name=\"csrf\"").count(),
+        "{l}/{name}: a POST form without its CSRF field"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,36 +575,7 @@ mod tests {
     fn pages_escape_label_every_field_and_speak_the_language() {
         for l in Locale::ALL {
             for (name, html) in all_pages(l) {
-                assert!(!html.contains("<script>"), "{l}/{name}");
-                assert!(html.contains(&format!("<html lang=\"{l}\">")), "{l}/{name}");
-                assert!(html.contains("<h1>"), "{l}/{name}: a heading");
-                // Every visible input and select has a label.
-                for (i, _) in html
-                    .match_indices("<input type=\"")
-                    .chain(html.match_indices("<select"))
-                {
-                    let tag = &html[i..i + html[i..].find('>').unwrap()];
-                    if tag.contains("type=\"hidden\"") {
-                        continue;
-                    }
-                    let id = tag
-                        .split("id=\"")
-                        .nth(1)
-                        .unwrap()
-                        .split('"')
-                        .next()
-                        .unwrap();
-                    assert!(
-                        html.contains(&format!("<label for=\"{id}\">")),
-                        "{l}/{name}: {id}"
-                    );
-                }
-                // Every form that posts carries its CSRF field.
-                assert_eq!(
-                    html.matches("method=\"post\"").count(),
-                    html.matches("name=\"csrf\"").count(),
-                    "{l}/{name}"
-                );
+                check_page(l, name, &html);
             }
         }
         let de = sign_in_page(Locale::De, "c", "", None, false);

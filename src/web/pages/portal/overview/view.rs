@@ -603,23 +603,7 @@ mod tests {
                     html.contains("/portal/offers/new/trial"),
                     role == Role::SalesAgent
                 );
-                for (i, _) in html
-                    .match_indices("<input type=\"")
-                    .chain(html.match_indices("<select"))
-                {
-                    let tag = &html[i..i + html[i..].find('>').unwrap()];
-                    if tag.contains("type=\"hidden\"") {
-                        continue;
-                    }
-                    let id = tag
-                        .split("id=\"")
-                        .nth(1)
-                        .unwrap()
-                        .split('"')
-                        .next()
-                        .unwrap();
-                    assert!(html.contains(&format!("<label for=\"{id}\">")), "{l}: {id}");
-                }
+                crate::web::pages::portal::view::check_page(l, "overview", &html);
                 assert!(html.contains("aria-invalid=\"true\""));
                 assert!(
                     html.contains("<td class=\"num\">7</td>"),
