@@ -830,6 +830,7 @@ pub async fn portal(
     mut settings: Settings,
     offers: i64,
     ledger: i64,
+    campaign_recipients: i64,
     requests: usize,
     dir: Option<PathBuf>,
 ) -> Result<(), String> {
@@ -869,9 +870,13 @@ pub async fn portal(
     let started = Instant::now();
     let seeded = rt
         .store
-        .seed_portal_bench(offers, ledger, rt.clock.now(), |step| {
-            tracing::debug!(step, "seeding")
-        })
+        .seed_portal_bench(
+            offers,
+            ledger,
+            campaign_recipients,
+            rt.clock.now(),
+            |step| tracing::debug!(step, "seeding"),
+        )
         .await
         .map_err(|e| e.to_string())?;
     rt.store.analyze().await.map_err(|e| e.to_string())?;

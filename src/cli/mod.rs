@@ -268,6 +268,9 @@ pub(crate) enum BenchCmd {
         offers: i64,
         #[arg(long, default_value_t = 1_000_000)]
         ledger: i64,
+        /// Recipients of the first running campaign (the others have 2,000 each).
+        #[arg(long, default_value_t = 1_000_000)]
+        campaign_recipients: i64,
         #[arg(long, default_value_t = 50)]
         requests: usize,
         /// Work folder (its SQLite database is kept there); a temporary one by default.
@@ -604,12 +607,15 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                 BenchCmd::Portal {
                     offers,
                     ledger,
+                    campaign_recipients,
                     requests,
                     dir,
                 },
-        } => crate::cli::bench::portal(settings, offers, ledger, requests, dir)
-            .await
-            .map_err(CliError::Other),
+        } => {
+            crate::cli::bench::portal(settings, offers, ledger, campaign_recipients, requests, dir)
+                .await
+                .map_err(CliError::Other)
+        }
         Command::Bench {
             command:
                 BenchCmd::Offers {

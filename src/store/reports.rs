@@ -270,14 +270,14 @@ pub struct BenchSeed {
 /// one acceptance per ten invitations (20 % unconfirmed, 20 % submitted, 50 % completed,
 /// 10 % abandoned) with three emails each, a delegated-admin relationship per fourth
 /// acceptance (active ones with their `end` timer), first opens of 60 % of the offers, 50
-/// campaigns (2 running) of 2,000 recipients but the first, which has `ledger` recipients
+/// campaigns (2 running) of 2,000 recipients but the first, which has `big_campaign` recipients
 /// (half sent, the last of them in the minutes before `now`), and lifecycle emails to `ledger` rows in all
 /// (invitations, reminders for half, acceptance emails, partner notices).
 const SEED: &[&str] = &[
     "INSERT INTO locations (id, name, country, partner_id, first_seen_at, last_seen_at)
      SELECT 'bench-loc-' || i, 'Bench ' || i, 'DE', 'bench', :now, :now FROM n WHERE i < 20",
     "INSERT INTO offers (offer_id, instance_id, kind, location_id, country, products, delegated_admin, key_id, link, message, created_by, created_at, expires_at)
-     SELECT 'PF-B' || replace(replace(printf('%011d', i), '0', 'Z'), '1', 'Y'), 'o' || i, CASE i % 3 WHEN 0 THEN 'trial' WHEN 1 THEN 'purchase' ELSE 'delegated_admin' END,
+     SELECT 'PF-B' || replace(replace(printf('%011d', i), '0', 'Z'), '1', 'Y'), 'in_o' || i, CASE i % 3 WHEN 0 THEN 'trial' WHEN 1 THEN 'purchase' ELSE 'delegated_admin' END,
             'bench-loc-' || (i % 20), 'DE', '[]', 'limited', 'k1', 'https://bench.example/o/' || i, NULL, 'bench',
             :now - i * (:year / :offers), :now - i * (:year / :offers) + 2592000000
        FROM n WHERE i < :offers",
@@ -292,7 +292,7 @@ const SEED: &[&str] = &[
      SELECT offer_id, kind, location_id, created_at + 7200000 FROM offers WHERE created_by = 'bench' AND rowid % 5 < 3",
     // Invitations: the j-th to offer j % offers, a few hours after it was made.
     "INSERT INTO invitations (instance_id, offer_id, recipient, locale, created_by, created_at)
-     SELECT 'v' || i, 'PF-B' || replace(replace(printf('%011d', i % :offers), '0', 'Z'), '1', 'Y'), 'c' || i || '@customer' || (i % 1000) || '.example', 'de', 'bench',
+     SELECT 'in_v' || i, 'PF-B' || replace(replace(printf('%011d', i % :offers), '0', 'Z'), '1', 'Y'), 'c' || i || '@customer' || (i % 1000) || '.example', 'de', 'bench',
             :now - (i % :offers) * (:year / :offers) + (i % 7) * 3600000
        FROM n WHERE i < :invitations",
     "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
@@ -302,8 +302,8 @@ const SEED: &[&str] = &[
        FROM invitations i JOIN offers o ON o.offer_id = i.offer_id WHERE i.created_by = 'bench'",
     // Acceptances: one per ten invitations.
     "INSERT INTO acceptances (instance_id, offer_id, organisation, domain, admin_email, products, delegated_admin, relationship_id, accepted_at, confirmed_at)
-     SELECT 'a' || i, 'PF-B' || replace(replace(printf('%011d', (i * 10) % :offers), '0', 'Z'), '1', 'Y'), 'Customer ' || i, 'd' || i || '.example', 'admin@d' || i || '.example', '[]', NULL,
-            CASE WHEN i % 4 = 0 AND i % 10 >= 2 THEN 'r' || i ELSE NULL END,
+     SELECT 'in_a' || i, 'PF-B' || replace(replace(printf('%011d', (i * 10) % :offers), '0', 'Z'), '1', 'Y'), 'Customer ' || i, 'd' || i || '.example', 'admin@d' || i || '.example', '[]', NULL,
+            CASE WHEN i % 4 = 0 AND i % 10 >= 2 THEN 'in_r' || i ELSE NULL END,
             :now - ((i * 10) % :offers) * (:year / :offers) + 86400000,
             CASE WHEN i % 10 < 2 THEN NULL ELSE :now - ((i * 10) % :offers) * (:year / :offers) + 90000000 END
        FROM n WHERE i < :invitations / 10",
@@ -351,13 +351,13 @@ const SEED: &[&str] = &[
      SELECT c.id, n.i, 'r' || n.i || '@big.example', 'r' || n.i || '@big.example', 'big.example', 'de',
             CASE WHEN n.i % 2 = 0 THEN 'pending' WHEN n.i % 50 = 1 THEN 'bounced' WHEN n.i % 20 = 1 THEN 'accepted' ELSE 'sent' END,
             'cm-big-' || n.i, c.created_at,
-            CASE WHEN n.i % 2 = 0 THEN NULL ELSE :now - (:ledger - n.i) * 10 END, c.created_at
-       FROM campaigns c, n WHERE c.id = 'cmp_bench0' AND n.i < :ledger",
+            CASE WHEN n.i % 2 = 0 THEN NULL ELSE :now - (:big - n.i) * 10 END, c.created_at
+       FROM campaigns c, n WHERE c.id = 'cmp_bench0' AND n.i < :big",
 ];
 
 /// The fill: partner notices (offer expired) until the ledger has `ledger` rows.
 const FILL: &str = "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
-     SELECT 'f-' || i, 'o' || (i % :offers), 'offer_expired', 'de', 'partner', 'partner@bench.example', 'sent', 1,
+     SELECT 'f-' || i, 'in_o' || (i % :offers), 'offer_expired', 'de', 'partner', 'partner@bench.example', 'sent', 1,
             :now - (i % :offers) * (:year / :offers) + 2592000000, :now - (i % :offers) * (:year / :offers) + 2592060000
        FROM n WHERE i < :fill";
 
@@ -367,6 +367,7 @@ impl Store {
         &self,
         offers: i64,
         ledger: i64,
+        big_campaign: i64,
         now: Timestamp,
         progress: impl Fn(&str),
     ) -> Result<BenchSeed> {
@@ -374,7 +375,11 @@ impl Store {
         let invitations = ledger * 35 / 100;
         let year: i64 = 365 * 86_400_000;
         let mut tx = self.begin_write().await?;
-        let top = offers.max(invitations).max(ledger).max(2000);
+        let top = offers
+            .max(invitations)
+            .max(ledger)
+            .max(big_campaign)
+            .max(2000);
         let mut fill = 0;
         for (k, sql) in SEED.iter().chain(std::iter::once(&FILL)).enumerate() {
             if k == SEED.len() {
@@ -393,7 +398,7 @@ impl Store {
             .replace(":year", &year.to_string())
             .replace(":invitations", &invitations.to_string())
             .replace(":fill", &fill.to_string())
-            .replace(":ledger", &ledger.to_string());
+            .replace(":big", &big_campaign.to_string());
             progress(&sql.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
             sqlx::query(sqlx::AssertSqlSafe(text))
                 .execute(&mut *tx)
