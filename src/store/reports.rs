@@ -309,25 +309,25 @@ const SEED: &[&str] = &[
        FROM n WHERE i < :invitations / 10",
     "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
      SELECT instance_id, 'acceptance',
-            CASE WHEN confirmed_at IS NULL THEN 'unconfirmed' WHEN CAST(substr(instance_id, 2) AS INTEGER) % 10 < 4 THEN 'submitted'
-                 WHEN CAST(substr(instance_id, 2) AS INTEGER) % 10 < 9 THEN 'completed' ELSE 'abandoned' END,
+            CASE WHEN confirmed_at IS NULL THEN 'unconfirmed' WHEN CAST(substr(instance_id, 5) AS INTEGER) % 10 < 4 THEN 'submitted'
+                 WHEN CAST(substr(instance_id, 5) AS INTEGER) % 10 < 9 THEN 'completed' ELSE 'abandoned' END,
             3, '{}', 'de', accepted_at, accepted_at,
-            CASE WHEN confirmed_at IS NULL OR CAST(substr(instance_id, 2) AS INTEGER) % 10 < 4 THEN NULL ELSE accepted_at + 259200000 END
-       FROM acceptances WHERE instance_id LIKE 'a%' AND organisation LIKE 'Customer %'",
+            CASE WHEN confirmed_at IS NULL OR CAST(substr(instance_id, 5) AS INTEGER) % 10 < 4 THEN NULL ELSE accepted_at + 259200000 END
+       FROM acceptances WHERE instance_id LIKE 'in_a%' AND organisation LIKE 'Customer %'",
     "INSERT INTO instances (id, workflow, state, version, data, locale, created_at, updated_at, final_at)
      SELECT relationship_id, 'delegated_admin', CASE WHEN accepted_at > :now - 31536000000 / 2 THEN 'active' ELSE 'expiring' END, 2,
             '{\"domain\":\"' || domain || '\",\"role\":\"limited\",\"customer_email\":\"' || admin_email || '\"}', 'de', accepted_at, accepted_at, NULL
-       FROM acceptances WHERE relationship_id LIKE 'r%' AND organisation LIKE 'Customer %'",
+       FROM acceptances WHERE relationship_id LIKE 'in_r%' AND organisation LIKE 'Customer %'",
     "INSERT INTO jobs (key, kind, subject, payload, state, run_at, max_attempts, created_at, updated_at)
      SELECT 'timer:' || relationship_id || ':end', 'timer', relationship_id, '{}', 'scheduled', accepted_at + 63072000000, 5, accepted_at, accepted_at
-       FROM acceptances WHERE relationship_id LIKE 'r%' AND organisation LIKE 'Customer %'",
+       FROM acceptances WHERE relationship_id LIKE 'in_r%' AND organisation LIKE 'Customer %'",
     // The email ledger: invitations, reminders (half), acceptance emails (three each).
     "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
      SELECT 'm-' || i.instance_id, i.instance_id, s.workflow, 'de', 'customer', i.recipient, 'sent', 1, i.created_at, i.created_at + 60000
        FROM invitations i JOIN instances s ON s.id = i.instance_id WHERE i.created_by = 'bench'",
     "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
      SELECT 'r-' || instance_id, instance_id, 'invitation_reminder', 'de', 'customer', recipient, 'sent', 1, created_at + 604800000, created_at + 604860000
-       FROM invitations WHERE created_by = 'bench' AND CAST(substr(instance_id, 2) AS INTEGER) % 2 = 0",
+       FROM invitations WHERE created_by = 'bench' AND CAST(substr(instance_id, 5) AS INTEGER) % 2 = 0",
     "INSERT INTO emails (message_id, instance_id, template, locale, role, recipient, state, attempts, created_at, sent_at)
      SELECT t.p || a.instance_id, a.instance_id, t.template, 'de', t.role, a.admin_email, 'sent', 1, a.accepted_at, a.accepted_at + 60000
        FROM acceptances a,
