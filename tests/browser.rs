@@ -758,15 +758,18 @@ async fn chromium_walks_through_the_portal() {
     type_into(&agent, "campaign-offer_id", id.as_str()).await;
     type_into(&agent, "campaign-recipients", csv.to_str().unwrap()).await;
     click(&agent, "create").await;
-    let report = wait_for(&agent, Locator::Css("body"), "the created campaign")
-        .await
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        report.contains("32") || report.contains("line 32"),
-        "the bad row's line: {report}"
-    );
+    // The import's report: the bad row with its line (the header is line 1).
+    let bad = wait_for(
+        &agent,
+        Locator::Id("bad-rows"),
+        "the created campaign's bad rows",
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(bad.contains("32"), "the bad row's line: {bad}");
+    assert_eq!(text_of(&agent, "n-added").await.trim(), "30");
     if agent.find(Locator::Id("start")).await.is_err() {
         // The import's report links to the campaign's page.
         agent
