@@ -748,7 +748,7 @@ async fn campaign_on(
 }
 
 /// `bench portal`'s pages: one line per page (`{offer}` is a seeded Offer ID, `{domain}` a
-/// seeded customer domain). A page not built yet answers 404 and is printed as such.
+/// seeded customer domain with a confirmed acceptance; d1230 is unconfirmed, so not a customer).
 const PORTAL_PAGES: &[&str] = &[
     "/portal",
     "/portal?period=90",
@@ -763,7 +763,7 @@ const PORTAL_PAGES: &[&str] = &[
     "/portal/campaigns",
     "/portal/campaigns/cmp_bench1",
     "/portal/campaigns/cmp_bench0",
-    "/portal/customers/d1230.example",
+    "/portal/customers/{domain}",
     "/portal/resellers",
     "/portal/company",
     "/portal/offers/new/purchase?country=DE",
@@ -923,7 +923,7 @@ pub async fn portal(
     for template in PORTAL_PAGES {
         let path = template
             .replace("{offer}", &bench_offer_id(0))
-            .replace("{domain}", "d1230.example");
+            .replace("{domain}", "d1232.example");
         let mut times = Vec::with_capacity(requests);
         let mut status = 0u16;
         let mut size = 0usize;

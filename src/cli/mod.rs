@@ -264,13 +264,16 @@ pub(crate) enum BenchCmd {
     /// --requests times each through the real router by a signed-in administrator; prints
     /// p50/p99/max per page and a verdict against 100 ms.
     Portal {
+        /// Offers to seed (a third of each kind, over 20 locations, spread over a year).
         #[arg(long, default_value_t = 100_000)]
         offers: i64,
+        /// Email ledger rows to seed (invitations, reminders, acceptance emails, notices).
         #[arg(long, default_value_t = 1_000_000)]
         ledger: i64,
         /// Recipients of the first running campaign (the others have 2,000 each).
         #[arg(long, default_value_t = 1_000_000)]
         campaign_recipients: i64,
+        /// Requests per page (one at a time).
         #[arg(long, default_value_t = 50)]
         requests: usize,
         /// Work folder (its SQLite database is kept there); a temporary one by default.
