@@ -371,7 +371,7 @@ fn id_str(link: &str) -> &str {
     link.rsplit('/').next().unwrap().split('.').nth(1).unwrap()
 }
 
-/// Where screenshots go: `PARTNERFLOW_SCREENSHOTS` (e.g. `docs/screenshots`, as the README's
+/// Where screenshots go: `PARTNERFLOW_SCREENSHOTS` (e.g. `tests/screenshots`, as the README's
 /// command sets it), else nowhere.
 fn screenshot_dir() -> Option<std::path::PathBuf> {
     std::env::var_os("PARTNERFLOW_SCREENSHOTS").map(std::path::PathBuf::from)
