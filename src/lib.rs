@@ -94,9 +94,9 @@
 //! - A sign-in link is spent by one conditional UPDATE (unused and unexpired), so of two
 //!   redemptions one wins; only SHA-256 hashes of link and session secrets are stored; a
 //!   sign-in email carries a reference, and the link's secret is derived from it with the link
-//!   key only in the message sent. Writes to users and sessions commit with their audit entry;
-//!   the other portal writes (offers, campaigns, resellers, company) are audited right after
-//!   their service commits (a failing audit insert answers 503 after the write).
+//!   key only in the message sent. Writes to users, sessions and the company commit with their
+//!   audit entry; the other portal writes (offers, campaigns, resellers) are audited right
+//!   after their service commits (a failing audit insert answers 503 after the write).
 //! - A location the latest sync does not list is marked removed in the transaction that starts
 //!   its `location_notice`: the partner is told once per removal.
 //! - A customer link is trusted only after its MAC verifies over data the server looks up itself
