@@ -270,6 +270,28 @@ fn postgres_finish_sql() -> String {
 /// Rows per statement when importing.
 const IMPORT_CHUNK: usize = 1000;
 
+/// The columns [`ledger_row`] reads.
+const LEDGER_COLS: &str = "seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces";
+
+/// A recipient's ledger row (selected with [`LEDGER_COLS`]).
+fn ledger_row(r: &AnyRow) -> Result<LedgerRow> {
+    Ok(LedgerRow {
+        seq: r.try_get("seq")?,
+        email: r.try_get("email")?,
+        state: recipient_state(r.try_get("state")?)?,
+        message_id: r.try_get("message_id")?,
+        attempts: r.try_get("attempts")?,
+        reply: r.try_get("reply")?,
+        error: r.try_get("error")?,
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
+        reminded_at: r.try_get::<Option<i64>, _>("reminded_at")?.map(Timestamp),
+        reminder_reply: r.try_get("reminder_reply")?,
+        remind_at: r.try_get::<Option<i64>, _>("remind_at")?.map(Timestamp),
+        phase: r.try_get("phase")?,
+        soft_bounces: r.try_get("soft_bounces")?,
+    })
+}
+
 impl Store {
     pub async fn insert_campaign(&self, c: &CampaignRow) -> Result<()> {
         sqlx::query(
@@ -913,33 +935,16 @@ impl Store {
     /// The ledger, in `seq` order, a page at a time (`after` = last seq seen).
     pub async fn ledger(&self, campaign: &str, after: i64, limit: i64) -> Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
-            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces FROM campaign_recipients
-             WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            sqlx::AssertSqlSafe(format!(
+            "SELECT {LEDGER_COLS} FROM campaign_recipients WHERE campaign_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        )),
         )
         .bind(campaign)
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LedgerRow {
-                    seq: r.try_get("seq")?,
-                    email: r.try_get("email")?,
-                    state: recipient_state(r.try_get("state")?)?,
-                    message_id: r.try_get("message_id")?,
-                    attempts: r.try_get("attempts")?,
-                    reply: r.try_get("reply")?,
-                    error: r.try_get("error")?,
-                    sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
-                    reminded_at: r.try_get::<Option<i64>, _>("reminded_at")?.map(Timestamp),
-                    reminder_reply: r.try_get("reminder_reply")?,
-                    remind_at: r.try_get::<Option<i64>, _>("remind_at")?.map(Timestamp),
-                    phase: r.try_get("phase")?,
-                    soft_bounces: r.try_get("soft_bounces")?,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_row).collect()
     }
 
     /// A recipient of the offer's campaigns accepted it: their rows become `accepted` (a
@@ -1363,32 +1368,15 @@ impl Store {
     /// on bounced rows).
     pub async fn bounced_recipients(&self, campaign: &str, limit: i64) -> Result<Vec<LedgerRow>> {
         let rows = sqlx::query(
-            "SELECT seq, email, state, message_id, attempts, reply, error, sent_at, reminded_at, reminder_reply, remind_at, phase, soft_bounces FROM campaign_recipients
-             WHERE campaign_id = $1 AND state = 'bounced' ORDER BY seq LIMIT $2",
+            sqlx::AssertSqlSafe(format!(
+            "SELECT {LEDGER_COLS} FROM campaign_recipients WHERE campaign_id = $1 AND state = 'bounced' ORDER BY seq LIMIT $2"
+        )),
         )
         .bind(campaign)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LedgerRow {
-                    seq: r.try_get("seq")?,
-                    email: r.try_get("email")?,
-                    state: recipient_state(r.try_get("state")?)?,
-                    message_id: r.try_get("message_id")?,
-                    attempts: r.try_get("attempts")?,
-                    reply: r.try_get("reply")?,
-                    error: r.try_get("error")?,
-                    sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(Timestamp),
-                    reminded_at: r.try_get::<Option<i64>, _>("reminded_at")?.map(Timestamp),
-                    reminder_reply: r.try_get("reminder_reply")?,
-                    remind_at: r.try_get::<Option<i64>, _>("remind_at")?.map(Timestamp),
-                    phase: r.try_get("phase")?,
-                    soft_bounces: r.try_get("soft_bounces")?,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_row).collect()
     }
 
     /// A campaign's recipients whose address unsubscribed (from any campaign): how many, and
