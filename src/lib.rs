@@ -24,7 +24,8 @@
 //!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
 //!   sessions, audit log), company (the partner's identity row and `CompanyCell`, every
 //!   node's copy of it, re-read every 30 s), the portal's reads (`reports`: the overview's
-//!   aggregate counts; `offer_pages`, `reseller_pages`), scratch. Reads build the `core` read models
+//!   aggregate counts; `offer_pages`, `reseller_pages`), scratch and `portal_bench` (bench
+//!   databases). Reads build the `core` read models
 //!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
 //!   `Mailer::deliver`, the one path every email leaves by; `sink` (bench SMTP sink).

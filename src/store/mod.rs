@@ -114,6 +114,7 @@ mod jobs;
 mod locations;
 mod offer_pages;
 mod offers;
+mod portal_bench;
 mod reports;
 mod reseller_pages;
 mod schedules;
