@@ -137,6 +137,25 @@ async fn wait_completed(rt: &AppState, id: &str, secs: u64) {
     .await;
 }
 
+/// A campaign's counts as every page reads them (its tallies, kept by triggers), checked
+/// against counting its ledger: the two agree once no sender is changing the ledger between
+/// the two reads (waited for with a deadline).
+async fn checked_counts(rt: &AppState, id: &str) -> partnerflow::core::campaign::RecipientCounts {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let tallied = rt.store.recipient_counts(id).await.unwrap();
+        let counted = rt.store.recount_recipients(id).await.unwrap();
+        if tallied == counted {
+            return tallied;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "campaign {id}: the tallies disagree with the ledger\n tallies: {tallied:?}\n ledger:  {counted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Arrivals per Message-ID.
 fn per_message(arrivals: &[common::campaign_smtp::Arrival]) -> HashMap<&str, usize> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -231,7 +250,7 @@ async fn sigkill_five_times_loses_nothing(store: Store) {
     wait_completed(&rt, &id, 300).await;
     drop(worker);
 
-    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    let counts = checked_counts(&rt, &id).await;
     assert_eq!(counts.sent, n as i64, "{counts:?}");
     // At the server: every recipient, each with its ledger's Message-ID.
     let mut ledger: HashMap<String, String> = HashMap::new();
@@ -357,7 +376,7 @@ async fn refusing_then_down_server_pauses_and_resumes(store: Store) {
     smtp.restart();
     wait_completed(&rt, &id, 120).await;
     sender.stop().await;
-    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    let counts = checked_counts(&rt, &id).await;
     assert_eq!((counts.sent, counts.failed), (n as i64, 0), "{counts:?}");
     let arrivals = smtp.arrivals();
     let seen = per_message(&arrivals);
@@ -607,7 +626,7 @@ async fn bad_rows_are_reported_by_line(store: Store) {
         data_lines,
         "{r:?}"
     );
-    let counts = app.rt.store.recipient_counts(&c.id).await.unwrap();
+    let counts = checked_counts(&app.rt, &c.id).await;
     assert_eq!((r.added, r.suppressed), (5, 1), "{r:?}");
     assert_eq!((counts.total, counts.pending, counts.suppressed), (5, 4, 1));
     // Extra columns reach the template data; quoted commas survive.
@@ -764,7 +783,7 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
         res[0].matched.as_ref().map(|m| m.1),
         Some(row("anna@kunde.example").seq)
     );
-    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    let counts = checked_counts(&rt, &id).await;
     // Carl's invitation was sent, then bounced: still counted as sent.
     assert_eq!(
         (
@@ -776,6 +795,27 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
         (4, 3, 1, 1),
         "{counts:?}"
     );
+    // The overview's funnel counts the campaign's messages from the same tallies: four sent
+    // today (a trial in Berlin), one hard-bounced, so three delivered; nothing in Vienna.
+    let now = rt.clock.now().0;
+    let funnel = |location: Option<&str>| {
+        let f = partnerflow::core::overview::FunnelFilter {
+            from: partnerflow::core::domain::Timestamp(now - 86_400_000),
+            to: partnerflow::core::domain::Timestamp(now + 1),
+            kind: None,
+            location: location.map(str::to_string),
+        };
+        let rt = rt.clone();
+        async move {
+            let all = rt.store.funnel(&f).await.unwrap();
+            all.into_iter()
+                .find(|(k, _)| *k == OfferKind::Trial)
+                .map(|(_, x)| (x.sent, x.delivered))
+        }
+    };
+    assert_eq!(funnel(None).await, Some((4, 3)));
+    assert_eq!(funnel(Some("loc-berlin")).await, Some((4, 3)));
+    assert_eq!(funnel(Some("loc-wien")).await, Some((0, 0)));
 
     // Dora accepts; after 3 days only Anna (soft bounce, not accepted) is reminded.
     rt.store
@@ -818,7 +858,7 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
     assert_eq!(expired, vec![id.clone()]);
     // Expiry is an outcome, not a delivery state: the four invitations and Anna's reminder
     // stay counted as sent.
-    let counts = rt.store.recipient_counts(&id).await.unwrap();
+    let counts = checked_counts(&rt, &id).await;
     assert_eq!(
         (
             counts.accepted,
@@ -1002,7 +1042,7 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
         || async { state_of(&rt, &late.id).await == CampaignState::Completed },
     )
     .await;
-    let n = rt.store.recipient_counts(&late.id).await.unwrap();
+    let n = checked_counts(&rt, &late.id).await;
     assert_eq!((n.sent, n.reminders_scheduled), (5, 0), "{n:?}");
     sender.stop().await;
 
@@ -1020,13 +1060,13 @@ async fn a_campaign_with_nothing_left_to_send_completes(store: Store) {
     )
     .await;
     sender.stop().await;
-    let n = rt.store.recipient_counts(&capped.id).await.unwrap();
+    let n = checked_counts(&rt, &capped.id).await;
     assert_eq!(
         (n.total, n.sent, n.reminded, n.expired, n.awaiting),
         (40, 40, 40, 40, 0),
         "{n:?}"
     );
-    let n = rt.store.recipient_counts(&late.id).await.unwrap();
+    let n = checked_counts(&rt, &late.id).await;
     assert_eq!((n.sent, n.reminded, n.expired), (5, 0, 5), "{n:?}");
 }
 
@@ -1166,7 +1206,7 @@ async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("5001 recipients"), "{}", r.body);
     // Nothing changed, nobody suppressed.
-    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    let counts = checked_counts(&rt, &c.id).await;
     assert_eq!(
         (counts.sent, counts.bounced, counts.soft_bounces),
         (2, 0, 0),
@@ -1195,7 +1235,7 @@ async fn bounce_webhook_acts_only_on_messages_we_sent(store: Store) {
     let b = &r.json()["bounces"][0];
     assert_eq!(b["matched_email"], email.message_id.as_str(), "{b}");
     assert_eq!(b["suppressed"], true, "{b}");
-    let counts = rt.store.recipient_counts(&c.id).await.unwrap();
+    let counts = checked_counts(&rt, &c.id).await;
     assert_eq!((counts.sent, counts.bounced), (2, 1), "{counts:?}");
     let mut sup: Vec<String> = rt
         .store

@@ -280,6 +280,13 @@ pub async fn status(rt: &AppState, id: &str) -> Result<(CampaignRow, RecipientCo
     Ok((c, n))
 }
 
+/// A campaign's counts from its ledger itself (every recipient read), to check the tallies
+/// that [`status`] reads.
+pub async fn recount(rt: &AppState, id: &str) -> Result<RecipientCounts> {
+    get(rt, id).await?;
+    Ok(rt.store.recount_recipients(id).await?)
+}
+
 /// Every campaign, newest first.
 pub async fn list(rt: &AppState) -> Result<Vec<CampaignRow>> {
     Ok(rt.store.campaigns().await?)

@@ -150,6 +150,9 @@ pub async fn run_sender(
                 {
                     tracing::warn!(error = %e, "extending campaign leases failed");
                 }
+                if let Err(e) = rt.store.fold_campaign_tallies().await {
+                    tracing::warn!(error = %e, "folding campaign tallies failed");
+                }
                 match rt.store.promote_reminders(now).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(n, "campaign reminders due"),

@@ -892,6 +892,17 @@ pub async fn portal(
         seeded.opens,
         seeded.timers
     );
+    // What every node's side task does once a day is over: the funnel's past days rolled up.
+    let started = Instant::now();
+    let days = rt
+        .store
+        .roll_up_funnel(rt.clock.now())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "funnel: {days} past days rolled up in {:.1} s (as each node does an hour after a day ends)",
+        started.elapsed().as_secs_f64()
+    );
 
     // An administrator, signed in as a browser is: the emailed link redeemed for a session.
     let new = crate::portal::NewUser::parse("bench@partner.example", "Bench", "admin", "en")

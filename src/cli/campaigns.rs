@@ -102,6 +102,11 @@ pub(crate) enum CampaignCmd {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Count the ledger itself instead of reading the campaign's tallies (counters kept
+        /// where recipients change), and fail if the two disagree: a check, slow on big
+        /// campaigns (it reads every recipient).
+        #[arg(long)]
+        recount: bool,
     },
     /// The per-recipient ledger as CSV: line, email, state, message_id, attempts, sent_at and
     /// reply (the invitation's delivery), reminded_at and reminder_reply (the reminder's),
@@ -341,8 +346,20 @@ pub(crate) async fn campaign(cmd: CampaignCmd, rt: Arc<AppState>) -> Result<(), 
             let c = campaigns::cancel(rt, &id).await?;
             println!("campaign {} {}", c.id, c.state);
         }
-        CampaignCmd::Status { id, json } => {
+        CampaignCmd::Status { id, json, recount } => {
             let (c, n) = campaigns::status(rt, &id).await?;
+            let n = if recount {
+                let counted = campaigns::recount(rt, &id).await?;
+                if counted != n {
+                    return Err(other(format!(
+                        "campaign {id}: its tallies disagree with its ledger\n  tallies: {n:?}\n  ledger:  {counted:?}"
+                    )));
+                }
+                eprintln!("campaign {id}: the tallies agree with the ledger");
+                counted
+            } else {
+                n
+            };
             if json {
                 print_json(&json!({
                     "campaign": c,

@@ -7,6 +7,8 @@ use crate::core::domain::{OfferKind, Timestamp};
 /// What the funnel counts: events in `[from, to)`, of offers of one kind and/or location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunnelFilter {
+    /// The period: the UTC days from `from` up to `to` (the store counts every day the range
+    /// touches; the portal gives midnights).
     pub from: Timestamp,
     pub to: Timestamp,
     pub kind: Option<OfferKind>,

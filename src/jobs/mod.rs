@@ -482,10 +482,20 @@ fn unreachable_backend(e: String) -> ! {
     panic!("building the job backend: {e}")
 }
 
-/// Schedule ticks and pruning, beside the worker.
+/// Schedule ticks, pruning and the overview funnel's roll-up of days that are over, beside the
+/// worker.
 async fn side_tasks(rt: Arc<AppState>) {
     let mut next_prune = rt.clock.now();
+    let mut next_rollup = rt.clock.now();
     loop {
+        if rt.clock.now() >= next_rollup {
+            match rt.store.roll_up_funnel(rt.clock.now()).await {
+                Ok(0) => {}
+                Ok(days) => tracing::info!(days, "overview funnel: days rolled up"),
+                Err(e) => tracing::warn!(error = %e, "rolling up the overview funnel failed"),
+            }
+            next_rollup = rt.clock.now().plus(Span(600_000));
+        }
         let next_tick = rt.tick_schedules().await;
         let now = rt.clock.now();
         if now >= next_prune {

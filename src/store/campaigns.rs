@@ -884,8 +884,58 @@ impl Store {
         Ok(applied)
     }
 
-    /// Recipient counts: by state, and by delivery (see [`RecipientCounts`]).
+    /// Recipient counts: by state, and by delivery (see [`RecipientCounts`]). Read from the
+    /// campaign's tallies (kept by triggers where recipients change, migration 0020), not by
+    /// counting its ledger; the reminders' first and last due times from their index.
     pub async fn recipient_counts(&self, campaign: &str) -> Result<RecipientCounts> {
+        let rows = sqlx::query(
+            "SELECT state, CAST(SUM(n) AS BIGINT), CAST(SUM(soft_bounces) AS BIGINT),
+                    CAST(SUM(CASE WHEN sent_day >= 0 THEN n ELSE 0 END) AS BIGINT),
+                    CAST(SUM(reminded) AS BIGINT), CAST(SUM(reminders) AS BIGINT)
+             FROM campaign_tallies WHERE campaign_id = $1 GROUP BY state",
+        )
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut c = RecipientCounts::default();
+        for r in &rows {
+            let state = recipient_state(r.try_get(0)?)?;
+            let n: i64 = r.try_get(1)?;
+            c.total += n;
+            c.soft_bounces += r.try_get::<i64, _>(2)?;
+            c.sent += r.try_get::<i64, _>(3)?;
+            c.reminded += r.try_get::<i64, _>(4)?;
+            c.reminders_scheduled += r.try_get::<i64, _>(5)?;
+            *match state {
+                RecipientState::Pending => &mut c.pending,
+                RecipientState::Sending => &mut c.sending,
+                RecipientState::Sent => &mut c.awaiting,
+                RecipientState::Failed => &mut c.failed,
+                RecipientState::Bounced => &mut c.bounced,
+                RecipientState::Suppressed => &mut c.suppressed,
+                RecipientState::Accepted => &mut c.accepted,
+                RecipientState::Expired => &mut c.expired,
+            } += n;
+        }
+        if c.reminders_scheduled > 0 {
+            // Two sub-queries: each is one step at an end of the partial reminder index.
+            let r = sqlx::query(
+                "SELECT (SELECT MIN(remind_at) FROM campaign_recipients WHERE campaign_id = $1 AND remind_at IS NOT NULL),
+                        (SELECT MAX(remind_at) FROM campaign_recipients WHERE campaign_id = $2 AND remind_at IS NOT NULL)",
+            )
+            .bind(campaign)
+            .bind(campaign)
+            .fetch_one(&self.pool)
+            .await?;
+            c.next_reminder_at = r.try_get::<Option<i64>, _>(0)?.map(Timestamp);
+            c.last_reminder_at = r.try_get::<Option<i64>, _>(1)?.map(Timestamp);
+        }
+        Ok(c)
+    }
+
+    /// Recipient counts by counting the ledger itself: what the tallies must always agree
+    /// with (`campaign status --recount`, and the tests).
+    pub async fn recount_recipients(&self, campaign: &str) -> Result<RecipientCounts> {
         let rows = sqlx::query(
             "SELECT state, COUNT(*), CAST(COALESCE(SUM(soft_bounces), 0) AS BIGINT),
                     CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT),
@@ -930,6 +980,27 @@ impl Store {
             } += n;
         }
         Ok(c)
+    }
+
+    /// PostgreSQL: folds the tallies of running campaigns into one row per key (its triggers
+    /// append a row per statement; see migration 0020). One statement: the rows it deletes
+    /// are exactly the rows it sums, so a concurrent fold or sender loses nothing. SQLite
+    /// keeps one row per key already: nothing to do.
+    pub async fn fold_campaign_tallies(&self) -> Result<u64> {
+        if self.backend != Backend::Postgres {
+            return Ok(0);
+        }
+        let r = sqlx::query(
+            "WITH d AS (DELETE FROM campaign_tallies
+                         WHERE campaign_id IN (SELECT id FROM campaigns WHERE state = 'running')
+                     RETURNING campaign_id, state, sent_day, n, soft_bounces, reminded, reminders)
+             INSERT INTO campaign_tallies (campaign_id, state, sent_day, n, soft_bounces, reminded, reminders)
+             SELECT campaign_id, state, sent_day, SUM(n), SUM(soft_bounces), SUM(reminded), SUM(reminders)
+               FROM d GROUP BY campaign_id, state, sent_day",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     /// The ledger, in `seq` order, a page at a time (`after` = last seq seen).
@@ -1325,16 +1396,17 @@ impl Store {
         rows.iter().map(campaign_row).collect()
     }
 
-    /// Per campaign of `ids`: (id, recipients, recipients still to send — pending or sending).
+    /// Per campaign of `ids`: (id, recipients, recipients still to send — pending or sending),
+    /// from the campaigns' tallies.
     pub async fn campaigns_progress(&self, ids: &[String]) -> Result<Vec<(String, i64, i64)>> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT campaign_id, COUNT(*),
-                    CAST(COALESCE(SUM(CASE WHEN state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT)
-             FROM campaign_recipients WHERE campaign_id IN ({}) GROUP BY campaign_id",
+            "SELECT campaign_id, CAST(SUM(n) AS BIGINT),
+                    CAST(SUM(CASE WHEN state IN ('pending', 'sending') THEN n ELSE 0 END) AS BIGINT)
+             FROM campaign_tallies WHERE campaign_id IN ({}) GROUP BY campaign_id",
             marks.join(", ")
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -274,19 +274,40 @@ async fn overview_counts_the_funnel_per_kind_and_location(store: Store) {
     assert!(p.contains("<option value=\"loc-berlin\" selected>"));
     e.advance(8 * DAY);
     let mut b = e.signed_in(&e.link(&viewer).await).await;
-    let p = page_of(&e, &mut b, "/portal?period=7").await;
-    assert_eq!(funnel_of(&p), vec![0, 0, 0, 0, 0], "out of the last 7 days");
-    let p = page_of(&e, &mut b, "/portal").await;
-    assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "in the last 30 days");
-    let today = Timestamp(e.app.rt.clock.now().0 - 8 * DAY)
-        .to_datetime()
-        .format("%Y-%m-%d")
-        .to_string();
-    let p = b
-        .get(&e.url(&format!("/portal?period=7&from={today}&to={today}")))
-        .await
-        .body;
-    assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "dates take precedence");
+    // The same figures counted from the ledgers, then from the days rolled up (what every
+    // node does an hour after a day ends), then again (a second roll-up adds nothing).
+    for round in ["counted", "rolled up", "rolled up twice"] {
+        if round != "counted" {
+            let days = e
+                .app
+                .rt
+                .store
+                .roll_up_funnel(e.app.rt.clock.now())
+                .await
+                .unwrap();
+            assert_eq!(days > 0, round == "rolled up", "{round}: {days} days");
+        }
+        let p = page_of(&e, &mut b, "/portal?period=7").await;
+        assert_eq!(funnel_of(&p), vec![0, 0, 0, 0, 0], "{round}: out of the last 7 days");
+        let p = page_of(&e, &mut b, "/portal").await;
+        assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "{round}: in the last 30 days");
+        assert_eq!(
+            kind_row(&p, "Delegated administration"),
+            Some(vec![1, 1, 1, 1, 1]),
+            "{round}"
+        );
+        let p = page_of(&e, &mut b, "/portal?location=loc-wien").await;
+        assert_eq!(funnel_of(&p), vec![0, 0, 0, 0, 0], "{round}: another location");
+        let day = Timestamp(e.app.rt.clock.now().0 - 8 * DAY)
+            .to_datetime()
+            .format("%Y-%m-%d")
+            .to_string();
+        let p = b
+            .get(&e.url(&format!("/portal?period=7&from={day}&to={day}&location=loc-berlin")))
+            .await
+            .body;
+        assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "{round}: dates take precedence");
+    }
 
     // A running campaign (its hostile name escaped) with its progress.
     let trial = OfferId::parse(&trial_id).unwrap();

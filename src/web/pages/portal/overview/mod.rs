@@ -70,7 +70,9 @@ fn parse_filter(
         d
     };
     let (from_day, to_day) = (day("from", &form.from.clone()), day("to", &form.to.clone()));
-    let end = Timestamp(now.0 + 1);
+    // Whole UTC days: a period is today and the days before it.
+    let today = Timestamp(now.0.div_euclid(DAY) * DAY);
+    let end = today.plus(Span(DAY));
     let (from, to) = match (from_day, to_day) {
         (Some(f), Some(t)) => (f, t.plus(Span(DAY))),
         (Some(f), None) => (f, end),
@@ -78,7 +80,7 @@ fn parse_filter(
             form.errors.push(("from".into(), o.no_from.into()));
             (t, t)
         }
-        _ => (Timestamp(now.0 - days * DAY), end),
+        _ => (Timestamp(end.0 - days * DAY), end),
     };
     if from_day.is_some() && to.0 <= from.0 {
         form.errors.push(("to".into(), o.bad_range.into()));
@@ -137,9 +139,10 @@ async fn overview(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): Raw
     };
     let now = rt.clock.now();
     let (form, filter) = parse_filter(s.locale, now, &pairs, &locations);
+    let end = Timestamp((now.0.div_euclid(DAY) + 1) * DAY);
     let shown = filter.clone().unwrap_or(FunnelFilter {
-        from: Timestamp(now.0 - 30 * DAY),
-        to: Timestamp(now.0 + 1),
+        from: Timestamp(end.0 - 30 * DAY),
+        to: end,
         kind: None,
         location: None,
     });
