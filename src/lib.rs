@@ -24,7 +24,8 @@
 //!   transaction, their arithmetic `core::rate`'s), users (portal users, sign-in links,
 //!   sessions, audit log), company (the partner's identity row and `CompanyCell`, every
 //!   node's copy of it, re-read every 30 s), the portal's reads (`reports`: the overview's
-//!   aggregate counts; `offer_pages`, `reseller_pages`), scratch and `portal_bench` (bench
+//!   aggregate counts and the funnel's daily roll-up; `offer_pages`, `reseller_pages`),
+//!   scratch and `portal_bench` (bench
 //!   databases). Reads build the `core` read models
 //!   from rows; `Record` and the `*Row` inputs are its writes.
 //! - `email`     — the only handlebars and lettre: templates, MIME, transports, and
@@ -110,6 +111,12 @@
 //!   being sent, no reminder scheduled (one statement decides; rate limits play no part). No
 //!   reminder is scheduled past its offer's expiry. Delivery counts (sent, reminded) keep every
 //!   recipient a message went out to, whatever its outcome (accepted, expired, bounced).
+//! - A campaign's tallies (`campaign_tallies`: recipients per state and day sent, soft
+//!   bounces, reminders) change only by database triggers on `campaign_recipients`, in the
+//!   statement that changes the recipients, so they always sum to the ledger (`campaign
+//!   status --recount` checks); every page and `campaign status` read them, never count the
+//!   ledger. The funnel's `funnel_days` hold only days over for an hour (final: events are
+//!   stamped when they happen); `funnel_rollup.upto` moves by compare-and-set, one roller wins.
 //! - A campaign recipient's Message-ID is fixed when its row is written; its sender holds one
 //!   in-flight permit from claim until the outcome committed, so a crash re-sends at most
 //!   `campaigns.in_flight` messages per worker and never one whose row says `sent`.
