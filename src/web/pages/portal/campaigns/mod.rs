@@ -566,7 +566,7 @@ async fn act(
         }
         Err(CampaignError::NotFound(_)) => not_found(&rt, s.locale),
         Err(e @ (CampaignError::WrongState { .. } | CampaignError::Offer(_))) => {
-            let m = view::not_now(s.locale, &e.to_string());
+            let m = view::not_now(s.locale, &view::why_not(s.locale, &e));
             campaign_page(&rt, &s, &id, StatusCode::CONFLICT, Some(m)).await
         }
         Err(e) => unavailable(&rt, s.locale, &e),

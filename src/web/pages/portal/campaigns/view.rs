@@ -266,6 +266,22 @@ fn ct(l: Locale) -> &'static CT {
     }
 }
 
+/// Why a campaign action was refused, in the reader's language (the service's own words in
+/// English).
+pub(crate) fn why_not(l: Locale, e: &crate::campaigns::CampaignError) -> String {
+    use crate::campaigns::CampaignError as E;
+    use crate::offers::OfferError;
+    match (l, e) {
+        (Locale::De, E::WrongState { state, .. }) => {
+            format!("die Kampagne ist {}", state_name(l, *state))
+        }
+        (Locale::De, E::Offer(OfferError::OfferClosed { offer, .. })) => {
+            format!("das Angebot {} ist nicht mehr offen", offer.as_str())
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// A campaign state in the reader's language.
 pub(crate) fn state_name(l: Locale, s: CampaignState) -> &'static str {
     use CampaignState as S;
@@ -629,6 +645,23 @@ mod tests {
     use crate::store::{LedgerRow, UnsubscribedRow};
 
     const EVIL: &str = "\"><script>x</script>";
+
+    #[test]
+    fn a_refused_action_says_why_in_the_readers_language() {
+        let e = crate::campaigns::CampaignError::WrongState {
+            id: "cmp_x".into(),
+            state: CampaignState::Completed,
+            what: "pausing".into(),
+        };
+        assert_eq!(
+            not_now(Locale::De, &why_not(Locale::De, &e)),
+            "Nicht möglich: die Kampagne ist abgeschlossen"
+        );
+        assert_eq!(
+            not_now(Locale::En, &why_not(Locale::En, &e)),
+            "Not possible: campaign cmp_x is completed: pausing is not possible"
+        );
+    }
 
     fn user() -> UserRow {
         UserRow {
