@@ -49,7 +49,7 @@
 //!   identity and logo as administrators edit them). Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
-//!   schedules as operators see them).
+//!   schedules as operators see them; pausing and resuming a schedule).
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
@@ -76,7 +76,8 @@
 //!   clears it (the PostgreSQL outcome statement relies on this).
 //! - A schedule tick is advanced by compare-and-set, and its run is recorded in the transaction
 //!   that completes the run's job (fenced): no tick fires or is recorded twice, on any number of
-//!   nodes; runs never overlap.
+//!   nodes; runs never overlap. The same transaction reads the schedule's pause: a paused
+//!   schedule neither fires nor advances on any node.
 //! - Nodes share nothing but the database: any node may die at any time; its jobs are taken
 //!   over when their lease runs out.
 //! - Workflows and templates are checked together at start: a template that cannot render with

@@ -449,6 +449,94 @@ async fn location_sync_makes_locations_selectable_and_names_bad_entries(store: S
     assert!(err.contains("entry 1"), "{err}");
 }
 
+/// A paused schedule neither fires nor advances, on any node (the pause is read in the tick's
+/// transaction); resumed, its missed ticks are caught up per policy; both are audited.
+async fn a_paused_schedule_waits_until_resumed(store: Store) {
+    use partnerflow::jobs::inspect;
+    use partnerflow::portal::Actor;
+    let app = spawn_app(
+        store,
+        &[
+            ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
+            ("PARTNERFLOW__SCHEDULES__RECONCILE__CATCH_UP", "once"),
+        ],
+    )
+    .await;
+    // A second node on the same database: a pause made through one holds on the other.
+    let other = app.second_node().await;
+    app.rt.tick_schedules().await; // baseline: 09:00
+    let by = Actor::cli();
+    assert!(inspect::pause(&app.rt, "reconcile", &by).await.unwrap());
+    assert!(
+        !inspect::pause(&app.rt, "reconcile", &by).await.unwrap(),
+        "paused already"
+    );
+    let err = inspect::pause(&app.rt, "nightly", &by).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no enabled schedule `nightly` (enabled: reconcile)"
+    );
+    app.clock.advance(Span(3 * 3_600_000 + 500));
+    for rt in [&app.rt, &other] {
+        rt.tick_schedules().await;
+        rt.run_due().await.unwrap();
+    }
+    assert!(
+        app.rt
+            .store
+            .schedule_runs("reconcile")
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing fires while paused"
+    );
+    let status = inspect::schedules(&other, 1).await.unwrap();
+    let r = status.iter().find(|s| s.name == "reconcile").unwrap();
+    assert_eq!(
+        r.last_tick.map(|t| t.to_string()).as_deref(),
+        Some("2026-11-01T09:00:00Z"),
+        "nor advances"
+    );
+    assert_eq!(r.paused.as_ref().map(|p| p.by.as_str()), Some("cli"));
+    assert!(inspect::resume(&other, "reconcile", &by).await.unwrap());
+    assert!(
+        !inspect::resume(&other, "reconcile", &by).await.unwrap(),
+        "not paused"
+    );
+    app.rt.tick_schedules().await;
+    app.rt.run_due().await.unwrap();
+    let runs = app.rt.store.schedule_runs("reconcile").await.unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|r| (r.after.map(|t| t.to_string()), r.tick.to_string()))
+            .collect::<Vec<_>>(),
+        [(
+            Some("2026-11-01T09:00:00Z".to_string()),
+            "2026-11-01T12:00:00Z".to_string()
+        )],
+        "one catch-up run for the ticks missed while paused"
+    );
+    let audit = app
+        .rt
+        .store
+        .audit(&partnerflow::core::portal::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        audit
+            .iter()
+            .map(|a| (a.action.as_str(), a.target.as_str(), a.actor.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("schedule.resume", "reconcile", "cli"),
+            ("schedule.pause", "reconcile", "cli")
+        ]
+    );
+}
+
 async fn schedules_tick_once_and_catch_up_per_policy(store: Store) {
     let app = spawn_app(
         store,
@@ -732,6 +820,7 @@ on_both_stores!(
     finished_jobs_are_pruned_by_age,
     location_sync_makes_locations_selectable_and_names_bad_entries,
     schedules_tick_once_and_catch_up_per_policy,
+    a_paused_schedule_waits_until_resumed,
     reconcile_reenqueues_jobs_of_a_dead_worker,
     a_tick_never_starts_a_run_while_the_previous_one_is_unfinished,
 );

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::core::config::CatchUp;
 use crate::core::domain::Timestamp;
+use crate::portal::Actor;
 use crate::store::{JobRow, StoreError};
 
 /// Jobs, newest first, in one state or all (`limit` rows at most).
@@ -27,26 +28,43 @@ pub async fn failed_count(rt: &AppState) -> Result<i64, StoreError> {
     rt.store.count_jobs("failed", None).await
 }
 
-/// A cron schedule: its expression, when it last ticked, when it ticks next.
+/// A cron schedule: its expression, when it last ticked, when it ticks next, whether an
+/// operator paused it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScheduleStatus {
     pub name: &'static str,
     pub cron: String,
     pub catch_up: CatchUp,
+    /// Paused: by whom (an actor's label) and since when; it neither fires nor advances.
+    pub paused: Option<SchedulePause>,
     /// None: it never ticked (its first tick is recorded as the baseline, nothing fires).
     pub last_tick: Option<Timestamp>,
     pub next: Vec<Timestamp>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct SchedulePause {
+    pub by: String,
+    pub since: Timestamp,
+}
+
 /// Every schedule, with its `next` coming ticks.
 pub async fn schedules(rt: &AppState, next: usize) -> Result<Vec<ScheduleStatus>, StoreError> {
     let now = rt.clock.now().to_datetime();
+    let pauses = rt.store.schedule_pauses().await?;
     let mut out = Vec::with_capacity(rt.schedules.len());
     for def in &rt.schedules {
         out.push(ScheduleStatus {
             name: def.name,
             cron: def.expr.clone(),
             catch_up: def.catch_up,
+            paused: pauses
+                .iter()
+                .find(|(n, _, _)| n == def.name)
+                .map(|(_, by, since)| SchedulePause {
+                    by: by.clone(),
+                    since: *since,
+                }),
             last_tick: rt.store.schedule_last_tick(def.name).await?,
             next: def
                 .cron
@@ -57,4 +75,40 @@ pub async fn schedules(rt: &AppState, next: usize) -> Result<Vec<ScheduleStatus>
         });
     }
     Ok(out)
+}
+
+/// Why a schedule could not be paused or resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("no enabled schedule `{0}` (enabled: {1})")]
+    Unknown(String, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn known(rt: &AppState, name: &str) -> Result<&'static str, ScheduleError> {
+    rt.schedules
+        .iter()
+        .find(|d| d.name == name)
+        .map(|d| d.name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = rt.schedules.iter().map(|d| d.name).collect();
+            ScheduleError::Unknown(name.to_string(), names.join(", "))
+        })
+}
+
+/// Pauses a schedule on every node (its row is read in each tick's transaction), audited as
+/// `schedule.pause`. False: it was paused already.
+pub async fn pause(rt: &AppState, name: &str, by: &Actor) -> Result<bool, ScheduleError> {
+    let name = known(rt, name)?;
+    let audit = crate::portal::audit::entry(rt, by, "schedule.pause", name, "");
+    Ok(rt.store.pause_schedule(name, &audit).await?)
+}
+
+/// Resumes a paused schedule (`schedule.resume`); the ticks it missed meanwhile are handled
+/// by its catch-up policy, as after a downtime. False: it was not paused.
+pub async fn resume(rt: &AppState, name: &str, by: &Actor) -> Result<bool, ScheduleError> {
+    let name = known(rt, name)?;
+    let audit = crate::portal::audit::entry(rt, by, "schedule.resume", name, "");
+    Ok(rt.store.resume_schedule(name, &audit).await?)
 }

@@ -281,6 +281,9 @@ impl AppState {
                     AdvanceOutcome::Fired => {
                         tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired")
                     }
+                    AdvanceOutcome::Paused => {
+                        tracing::debug!(schedule = def.name, tick = %tick, "tick waits: the schedule is paused")
+                    }
                     AdvanceOutcome::SkippedBusy => {
                         tracing::debug!(schedule = def.name, tick = %tick, "tick waits: the previous run is unfinished")
                     }

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::users::audit_insert;
 use super::*;
 use crate::core::domain::Timestamp;
 
@@ -21,6 +22,8 @@ pub struct ScheduleRun {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdvanceOutcome {
     Lost,
+    /// Paused by an operator: nothing changed.
+    Paused,
     Advanced,
     Fired,
     SkippedBusy,
@@ -52,6 +55,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<AdvanceOutcome> {
         let mut tx = self.begin_write().await?;
+        let paused: i64 = sqlx::query("SELECT COUNT(*) FROM schedule_pauses WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if paused > 0 {
+            return Ok(AdvanceOutcome::Paused);
+        }
         if let Some(job) = &run {
             let busy: i64 = sqlx::query(
                 "SELECT COUNT(*) FROM jobs WHERE subject = $1 AND kind = 'schedule' AND state IN ('scheduled', 'running')",
@@ -103,6 +114,53 @@ impl Store {
             self.wake.notify_waiters();
         }
         Ok(outcome)
+    }
+
+    /// Pauses a schedule, with its audit entry, in one transaction. False: it was paused
+    /// already (nothing written).
+    pub async fn pause_schedule(&self, name: &str, audit: &NewAudit) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "INSERT INTO schedule_pauses (name, paused_by, paused_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&audit.actor)
+        .bind(audit.at.0)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit_insert(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Resumes a paused schedule, with its audit entry, in one transaction. False: it was not
+    /// paused (nothing written).
+    pub async fn resume_schedule(&self, name: &str, audit: &NewAudit) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query("DELETE FROM schedule_pauses WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        audit_insert(audit).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The paused schedules: (name, paused by, since).
+    pub async fn schedule_pauses(&self) -> Result<Vec<(String, String, Timestamp)>> {
+        let rows =
+            sqlx::query("SELECT name, paused_by, paused_at FROM schedule_pauses ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, Timestamp(r.try_get(2)?))))
+            .collect()
     }
 
     /// Records a finished schedule run and completes its job in one transaction, fenced by

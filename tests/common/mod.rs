@@ -256,6 +256,16 @@ pub async fn start_and_send(rt: &AppState, n: usize) -> InstanceId {
 }
 
 impl TestApp {
+    /// A second node: its own state and pool on the same database and clock.
+    pub async fn second_node(&self) -> Arc<AppState> {
+        partnerflow::app::build(
+            self.rt.settings.clone(),
+            Some(Arc::new(self.clock.clone())),
+            "test-2",
+        )
+        .await
+        .unwrap()
+    }
     pub async fn invite(&self, n: usize) -> InstanceId {
         let id = self
             .rt
