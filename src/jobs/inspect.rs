@@ -112,3 +112,36 @@ pub async fn resume(rt: &AppState, name: &str, by: &Actor) -> Result<bool, Sched
     let audit = crate::portal::audit::entry(rt, by, "schedule.resume", name, "");
     Ok(rt.store.resume_schedule(name, &audit).await?)
 }
+
+/// Runs a schedule now on whichever worker claims it first (its ticks untouched), audited as
+/// `schedule.run`. False while its previous run is unfinished (runs never overlap).
+pub async fn run_now(rt: &AppState, name: &str, by: &Actor) -> Result<bool, ScheduleError> {
+    let name = known(rt, name)?;
+    let now = rt.clock.now();
+    let job = crate::store::NewJob {
+        key: format!("schedule:{name}:now:{}", now.0),
+        subject: format!("schedule:{name}"),
+        payload: crate::core::job::JobPayload::Schedule(crate::core::job::ScheduleJob {
+            schedule: name.to_string(),
+            tick: now,
+            after: None,
+        }),
+        run_at: now,
+        max_attempts: rt.cfg().max_attempts,
+        replace: false,
+    };
+    let audit = crate::portal::audit::entry(rt, by, "schedule.run", name, "");
+    Ok(rt.store.enqueue_schedule_run(&job, &audit, now).await?)
+}
+
+/// A schedule's latest `limit` runs, newest first.
+pub async fn recent_runs(
+    rt: &AppState,
+    name: &str,
+    limit: usize,
+) -> Result<Vec<crate::store::ScheduleRun>, StoreError> {
+    let mut runs = rt.store.schedule_runs(name).await?;
+    runs.reverse();
+    runs.truncate(limit);
+    Ok(runs)
+}

@@ -29,6 +29,18 @@ pub enum AdvanceOutcome {
     SkippedBusy,
 }
 
+/// Whether a schedule's run (`subject` = `schedule:<name>`) is waiting or running.
+async fn run_unfinished(tx: &mut sqlx::Transaction<'_, sqlx::Any>, subject: &str) -> Result<bool> {
+    let busy: i64 = sqlx::query(
+        "SELECT COUNT(*) FROM jobs WHERE subject = $1 AND kind = 'schedule' AND state IN ('scheduled', 'running')",
+    )
+    .bind(subject)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    Ok(busy > 0)
+}
+
 impl Store {
     pub async fn schedule_last_tick(&self, name: &str) -> Result<Option<Timestamp>> {
         let r = sqlx::query("SELECT last_tick FROM schedules WHERE name = $1")
@@ -63,17 +75,10 @@ impl Store {
         if paused > 0 {
             return Ok(AdvanceOutcome::Paused);
         }
-        if let Some(job) = &run {
-            let busy: i64 = sqlx::query(
-                "SELECT COUNT(*) FROM jobs WHERE subject = $1 AND kind = 'schedule' AND state IN ('scheduled', 'running')",
-            )
-            .bind(&job.subject)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-            if busy > 0 {
-                return Ok(AdvanceOutcome::SkippedBusy);
-            }
+        if let Some(job) = &run
+            && run_unfinished(&mut tx, &job.subject).await?
+        {
+            return Ok(AdvanceOutcome::SkippedBusy);
         }
         let won = match expected {
             None => {
@@ -114,6 +119,27 @@ impl Store {
             self.wake.notify_waiters();
         }
         Ok(outcome)
+    }
+
+    /// Enqueues an operator's run of a schedule now (its ticks untouched), with its audit
+    /// entry, in one transaction; false (nothing written) while its previous run is
+    /// unfinished: runs never overlap.
+    pub async fn enqueue_schedule_run(
+        &self,
+        job: &NewJob,
+        audit: &NewAudit,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if run_unfinished(&mut tx, &job.subject).await? {
+            return Ok(false);
+        }
+        insert_job(&mut tx, job, now).await?;
+        audit_insert(audit).execute(&mut *tx).await?;
+        self.notify_work(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(true)
     }
 
     /// Pauses a schedule, with its audit entry, in one transaction. False: it was paused

@@ -15,6 +15,7 @@ mod customers;
 mod offers;
 mod overview;
 mod resellers;
+mod schedules;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};

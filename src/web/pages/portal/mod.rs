@@ -15,6 +15,7 @@ mod customers;
 mod offers;
 mod overview;
 mod resellers;
+mod schedules;
 mod view;
 
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(campaigns::routes())
         .merge(resellers::routes())
         .merge(company::routes())
+        .merge(schedules::routes())
         .route(SIGN_IN, get(sign_in_form).post(sign_in_request))
         .route("/portal/sign-in/{token}", get(link_page).post(redeem))
         .route(SIGN_OUT, post(sign_out))

@@ -26,6 +26,7 @@ pub(crate) struct PT {
     pub nav_campaigns: Text,
     pub nav_resellers: Text,
     pub nav_company: Text,
+    pub nav_schedules: Text,
     pub skip: Text,
     pub errors_title: Text,
     pub none: Text,
@@ -84,6 +85,7 @@ const DE: PT = PT {
     nav_campaigns: Safe("Kampagnen"),
     nav_resellers: Safe("Reseller"),
     nav_company: Safe("Unternehmen"),
+    nav_schedules: Safe("Zeitpläne"),
     skip: Safe("Zum Inhalt"),
     sign_in_title: Safe("Anmelden"),
     sign_in_text: Safe(
@@ -148,6 +150,7 @@ const EN: PT = PT {
     nav_campaigns: Safe("Campaigns"),
     nav_resellers: Safe("Resellers"),
     nav_company: Safe("Company"),
+    nav_schedules: Safe("Schedules"),
     skip: Safe("Skip to content"),
     sign_in_title: Safe("Sign in"),
     sign_in_text: Safe(
@@ -598,3 +601,7 @@ pub(super) mod resellers;
 // The company section's views: a child of this module (the layout reads `PT`).
 #[path = "company/view.rs"]
 pub(super) mod company;
+
+// The schedules section's views.
+#[path = "schedules/view.rs"]
+pub(super) mod schedules;
