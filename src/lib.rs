@@ -49,13 +49,13 @@
 //!   identity and logo as administrators edit them). Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
-//!   schedules as operators see them; pausing and resuming a schedule).
+//!   schedules as operators see them; pausing and resuming a schedule; a job's payload masked).
 //! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
 //!   session extractor, role checks and shared form pieces, then a file or folder per section:
-//!   overview, customers, offers, campaigns, resellers, company, schedules; `view.rs` the shared texts,
+//!   overview, customers, offers, campaigns, resellers, company, jobs, schedules; `view.rs` the shared texts,
 //!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.

@@ -587,7 +587,9 @@ async fn permanent_5xx_fails_at_once_and_can_be_retried_by_hand(store: Store) {
 
     // An operator puts it back to work.
     let now = h.clock.now();
-    let back = h.rt.store.retry_job(job.id, now).await.expect("retry_job");
+    let back = partnerflow::jobs::inspect::retry(&h.rt, job.id, &partnerflow::portal::Actor::cli())
+        .await
+        .expect("retry_job");
     assert_eq!(back.state, "scheduled", "{back:?}");
     assert_eq!(back.attempts, 0);
     assert_eq!(back.run_at, now);

@@ -768,7 +768,7 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
                 }
             }
             JobsCmd::Retry { id } => {
-                let j = crate::jobs::inspect::retry(&rt, id).await?;
+                let j = crate::jobs::inspect::retry(&rt, id, &crate::portal::Actor::cli()).await?;
                 println!("job {} is {} again, due {}", j.id, j.state, j.run_at);
             }
             JobsCmd::RunDue => {

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::core::config::CatchUp;
 use crate::core::domain::Timestamp;
+use crate::core::job::JobPayload;
 use crate::portal::Actor;
 use crate::store::{JobRow, StoreError};
 
@@ -18,9 +19,101 @@ pub async fn list(
     rt.store.list_jobs(state, limit).await
 }
 
-/// A failed (or waiting) job runs again now, with its attempts reset.
-pub async fn retry(rt: &AppState, id: i64) -> Result<JobRow, StoreError> {
-    rt.store.retry_job(id, rt.clock.now()).await
+/// A failed job runs again now, with its attempts reset; audited as `job.retry` (by `by`).
+pub async fn retry(rt: &AppState, id: i64, by: &Actor) -> Result<JobRow, StoreError> {
+    let audit = crate::portal::audit::entry(rt, by, "job.retry", &id.to_string(), "");
+    rt.store.retry_job(id, rt.clock.now(), &audit).await
+}
+
+/// A waiting (scheduled) job is made due now; audited as `job.run_now`.
+pub async fn run_job_now(rt: &AppState, id: i64, by: &Actor) -> Result<JobRow, StoreError> {
+    let audit = crate::portal::audit::entry(rt, by, "job.run_now", &id.to_string(), "");
+    rt.store.run_job_now(id, rt.clock.now(), &audit).await
+}
+
+/// The job states, in the order they are shown.
+pub const JOB_STATES: [&str; 5] = ["scheduled", "running", "failed", "done", "cancelled"];
+
+/// Jobs by state and kind: (state, kind, count).
+pub async fn job_counts(rt: &AppState) -> Result<Vec<(String, String, i64)>, StoreError> {
+    rt.store.job_counts().await
+}
+
+/// A page of jobs, newest first, filtered by state and kind ("" for any), below `before`.
+pub async fn jobs_page(
+    rt: &AppState,
+    state: &str,
+    kind: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<JobRow>, StoreError> {
+    rt.store.jobs_page(state, kind, before, limit).await
+}
+
+/// One job.
+pub async fn job(rt: &AppState, id: i64) -> Result<JobRow, StoreError> {
+    rt.store.job(id).await
+}
+
+/// A job's payload as an operator may see it: JSON with every email address masked
+/// (`k***@contoso.example`) and the value of every key that may hold a secret (link, token,
+/// secret, key, password, signature, context's `link_ref`) replaced by `***`.
+pub fn masked_payload(p: &JobPayload) -> String {
+    let v: serde_json::Value = serde_json::from_str(&p.to_json_text())
+        .unwrap_or_else(|_| serde_json::Value::String(p.to_json_text()));
+    serde_json::to_string_pretty(&mask(v, false)).unwrap_or_default()
+}
+
+fn secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    [
+        "link",
+        "token",
+        "secret",
+        "key",
+        "password",
+        "signature",
+        "url",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+}
+
+fn mask(v: serde_json::Value, secret: bool) -> serde_json::Value {
+    use serde_json::Value as V;
+    match v {
+        V::Object(m) => V::Object(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let s = secret || secret_key(&k);
+                    (k, mask(v, s))
+                })
+                .collect(),
+        ),
+        V::Array(a) => V::Array(a.into_iter().map(|v| mask(v, secret)).collect()),
+        V::String(_) if secret => V::String("***".into()),
+        V::String(s) => V::String(mask_addresses(&s)),
+        other => other,
+    }
+}
+
+/// Every `local@domain` in `s` as its first character, `***` and the domain.
+fn mask_addresses(s: &str) -> String {
+    s.split_inclusive(|c: char| c.is_whitespace() || "<>,;\"'()".contains(c))
+        .map(|w| {
+            let (word, tail) = match w.char_indices().last() {
+                Some((i, c)) if c.is_whitespace() || "<>,;\"'()".contains(c) => w.split_at(i),
+                _ => (w, ""),
+            };
+            match word.split_once('@') {
+                Some((local, domain)) if !local.is_empty() && domain.contains('.') => {
+                    let first: String = local.chars().take(1).collect();
+                    format!("{first}***@{domain}{tail}")
+                }
+                _ => w.to_string(),
+            }
+        })
+        .collect()
 }
 
 /// How many jobs have failed for good (the health check reports it).
@@ -144,4 +237,29 @@ pub async fn recent_runs(
     runs.reverse();
     runs.truncate(limit);
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_shows_no_address_or_secret() {
+        let raw = r#"{"message_id":"<m1@partnerflow.example>","envelope":{"to":"kunde@contoso.example","from":"Partner <noreply@partner.example>"},"context":{"link":"https://x.example/o/PF-1?sig=abc","link_ref":"k1.s3cr3t","customer_name":"Contoso","note":"write to a.b@c.example, please"},"workflow":"trial_invitation"}"#;
+        let p = JobPayload::from_row("email", raw);
+        let m = masked_payload(&p);
+        for gone in ["kunde@", "noreply@", "sig=abc", "s3cr3t", "a.b@"] {
+            assert!(!m.contains(gone), "{gone} in {m}");
+        }
+        for kept in [
+            "k***@contoso.example",
+            "Partner <n***@partner.example>",
+            "a***@c.example, please",
+            "\"link\": \"***\"",
+            "Contoso",
+            "trial_invitation",
+        ] {
+            assert!(m.contains(kept), "{kept} not in {m}");
+        }
+    }
 }

@@ -5,6 +5,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use super::users::audit_insert;
 use super::*;
 use crate::core::domain::Timestamp;
 use crate::core::job::JobPayload;
@@ -448,8 +449,70 @@ impl Store {
         Ok(r.try_get(0)?)
     }
 
-    /// Puts a failed job back to work now, with a fresh attempt budget.
-    pub async fn retry_job(&self, id: i64, now: Timestamp) -> Result<JobRow> {
+    /// Jobs by state and kind (the portal's jobs page).
+    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT state, kind, COUNT(*) FROM jobs GROUP BY state, kind ORDER BY state, kind",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Jobs newest first, in a state and of a kind ("" for any), with ids below `before`
+    /// (keyset: the page after the one that ended there), at most `limit`.
+    pub async fn jobs_page(
+        &self,
+        state: &str,
+        kind: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<JobRow>> {
+        let sql = format!(
+            "SELECT {JOB_COLS} FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2) AND id < $3
+             ORDER BY id DESC LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(state)
+            .bind(kind)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Makes a waiting (scheduled) job due now, with its audit entry, in one transaction.
+    pub async fn run_job_now(&self, id: i64, now: Timestamp, audit: &NewAudit) -> Result<JobRow> {
+        let mut tx = self.begin_write().await?;
+        let sql = format!(
+            "UPDATE jobs SET run_at = $1, updated_at = $1 WHERE id = $2 AND state = 'scheduled' RETURNING {JOB_COLS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.0)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            drop(tx);
+            let j = self.job(id).await?;
+            return Err(StoreError::NotFound(format!(
+                "waiting job {id} (it is {})",
+                j.state
+            )));
+        };
+        audit_insert(audit).execute(&mut *tx).await?;
+        self.notify_work(&mut tx).await?;
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        job_from_row(&row)
+    }
+
+    /// Puts a failed job back to work now, with a fresh attempt budget; with its audit entry
+    /// (who retried it), in one transaction.
+    pub async fn retry_job(&self, id: i64, now: Timestamp, audit: &NewAudit) -> Result<JobRow> {
         let mut tx = self.begin_write().await?;
         let sql = format!(
             "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL
@@ -477,6 +540,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        audit_insert(audit).execute(&mut *tx).await?;
         self.notify_work(&mut tx).await?;
         tx.commit().await?;
         self.wake.notify_waiters();

@@ -12,6 +12,7 @@
 mod campaigns;
 mod company;
 mod customers;
+mod jobs;
 mod offers;
 mod overview;
 mod resellers;
@@ -55,6 +56,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(resellers::routes())
         .merge(company::routes())
         .merge(schedules::routes())
+        .merge(jobs::routes())
         .route(SIGN_IN, get(sign_in_form).post(sign_in_request))
         .route("/portal/sign-in/{token}", get(link_page).post(redeem))
         .route(SIGN_OUT, post(sign_out))

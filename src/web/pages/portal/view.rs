@@ -27,6 +27,7 @@ pub(crate) struct PT {
     pub nav_resellers: Text,
     pub nav_company: Text,
     pub nav_schedules: Text,
+    pub nav_jobs: Text,
     pub skip: Text,
     pub errors_title: Text,
     pub none: Text,
@@ -86,6 +87,7 @@ const DE: PT = PT {
     nav_resellers: Safe("Reseller"),
     nav_company: Safe("Unternehmen"),
     nav_schedules: Safe("Zeitpläne"),
+    nav_jobs: Safe("Aufträge"),
     skip: Safe("Zum Inhalt"),
     sign_in_title: Safe("Anmelden"),
     sign_in_text: Safe(
@@ -151,6 +153,7 @@ const EN: PT = PT {
     nav_resellers: Safe("Resellers"),
     nav_company: Safe("Company"),
     nav_schedules: Safe("Schedules"),
+    nav_jobs: Safe("Jobs"),
     skip: Safe("Skip to content"),
     sign_in_title: Safe("Sign in"),
     sign_in_text: Safe(
@@ -605,3 +608,7 @@ pub(super) mod company;
 // The schedules section's views.
 #[path = "schedules/view.rs"]
 pub(super) mod schedules;
+
+// The jobs section's views.
+#[path = "jobs/view.rs"]
+pub(super) mod jobs;
