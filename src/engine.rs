@@ -72,6 +72,20 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownWorkflow(name.into()))
     }
 
+    /// A workflow's instances by state (every state of its definition, zeros included, in
+    /// the definition's order).
+    pub async fn state_counts(&self, workflow: &str) -> Result<Vec<(String, i64)>, EngineError> {
+        let d = self.definition(workflow)?;
+        let counted = self.store.instance_state_counts(workflow).await?;
+        Ok(d.states
+            .iter()
+            .map(|s| {
+                let n = counted.iter().find(|(c, _)| c == s).map_or(0, |c| c.1);
+                (s.clone(), n)
+            })
+            .collect())
+    }
+
     /// Creates an instance in its workflow's initial state.
     pub async fn start(
         &self,

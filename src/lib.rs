@@ -7,7 +7,8 @@
 //!   `Timestamp`, `Span`, `EmailAddress`, `Locale`, `InstanceId`, `OfferId`, `DomainName`, `Role`…),
 //!   `config` (layered settings: default.toml < --config FILE < PARTNERFLOW__* env), `catalog`,
 //!   `links` (HMAC key ring: advisor codes, page links, CSRF), `workflow` (TOML → `Definition`,
-//!   the pure `step(definition, state, data, event, now) -> Decision`), `schedule` (cron ticks,
+//!   the pure `step(definition, state, data, event, now) -> Decision`), `diagram` (a workflow's
+//!   picture laid out), `schedule` (cron ticks,
 //!   pure), `bounces` (RFC 3464, pure), `job` (`JobPayload`, one variant per job kind), `retry`,
 //!   `campaign` (`CampaignState`, `RecipientState`, the lifecycle `CampaignState::apply(action)`,
 //!   pure), `rate` (token buckets, what a claim may take, fixed windows; pure), `clock` (the only
@@ -55,7 +56,7 @@
 //!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
 //!   session extractor, role checks and shared form pieces, then a file or folder per section:
-//!   overview, customers, offers, campaigns, resellers, company, jobs, schedules; `view.rs` the shared texts,
+//!   overview, customers, offers, campaigns, resellers, company, jobs, workflows, schedules; `view.rs` the shared texts,
 //!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.

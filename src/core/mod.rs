@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod customer;
+pub mod diagram;
 pub mod domain;
 pub mod files;
 pub mod instance;

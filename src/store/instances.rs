@@ -170,6 +170,18 @@ pub fn timer_key(instance: &InstanceId, name: &str) -> String {
 }
 
 impl Store {
+    /// A workflow's instances by state (the workflows page's figures).
+    pub async fn instance_state_counts(&self, workflow: &str) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) FROM instances WHERE workflow = $1 GROUP BY state")
+                .bind(workflow)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
     /// Commits a transition (or a creation): state, history row, jobs, ledger rows and timer
     /// changes in one transaction. A version mismatch is [`StoreError::Conflict`].
     pub async fn commit(&self, c: &Commit) -> Result<i64> {

@@ -17,6 +17,7 @@ mod offers;
 mod overview;
 mod resellers;
 mod schedules;
+mod workflows;
 
 use common::web::{Browser, csrf_of, link_in, serve};
 use common::{Store, TestApp};

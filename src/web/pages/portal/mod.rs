@@ -18,6 +18,7 @@ mod overview;
 mod resellers;
 mod schedules;
 mod view;
+mod workflows;
 
 use std::sync::Arc;
 
@@ -57,6 +58,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(company::routes())
         .merge(schedules::routes())
         .merge(jobs::routes())
+        .merge(workflows::routes())
         .route(SIGN_IN, get(sign_in_form).post(sign_in_request))
         .route("/portal/sign-in/{token}", get(link_page).post(redeem))
         .route(SIGN_OUT, post(sign_out))

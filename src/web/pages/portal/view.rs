@@ -28,6 +28,7 @@ pub(crate) struct PT {
     pub nav_company: Text,
     pub nav_schedules: Text,
     pub nav_jobs: Text,
+    pub nav_workflows: Text,
     pub skip: Text,
     pub errors_title: Text,
     pub none: Text,
@@ -88,6 +89,7 @@ const DE: PT = PT {
     nav_company: Safe("Unternehmen"),
     nav_schedules: Safe("Zeitpläne"),
     nav_jobs: Safe("Aufträge"),
+    nav_workflows: Safe("Abläufe"),
     skip: Safe("Zum Inhalt"),
     sign_in_title: Safe("Anmelden"),
     sign_in_text: Safe(
@@ -154,6 +156,7 @@ const EN: PT = PT {
     nav_company: Safe("Company"),
     nav_schedules: Safe("Schedules"),
     nav_jobs: Safe("Jobs"),
+    nav_workflows: Safe("Workflows"),
     skip: Safe("Skip to content"),
     sign_in_title: Safe("Sign in"),
     sign_in_text: Safe(
@@ -612,3 +615,7 @@ pub(super) mod schedules;
 // The jobs section's views.
 #[path = "jobs/view.rs"]
 pub(super) mod jobs;
+
+// The workflows section's views.
+#[path = "workflows/view.rs"]
+pub(super) mod workflows;
