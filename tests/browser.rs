@@ -803,6 +803,36 @@ async fn chromium_walks_through_the_portal() {
     wait_for(&agent, Locator::Css("svg"), "the funnel").await;
     shot(&agent, "overview").await;
 
+    // The administrator's operator pages: the job queue (the emails sent so far, done) and a
+    // job's page with its payload masked; every workflow drawn from its definition.
+    admin.goto(&format!("{base}/portal/jobs")).await.unwrap();
+    wait_for(&admin, Locator::Css("#job-counts"), "the job counts").await;
+    shot(&admin, "jobs").await;
+    let first = wait_for(&admin, Locator::Css("#jobs a"), "a job's link").await;
+    first.click().await.unwrap();
+    let payload = wait_for(&admin, Locator::Css("#payload"), "the job's payload").await;
+    let text = payload.text().await.unwrap();
+    let ats: Vec<usize> = text.match_indices('@').map(|(i, _)| i).collect();
+    assert!(
+        !ats.is_empty(),
+        "an email job's payload names addresses: {text}"
+    );
+    assert!(
+        ats.iter().all(|&i| text[..i].ends_with("***")),
+        "every address masked: {text}"
+    );
+    admin
+        .goto(&format!("{base}/portal/workflows"))
+        .await
+        .unwrap();
+    wait_for(
+        &admin,
+        Locator::Css("#workflow-acceptance svg"),
+        "the acceptance workflow's picture",
+    )
+    .await;
+    shot(&admin, "workflows").await;
+
     // A viewer: pages yes, writes no — refused by the server, not only hidden.
     let (_, viewer_link) = partnerflow::portal::create_user(
         &rt,
@@ -851,6 +881,11 @@ async fn chromium_walks_through_the_portal() {
             ],
         ),
         ("/portal/company".to_string(), vec![("name", "Evil")]),
+        ("/portal/jobs/run".to_string(), vec![("id", "1")]),
+        (
+            "/portal/schedules/pause".to_string(),
+            vec![("name", "reconcile")],
+        ),
     ] {
         let h1 = forge_post(&viewer, &action, &fields).await;
         assert_eq!(h1, "Keine Berechtigung", "{action}");

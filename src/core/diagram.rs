@@ -2,7 +2,7 @@
 //! the portal's template draws it as SVG). States are placed in columns by their distance
 //! from the initial state (breadth first), in the definition's order within a column; each
 //! transition is an arrow from its source to its target, labelled with its event and marked
-//! with its effects (✉ an email, ⏱ a timer set, ⊘ a timer cancelled, ⌛ a time set or extended).
+//! with its effects (✉ an email, ◷ a timer set, ⊘ a timer cancelled, » a time set or extended).
 
 use std::collections::BTreeMap;
 
@@ -49,9 +49,9 @@ fn marks(effects: &[EffectSpec]) -> String {
     for e in effects {
         m.push_str(match e {
             EffectSpec::SendEmail { .. } => "✉",
-            EffectSpec::ScheduleTimer { .. } => "⏱",
+            EffectSpec::ScheduleTimer { .. } => "◷",
             EffectSpec::CancelTimer { .. } => "⊘",
-            EffectSpec::SetTime { .. } | EffectSpec::Extend { .. } => "⌛",
+            EffectSpec::SetTime { .. } | EffectSpec::Extend { .. } => "»",
         });
     }
     m

@@ -27,7 +27,7 @@ const DE: WT = WT {
         "Jeder Ablauf so, wie ihn die Maschine ausführt: Zustände, Ereignisse und ihre Wirkungen, mit der Zahl der Vorgänge in jedem Zustand.",
     ),
     legend: Safe(
-        "✉ E-Mail · ⏱ Frist gesetzt · ⊘ Frist aufgehoben · ⌛ Zeit gesetzt oder verlängert · doppelter Rand: Endzustand",
+        "✉ E-Mail · ◷ Frist gesetzt · ⊘ Frist aufgehoben · » Zeit gesetzt oder verlängert · doppelter Rand: Endzustand",
     ),
     state: Safe("Zustand"),
     instances: Safe("Vorgänge"),
@@ -40,7 +40,7 @@ const EN: WT = WT {
         "Each workflow as the engine runs it: states, events and their effects, with how many instances are in each state.",
     ),
     legend: Safe(
-        "✉ email · ⏱ timer set · ⊘ timer cancelled · ⌛ time set or extended · double border: final state",
+        "✉ email · ◷ timer set · ⊘ timer cancelled · » time set or extended · double border: final state",
     ),
     state: Safe("State"),
     instances: Safe("Instances"),
