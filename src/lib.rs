@@ -56,7 +56,7 @@
 //!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
 //!   session extractor, role checks and shared form pieces, then a file or folder per section:
-//!   overview, customers, offers, campaigns, resellers, company, jobs, workflows, schedules; `view.rs` the shared texts,
+//!   overview, customers, offers, campaigns, resellers, company, jobs, workflows, instances, schedules; `view.rs` the shared texts,
 //!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.

@@ -61,6 +61,11 @@ pub async fn job(rt: &AppState, id: i64) -> Result<JobRow, StoreError> {
 pub fn masked_payload(p: &JobPayload) -> String {
     let v: serde_json::Value = serde_json::from_str(&p.to_json_text())
         .unwrap_or_else(|_| serde_json::Value::String(p.to_json_text()));
+    masked_json(v)
+}
+
+/// Any JSON (an instance's data) masked as [`masked_payload`] masks a payload.
+pub fn masked_json(v: serde_json::Value) -> String {
     serde_json::to_string_pretty(&mask(v, false)).unwrap_or_default()
 }
 

@@ -12,6 +12,7 @@ mod common;
 mod campaigns;
 mod company;
 mod customers;
+mod instances;
 mod jobs;
 mod offers;
 mod overview;

@@ -12,6 +12,7 @@
 mod campaigns;
 mod company;
 mod customers;
+mod instances;
 mod jobs;
 mod offers;
 mod overview;
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .merge(schedules::routes())
         .merge(jobs::routes())
         .merge(workflows::routes())
+        .merge(instances::routes())
         .route(SIGN_IN, get(sign_in_form).post(sign_in_request))
         .route("/portal/sign-in/{token}", get(link_page).post(redeem))
         .route(SIGN_OUT, post(sign_out))

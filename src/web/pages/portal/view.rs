@@ -619,3 +619,7 @@ pub(super) mod jobs;
 // The workflows section's views.
 #[path = "workflows/view.rs"]
 pub(super) mod workflows;
+
+// A lifecycle instance's page.
+#[path = "instances/view.rs"]
+pub(super) mod instances;
