@@ -336,6 +336,21 @@ pub struct RecipientCounts {
 }
 
 impl RecipientCounts {
+    /// Counts `n` recipients in `state` (and in the total).
+    pub fn add(&mut self, state: RecipientState, n: i64) {
+        self.total += n;
+        *match state {
+            RecipientState::Pending => &mut self.pending,
+            RecipientState::Sending => &mut self.sending,
+            RecipientState::Sent => &mut self.awaiting,
+            RecipientState::Failed => &mut self.failed,
+            RecipientState::Bounced => &mut self.bounced,
+            RecipientState::Suppressed => &mut self.suppressed,
+            RecipientState::Accepted => &mut self.accepted,
+            RecipientState::Expired => &mut self.expired,
+        } += n;
+    }
+
     /// Nothing to send now or later: no recipient pending or being sent, no reminder
     /// scheduled. A running campaign in this state is completed.
     pub fn nothing_left(&self) -> bool {

@@ -901,21 +901,11 @@ impl Store {
         for r in &rows {
             let state = recipient_state(r.try_get(0)?)?;
             let n: i64 = r.try_get(1)?;
-            c.total += n;
             c.soft_bounces += r.try_get::<i64, _>(2)?;
             c.sent += r.try_get::<i64, _>(3)?;
             c.reminded += r.try_get::<i64, _>(4)?;
             c.reminders_scheduled += r.try_get::<i64, _>(5)?;
-            *match state {
-                RecipientState::Pending => &mut c.pending,
-                RecipientState::Sending => &mut c.sending,
-                RecipientState::Sent => &mut c.awaiting,
-                RecipientState::Failed => &mut c.failed,
-                RecipientState::Bounced => &mut c.bounced,
-                RecipientState::Suppressed => &mut c.suppressed,
-                RecipientState::Accepted => &mut c.accepted,
-                RecipientState::Expired => &mut c.expired,
-            } += n;
+            c.add(state, n);
         }
         if c.reminders_scheduled > 0 {
             // Two sub-queries: each is one step at an end of the partial reminder index.
@@ -951,7 +941,6 @@ impl Store {
         for r in &rows {
             let state = recipient_state(r.try_get(0)?)?;
             let n: i64 = r.try_get(1)?;
-            c.total += n;
             c.soft_bounces += r.try_get::<i64, _>(2)?;
             c.sent += r.try_get::<i64, _>(3)?;
             c.reminded += r.try_get::<i64, _>(4)?;
@@ -968,16 +957,7 @@ impl Store {
                         .map_or(Timestamp(t), |x| x.max(Timestamp(t))),
                 );
             }
-            *match state {
-                RecipientState::Pending => &mut c.pending,
-                RecipientState::Sending => &mut c.sending,
-                RecipientState::Sent => &mut c.awaiting,
-                RecipientState::Failed => &mut c.failed,
-                RecipientState::Bounced => &mut c.bounced,
-                RecipientState::Suppressed => &mut c.suppressed,
-                RecipientState::Accepted => &mut c.accepted,
-                RecipientState::Expired => &mut c.expired,
-            } += n;
+            c.add(state, n);
         }
         Ok(c)
     }

@@ -479,6 +479,21 @@ pub(crate) fn audit_page(
     })
 }
 
+/// A signed-in user for the views' tests: an administrator whose name is hostile markup.
+#[cfg(test)]
+pub(crate) fn test_admin() -> UserRow {
+    UserRow {
+        id: "u1".into(),
+        email: crate::core::domain::EmailAddress::parse("a@b.example").unwrap(),
+        name: "\"><script>x</script>".into(),
+        language: Locale::De,
+        role: Role::Admin,
+        created_at: crate::core::domain::Timestamp(0),
+        created_by: "cli".into(),
+        deactivated_at: None,
+    }
+}
+
 /// What every portal page's view test checks: nothing unescaped, the language, a heading, a
 /// label for every visible input, select and textarea, a CSRF field in every POST form.
 #[cfg(test)]

@@ -235,22 +235,11 @@ pub(crate) fn company_page(l: Locale, nav: &Nav, v: &CompanyView<'_>) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::domain::{EmailAddress, Role, Timestamp};
-    use crate::core::portal::UserRow;
 
     #[test]
     fn the_page_escapes_labels_every_field_and_speaks_the_language() {
         let evil = "\"><script>x</script>";
-        let u = UserRow {
-            id: "u1".into(),
-            email: EmailAddress::parse("a@b.example").unwrap(),
-            name: evil.into(),
-            language: Locale::De,
-            role: Role::Admin,
-            created_at: Timestamp(0),
-            created_by: "cli".into(),
-            deactivated_at: None,
-        };
+        let u = crate::web::pages::portal::view::test_admin();
         for l in Locale::ALL {
             let nav = Nav::new(l, &u, "company", "t1".into(), "t2".into());
             let form = CompanyInput {

@@ -228,23 +228,13 @@ pub(crate) fn instance_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::domain::{EmailAddress, InstanceId, Role};
+    use crate::core::domain::InstanceId;
     use crate::core::instance::{EmailRow, HistoryRow, TimerView};
-    use crate::core::portal::UserRow;
 
     #[test]
     fn the_page_escapes_and_offers_the_states_events_and_timers() {
         let evil = "\"><script>x</script>";
-        let u = UserRow {
-            id: "u1".into(),
-            email: EmailAddress::parse("a@b.example").unwrap(),
-            name: evil.into(),
-            language: Locale::De,
-            role: Role::Admin,
-            created_at: Timestamp(0),
-            created_by: "cli".into(),
-            deactivated_at: None,
-        };
+        let u = crate::web::pages::portal::view::test_admin();
         let d = InstanceDetail {
             id: InstanceId::parse("in_x").unwrap(),
             workflow: evil.into(),

@@ -253,23 +253,12 @@ pub(crate) fn job_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::domain::{EmailAddress, Role};
     use crate::core::job::JobPayload;
-    use crate::core::portal::UserRow;
 
     #[test]
     fn the_pages_escape_count_and_speak_the_language() {
         let evil = "\"><script>x</script>";
-        let u = UserRow {
-            id: "u1".into(),
-            email: EmailAddress::parse("a@b.example").unwrap(),
-            name: evil.into(),
-            language: Locale::De,
-            role: Role::Admin,
-            created_at: Timestamp(0),
-            created_by: "cli".into(),
-            deactivated_at: None,
-        };
+        let u = crate::web::pages::portal::view::test_admin();
         let job = JobRow {
             id: 7,
             key: evil.into(),

@@ -216,23 +216,12 @@ pub(crate) fn schedules_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::domain::{EmailAddress, Role};
-    use crate::core::portal::UserRow;
     use crate::jobs::inspect::SchedulePause;
 
     #[test]
     fn the_page_escapes_shows_pauses_and_runs_and_speaks_the_language() {
         let evil = "\"><script>x</script>";
-        let u = UserRow {
-            id: "u1".into(),
-            email: EmailAddress::parse("a@b.example").unwrap(),
-            name: evil.into(),
-            language: Locale::De,
-            role: Role::Admin,
-            created_at: Timestamp(0),
-            created_by: "cli".into(),
-            deactivated_at: None,
-        };
+        let u = crate::web::pages::portal::view::test_admin();
         let status = |name: &'static str, paused: bool| ScheduleStatus {
             name,
             cron: evil.into(),

@@ -96,22 +96,11 @@ pub(crate) fn workflows_page(l: Locale, nav: &Nav, workflows: &[WorkflowView]) -
 mod tests {
     use super::*;
     use crate::core::diagram::{Edge, Node};
-    use crate::core::domain::{EmailAddress, Role, Timestamp};
-    use crate::core::portal::UserRow;
 
     #[test]
     fn the_picture_escapes_names_and_shows_counts() {
         let evil = "\"><script>x</script>";
-        let u = UserRow {
-            id: "u1".into(),
-            email: EmailAddress::parse("a@b.example").unwrap(),
-            name: evil.into(),
-            language: Locale::De,
-            role: Role::Admin,
-            created_at: Timestamp(0),
-            created_by: "cli".into(),
-            deactivated_at: None,
-        };
+        let u = crate::web::pages::portal::view::test_admin();
         let node = |name: &str, x: i64| Node {
             name: name.into(),
             x,
