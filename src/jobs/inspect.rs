@@ -31,6 +31,23 @@ pub async fn run_job_now(rt: &AppState, id: i64, by: &Actor) -> Result<JobRow, S
     rt.store.run_job_now(id, rt.clock.now(), &audit).await
 }
 
+/// Every failed job of `kind` ("" for any) runs again now, with its attempts reset; one
+/// audit entry (`job.retry_all`, the kind and how many). Returns how many.
+pub async fn retry_all_failed(rt: &AppState, kind: &str, by: &Actor) -> Result<u64, StoreError> {
+    let target = if kind.is_empty() { "*" } else { kind };
+    let audit = crate::portal::audit::entry(rt, by, "job.retry_all", target, "");
+    rt.store
+        .retry_failed_jobs(kind, rt.clock.now(), &audit)
+        .await
+}
+
+/// How many jobs are failed, of `kind` ("" for any).
+pub async fn failed_of(rt: &AppState, kind: &str) -> Result<i64, StoreError> {
+    rt.store
+        .count_jobs("failed", (!kind.is_empty()).then_some(kind))
+        .await
+}
+
 /// The job states, in the order they are shown.
 pub const JOB_STATES: [&str; 5] = ["scheduled", "running", "failed", "done", "cancelled"];
 

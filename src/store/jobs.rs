@@ -484,6 +484,48 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// Puts every failed job (of `kind`, "" for any) back to work now with a fresh attempt
+    /// budget, their email ledger rows queued again; with one audit entry, in one transaction.
+    /// Returns how many.
+    pub async fn retry_failed_jobs(
+        &self,
+        kind: &str,
+        now: Timestamp,
+        audit: &NewAudit,
+    ) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        // The email rows first, while their jobs are still `failed` (the payload names each).
+        let emails = match self.backend {
+            Backend::Sqlite => {
+                "UPDATE emails SET state = 'queued' WHERE state = 'failed' AND message_id IN
+                   (SELECT json_extract(payload, '$.message_id') FROM jobs WHERE state = 'failed' AND kind = 'email' AND ($1 = '' OR kind = $1))"
+            }
+            Backend::Postgres => {
+                "UPDATE emails SET state = 'queued' WHERE state = 'failed' AND message_id IN
+                   (SELECT CAST(payload AS JSON) ->> 'message_id' FROM jobs WHERE state = 'failed' AND kind = 'email' AND ($1 = '' OR kind = $1))"
+            }
+        };
+        sqlx::query(emails).bind(kind).execute(&mut *tx).await?;
+        let n = sqlx::query(
+            "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL
+             WHERE state = 'failed' AND ($2 = '' OR kind = $2)",
+        )
+        .bind(now.0)
+        .bind(kind)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let mut audit = audit.clone();
+        audit.detail = format!("{n} jobs");
+        audit_insert(&audit).execute(&mut *tx).await?;
+        if n > 0 {
+            self.notify_work(&mut tx).await?;
+        }
+        tx.commit().await?;
+        self.wake.notify_waiters();
+        Ok(n)
+    }
+
     /// Makes a waiting (scheduled) job due now, with its audit entry, in one transaction.
     pub async fn run_job_now(&self, id: i64, now: Timestamp, audit: &NewAudit) -> Result<JobRow> {
         let mut tx = self.begin_write().await?;

@@ -10,6 +10,7 @@ use partnerflow::store::NewJob;
 const JOBS: &str = "/portal/jobs";
 const RETRY: &str = "/portal/jobs/retry";
 const RUN: &str = "/portal/jobs/run";
+const RETRY_ALL: &str = "/portal/jobs/retry-all";
 
 async fn jobs_pages_show_retry_and_run_jobs(store: Store) {
     let e = env(store, &[]).await;
@@ -150,7 +151,65 @@ async fn jobs_pages_show_retry_and_run_jobs(store: Store) {
     e.app.rt.run_due().await.unwrap();
     assert_eq!(e.app.rt.store.job(later).await.unwrap().state, "done");
 
+    // Every failed job at once, after a page that says how many: three more fail (four with
+    // the one retried above, which failed again).
+    let now = e.app.clock.now();
+    let more: Vec<NewJob> = (0..3)
+        .map(|i| {
+            job(
+                &format!("mystery-{i}"),
+                JobPayload::from_row("mystery", "{}"),
+                now,
+            )
+        })
+        .collect();
+    e.app.rt.store.insert_jobs(&more, now).await.unwrap();
+    e.app.rt.run_due().await.unwrap();
+    let p = admin.get(&e.url("/portal/jobs?state=failed")).await.body;
+    assert!(p.contains("id=\"retry-all\""), "{p}");
+    let r = post_from(
+        &e,
+        &mut admin,
+        "/portal/jobs?state=failed",
+        RETRY_ALL,
+        &[("kind", "")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "a confirmation first");
+    assert!(
+        r.body.contains("<strong id=\"confirm-n\">4</strong>"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        e.app.rt.store.count_jobs("failed", None).await.unwrap(),
+        4,
+        "nothing yet"
+    );
+    let token = csrf_for_action(&r.body, RETRY_ALL);
+    let r = admin
+        .post_form(
+            &e.url(RETRY_ALL),
+            &[("csrf", token.as_str()), ("kind", ""), ("confirm", "yes")],
+            &[],
+        )
+        .await;
+    assert_eq!(r.header("location"), Some("/portal/jobs?retried=4"));
+    assert_eq!(e.app.rt.store.count_jobs("failed", None).await.unwrap(), 0);
+    assert!(
+        admin
+            .get(&e.url("/portal/jobs?retried=4"))
+            .await
+            .body
+            .contains("id=\"done\"")
+    );
+
     let audit = admin.get(&e.url("/portal/audit")).await.body;
+    assert!(
+        audit.contains("<td>job.retry_all</td><td>*</td>"),
+        "{audit}"
+    );
+    assert!(audit.contains("<td>4 jobs</td>"), "{audit}");
     assert!(
         audit.contains(&format!("<td>job.retry</td><td>{failed}</td>")),
         "{audit}"

@@ -20,12 +20,13 @@ use crate::web::pages::{form_pairs, page};
 use crate::web::views;
 
 use super::view::Nav;
-use super::view::jobs::{Done, JobsFilter, job_page, jobs_page};
+use super::view::jobs::{Bulk, Done, JobsFilter, confirm_page, job_page, jobs_page};
 use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
 
 const JOBS: &str = "/portal/jobs";
 const RETRY: &str = "/portal/jobs/retry";
 const RUN: &str = "/portal/jobs/run";
+const RETRY_ALL: &str = "/portal/jobs/retry-all";
 const PAGE: i64 = 50;
 
 pub(super) fn routes() -> Router<Arc<AppState>> {
@@ -34,6 +35,7 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/portal/jobs/{id}", get(show))
         .route(RETRY, post(retry))
         .route(RUN, post(run))
+        .route(RETRY_ALL, post(retry_all))
 }
 
 fn not_found(rt: &AppState, s: &SignedIn) -> Response {
@@ -95,13 +97,58 @@ async fn list(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQuer
     } else {
         StatusCode::BAD_REQUEST
     };
-    let (nav, set) = s.nav(&rt, "jobs");
+    let ([out, everywhere, bulk], set) =
+        csrf_tokens(&rt, &s.headers, [SIGN_OUT, EVERYWHERE, RETRY_ALL]);
+    let nav = Nav::new(s.locale, &s.session.user, "jobs", out, everywhere);
+    let bulk = Bulk {
+        csrf: bulk,
+        retried: field(&pairs, "retried").parse().ok(),
+    };
     page(
         &rt,
         status,
-        jobs_page(s.locale, &nav, &counts, &filter, &jobs, older),
+        jobs_page(s.locale, &nav, &counts, &filter, &jobs, older, &bulk),
         set,
     )
+}
+
+/// Retry every failed job (of the form's kind): first a page saying how many, whose form
+/// confirms; confirmed, they are retried and the list says how many were.
+async fn retry_all(
+    State(rt): State<Arc<AppState>>,
+    s: SignedIn,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = s.require(&rt, Role::Admin) {
+        return r;
+    }
+    let f = form_pairs(&body);
+    if let Some(r) = s.csrf(&rt, &f, RETRY_ALL) {
+        return r;
+    }
+    let kind = field(&f, "kind");
+    if kind.len() > 40 || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return not_found(&rt, &s);
+    }
+    if field(&f, "confirm") != "yes" {
+        let n = match inspect::failed_of(&rt, kind).await {
+            Ok(n) => n,
+            Err(e) => return unavailable(&rt, s.locale, &e),
+        };
+        let ([out, everywhere, token], set) =
+            csrf_tokens(&rt, &s.headers, [SIGN_OUT, EVERYWHERE, RETRY_ALL]);
+        let nav = Nav::new(s.locale, &s.session.user, "jobs", out, everywhere);
+        return page(
+            &rt,
+            StatusCode::OK,
+            confirm_page(s.locale, &nav, kind, n, &token),
+            set,
+        );
+    }
+    match inspect::retry_all_failed(&rt, kind, &s.actor()).await {
+        Ok(n) => see_other(&format!("{JOBS}?retried={n}"), None),
+        Err(e) => unavailable(&rt, s.locale, &e),
+    }
 }
 
 async fn show(

@@ -38,6 +38,11 @@ pub(crate) struct JT {
     done_retry: Text,
     done_run: Text,
     not_now: Text,
+    retry_all: Text,
+    confirm_title: Text,
+    confirm_retry: Text,
+    confirm: Text,
+    retried: Text,
 }
 
 const DE: JT = JT {
@@ -68,6 +73,11 @@ const DE: JT = JT {
     done_retry: Safe("Erneut eingeplant."),
     done_run: Safe("Jetzt fällig."),
     not_now: Safe("Nicht möglich: der Auftrag ist nicht (mehr) in diesem Zustand."),
+    retry_all: Safe("Alle fehlgeschlagenen erneut versuchen …"),
+    confirm_title: Safe("Bestätigen"),
+    confirm_retry: Safe("Fehlgeschlagene Aufträge erneut versuchen:"),
+    confirm: Safe("Ja, erneut versuchen"),
+    retried: Safe("Erneut eingeplant:"),
 };
 
 const EN: JT = JT {
@@ -98,6 +108,11 @@ const EN: JT = JT {
     done_retry: Safe("Scheduled again."),
     done_run: Safe("Due now."),
     not_now: Safe("Not possible: the job is not (or no longer) in that state."),
+    retry_all: Safe("Retry every failed job …"),
+    confirm_title: Safe("Confirm"),
+    confirm_retry: Safe("Failed jobs to retry:"),
+    confirm: Safe("Yes, retry them"),
+    retried: Safe("Scheduled again:"),
 };
 
 fn jt(l: Locale) -> &'static JT {
@@ -153,6 +168,42 @@ struct JobsPage<'a> {
     filter: &'a JobsFilter,
     lines: Vec<Line<'a>>,
     older: Option<String>,
+    bulk: &'a Bulk,
+    /// Failed jobs of the filter's kind (any kind when none): what "retry all" retries.
+    failed: i64,
+}
+
+/// The list page's bulk action: its form's token and, after one, how many it retried.
+#[derive(Default)]
+pub(crate) struct Bulk {
+    pub csrf: String,
+    pub retried: Option<u64>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/jobs/confirm.html")]
+struct ConfirmPage<'a> {
+    t: &'static PT,
+    x: &'static JT,
+    title: &'static str,
+    nav: &'a Nav,
+    kind: &'a str,
+    n: i64,
+    csrf: &'a str,
+}
+
+/// "Retry `n` failed jobs (of `kind`)?" with the form that does it.
+pub(crate) fn confirm_page(l: Locale, nav: &Nav, kind: &str, n: i64, csrf: &str) -> String {
+    let x = jt(l);
+    render(&ConfirmPage {
+        t: texts(l),
+        x,
+        title: x.confirm_title.0,
+        nav,
+        kind,
+        n,
+        csrf,
+    })
 }
 
 /// The list page: counts (state × kind), the filter, one page of jobs; `older`: the query
@@ -164,6 +215,7 @@ pub(crate) fn jobs_page(
     filter: &JobsFilter,
     jobs: &[JobRow],
     older: Option<String>,
+    bulk: &Bulk,
 ) -> String {
     let x = jt(l);
     let states = &crate::jobs::inspect::JOB_STATES;
@@ -198,6 +250,12 @@ pub(crate) fn jobs_page(
         filter,
         lines: jobs.iter().map(line).collect(),
         older,
+        bulk,
+        failed: counts
+            .iter()
+            .filter(|(st, k, _)| st == "failed" && (filter.kind.is_empty() || *k == filter.kind))
+            .map(|c| c.2)
+            .sum(),
     })
 }
 
@@ -284,6 +342,10 @@ mod tests {
                 state: evil.into(),
                 kind: evil.into(),
             };
+            let bulk = Bulk {
+                csrf: "b".into(),
+                retried: Some(3),
+            };
             let html = jobs_page(
                 l,
                 &nav,
@@ -291,11 +353,19 @@ mod tests {
                 &f,
                 std::slice::from_ref(&job),
                 Some("state=failed&before=7".into()),
+                &bulk,
             );
             crate::web::pages::portal::view::check_page(l, "jobs", &html);
             assert!(html.contains("<td class=\"num\">42</td>"), "email's total");
             assert!(html.contains("href=\"/portal/jobs/7\""));
             assert!(html.contains("href=\"/portal/jobs?state=failed&amp;before=7\""));
+            assert!(
+                html.contains("action=\"/portal/jobs/retry-all\""),
+                "2 failed: retry all"
+            );
+            let html = confirm_page(l, &nav, evil, 2, "c");
+            crate::web::pages::portal::view::check_page(l, "confirm", &html);
+            assert!(html.contains("name=\"confirm\" value=\"yes\""));
             let html = job_page(
                 l,
                 &nav,
