@@ -335,6 +335,7 @@ mod tests {
             ("failed".to_string(), "email".to_string(), 2),
             ("done".to_string(), "email".to_string(), 40),
             ("scheduled".to_string(), "timer".to_string(), 3),
+            ("failed".to_string(), evil.to_string(), 1),
         ];
         for l in Locale::ALL {
             let nav = Nav::new(l, &u, "jobs", "t1".into(), "t2".into());
@@ -361,7 +362,7 @@ mod tests {
             assert!(html.contains("href=\"/portal/jobs?state=failed&amp;before=7\""));
             assert!(
                 html.contains("action=\"/portal/jobs/retry-all\""),
-                "2 failed: retry all"
+                "a failed job of the filter's kind: retry all"
             );
             let html = confirm_page(l, &nav, evil, 2, "c");
             crate::web::pages::portal::view::check_page(l, "confirm", &html);
