@@ -152,8 +152,17 @@ pub fn layout(d: &Definition) -> Diagram {
                 mid,
                 (ay + by) / 2 - 6,
             )
+        } else if b.x == a.x {
+            // Within a column: out to the right and back in.
+            let (x1, x2) = (a.x + a.w, b.x + b.w);
+            let out = x1.max(x2) + 36;
+            (
+                format!("M {x1} {ay} C {out} {ay} {out} {by} {x2} {by}"),
+                out + 4,
+                (ay + by) / 2 + 4,
+            )
         } else {
-            // Back or within a column: under both boxes.
+            // Back: under both boxes.
             let (x1, x2) = (a.x + a.w / 2, b.x + b.w / 2);
             let low = a.y.max(b.y) + NODE_H + 34;
             (
