@@ -184,8 +184,9 @@ pub fn layout(d: &Definition) -> Diagram {
             ly,
         });
     }
+    // Room on the right for the loops out of the last column and their labels.
     let width =
-        col_x.last().copied().unwrap_or(MARGIN) + col_w.last().copied().unwrap_or(0) + MARGIN;
+        col_x.last().copied().unwrap_or(MARGIN) + col_w.last().copied().unwrap_or(0) + MARGIN + 80;
     let height = MARGIN + 20 + rows.iter().copied().max().unwrap_or(1) * ROW + 40;
     Diagram {
         width,
