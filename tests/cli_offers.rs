@@ -422,19 +422,29 @@ async fn campaign_cli_end_to_end() {
     // `--recount` counts the ledger itself and checks the tallies every page reads; a tally
     // made wrong by hand is caught.
     let o = cli.run(&["campaign", "status", &id, "--recount"]);
-    assert!(o.ok && o.stderr.contains("the tallies agree"), "{}", o.stderr);
+    assert!(
+        o.ok && o.stderr.contains("the tallies agree"),
+        "{}",
+        o.stderr
+    );
     assert_eq!(o.stdout, st, "the same figures");
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&cli.url).await.unwrap();
-    sqlx::query("UPDATE campaign_tallies SET n = n + 1 WHERE campaign_id = $1 AND state = 'bounced'")
-        .bind(&id)
-        .execute(&pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE campaign_tallies SET n = n + 1 WHERE campaign_id = $1 AND state = 'bounced'",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
     assert!(cli.ok(&["campaign", "status", &id]).contains("2 bounced"));
     let o = cli.run(&["campaign", "status", &id, "--recount"]);
     assert!(!o.ok, "{}", o.stdout);
-    assert!(o.stderr.contains("its tallies disagree with its ledger"), "{}", o.stderr);
+    assert!(
+        o.stderr.contains("its tallies disagree with its ledger"),
+        "{}",
+        o.stderr
+    );
     let sup = cli.ok(&["suppressions", "list"]);
     assert!(
         sup.contains("fred@contoso.example") && sup.contains("gesperrt@contoso.example"),

@@ -234,10 +234,11 @@ impl Store {
                     .fetch_one(&self.pool)
                     .await?;
                 let start = first.map_or(end, |t| t.div_euclid(DAY).min(end));
-                let r = sqlx::query("UPDATE funnel_rollup SET upto = $1 WHERE id = 1 AND upto IS NULL")
-                    .bind(start)
-                    .execute(&self.pool)
-                    .await?;
+                let r =
+                    sqlx::query("UPDATE funnel_rollup SET upto = $1 WHERE id = 1 AND upto IS NULL")
+                        .bind(start)
+                        .execute(&self.pool)
+                        .await?;
                 if r.rows_affected() == 0 {
                     return Ok(0);
                 }
@@ -317,4 +318,3 @@ fn funnel_events() -> String {
             AND s.final_at >= $1 AND s.final_at < $2"
     )
 }
-

@@ -288,25 +288,43 @@ async fn overview_counts_the_funnel_per_kind_and_location(store: Store) {
             assert_eq!(days > 0, round == "rolled up", "{round}: {days} days");
         }
         let p = page_of(&e, &mut b, "/portal?period=7").await;
-        assert_eq!(funnel_of(&p), vec![0, 0, 0, 0, 0], "{round}: out of the last 7 days");
+        assert_eq!(
+            funnel_of(&p),
+            vec![0, 0, 0, 0, 0],
+            "{round}: out of the last 7 days"
+        );
         let p = page_of(&e, &mut b, "/portal").await;
-        assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "{round}: in the last 30 days");
+        assert_eq!(
+            funnel_of(&p),
+            vec![1, 1, 1, 1, 1],
+            "{round}: in the last 30 days"
+        );
         assert_eq!(
             kind_row(&p, "Delegated administration"),
             Some(vec![1, 1, 1, 1, 1]),
             "{round}"
         );
         let p = page_of(&e, &mut b, "/portal?location=loc-wien").await;
-        assert_eq!(funnel_of(&p), vec![0, 0, 0, 0, 0], "{round}: another location");
+        assert_eq!(
+            funnel_of(&p),
+            vec![0, 0, 0, 0, 0],
+            "{round}: another location"
+        );
         let day = Timestamp(e.app.rt.clock.now().0 - 8 * DAY)
             .to_datetime()
             .format("%Y-%m-%d")
             .to_string();
         let p = b
-            .get(&e.url(&format!("/portal?period=7&from={day}&to={day}&location=loc-berlin")))
+            .get(&e.url(&format!(
+                "/portal?period=7&from={day}&to={day}&location=loc-berlin"
+            )))
             .await
             .body;
-        assert_eq!(funnel_of(&p), vec![1, 1, 1, 1, 1], "{round}: dates take precedence");
+        assert_eq!(
+            funnel_of(&p),
+            vec![1, 1, 1, 1, 1],
+            "{round}: dates take precedence"
+        );
     }
 
     // A running campaign (its hostile name escaped) with its progress.
