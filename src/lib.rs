@@ -11,7 +11,8 @@
 //!   picture laid out), `schedule` (cron ticks,
 //!   pure), `bounces` (RFC 3464, pure), `job` (`JobPayload`, one variant per job kind), `retry`,
 //!   `campaign` (`CampaignState`, `RecipientState`, the lifecycle `CampaignState::apply(action)`,
-//!   pure), `rate` (token buckets, what a claim may take, fixed windows; pure), `clock` (the only
+//!   pure), `rate` (token buckets, what a claim may take, fixed windows; pure), `metric_names`
+//!   (the Prometheus metrics' names, bounded label sets, latency buckets), `clock` (the only
 //!   source of "now"), `files` (0600/0700); the read models the services return and `web` and
 //!   `cli` render: `offer` (`OfferView`, `OfferTracking`, `InvitationView`, `AcceptanceView`,
 //!   `ResellerView`, `CustomerView`, `Location`, `OfferFilter`…) and `instance`
@@ -34,7 +35,8 @@
 //! - `engine`    — drives instances: load → `step` → one `store::Commit` per transition;
 //!   `detail` (an instance with history, emails, timers).
 //! - `app`       — `AppState` (what every request, job and command needs) and `build()`, the one
-//!   builder for production and tests.
+//!   builder for production and tests; `ops`: the Prometheus recorder (process-wide, installed
+//!   once), the scrape (`/metrics`: counters plus gauges read from the database) and readiness.
 //! - `offers`    — offers, invitations, acceptances (confirmed by mail), delegated admin,
 //!   resellers, sign-ups, API tokens; `tasks`: location sync, reconcile; what the portal's
 //!   pages read (`pages`, `portal_reads`, `overview`). Typed services shared by `web` and
@@ -51,7 +53,8 @@
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
 //!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
 //!   schedules as operators see them; pausing and resuming a schedule; a job's payload masked).
-//! - `web`       — the only axum: router and guards, `error` (the one error → status mapping),
+//! - `web`       — the only axum: router and guards (the request metrics by route template, the
+//!   `http.metrics_bind` router), `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
@@ -59,7 +62,8 @@
 //!   overview, customers, offers, campaigns, resellers, company, jobs, workflows, instances, schedules; `view.rs` the shared texts,
 //!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
-//! - `server`    — `serve()`: the web router plus workers until shutdown; the CLI and tests call it.
+//! - `server`    — `serve()`: the web router plus workers (and the metrics listener) until
+//!   shutdown; the CLI and tests call it.
 //! - `cli`       — clap: a file per command group (`offers`, `campaigns`, `users`), `output`,
 //!   `bench`.
 //!   Calls the services, never the web layer (only `bench` renders `web::views` to time pages).

@@ -112,7 +112,10 @@ async fn chromium_accepts_an_offer_from_a_delivered_email() {
     tokio::spawn(partnerflow::server::serve(
         app.rt.clone(),
         listener,
-        partnerflow::server::ServeOptions { workers: false },
+        partnerflow::server::ServeOptions {
+            workers: false,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     partnerflow::offers::tasks::location_sync(&app.rt)
@@ -530,7 +533,10 @@ async fn chromium_walks_through_the_portal() {
     tokio::spawn(partnerflow::server::serve(
         app.rt.clone(),
         listener,
-        partnerflow::server::ServeOptions { workers: true },
+        partnerflow::server::ServeOptions {
+            workers: true,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     partnerflow::offers::tasks::location_sync(&app.rt)

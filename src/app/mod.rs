@@ -2,6 +2,10 @@
 //! templates → workflows → catalog → keys → store → engine → [`AppState`]. Everything that can
 //! be wrong with the configuration is found here, at start. Features (`offers`, `campaigns`),
 //! `jobs`, `web` and `cli` take an `&AppState`; this module imports none of them.
+//!
+//! - [`ops`] — what operators see: the Prometheus recorder and scrape, readiness.
+
+pub mod ops;
 
 use std::sync::Arc;
 
@@ -29,6 +33,8 @@ pub struct AppState {
     pub catalog: Arc<crate::core::catalog::Catalog>,
     /// Keys that sign and verify advisor codes and page links.
     pub keys: Arc<crate::core::links::KeyRing>,
+    /// The process-wide Prometheus recorder's handle (see [`ops`]).
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 impl std::fmt::Debug for AppState {
@@ -184,6 +190,7 @@ pub async fn build(
         node: node_name(role),
         catalog: Arc::new(catalog),
         keys: Arc::new(keys),
+        metrics: ops::install(),
     });
     keep_company_fresh(&rt);
     Ok(rt)

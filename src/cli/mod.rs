@@ -695,6 +695,27 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
     }
 }
 
+/// The listener of `http.metrics_bind` (None when empty), logged; a bind error is a start-up
+/// error naming the key.
+async fn metrics_listener(rt: &AppState) -> Result<Option<tokio::net::TcpListener>, CliError> {
+    let listener = crate::server::bind_metrics(&rt.settings)
+        .await
+        .map_err(|e| {
+            let addr = rt
+                .settings
+                .http
+                .metrics_bind
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            CliError::Other(format!("http.metrics_bind {addr}: {e}"))
+        })?;
+    if let Some(l) = &listener {
+        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(metrics_bind = %addr, "serving /metrics without a token on metrics_bind");
+    }
+    Ok(listener)
+}
+
 async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliError> {
     match cmd {
         Command::Migrate => {
@@ -707,21 +728,33 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
                 .map_err(|e| {
                     CliError::Other(format!("http.bind {}: {e}", rt.settings.http.bind))
                 })?;
+            let metrics = metrics_listener(&rt).await?;
             tracing::info!(bind = %rt.settings.http.bind, node = %rt.node, workers = !no_workers, "partnerflow serving");
             crate::server::serve(
                 rt.clone(),
                 listener,
                 crate::server::ServeOptions {
                     workers: !no_workers,
+                    metrics,
                 },
                 shutdown_signal(),
             )
             .await;
         }
         Command::Worker => {
-            crate::jobs::run_workers(rt.clone(), shutdown_signal())
-                .await
-                .map_err(|e| CliError::Other(e.to_string()))?;
+            // A worker's counters (jobs, emails) are its own: it serves them when asked to.
+            let metrics = metrics_listener(&rt).await?.map(|l| {
+                tokio::spawn(crate::server::serve_metrics(
+                    rt.clone(),
+                    l,
+                    std::future::pending(),
+                ))
+            });
+            let result = crate::jobs::run_workers(rt.clone(), shutdown_signal()).await;
+            if let Some(m) = metrics {
+                m.abort();
+            }
+            result.map_err(|e| CliError::Other(e.to_string()))?;
         }
         Command::Instances { command } => instances(command, &rt).await?,
         Command::Schedules {

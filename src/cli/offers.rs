@@ -807,8 +807,10 @@ pub(crate) enum TokensCmd {
         /// Who or what uses it, e.g. "crm-sync".
         #[arg(long)]
         name: String,
-        /// admin, sales_agent (create offers, send invitations, read), viewer (read) or
-        /// signups (only POST /api/v1/signups, for the sign-up system's webhook).
+        /// admin, sales_agent (create offers, send invitations, read), viewer (read),
+        /// signups (only POST /api/v1/signups, for the sign-up system's webhook), bounces (only
+        /// POST /api/v1/bounces, the mail system's) or metrics (only GET /metrics, for
+        /// Prometheus).
         #[arg(long)]
         role: String,
     },

@@ -156,6 +156,28 @@ pub struct HttpSettings {
     pub trusted_proxy_header: String,
     /// A connection that has not sent a complete request head within this time is closed.
     pub header_read_timeout: Span,
+    /// A second, private address serving `GET /metrics` without a token (and `/readyz`,
+    /// `/healthz`), for a Prometheus server on an internal network. Empty (None): not served
+    /// separately; `/metrics` on `bind` always needs a `metrics` (or `admin`) token.
+    #[serde(deserialize_with = "empty_or_socket_addr")]
+    pub metrics_bind: Option<std::net::SocketAddr>,
+}
+
+/// An address (`HOST:PORT`), or None for an empty string.
+fn empty_or_socket_addr<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::net::SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "`{}` is not an address (HOST:PORT, e.g. 127.0.0.1:9464) nor empty: {e}",
+            s.escape_debug()
+        ))
+    })
 }
 
 /// Limits of the customer's public pages (`/o/…`, `/c/…`, `/r/…`, `/p/…`; not the one-click
@@ -878,11 +900,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.http.bind.port(), 8081);
+        assert_eq!(
+            s.http.metrics_bind, None,
+            "not served separately by default"
+        );
         assert_eq!(s.jobs.concurrency, 3);
         assert_eq!(s.database.url, "sqlite://x.db");
         assert_eq!(
             s.workflows["trial_invitation"].durations["expiry"],
             Span(120_000)
+        );
+    }
+
+    #[test]
+    fn metrics_bind_is_an_address_or_empty() {
+        let s = Settings::load(
+            None,
+            &env(&[("PARTNERFLOW__HTTP__METRICS_BIND", "127.0.0.1:9464")]),
+        )
+        .unwrap();
+        assert_eq!(s.http.metrics_bind, Some("127.0.0.1:9464".parse().unwrap()));
+        let e = Settings::load(None, &env(&[("PARTNERFLOW__HTTP__METRICS_BIND", "9464")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("http.metrics_bind") && e.contains("not an address"),
+            "{e}"
         );
     }
 

@@ -627,7 +627,8 @@ impl fmt::Display for MpnId {
 
 /// What an API token may do: `admin` everything, `sales_agent` create offers and send
 /// invitations (and read), `viewer` read, `signups` only report completed sign-ups (for the
-/// sign-up system's webhook).
+/// sign-up system's webhook), `bounces` only post bounces (the mail system's webhook),
+/// `metrics` only scrape `GET /metrics` (a Prometheus server).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -637,15 +638,18 @@ pub enum Role {
     Signups,
     /// The mail system's bounce webhook.
     Bounces,
+    /// A Prometheus server: only `GET /metrics`.
+    Metrics,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::SalesAgent,
         Role::Viewer,
         Role::Signups,
         Role::Bounces,
+        Role::Metrics,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -654,6 +658,7 @@ impl Role {
             Role::Viewer => "viewer",
             Role::Signups => "signups",
             Role::Bounces => "bounces",
+            Role::Metrics => "metrics",
         }
     }
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -662,7 +667,7 @@ impl Role {
             .find(|r| r.as_str() == s.trim())
             .ok_or_else(|| {
                 format!(
-                    "`{}` is not a role (admin, sales_agent, viewer, signups, bounces)",
+                    "`{}` is not a role (admin, sales_agent, viewer, signups, bounces, metrics)",
                     s.escape_debug()
                 )
             })
@@ -676,6 +681,7 @@ impl Role {
                 | (Role::Viewer, Role::Viewer)
                 | (Role::Signups, Role::Signups)
                 | (Role::Bounces, Role::Bounces)
+                | (Role::Metrics, Role::Metrics)
         )
     }
 }
@@ -718,6 +724,23 @@ impl Serialize for Span {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn roles_round_trip_and_machines_may_do_one_thing() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Ok(r));
+            assert!(Role::Admin.allows(r));
+        }
+        assert_eq!(Role::parse(" metrics "), Ok(Role::Metrics));
+        for r in Role::ALL {
+            assert_eq!(Role::Metrics.allows(r), r == Role::Metrics, "{r}");
+            assert_eq!(
+                r.allows(Role::Metrics),
+                matches!(r, Role::Admin | Role::Metrics),
+                "{r}"
+            );
+        }
+    }
 
     #[test]
     fn a_domain_covers_itself_and_its_subdomains_only() {

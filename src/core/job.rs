@@ -67,6 +67,9 @@ pub enum JobPayload {
 }
 
 impl JobPayload {
+    /// Every kind a readable payload has (`kind()` of each variant but `Unreadable`).
+    pub const KINDS: [&'static str; 4] = ["email", "timer", "schedule", "noop"];
+
     /// The row's `kind` column.
     pub fn kind(&self) -> &str {
         match self {
@@ -170,6 +173,7 @@ mod tests {
         ];
         for j in jobs {
             assert_eq!(JobPayload::from_row(j.kind(), &j.to_json_text()), j);
+            assert!(JobPayload::KINDS.contains(&j.kind()), "{}", j.kind());
         }
         // Rows written before typed payloads: the same shape.
         let old = r#"{"schedule":"reconcile","tick":5,"after":null}"#;

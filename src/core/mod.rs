@@ -14,6 +14,7 @@ pub mod files;
 pub mod instance;
 pub mod job;
 pub mod links;
+pub mod metric_names;
 pub mod offer;
 pub mod overview;
 pub mod portal;

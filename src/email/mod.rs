@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use crate::core::config::{EmailSettings, PartnerSettings, SmtpSecurity, TransportKind};
 use crate::core::domain::{EmailAddress, Locale, Timestamp};
+use crate::core::metric_names;
 use crate::core::workflow::TemplateCheck;
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +298,11 @@ impl Templates {
         }
     }
 
+    /// Whether a template of this name is loaded (in any language).
+    pub fn has(&self, name: &str) -> bool {
+        self.locales.values().any(|l| l.names.contains(name))
+    }
+
     pub fn names(&self) -> BTreeSet<String> {
         self.locales
             .values()
@@ -420,8 +426,31 @@ impl Mailer<'_> {
     /// The one delivery path, for lifecycle emails and campaign messages alike: renders the
     /// template, adds the unsubscribe footer to bulk mail, builds the MIME message (Date:
     /// `at`) and hands it to the transport. Returns the server's reply.
-    /// `EmailError::Transient` may succeed later; every other error will not.
+    /// `EmailError::Transient` may succeed later; every other error will not. Each outcome
+    /// is counted (`partnerflow_emails_total` by template and outcome).
     pub async fn deliver(&self, out: Outgoing<'_>, at: Timestamp) -> Result<String, EmailError> {
+        let result = self.render_and_send(out, at).await;
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(EmailError::Transient(_)) => "retry",
+            Err(_) => "failed",
+        };
+        // A loaded template's name, never a value from outside that set.
+        let template = if self.templates.has(&out.envelope.template) {
+            out.envelope.template.clone()
+        } else {
+            metric_names::OTHER.to_string()
+        };
+        metrics::counter!(metric_names::EMAILS, "template" => template, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    async fn render_and_send(
+        &self,
+        out: Outgoing<'_>,
+        at: Timestamp,
+    ) -> Result<String, EmailError> {
         let env = out.envelope;
         let mut rendered = self
             .templates

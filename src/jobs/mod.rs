@@ -18,6 +18,7 @@ use crate::app::AppState;
 use crate::core::config::JobSettings;
 use crate::core::domain::{Span, Timestamp};
 use crate::core::job::{EmailJob, JobPayload, ScheduleJob, TimerJob};
+use crate::core::metric_names;
 use crate::core::retry::backoff;
 use crate::core::schedule::{self, Plan, ScheduleDef};
 use crate::email::{self, EmailError};
@@ -143,6 +144,9 @@ impl AppState {
         {
             Ok(t) => {
                 tracing::info!(instance = %id, timer, event, to = %t.to, "timer fired");
+                // Completed in the transition's transaction (fenced): `finish` will find it
+                // done already, so it is counted here.
+                count_attempt(&job.kind, "done");
                 Outcome::Done
             }
             Err(EngineError::Store(StoreError::Stale(_))) => {
@@ -170,6 +174,7 @@ impl AppState {
             Ok(summary) => summary,
             Err(e) => {
                 tracing::warn!(schedule = %name, tick = %tick, error = %e, "schedule run failed");
+                self.count_schedule_run(&name, "failed");
                 return self.retry_or_fail(job, e);
             }
         };
@@ -190,6 +195,9 @@ impl AppState {
         match self.store.record_schedule_run(&run, &fence).await {
             Ok(true) => {
                 tracing::info!(schedule = %name, tick = %tick, %summary, "schedule ran");
+                // Completed with its run record (fenced): counted here, not by `finish`.
+                self.count_schedule_run(&name, "ok");
+                count_attempt(&job.kind, "done");
                 Outcome::Done
             }
             Ok(false) => {
@@ -224,10 +232,24 @@ impl AppState {
             }))
             .await;
             n += outcomes.len();
-            self.store
+            let committed = self
+                .store
                 .finish(&self.node, &outcomes, self.clock.now())
                 .await?;
+            count_outcomes(&outcomes, &committed);
         }
+    }
+
+    /// `partnerflow_schedule_runs_total`: a configured schedule by name, any other as `other`.
+    fn count_schedule_run(&self, name: &str, outcome: &'static str) {
+        let schedule = self
+            .schedules
+            .iter()
+            .map(|d| d.name)
+            .find(|n| *n == name)
+            .unwrap_or(metric_names::OTHER);
+        metrics::counter!(metric_names::SCHEDULE_RUNS, "schedule" => schedule, "outcome" => outcome)
+            .increment(1);
     }
 
     /// One pass over the schedules: fires what is due. Returns when to look again.
@@ -298,6 +320,26 @@ impl AppState {
     }
 }
 
+/// `partnerflow_job_attempts_total`: one attempt of a job of `kind` whose outcome committed.
+fn count_attempt(kind: &str, outcome: &'static str) {
+    let kind = metric_names::bounded(kind, &JobPayload::KINDS);
+    metrics::counter!(metric_names::JOB_ATTEMPTS, "kind" => kind, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts the outcomes `finish` committed (`committed[i]` for `outcomes[i]`); one whose job
+/// was taken over, or completed in its own transaction, is not counted here.
+fn count_outcomes(outcomes: &[(JobRow, Outcome)], committed: &[bool]) {
+    for ((job, outcome), _) in outcomes.iter().zip(committed).filter(|(_, c)| **c) {
+        let outcome = match outcome {
+            Outcome::Done | Outcome::Sent { .. } => "done",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+        };
+        count_attempt(&job.kind, outcome);
+    }
+}
+
 type Ack = (JobRow, Outcome, oneshot::Sender<()>);
 
 /// Writes outcomes back in batches: whatever finished while the last batch committed goes
@@ -317,7 +359,10 @@ async fn acknowledger(rt: Arc<AppState>, mut rx: mpsc::Receiver<Ack>) {
         let mut delay = Duration::from_millis(50);
         loop {
             match rt.store.finish(&rt.node, &outcomes, rt.clock.now()).await {
-                Ok(()) => break,
+                Ok(committed) => {
+                    count_outcomes(&outcomes, &committed);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, jobs = outcomes.len(), "recording job outcomes failed; retrying");
                     tokio::time::sleep(delay).await;

@@ -11,6 +11,15 @@ use crate::core::campaign::{CampaignRow, CampaignState, RecipientCounts, Recipie
 use crate::core::domain::Timestamp;
 use crate::core::rate::{self, Level, RateLimits, Stored};
 
+/// Campaigns as `GET /metrics` reports them (see [`Store::campaign_gauges`]).
+#[derive(Debug, Clone, Default)]
+pub struct CampaignGauges {
+    /// Campaigns per state.
+    pub campaigns: Vec<(CampaignState, i64)>,
+    /// Recipients per state, over every campaign.
+    pub recipients: Vec<(RecipientState, i64)>,
+}
+
 /// A recipient to write (import).
 #[derive(Debug, Clone, Serialize)]
 pub struct NewRecipient {
@@ -882,6 +891,31 @@ impl Store {
         }
         tx.commit().await?;
         Ok(applied)
+    }
+
+    /// What `GET /metrics` reports of campaigns: campaigns by state (the index on their
+    /// state), and recipients by state over every campaign, from the tallies (a few rows per
+    /// campaign and day; never the ledger).
+    pub async fn campaign_gauges(&self) -> Result<CampaignGauges> {
+        let campaigns: Vec<(CampaignState, i64)> =
+            sqlx::query("SELECT state, COUNT(*) FROM campaigns GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((campaign_state(r.try_get(0)?)?, r.try_get(1)?)))
+                .collect::<Result<Vec<_>>>()?;
+        let recipients: Vec<(RecipientState, i64)> = sqlx::query(
+            "SELECT state, CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM campaign_tallies GROUP BY state",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((recipient_state(r.try_get(0)?)?, r.try_get(1)?)))
+        .collect::<Result<Vec<_>>>()?;
+        Ok(CampaignGauges {
+            campaigns,
+            recipients,
+        })
     }
 
     /// Recipient counts: by state, and by delivery (see [`RecipientCounts`]). Read from the

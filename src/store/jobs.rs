@@ -74,6 +74,15 @@ fn job_from_row(r: &AnyRow) -> Result<JobRow> {
     })
 }
 
+/// The job table as `GET /metrics` reports it (see [`Store::job_gauges`]).
+#[derive(Debug, Clone, Default)]
+pub struct JobGauges {
+    /// (state, kind, jobs), as stored.
+    pub by_state_kind: Vec<(String, String, i64)>,
+    /// When the oldest job that is due and not yet claimed was due; None: none is due.
+    pub oldest_due: Option<Timestamp>,
+}
+
 /// What became of one attempt of a job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -188,6 +197,30 @@ impl Store {
         Ok(r.try_get(0)?)
     }
 
+    /// What `GET /metrics` reports of the job table: jobs by (state, kind) (one GROUP BY over
+    /// the table, which the pruner keeps to `jobs.prune_after` of finished jobs) and when the
+    /// oldest job that is due at `now` and not yet claimed was due (the partial index of
+    /// scheduled jobs).
+    pub async fn job_gauges(&self, now: Timestamp) -> Result<JobGauges> {
+        let rows = sqlx::query("SELECT state, kind, COUNT(*) FROM jobs GROUP BY state, kind")
+            .fetch_all(&self.pool)
+            .await?;
+        let by_state_kind: Vec<(String, String, i64)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE state = 'scheduled' AND run_at <= $1",
+        )
+        .bind(now.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(JobGauges {
+            by_state_kind,
+            oldest_due: oldest.map(Timestamp),
+        })
+    }
+
     /// Extends the lease of a running job this owner still holds.
     pub async fn extend_lease(&self, job: &JobRow, owner: &str, until: Timestamp) -> Result<bool> {
         let r = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' AND lease_owner = $3 AND attempts = $4")
@@ -203,16 +236,19 @@ impl Store {
     /// Records the outcomes of finished attempts in one transaction. An outcome only applies
     /// while the owner still holds the job (same owner, same attempt): a job that was
     /// rescheduled or taken over meanwhile is left alone. Successes (the bulk) are written
-    /// with one statement per chunk, and their ledger rows with another.
+    /// with one statement per chunk, and their ledger rows with another. Returns, for each
+    /// outcome in order, whether it applied (was committed).
     pub async fn finish(
         &self,
         owner: &str,
         outcomes: &[(JobRow, Outcome)],
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Vec<bool>> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
+        // (id, attempt) of every outcome that applied.
+        let mut committed: std::collections::HashSet<(i64, i64)> = std::collections::HashSet::new();
         let mut tx = self.begin_write().await?;
         let (done, other): (Vec<_>, Vec<_>) = outcomes
             .iter()
@@ -257,6 +293,7 @@ impl Store {
                 if !applied.contains(&job.id) {
                     continue;
                 }
+                committed.insert((job.id, job.attempts));
                 if let Some(mid) = job.payload.message_id() {
                     let reply = match outcome {
                         Outcome::Sent { reply } => Some(reply.as_str()),
@@ -332,6 +369,7 @@ impl Store {
             if !applied {
                 continue;
             }
+            committed.insert((job.id, job.attempts));
             if let Some(mid) = job.payload.message_id() {
                 let (state, error) = match outcome {
                     Outcome::Failed { error } => ("failed", error),
@@ -350,7 +388,10 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(())
+        Ok(outcomes
+            .iter()
+            .map(|(j, _)| committed.contains(&(j.id, j.attempts)))
+            .collect())
     }
 
     /// Enqueues many jobs (idempotent by key, like [`NewJob`] with `replace = false`) in one

@@ -230,6 +230,37 @@ impl Store {
         Ok(())
     }
 
+    /// The newest migration this build has (what [`Store::migrate`] applies).
+    pub fn expected_schema_version(&self) -> i64 {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        };
+        migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Readiness: the database answers (`SELECT 1`); then the newest migration applied to it
+    /// (None: none, or no migration table).
+    pub async fn applied_schema_version(&self) -> Result<Option<i64>> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        let applied: std::result::Result<Option<i64>, sqlx::Error> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await;
+        // No migration table (a database never migrated): nothing applied.
+        let no_table = |e: &sqlx::Error| matches!(e, sqlx::Error::Database(d) if d.message().contains("_sqlx_migrations"));
+        match applied {
+            Ok(v) => Ok(v),
+            Err(e) if no_table(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             // Take the write lock up front: a deferred transaction that upgrades later can

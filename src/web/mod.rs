@@ -8,7 +8,8 @@
 //! - [`pages`]   — the customer's pages per flow; their CSRF and cookie helpers.
 //! - [`openapi`] — the document (`GET /api/v1/openapi.json`), made by utoipa from the handlers.
 //! - here       — the router, the guards around every request (security headers, one 404
-//!   answer, the public pages' rate limit) and the bearer-token check.
+//!   answer, the public pages' rate limit, the request metrics), the bearer-token check, and
+//!   the metrics router of `http.metrics_bind`.
 
 pub mod api;
 pub mod error;
@@ -40,6 +41,8 @@ pub fn router(rt: Arc<AppState>) -> Router {
     use api::{campaigns, catalog, customers, health, instances, offers, resellers, webhooks};
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::scrape))
         .route("/api/v1/openapi.json", get(openapi::openapi))
         .route("/api/v1/catalog", get(catalog::catalog))
         .route("/api/v1/locations", get(catalog::locations))
@@ -103,7 +106,43 @@ pub fn router(rt: Arc<AppState>) -> Router {
         .merge(public_pages(rt.clone()))
         .fallback(fallback)
         .layer(axum::middleware::from_fn_with_state(rt.clone(), guard))
+        .layer(axum::middleware::from_fn(measure))
         .with_state(rt)
+}
+
+/// What `http.metrics_bind` serves, a private address: `/metrics` without a token, `/readyz`
+/// and `/healthz`; anything else 404.
+pub fn metrics_router(rt: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/metrics", get(open_metrics))
+        .route("/readyz", get(api::health::readyz))
+        .route("/healthz", get(api::health::healthz))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .with_state(rt)
+}
+
+async fn open_metrics(State(rt): State<Arc<AppState>>) -> Response {
+    api::health::exposition(&rt).await
+}
+
+/// Around every request (a layer of each route and of the fallback, so after routing): counts
+/// it by method, route template (axum's `MatchedPath`, never the path itself, which may hold a
+/// code or a secret link; `unmatched` for the fallback) and status, and records its latency.
+async fn measure(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use crate::core::metric_names as names;
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = names::bounded(req.method().as_str(), &names::METHODS);
+    let started = std::time::Instant::now();
+    let r = next.run(req).await;
+    let status = r.status().as_u16().to_string();
+    metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route.clone())
+        .record(started.elapsed().as_secs_f64());
+    metrics::counter!(names::HTTP_REQUESTS, "method" => method, "route" => route, "status" => status)
+        .increment(1);
+    r
 }
 
 /// The customer's pages: open to the internet, so every request first passes

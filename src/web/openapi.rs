@@ -19,6 +19,8 @@ use super::error::ERROR_CODES;
     info(title = "partnerflow partner API"),
     paths(
         api::health::healthz,
+        api::health::readyz,
+        api::health::scrape,
         openapi,
         api::catalog::catalog,
         api::catalog::locations,

@@ -22,7 +22,10 @@ pub async fn serve_state(state: std::sync::Arc<partnerflow::app::AppState>) -> S
     tokio::spawn(partnerflow::server::serve(
         state,
         listener,
-        partnerflow::server::ServeOptions { workers: false },
+        partnerflow::server::ServeOptions {
+            workers: false,
+            metrics: None,
+        },
         std::future::pending(),
     ));
     format!("http://{addr}")
