@@ -301,6 +301,18 @@ fn ledger_row(r: &AnyRow) -> Result<LedgerRow> {
     })
 }
 
+/// Adds one row of (state, recipients, soft bounces, sent, reminded, reminders scheduled) to
+/// `c`: the tallies' and the recount's rows have these first six columns.
+fn add_counts_row(c: &mut RecipientCounts, r: &sqlx::any::AnyRow) -> Result<()> {
+    let state = recipient_state(r.try_get(0)?)?;
+    c.add(state, r.try_get(1)?);
+    c.soft_bounces += r.try_get::<i64, _>(2)?;
+    c.sent += r.try_get::<i64, _>(3)?;
+    c.reminded += r.try_get::<i64, _>(4)?;
+    c.reminders_scheduled += r.try_get::<i64, _>(5)?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_campaign(&self, c: &CampaignRow) -> Result<()> {
         sqlx::query(
@@ -933,13 +945,7 @@ impl Store {
         .await?;
         let mut c = RecipientCounts::default();
         for r in &rows {
-            let state = recipient_state(r.try_get(0)?)?;
-            let n: i64 = r.try_get(1)?;
-            c.soft_bounces += r.try_get::<i64, _>(2)?;
-            c.sent += r.try_get::<i64, _>(3)?;
-            c.reminded += r.try_get::<i64, _>(4)?;
-            c.reminders_scheduled += r.try_get::<i64, _>(5)?;
-            c.add(state, n);
+            add_counts_row(&mut c, r)?;
         }
         if c.reminders_scheduled > 0 {
             // Two sub-queries: each is one step at an end of the partial reminder index.
@@ -973,12 +979,7 @@ impl Store {
         .await?;
         let mut c = RecipientCounts::default();
         for r in &rows {
-            let state = recipient_state(r.try_get(0)?)?;
-            let n: i64 = r.try_get(1)?;
-            c.soft_bounces += r.try_get::<i64, _>(2)?;
-            c.sent += r.try_get::<i64, _>(3)?;
-            c.reminded += r.try_get::<i64, _>(4)?;
-            c.reminders_scheduled += r.try_get::<i64, _>(5)?;
+            add_counts_row(&mut c, r)?;
             if let Some(t) = r.try_get::<Option<i64>, _>(6)? {
                 c.next_reminder_at = Some(
                     c.next_reminder_at
@@ -991,7 +992,6 @@ impl Store {
                         .map_or(Timestamp(t), |x| x.max(Timestamp(t))),
                 );
             }
-            c.add(state, n);
         }
         Ok(c)
     }

@@ -232,6 +232,22 @@ impl SignedIn {
     }
 }
 
+/// The query string's pairs (the first few).
+pub(super) fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
+    q.map(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .take(20)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The portal's 404 page, in the reader's language.
+pub(super) fn not_found(rt: &AppState, l: Locale) -> Response {
+    page(rt, StatusCode::NOT_FOUND, views::not_found_page(l), None)
+}
+
 pub(super) fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
     form.iter()
         .find(|(k, _)| k == name)

@@ -19,15 +19,17 @@ use axum::routing::{get, post};
 use crate::app::AppState;
 use crate::campaigns::{self, BadRow, CampaignError, ImportReport, NewCampaign};
 use crate::core::campaign::CampaignAction;
-use crate::core::domain::{Locale, OfferId, Role, Span};
+use crate::core::domain::{OfferId, Role, Span};
 use crate::offers::OfferError;
 use crate::portal::audit;
 use crate::web::pages::{form_pairs, page, refused};
-use crate::web::views::{self, FormRefusal};
+use crate::web::views::FormRefusal;
 
 use super::view::Nav;
 use super::view::campaigns as view;
-use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
+use super::{
+    EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, not_found, see_other, unavailable,
+};
 use view::{Buttons, NewForm};
 
 const LIST: &str = "/portal/campaigns";
@@ -62,10 +64,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route("/portal/campaigns/{id}/pause", post(pause))
         .route("/portal/campaigns/{id}/resume", post(resume))
         .route("/portal/campaigns/{id}/cancel", post(cancel))
-}
-
-fn not_found(rt: &AppState, l: Locale) -> Response {
-    page(rt, StatusCode::NOT_FOUND, views::not_found_page(l), None)
 }
 
 /// The campaign's path, or None for an id that is not a campaign id's shape.

@@ -17,7 +17,7 @@ use crate::offers::{self, OfferError};
 use crate::web::pages::page;
 
 use super::view::customers as view;
-use super::{SignedIn, field, unavailable};
+use super::{SignedIn, field, query_pairs, unavailable};
 use view::ResultLine;
 
 const SEARCH: &str = "/portal/customers";
@@ -28,17 +28,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(SEARCH, get(search))
         .route("/portal/customers/{domain}", get(customer))
-}
-
-/// The query string's pairs (the first few).
-pub(super) fn query_pairs(q: Option<&str>) -> Vec<(String, String)> {
-    q.map(|q| {
-        url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .take(20)
-            .collect()
-    })
-    .unwrap_or_default()
 }
 
 /// The search: an empty query shows the form; a malformed one its error next to the field

@@ -18,11 +18,12 @@ use crate::engine::EngineError;
 use crate::portal::audit;
 use crate::store::StoreError;
 use crate::web::pages::{form_pairs, page};
-use crate::web::views;
 
 use super::view::Nav;
 use super::view::instances::{Outcome, instance_page};
-use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
+use super::{
+    EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, not_found, see_other, unavailable,
+};
 
 const EVENT: &str = "/portal/instances/event";
 const RESCHEDULE: &str = "/portal/instances/timer/reschedule";
@@ -36,15 +37,6 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(CANCEL, post(cancel))
 }
 
-fn not_found(rt: &AppState, s: &SignedIn) -> Response {
-    page(
-        rt,
-        StatusCode::NOT_FOUND,
-        views::not_found_page(s.locale),
-        None,
-    )
-}
-
 /// The page, with what the last action did (`outcome`) and the reschedule field as typed.
 async fn respond(
     rt: &AppState,
@@ -55,7 +47,7 @@ async fn respond(
 ) -> Response {
     let d = match rt.engine.detail(id).await {
         Ok(d) => d,
-        Err(EngineError::Store(StoreError::NotFound(_))) => return not_found(rt, s),
+        Err(EngineError::Store(StoreError::NotFound(_))) => return not_found(rt, s.locale),
         Err(e) => return unavailable(rt, s.locale, &e),
     };
     let mut events: Vec<String> = rt
@@ -109,7 +101,7 @@ async fn show(
         return r;
     }
     let Ok(id) = InstanceId::parse(&id) else {
-        return not_found(&rt, &s);
+        return not_found(&rt, s.locale);
     };
     let outcome = (q.as_deref() == Some("done=1")).then_some(Outcome::Done);
     respond(&rt, &s, &id, outcome, "").await
@@ -129,7 +121,7 @@ fn checked(
     if let Some(r) = s.csrf(rt, f, path) {
         return Err(r);
     }
-    InstanceId::parse(field(f, "id")).map_err(|_| not_found(rt, s))
+    InstanceId::parse(field(f, "id")).map_err(|_| not_found(rt, s.locale))
 }
 
 /// After a write: the audit entry, then a 303 to the page.
@@ -155,7 +147,7 @@ async fn event(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::B
     let ev = field(&f, "event");
     match rt.engine.fire(&id, ev, &s.actor().label).await {
         Ok(_) => written(&rt, &s, &id, "instance.event", ev).await,
-        Err(EngineError::Store(StoreError::NotFound(_))) => not_found(&rt, &s),
+        Err(EngineError::Store(StoreError::NotFound(_))) => not_found(&rt, s.locale),
         Err(e @ (EngineError::Rejected(_) | EngineError::Store(StoreError::Conflict(_)))) => {
             respond(&rt, &s, &id, Some(Outcome::Refused(e.to_string())), "").await
         }
@@ -196,7 +188,7 @@ async fn reschedule(
             let why = format!("{timer}: no such timer scheduled");
             respond(&rt, &s, &id, Some(Outcome::Refused(why)), typed).await
         }
-        Err(EngineError::Store(StoreError::NotFound(_))) => not_found(&rt, &s),
+        Err(EngineError::Store(StoreError::NotFound(_))) => not_found(&rt, s.locale),
         Err(e) => unavailable(&rt, s.locale, &e),
     }
 }

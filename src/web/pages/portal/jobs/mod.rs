@@ -17,11 +17,13 @@ use crate::core::domain::Role;
 use crate::jobs::inspect::{self, JOB_STATES};
 use crate::store::StoreError;
 use crate::web::pages::{form_pairs, page};
-use crate::web::views;
 
 use super::view::Nav;
 use super::view::jobs::{Bulk, Done, JobsFilter, confirm_page, job_page, jobs_page};
-use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
+use super::{
+    EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, not_found, query_pairs, see_other,
+    unavailable,
+};
 
 const JOBS: &str = "/portal/jobs";
 const RETRY: &str = "/portal/jobs/retry";
@@ -38,28 +40,11 @@ pub(super) fn routes() -> Router<Arc<AppState>> {
         .route(RETRY_ALL, post(retry_all))
 }
 
-fn not_found(rt: &AppState, s: &SignedIn) -> Response {
-    page(
-        rt,
-        StatusCode::NOT_FOUND,
-        views::not_found_page(s.locale),
-        None,
-    )
-}
-
 async fn list(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQuery) -> Response {
     if let Some(r) = s.require(&rt, Role::Admin) {
         return r;
     }
-    let pairs: Vec<(String, String)> = q
-        .as_deref()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .take(10)
-                .collect()
-        })
-        .unwrap_or_default();
+    let pairs = query_pairs(q.as_deref());
     // A state that is none of the states, or a kind that is not a word, finds nothing.
     let state = field(&pairs, "state");
     let kind = field(&pairs, "kind");
@@ -128,7 +113,7 @@ async fn retry_all(
     }
     let kind = field(&f, "kind");
     if kind.len() > 40 || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return not_found(&rt, &s);
+        return not_found(&rt, s.locale);
     }
     if field(&f, "confirm") != "yes" {
         let n = match inspect::failed_of(&rt, kind).await {
@@ -161,11 +146,11 @@ async fn show(
         return r;
     }
     let Ok(id) = id.parse::<i64>() else {
-        return not_found(&rt, &s);
+        return not_found(&rt, s.locale);
     };
     let j = match inspect::job(&rt, id).await {
         Ok(j) => j,
-        Err(StoreError::NotFound(_)) => return not_found(&rt, &s),
+        Err(StoreError::NotFound(_)) => return not_found(&rt, s.locale),
         Err(e) => return unavailable(&rt, s.locale, &e),
     };
     let done = match q.as_deref() {
@@ -210,7 +195,7 @@ async fn act(rt: Arc<AppState>, s: SignedIn, body: axum::body::Bytes, path: &str
         return r;
     }
     let Ok(id) = field(&f, "id").parse::<i64>() else {
-        return not_found(&rt, &s);
+        return not_found(&rt, s.locale);
     };
     let by = s.actor();
     let (done, r) = if path == RETRY {
@@ -224,7 +209,7 @@ async fn act(rt: Arc<AppState>, s: SignedIn, body: axum::body::Bytes, path: &str
         Err(StoreError::NotFound(m)) if !m.starts_with("job ") => {
             see_other(&format!("{JOBS}/{id}?done=not-now"), None)
         }
-        Err(StoreError::NotFound(_)) => not_found(&rt, &s),
+        Err(StoreError::NotFound(_)) => not_found(&rt, s.locale),
         Err(e) => unavailable(&rt, s.locale, &e),
     }
 }

@@ -20,7 +20,8 @@ use crate::offers::{self, OfferError, ResellerTarget};
 use crate::portal::audit;
 use crate::web::pages::{form_pairs, page};
 
-use super::customers::{not_found, query_pairs};
+use super::customers::not_found;
+use super::query_pairs;
 use super::view::Nav;
 use super::view::resellers::{self as view, AssociateForm, RequestForm, Writes};
 use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};

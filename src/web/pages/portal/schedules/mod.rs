@@ -15,11 +15,12 @@ use crate::app::AppState;
 use crate::core::domain::Role;
 use crate::jobs::inspect::{self, ScheduleError};
 use crate::web::pages::{form_pairs, page};
-use crate::web::views;
 
 use super::view::Nav;
 use super::view::schedules::{Done, schedules_page};
-use super::{EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, see_other, unavailable};
+use super::{
+    EVERYWHERE, SIGN_OUT, SignedIn, csrf_tokens, field, not_found, see_other, unavailable,
+};
 
 const SCHEDULES: &str = "/portal/schedules";
 const PAUSE: &str = "/portal/schedules/pause";
@@ -121,12 +122,7 @@ async fn act(rt: Arc<AppState>, s: SignedIn, body: axum::body::Bytes, a: Action)
     };
     match done {
         Ok(d) => see_other(&format!("{SCHEDULES}?done={d}"), None),
-        Err(ScheduleError::Unknown(..)) => page(
-            &rt,
-            StatusCode::NOT_FOUND,
-            views::not_found_page(s.locale),
-            None,
-        ),
+        Err(ScheduleError::Unknown(..)) => not_found(&rt, s.locale),
         Err(ScheduleError::Store(e)) => unavailable(&rt, s.locale, &e),
     }
 }
