@@ -141,12 +141,19 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
         },
     )
     .await;
-    // Enough ticks that the start-up burst (600 emails and 300 expiries in the first seconds,
-    // which may delay a tick past the next one: caught up, as the policy says) is a small part.
+    // The start-up burst (600 emails and 300 expiries in the first seconds) may delay a tick
+    // past the next one: caught up, as the policy says. The steady state is judged on the
+    // ticks after it: at least 20 of them.
+    let quiet_from = rt.clock.now().0;
+    let after_burst = |runs: &[partnerflow::store::ScheduleRun]| {
+        runs.iter()
+            .filter(|r| r.after.is_some_and(|a| a.0 >= quiet_from))
+            .count()
+    };
     wait_for(
-        "at least 25 reconcile runs",
+        "at least 20 reconcile runs after the burst",
         Duration::from_secs(60),
-        || async { rt.store.schedule_runs("reconcile").await.unwrap().len() >= 25 },
+        || async { after_burst(&rt.store.schedule_runs("reconcile").await.unwrap()) >= 20 },
     )
     .await;
     w1.signal("TERM");
@@ -171,10 +178,18 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
     assert_eq!(timers_fired, n, "one expiry timer per instance");
     // Each tick fired once or was caught up (`catch_up = "once"`), none twice.
     let runs = rt.store.schedule_runs("reconcile").await.unwrap();
-    let (fired, caught_up) = common::assert_ticks_accounted(&runs, 1000);
+    common::assert_ticks_accounted(&runs, 1000);
+    let steady: Vec<_> = runs
+        .iter()
+        .filter(|r| r.after.is_some_and(|a| a.0 >= quiet_from))
+        .cloned()
+        .collect();
+    let (fired, caught_up) = common::assert_ticks_accounted(&steady, 1000);
+    // On a loaded machine (CI runs four of these process tests at once) a tick may still be
+    // late now and then; a worker that stopped firing on time would catch up most of them.
     assert!(
-        fired >= 25 && caught_up * 10 <= fired as i64,
-        "{fired} runs, {caught_up} caught up: {runs:?}"
+        fired >= 20 && caught_up * 4 <= fired as i64,
+        "{fired} runs after the burst, {caught_up} ticks caught up: {steady:?}"
     );
 }
 
