@@ -96,7 +96,7 @@ impl Engine {
     ) -> Result<InstanceId, EngineError> {
         let id = InstanceId::generate();
         let (commits, _) = self.plan_start(&id, workflow, data, locale, actor, &[])?;
-        self.store.commit_all(&commits).await?;
+        self.commit_counted(&commits).await?;
         tracing::info!(instance = %id, workflow, offer_id = offer_id(&commits[0].data), state = %commits[0].state, "instance started");
         Ok(id)
     }
@@ -228,7 +228,7 @@ impl Engine {
 
     /// Writes planned commits in one transaction.
     pub async fn commit_plan(&self, commits: &[Commit]) -> Result<(), EngineError> {
-        self.store.commit_all(commits).await?;
+        self.commit_counted(commits).await?;
         for c in commits {
             tracing::info!(instance = %c.instance, workflow = %c.workflow, offer_id = offer_id(&c.data),
                 event = %c.event, to = %c.state, actor = %c.actor, "transition");
@@ -268,7 +268,9 @@ impl Engine {
             };
             let mut commit = self.commit_for(def, &inst, decision, event, actor, now);
             commit.fence = fence.clone();
-            match self.store.commit(&commit).await {
+            let committed = self.store.commit(&commit).await;
+            self.count(std::slice::from_ref(&commit), &committed);
+            match committed {
                 Ok(v) => {
                     tracing::info!(instance = %id, workflow = %inst.workflow, offer_id = offer_id(&commit.data),
                         event, from = %inst.state, to = %commit.state, actor, "transition");
@@ -284,6 +286,39 @@ impl Engine {
             }
         }
         Err(EngineError::Store(StoreError::Conflict(id.clone())))
+    }
+
+    /// [`Store::commit_all`], counted.
+    async fn commit_counted(&self, commits: &[Commit]) -> Result<(), StoreError> {
+        let r = self.store.commit_all(commits).await;
+        self.count(commits, &r);
+        r.map(|_| ())
+    }
+
+    /// `partnerflow_transitions_total` (committed, or a version conflict) and, when
+    /// committed, `partnerflow_jobs_enqueued_total` for the jobs the transitions wrote.
+    fn count<T>(&self, commits: &[Commit], r: &Result<T, StoreError>) {
+        use crate::core::metric_names as names;
+        let outcome = match r {
+            Ok(_) => "committed",
+            Err(StoreError::Conflict(_)) => "conflict",
+            Err(_) => return,
+        };
+        for c in commits {
+            let workflow = if self.defs.contains_key(&c.workflow) {
+                c.workflow.clone()
+            } else {
+                names::OTHER.to_string()
+            };
+            metrics::counter!(names::TRANSITIONS, "workflow" => workflow, "outcome" => outcome)
+                .increment(1);
+            if r.is_ok() {
+                for j in &c.jobs {
+                    let kind = names::bounded(j.payload.kind(), &JobPayload::KINDS);
+                    metrics::counter!(names::JOBS_ENQUEUED, "kind" => kind).increment(1);
+                }
+            }
+        }
     }
 
     fn commit_for(

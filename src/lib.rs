@@ -51,15 +51,17 @@
 //!   sessions (idle and absolute expiry, revocable), the audit log; `company` (the partner's
 //!   identity and logo as administrators edit them). Shared by `web` and `cli`.
 //! - `jobs`      — the only apalis: the claiming backend, `AppState::execute` (one arm per
-//!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers`; `inspect` (jobs and
-//!   schedules as operators see them; pausing and resuming a schedule; a job's payload masked).
+//!   `JobPayload`), `run_due`, schedule ticks, pruning, `run_workers` (with each worker's
+//!   heartbeat in `nodes`); `inspect` (jobs, nodes and schedules as operators see them: retry,
+//!   cancel, run now one job or a filter's jobs, readdress a failed email, failed attempts;
+//!   pausing and resuming a schedule; a job's payload masked).
 //! - `web`       — the only axum: router and guards (the request metrics by route template, the
 //!   `http.metrics_bind` router), `error` (the one error → status mapping),
 //!   `openapi` (utoipa, from the handlers' types), `api/` per resource (`formats`: the string
 //!   formats the handlers parse, as schemas), `pages/` per customer
 //!   flow (CSRF, 303 to the sign-up URL), `pages/portal/` (the partner portal: `mod.rs` the
 //!   session extractor, role checks and shared form pieces, then a file or folder per section:
-//!   overview, customers, offers, campaigns, resellers, company, jobs, workflows, instances, schedules; `view.rs` the shared texts,
+//!   overview, customers, offers, campaigns, resellers, company, jobs (and nodes), workflows, instances, schedules; `view.rs` the shared texts,
 //!   `templates/portal/layout.html` the layout), `views` + `templates/` (askama, escaped),
 //!   `serve` (hyper with a header-read timeout).
 //! - `server`    — `serve()`: the web router plus workers (and the metrics listener) until

@@ -276,9 +276,37 @@ async fn scrape_agrees_with_the_database(store: Store) {
     let (app, api) = served(store, &[]).await;
     let db = pool(&app).await;
     let before = scrape(&api).await;
+    let history_before = counts(&db, "SELECT CAST('all' AS TEXT), COUNT(*) FROM history").await;
 
     for n in 1..=3 {
         app.invite(n).await;
+    }
+    // Transitions and the jobs they enqueued, against the history and the job table.
+    let mid = scrape(&api).await;
+    let history = counts(&db, "SELECT CAST('all' AS TEXT), COUNT(*) FROM history").await;
+    assert_eq!(
+        grown(
+            &before,
+            &mid,
+            "partnerflow_transitions_total",
+            &[("outcome", "committed")]
+        ),
+        (history["all"] - history_before["all"]) as f64,
+        "one transition a history row"
+    );
+    let enqueued = counts(&db, "SELECT kind, COUNT(*) FROM jobs GROUP BY kind").await;
+    assert_eq!(enqueued.get("email"), Some(&3), "{enqueued:?}");
+    for (kind, n) in &enqueued {
+        assert_eq!(
+            grown(
+                &before,
+                &mid,
+                "partnerflow_jobs_enqueued_total",
+                &[("kind", kind.as_str())]
+            ),
+            *n as f64,
+            "{kind} jobs enqueued"
+        );
     }
     // A job no version can read: it fails, counted under `other`, its subject never shown.
     let now = app.rt.clock.now().0;
@@ -422,13 +450,101 @@ async fn scrape_agrees_with_the_database(store: Store) {
         ),
         0.0
     );
+    // Run times and SMTP replies: one sample an attempt, one a message.
+    assert_eq!(
+        grown(
+            &before,
+            &after,
+            "partnerflow_job_duration_seconds_count",
+            &[("kind", "email")]
+        ),
+        3.0
+    );
+    assert_eq!(
+        grown(
+            &before,
+            &after,
+            "partnerflow_smtp_reply_seconds_count",
+            &[("outcome", "sent")]
+        ),
+        3.0
+    );
+    assert!(has(
+        &after,
+        "partnerflow_db_connections",
+        &[("state", "busy")]
+    ));
+    assert!(has(
+        &after,
+        "partnerflow_db_connections",
+        &[("state", "idle")]
+    ));
+    assert_eq!(
+        value(&after, "partnerflow_nodes", &[]),
+        0.0,
+        "no worker ran"
+    );
+
+    // A node dies holding a job: once its lease runs out, this one takes it over, counted,
+    // with a line in the job's error history.
+    let rt = &app.rt;
+    let t = rt.clock.now();
+    rt.store
+        .insert_jobs(
+            &[partnerflow::store::NewJob {
+                key: "test:orphan".into(),
+                subject: "test".into(),
+                payload: JobPayload::Noop(Default::default()),
+                run_at: t,
+                max_attempts: 3,
+                replace: false,
+            }],
+            t,
+        )
+        .await
+        .unwrap();
+    let held = rt
+        .store
+        .claim("worker-gone-1-x", t, t.plus(Span(30_000)), 10)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    app.clock.advance(Span(31_000));
+    let before_takeover = scrape(&api).await;
+    assert_eq!(rt.run_due().await.unwrap(), 1);
+    let s = scrape(&api).await;
+    assert_eq!(
+        grown(
+            &before_takeover,
+            &s,
+            "partnerflow_job_takeovers_total",
+            &[("kind", "noop")]
+        ),
+        1.0
+    );
+    let errors = rt.store.job_errors(held[0].id).await.unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].node, "worker-gone-1-x");
+    assert!(errors[0].error.contains("ran out"), "{errors:?}");
+    assert_eq!(rt.store.job(held[0].id).await.unwrap().state, "done");
+
     let text = api.get("/metrics").await.body;
     assert!(!text.contains("fax"), "an unknown kind in a label");
     assert!(!text.contains("contoso"), "an address in a label");
 
     // Campaigns: one paused with four recipients pending, against the ledger itself.
+    let before_pause = scrape(&api).await;
     let c = paused_campaign(&app, 4).await;
     let s = scrape(&api).await;
+    assert_eq!(
+        grown(
+            &before_pause,
+            &s,
+            "partnerflow_campaign_pauses_total",
+            &[("reason", "manual")]
+        ),
+        1.0
+    );
     let campaigns = counts(&db, "SELECT state, COUNT(*) FROM campaigns GROUP BY state").await;
     assert_eq!(campaigns.get("paused"), Some(&1), "{campaigns:?}");
     for (state, n) in &campaigns {
@@ -614,3 +730,98 @@ on_both_stores!(
     readyz_answers_when_the_schema_is_current,
     metrics_bind_serves_without_a_token,
 );
+
+// ------------------------------------------------------------------- (e) the Grafana dashboard
+
+/// Every string under a key `expr` in `v`, with the title of the panel (the nearest object
+/// with a `title`) it is in: (title, expr).
+fn exprs<'a>(v: &'a serde_json::Value, title: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let title = m.get("title").and_then(|t| t.as_str()).unwrap_or(title);
+            for (key, v) in m {
+                match (key.as_str(), v) {
+                    ("expr", serde_json::Value::String(e)) => out.push((title, e.as_str())),
+                    _ => exprs(v, title, out),
+                }
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for v in a {
+                exprs(v, title, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The tokens of `expr` matching `partnerflow_[a-z_]+`.
+fn metric_tokens(expr: &str) -> Vec<&str> {
+    const PREFIX: &str = "partnerflow_";
+    let mut out = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find(PREFIX) {
+        let after = &rest[i + PREFIX.len()..];
+        let len = after
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(after.len());
+        if len > 0 {
+            out.push(&rest[i..i + PREFIX.len() + len]);
+        }
+        rest = &after[len..];
+    }
+    out
+}
+
+/// The metric a token names: a histogram's series (`_bucket`, `_sum`, `_count`) name the
+/// histogram.
+fn metric_of(token: &str) -> &str {
+    use partnerflow::core::metric_names::ALL;
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .filter_map(|suffix| token.strip_suffix(*suffix))
+        .find(|name| ALL.contains(name))
+        .unwrap_or(token)
+}
+
+/// `config/grafana/partnerflow.json` queries only metrics that `/metrics` exposes, and shows
+/// every one of them: the dashboard and `metric_names::ALL` stay in step.
+#[test]
+fn the_grafana_dashboard_uses_only_our_metrics() {
+    use partnerflow::core::metric_names::ALL;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/grafana/partnerflow.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let dashboard = serde_json::from_str::<serde_json::Value>(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut found = Vec::new();
+    exprs(&dashboard, "(no panel)", &mut found);
+    assert!(
+        found.len() >= 20,
+        "only {} exprs in {}",
+        found.len(),
+        path.display()
+    );
+    let mut used = std::collections::BTreeSet::new();
+    for (panel, expr) in &found {
+        let tokens = metric_tokens(expr);
+        assert!(
+            !tokens.is_empty(),
+            "panel {panel:?}: `{expr}` names none of our metrics"
+        );
+        for token in tokens {
+            let name = metric_of(token);
+            assert!(
+                ALL.contains(&name),
+                "panel {panel:?}: `{expr}` uses {name}, which is not in metric_names::ALL"
+            );
+            used.insert(name);
+        }
+    }
+    let unused: Vec<&str> = ALL.into_iter().filter(|n| !used.contains(n)).collect();
+    assert!(
+        unused.is_empty(),
+        "in metric_names::ALL but in no expr of {}: {unused:?}",
+        path.display()
+    );
+}

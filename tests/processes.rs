@@ -160,6 +160,19 @@ async fn two_workers_run_each_job_and_tick_once(store: Store) {
     w2.signal("TERM");
     assert!(w1.wait_exit(Duration::from_secs(20)) && w2.wait_exit(Duration::from_secs(20)));
 
+    // Both wrote their heartbeat, claimed work, and said they stopped.
+    let nodes = rt
+        .store
+        .nodes(partnerflow::core::domain::Timestamp(0))
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+    for n in &nodes {
+        assert!(n.node.starts_with("worker-"), "{n:?}");
+        assert!(n.last_claim.is_some() && n.stopped_at.is_some(), "{n:?}");
+        assert_eq!(n.jobs_held, 0, "{n:?}");
+    }
+
     // Each job ran once: one attempt per email, one expiry per instance, one file per email.
     let outbox = std::fs::read_dir(dir.path().join("outbox"))
         .unwrap()

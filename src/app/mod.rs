@@ -35,6 +35,10 @@ pub struct AppState {
     pub keys: Arc<crate::core::links::KeyRing>,
     /// The process-wide Prometheus recorder's handle (see [`ops`]).
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// When this node started, and when its workers last claimed a job (ms since the epoch,
+    /// 0: never): what its heartbeat reports (`jobs::run_workers`).
+    pub started: crate::core::domain::Timestamp,
+    pub last_claim: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for AppState {
@@ -96,9 +100,16 @@ impl AppState {
         window: crate::core::domain::Span,
         limit: u32,
     ) -> Result<bool, crate::store::StoreError> {
-        self.store
+        let taken = self
+            .store
             .rate_hit(key, window, limit, self.clock.now())
-            .await
+            .await?;
+        if !taken {
+            let limiter = crate::core::metric_names::limiter(key);
+            metrics::counter!(crate::core::metric_names::RATE_LIMITED, "limiter" => limiter)
+                .increment(1);
+        }
+        Ok(taken)
     }
 }
 
@@ -179,6 +190,7 @@ pub async fn build(
     let store = Store::connect(&settings.database).await?;
     let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
     engine.company.refresh(&store).await?;
+    let started = clock.now();
     let rt = Arc::new(AppState {
         engine,
         store,
@@ -191,6 +203,8 @@ pub async fn build(
         catalog: Arc::new(catalog),
         keys: Arc::new(keys),
         metrics: ops::install(),
+        started,
+        last_claim: std::sync::atomic::AtomicI64::new(0),
     });
     keep_company_fresh(&rt);
     Ok(rt)

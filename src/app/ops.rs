@@ -16,6 +16,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
 use crate::core::campaign::{CampaignState, RecipientState};
+use crate::core::domain::Span;
 use crate::core::job::JobPayload;
 use crate::core::metric_names as names;
 
@@ -31,10 +32,35 @@ static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     RECORDER
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets_for_metric(
-                Matcher::Full(names::HTTP_DURATION.to_string()),
-                &names::HTTP_BUCKETS,
-            );
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(names::HTTP_DURATION.to_string()),
+                    &names::HTTP_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::JOB_DURATION.to_string()),
+                        &names::WORK_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::SMTP_REPLY.to_string()),
+                        &names::WORK_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::SCHEDULE_LATENESS.to_string()),
+                        &names::WAIT_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(names::DB_ACQUIRE.to_string()),
+                        &names::WAIT_BUCKETS,
+                    )
+                });
             let builder = match builder {
                 Ok(b) => b,
                 Err(e) => {
@@ -90,6 +116,50 @@ fn describe_counters() {
         names::SCHEDULE_RUNS,
         "Schedule runs by schedule and outcome (ok, failed)"
     );
+    metrics::describe_counter!(
+        names::JOBS_ENQUEUED,
+        "Jobs written to the queue by kind (after their transaction committed)"
+    );
+    metrics::describe_histogram!(
+        names::JOB_DURATION,
+        metrics::Unit::Seconds,
+        "Run time of one job attempt in seconds by kind"
+    );
+    metrics::describe_counter!(
+        names::JOB_TAKEOVERS,
+        "Jobs taken over from a node whose lease ran out, by kind"
+    );
+    metrics::describe_histogram!(
+        names::SMTP_REPLY,
+        metrics::Unit::Seconds,
+        "Seconds from handing a message to the transport to its reply, by outcome"
+    );
+    metrics::describe_counter!(
+        names::CAMPAIGN_PAUSES,
+        "Campaign pauses by reason (manual, failures)"
+    );
+    metrics::describe_counter!(
+        names::SCHEDULE_MISSED,
+        "Schedule ticks not fired on time (caught up or skipped), by schedule"
+    );
+    metrics::describe_histogram!(
+        names::SCHEDULE_LATENESS,
+        metrics::Unit::Seconds,
+        "Seconds from a schedule's tick to its run being enqueued, by schedule"
+    );
+    metrics::describe_counter!(
+        names::TRANSITIONS,
+        "Lifecycle transitions by workflow and outcome (committed, conflict)"
+    );
+    metrics::describe_histogram!(
+        names::DB_ACQUIRE,
+        metrics::Unit::Seconds,
+        "Seconds a write transaction waited for its database connection"
+    );
+    metrics::describe_counter!(
+        names::RATE_LIMITED,
+        "Requests refused by a rate limit, by limiter"
+    );
 }
 
 /// The gauges of one scrape, read from the database.
@@ -98,6 +168,9 @@ struct Gauges {
     lag_seconds: f64,
     campaigns: BTreeMap<&'static str, i64>,
     recipients: BTreeMap<&'static str, i64>,
+    /// This process's pool: (in use, idle).
+    connections: (u32, u32),
+    nodes: i64,
 }
 
 impl AppState {
@@ -152,7 +225,11 @@ impl AppState {
         for (state, n) in &campaigns.recipients {
             *by_recipient_state.entry(state.as_str()).or_insert(0) += n;
         }
+        let nodes = self.store.live_nodes(now.plus(Span(-60_000))).await?;
+        let (size, idle) = self.store.pool_connections();
         Ok(Gauges {
+            connections: (size.saturating_sub(idle), idle),
+            nodes,
             jobs: by_state_kind,
             lag_seconds: lag_ms as f64 / 1000.0,
             campaigns: by_campaign_state,
@@ -210,4 +287,15 @@ fn set_gauges(g: Option<&Gauges>) {
     for (state, n) in &g.recipients {
         metrics::gauge!(names::CAMPAIGN_RECIPIENTS, "state" => *state).set(*n as f64);
     }
+    metrics::describe_gauge!(
+        names::DB_CONNECTIONS,
+        "This process's database connections by state (busy, idle)"
+    );
+    metrics::gauge!(names::DB_CONNECTIONS, "state" => "busy").set(g.connections.0 as f64);
+    metrics::gauge!(names::DB_CONNECTIONS, "state" => "idle").set(g.connections.1 as f64);
+    metrics::describe_gauge!(
+        names::NODES,
+        "Worker processes that reported in the last minute and did not stop"
+    );
+    metrics::gauge!(names::NODES).set(g.nodes as f64);
 }

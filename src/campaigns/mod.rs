@@ -225,6 +225,7 @@ pub async fn pause(rt: &AppState, id: &str) -> Result<CampaignRow> {
         Some("paused by the operator"),
     )
     .await?;
+    sender::count_pause("manual");
     tracing::info!(campaign = %id, "campaign paused by the operator");
     Ok(c)
 }

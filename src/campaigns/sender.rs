@@ -207,8 +207,12 @@ pub async fn run_sender(
                     Err(e) => {
                         tracing::error!(campaign = %id, error = %e, "campaign cannot be sent; pausing it");
                         let reason = format!("cannot render: {e}");
-                        let _ =
-                            transition(rt.as_ref(), id, CampaignAction::Pause, Some(&reason)).await;
+                        if transition(rt.as_ref(), id, CampaignAction::Pause, Some(&reason))
+                            .await
+                            .is_ok()
+                        {
+                            count_pause("render");
+                        }
                         continue;
                     }
                 },
@@ -482,7 +486,10 @@ async fn flush_outcomes(rt: Arc<AppState>, mut rx: mpsc::Receiver<Done>, stats: 
                 .note_campaign_failures(id, failures, reset, limit, &reason, rt.clock.now())
                 .await
             {
-                Ok(true) => tracing::warn!(campaign = %id, reason, "campaign paused"),
+                Ok(true) => {
+                    count_pause("failures");
+                    tracing::warn!(campaign = %id, reason, "campaign paused")
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(campaign = %id, error = %e, "counting delivery failures failed")
@@ -494,3 +501,10 @@ async fn flush_outcomes(rt: Arc<AppState>, mut rx: mpsc::Receiver<Done>, stats: 
 }
 
 // ------------------------------------------------------- unsubscribe and bounces
+
+/// `partnerflow_campaign_pauses_total` by `reason` (one of `metric_names::PAUSE_REASONS`).
+pub(super) fn count_pause(reason: &'static str) {
+    use crate::core::metric_names as names;
+    let reason = names::bounded(reason, &names::PAUSE_REASONS);
+    metrics::counter!(names::CAMPAIGN_PAUSES, "reason" => reason).increment(1);
+}

@@ -234,6 +234,19 @@ pub(crate) enum JobsCmd {
         /// The job id (`partnerflow jobs list --state failed`).
         id: i64,
     },
+    /// Cancel a waiting or failed job: it never runs (its email, if any, is marked cancelled).
+    Cancel {
+        /// The job id (`partnerflow jobs list --state scheduled`).
+        id: i64,
+    },
+    /// A failed (or waiting) email job sent to a corrected address, now.
+    Readdress {
+        /// The job id (`partnerflow jobs list --state failed`).
+        id: i64,
+        /// The address to send it to instead.
+        #[arg(long)]
+        to: String,
+    },
     /// Run every due job once in this process, then exit.
     RunDue,
 }
@@ -803,6 +816,26 @@ async fn run_with_runtime(cmd: Command, rt: Arc<AppState>) -> Result<(), CliErro
             JobsCmd::Retry { id } => {
                 let j = crate::jobs::inspect::retry(&rt, id, &crate::portal::Actor::cli()).await?;
                 println!("job {} is {} again, due {}", j.id, j.state, j.run_at);
+            }
+            JobsCmd::Cancel { id } => {
+                let j = crate::jobs::inspect::act(
+                    &rt,
+                    crate::core::job::JobAction::Cancel,
+                    id,
+                    &crate::portal::Actor::cli(),
+                )
+                .await?;
+                println!("job {} ({}) is cancelled", j.id, j.kind);
+            }
+            JobsCmd::Readdress { id, to } => {
+                let to = crate::core::domain::EmailAddress::parse(to.trim())
+                    .map_err(|e| CliError::Other(format!("--to: {e}")))?;
+                let j = crate::jobs::inspect::readdress(&rt, id, &to, &crate::portal::Actor::cli())
+                    .await?;
+                println!(
+                    "job {} is {} again, to the new address, due {}",
+                    j.id, j.state, j.run_at
+                );
             }
             JobsCmd::RunDue => {
                 let n = rt.run_due().await?;

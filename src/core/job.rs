@@ -148,6 +148,68 @@ impl Serialize for JobPayload {
     }
 }
 
+/// What an operator does to one job or to every job a [`JobFilter`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// A failed job runs again now, with a fresh attempt budget.
+    Retry,
+    /// A waiting or failed job is cancelled: it never runs (again).
+    Cancel,
+    /// A waiting job is made due now.
+    RunNow,
+}
+
+impl JobAction {
+    pub const ALL: [JobAction; 3] = [JobAction::Retry, JobAction::Cancel, JobAction::RunNow];
+
+    /// Its name in forms and in the audit log (`job.retry`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobAction::Retry => "retry",
+            JobAction::Cancel => "cancel",
+            JobAction::RunNow => "run",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobAction> {
+        JobAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The states a job must be in for the action to apply to it. A running job is never
+    /// touched: its worker's outcome is fenced by its lease, and what it did (an email handed
+    /// to the server) cannot be taken back.
+    pub fn applies_to(self) -> &'static [&'static str] {
+        match self {
+            JobAction::Retry => &["failed"],
+            JobAction::Cancel => &["scheduled", "failed"],
+            JobAction::RunNow => &["scheduled"],
+        }
+    }
+}
+
+/// Which jobs an operator looks at: a state and a kind ("" for any), created in
+/// `[from, to)` (either end open when None).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub state: String,
+    pub kind: String,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl JobFilter {
+    /// The states of the jobs `action` applies to among those this filter selects (none when
+    /// the filter's state is one the action does not apply to).
+    pub fn states_for(&self, action: JobAction) -> Vec<&'static str> {
+        action
+            .applies_to()
+            .iter()
+            .copied()
+            .filter(|s| self.state.is_empty() || *s == self.state)
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +263,30 @@ mod tests {
                     assert_eq!(r, raw);
                 }
                 other => panic!("{kind} {raw} parsed as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_bulk_action_takes_only_the_states_it_applies_to() {
+        let any = JobFilter::default();
+        assert_eq!(any.states_for(JobAction::Retry), ["failed"]);
+        assert_eq!(any.states_for(JobAction::Cancel), ["scheduled", "failed"]);
+        assert_eq!(any.states_for(JobAction::RunNow), ["scheduled"]);
+        let failed = JobFilter {
+            state: "failed".into(),
+            ..JobFilter::default()
+        };
+        assert_eq!(failed.states_for(JobAction::Cancel), ["failed"]);
+        assert!(failed.states_for(JobAction::RunNow).is_empty());
+        for state in ["running", "done", "cancelled", "nonsense"] {
+            let f = JobFilter {
+                state: state.into(),
+                ..JobFilter::default()
+            };
+            for a in JobAction::ALL {
+                assert!(f.states_for(a).is_empty(), "{a:?} on {state}");
+                assert_eq!(JobAction::parse(a.as_str()), Some(a));
             }
         }
     }

@@ -468,7 +468,16 @@ impl Mailer<'_> {
             date,
             out.unsubscribe,
         )?;
-        self.transport.send(env, msg).await
+        let asked = std::time::Instant::now();
+        let result = self.transport.send(env, msg).await;
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(EmailError::Transient(_)) => "retry",
+            Err(_) => "failed",
+        };
+        metrics::histogram!(metric_names::SMTP_REPLY, "outcome" => outcome)
+            .record(asked.elapsed().as_secs_f64());
+        result
     }
 }
 

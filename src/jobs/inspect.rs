@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::core::config::CatchUp;
-use crate::core::domain::Timestamp;
-use crate::core::job::JobPayload;
+use crate::core::domain::{EmailAddress, Span, Timestamp};
+use crate::core::job::{JobAction, JobFilter, JobPayload};
 use crate::portal::Actor;
-use crate::store::{JobRow, StoreError};
+use crate::store::{JobError, JobRow, NodeRow, StoreError};
 
 /// Jobs, newest first, in one state or all (`limit` rows at most).
 pub async fn list(
@@ -21,31 +21,97 @@ pub async fn list(
 
 /// A failed job runs again now, with its attempts reset; audited as `job.retry` (by `by`).
 pub async fn retry(rt: &AppState, id: i64, by: &Actor) -> Result<JobRow, StoreError> {
-    let audit = crate::portal::audit::entry(rt, by, "job.retry", &id.to_string(), "");
-    rt.store.retry_job(id, rt.clock.now(), &audit).await
+    act(rt, JobAction::Retry, id, by).await
 }
 
-/// A waiting (scheduled) job is made due now; audited as `job.run_now`.
-pub async fn run_job_now(rt: &AppState, id: i64, by: &Actor) -> Result<JobRow, StoreError> {
-    let audit = crate::portal::audit::entry(rt, by, "job.run_now", &id.to_string(), "");
-    rt.store.run_job_now(id, rt.clock.now(), &audit).await
+/// `action` on one job (retry a failed one, cancel a waiting or failed one, run a waiting one
+/// now), audited as `job.retry`, `job.cancel` or `job.run` with the job's id.
+pub async fn act(
+    rt: &AppState,
+    action: JobAction,
+    id: i64,
+    by: &Actor,
+) -> Result<JobRow, StoreError> {
+    let audit = crate::portal::audit::entry(
+        rt,
+        by,
+        &format!("job.{}", action.as_str()),
+        &id.to_string(),
+        "",
+    );
+    rt.store.job_act(action, id, rt.clock.now(), &audit).await
 }
 
-/// Every failed job of `kind` ("" for any) runs again now, with its attempts reset; one
-/// audit entry (`job.retry_all`, the kind and how many). Returns how many.
-pub async fn retry_all_failed(rt: &AppState, kind: &str, by: &Actor) -> Result<u64, StoreError> {
-    let target = if kind.is_empty() { "*" } else { kind };
-    let audit = crate::portal::audit::entry(rt, by, "job.retry_all", target, "");
+/// `action` on every job the filter selects that it applies to; one audit entry
+/// (`job.bulk_retry`, `job.bulk_cancel`, `job.bulk_run`: the filter as its target, how many in
+/// its detail). Returns how many.
+pub async fn act_on_all(
+    rt: &AppState,
+    action: JobAction,
+    f: &JobFilter,
+    by: &Actor,
+) -> Result<u64, StoreError> {
+    let audit = crate::portal::audit::entry(
+        rt,
+        by,
+        &format!("job.bulk_{}", action.as_str()),
+        &describe(f),
+        "",
+    );
+    rt.store.jobs_bulk(action, f, rt.clock.now(), &audit).await
+}
+
+/// How many jobs `action` would apply to among those the filter selects (what the
+/// confirmation says).
+pub async fn count_for(rt: &AppState, action: JobAction, f: &JobFilter) -> Result<i64, StoreError> {
+    rt.store.count_for(action, f).await
+}
+
+/// A filter in a few words, for the audit log: `state=failed kind=email from=… to=…`, or `*`.
+pub fn describe(f: &JobFilter) -> String {
+    let mut parts = Vec::new();
+    if !f.state.is_empty() {
+        parts.push(format!("state={}", f.state));
+    }
+    if !f.kind.is_empty() {
+        parts.push(format!("kind={}", f.kind));
+    }
+    if let Some(t) = f.from {
+        parts.push(format!("from={t}"));
+    }
+    if let Some(t) = f.to {
+        parts.push(format!("to={t}"));
+    }
+    if parts.is_empty() {
+        "*".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// A failed (or waiting) email job sent to a corrected address, now; audited as
+/// `job.readdress` (the new address is not written to the log, only that it changed).
+pub async fn readdress(
+    rt: &AppState,
+    id: i64,
+    to: &EmailAddress,
+    by: &Actor,
+) -> Result<JobRow, StoreError> {
+    let audit = crate::portal::audit::entry(rt, by, "job.readdress", &id.to_string(), "");
     rt.store
-        .retry_failed_jobs(kind, rt.clock.now(), &audit)
+        .readdress_email_job(id, to, rt.clock.now(), &audit)
         .await
 }
 
-/// How many jobs are failed, of `kind` ("" for any).
-pub async fn failed_of(rt: &AppState, kind: &str) -> Result<i64, StoreError> {
-    rt.store
-        .count_jobs("failed", (!kind.is_empty()).then_some(kind))
-        .await
+/// A job's failed attempts and take-overs, oldest first.
+pub async fn errors(rt: &AppState, id: i64) -> Result<Vec<JobError>, StoreError> {
+    rt.store.job_errors(id).await
+}
+
+/// The worker processes seen in the last `within` (stopped ones too), with the jobs each
+/// holds.
+pub async fn nodes(rt: &AppState, within: Span) -> Result<Vec<NodeRow>, StoreError> {
+    rt.store.nodes(rt.clock.now().plus(Span(-within.0))).await
 }
 
 /// The job states, in the order they are shown.
@@ -56,15 +122,14 @@ pub async fn job_counts(rt: &AppState) -> Result<Vec<(String, String, i64)>, Sto
     rt.store.job_counts().await
 }
 
-/// A page of jobs, newest first, filtered by state and kind ("" for any), below `before`.
+/// A page of jobs, newest first, that the filter selects, below `before`.
 pub async fn jobs_page(
     rt: &AppState,
-    state: &str,
-    kind: &str,
+    f: &JobFilter,
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<JobRow>, StoreError> {
-    rt.store.jobs_page(state, kind, before, limit).await
+    rt.store.jobs_page(f, before, limit).await
 }
 
 /// One job.

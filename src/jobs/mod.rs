@@ -54,7 +54,8 @@ impl AppState {
     pub async fn execute(&self, job: &JobRow) -> Outcome {
         use tracing::Instrument;
         let span = tracing::info_span!("job", id = job.id, kind = %job.kind, subject = %job.subject, attempt = job.attempts, node = %self.node);
-        async {
+        let began = std::time::Instant::now();
+        let outcome = async {
             match &job.payload {
                 JobPayload::Email(e) => self.send_email(job, e).await,
                 JobPayload::Timer(t) => self.fire_timer(job, t).await,
@@ -67,7 +68,43 @@ impl AppState {
             }
         }
         .instrument(span)
-        .await
+        .await;
+        let kind = metric_names::bounded(&job.kind, &JobPayload::KINDS);
+        metrics::histogram!(metric_names::JOB_DURATION, "kind" => kind)
+            .record(began.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Notes a claimed batch: when this node last claimed work (its heartbeat reports it) and
+    /// the jobs it took over from a node whose lease ran out.
+    fn claimed(&self, jobs: &[JobRow]) {
+        self.last_claim
+            .store(self.clock.now().0, std::sync::atomic::Ordering::Relaxed);
+        for j in jobs.iter().filter(|j| j.taken_over_from.is_some()) {
+            let kind = metric_names::bounded(&j.kind, &JobPayload::KINDS);
+            metrics::counter!(metric_names::JOB_TAKEOVERS, "kind" => kind).increment(1);
+            tracing::warn!(job = j.id, kind = %j.kind, from = j.taken_over_from.as_deref().unwrap_or_default(), "job taken over: the lease of its node ran out");
+        }
+    }
+
+    /// This worker's heartbeat (`nodes`): written at start and every few seconds.
+    async fn beat(&self) {
+        let last = self.last_claim.load(std::sync::atomic::Ordering::Relaxed);
+        // `role-HOST-PID-random` (see `app::node_name`); the host may hold dashes itself.
+        let mut parts = self.node.rsplitn(3, '-');
+        let head = parts.nth(2).unwrap_or_default();
+        let host = head.split_once('-').map_or(head, |(_, h)| h).to_string();
+        let beat = crate::store::NodeBeat {
+            node: &self.node,
+            host: &host,
+            pid: std::process::id() as i64,
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: self.started,
+            last_claim: (last > 0).then_some(Timestamp(last)),
+        };
+        if let Err(e) = self.store.node_beat(&beat, self.clock.now()).await {
+            tracing::warn!(error = %e, "writing this node's heartbeat failed");
+        }
     }
 
     async fn send_email(&self, job: &JobRow, e: &EmailJob) -> Outcome {
@@ -226,6 +263,7 @@ impl AppState {
             if jobs.is_empty() {
                 return Ok(n);
             }
+            self.claimed(&jobs);
             let outcomes = futures::future::join_all(jobs.into_iter().map(|j| async move {
                 let o = self.execute(&j).await;
                 (j, o)
@@ -299,8 +337,16 @@ impl AppState {
                     .store
                     .advance_schedule(def.name, last, tick, run, now)
                     .await?;
+                if matches!(out, AdvanceOutcome::Fired | AdvanceOutcome::Advanced) {
+                    metrics::counter!(metric_names::SCHEDULE_MISSED, "schedule" => def.name)
+                        .increment(missed);
+                }
                 match out {
                     AdvanceOutcome::Fired => {
+                        metrics::histogram!(metric_names::SCHEDULE_LATENESS, "schedule" => def.name)
+                            .record((now.0 - tick.0).max(0) as f64 / 1000.0);
+                        metrics::counter!(metric_names::JOBS_ENQUEUED, "kind" => "schedule")
+                            .increment(1);
                         tracing::info!(schedule = def.name, tick = %tick, missed, node = %self.node, "schedule tick fired")
                     }
                     AdvanceOutcome::Paused => {
@@ -432,6 +478,7 @@ fn claim_stream(
                 let notified = wake.notified();
                 match rt.store.claim(&rt.node, now, now.plus(rt.cfg().lease), limit).await {
                     Ok(jobs) if !jobs.is_empty() => {
+                        rt.claimed(&jobs);
                         err_delay = Duration::from_millis(50);
                         buf.extend(jobs);
                         continue;
@@ -521,6 +568,9 @@ pub async fn run_workers(
     side.abort();
     listener.abort();
     acker.abort();
+    if let Err(e) = rt.store.node_stopped(&rt.node, rt.clock.now()).await {
+        tracing::warn!(error = %e, "recording this node's stop failed");
+    }
     result.map_err(|e| -> BoxDynError { Box::new(e) })
 }
 
@@ -530,12 +580,20 @@ fn unreachable_backend(e: String) -> ! {
     panic!("building the job backend: {e}")
 }
 
+/// How often a worker writes its heartbeat (the nodes page calls one silent for 30 s gone).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// Schedule ticks, pruning and the overview funnel's roll-up of days that are over, beside the
 /// worker.
 async fn side_tasks(rt: Arc<AppState>) {
     let mut next_prune = rt.clock.now();
     let mut next_rollup = rt.clock.now();
+    let mut next_beat = std::time::Instant::now();
     loop {
+        if std::time::Instant::now() >= next_beat {
+            rt.beat().await;
+            next_beat = std::time::Instant::now() + HEARTBEAT;
+        }
         if rt.clock.now() >= next_rollup {
             match rt.store.roll_up_funnel(rt.clock.now()).await {
                 Ok(0) => {}

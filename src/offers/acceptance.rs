@@ -164,12 +164,10 @@ pub async fn accept(rt: &AppState, o: &OfferView, a: Acceptance) -> Result<Accep
     let recipient = a.admin_email.as_str().to_lowercase();
     if limits.confirmations_per_address_per_day > 0
         && !rt
-            .store
             .rate_hit(
                 &format!("confirm-to:{recipient}"),
                 day,
                 limits.confirmations_per_address_per_day,
-                now,
             )
             .await?
     {
@@ -177,12 +175,10 @@ pub async fn accept(rt: &AppState, o: &OfferView, a: Acceptance) -> Result<Accep
     }
     if limits.confirmations_per_domain_per_day > 0
         && !rt
-            .store
             .rate_hit(
                 &format!("confirm-domain:{}", a.domain),
                 day,
                 limits.confirmations_per_domain_per_day,
-                now,
             )
             .await?
     {

@@ -5,7 +5,6 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::users::audit_insert;
 use super::*;
 use crate::core::domain::Timestamp;
 use crate::core::job::JobPayload;
@@ -42,7 +41,10 @@ pub struct JobRow {
     pub max_attempts: i64,
     pub lease_owner: Option<String>,
     pub last_error: Option<String>,
+    pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The node whose lease had run out when this attempt's claim took the job over.
+    pub taken_over_from: Option<String>,
 }
 
 /// Rows per statement in batched writes (passed as one JSON parameter).
@@ -53,9 +55,9 @@ const LEDGER_ROW_BY_ROW: usize = 8;
 
 const INSERT_CHUNK: usize = 1000;
 
-const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts, max_attempts, lease_owner, last_error, updated_at";
+pub(super) const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_at, attempts, max_attempts, lease_owner, last_error, created_at, updated_at, taken_over_from";
 
-fn job_from_row(r: &AnyRow) -> Result<JobRow> {
+pub(super) fn job_from_row(r: &AnyRow) -> Result<JobRow> {
     let payload: String = r.try_get("payload")?;
     let kind: String = r.try_get("kind")?;
     Ok(JobRow {
@@ -70,7 +72,9 @@ fn job_from_row(r: &AnyRow) -> Result<JobRow> {
         max_attempts: r.try_get("max_attempts")?,
         lease_owner: r.try_get("lease_owner")?,
         last_error: r.try_get("last_error")?,
+        created_at: Timestamp(r.try_get("created_at")?),
         updated_at: Timestamp(r.try_get("updated_at")?),
+        taken_over_from: r.try_get("taken_over_from")?,
     })
 }
 
@@ -120,6 +124,28 @@ pub(super) async fn complete_fenced(
     Ok(r.rows_affected() == 1)
 }
 
+/// One line of a job's error history (`job_errors`), in the transaction of its outcome.
+async fn record_error(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    job_id: i64,
+    attempt: i64,
+    at: Timestamp,
+    node: &str,
+    error: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO job_errors (job_id, attempt, at, node, error) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(job_id)
+    .bind(attempt)
+    .bind(at.0)
+    .bind(node)
+    .bind(error)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 pub(super) async fn insert_job(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     j: &NewJob,
@@ -159,7 +185,8 @@ impl Store {
     ) -> Result<Vec<JobRow>> {
         let sql = match self.backend {
             Backend::Sqlite => format!(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3,
+                    taken_over_from = CASE WHEN state = 'running' THEN lease_owner END
                  WHERE id IN (
                     SELECT id FROM (SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT $4)
                     UNION ALL
@@ -170,7 +197,8 @@ impl Store {
             Backend::Postgres => format!(
                 "WITH due AS (SELECT id FROM jobs WHERE state = 'scheduled' AND run_at <= $3 ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED),
                       expired AS (SELECT id FROM jobs WHERE state = 'running' AND lease_until <= $3 LIMIT $4 FOR UPDATE SKIP LOCKED)
-                 UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
+                 UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3,
+                    taken_over_from = CASE WHEN state = 'running' THEN lease_owner END
                  WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
                  RETURNING {JOB_COLS}"
             ),
@@ -183,8 +211,22 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(&mut *tx)
             .await?;
+        let jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+        // A take-over is rare (a node died or stalled): a line in the job's error history.
+        for j in jobs.iter().filter(|j| j.taken_over_from.is_some()) {
+            let from = j.taken_over_from.as_deref().unwrap_or_default();
+            record_error(
+                &mut tx,
+                j.id,
+                j.attempts - 1,
+                now,
+                from,
+                &format!("the lease of {from} ran out; taken over by {owner}"),
+            )
+            .await?;
+        }
         tx.commit().await?;
-        rows.iter().map(job_from_row).collect()
+        Ok(jobs)
     }
 
     /// Jobs not yet finished (scheduled or running), counted through the partial indexes.
@@ -370,6 +412,9 @@ impl Store {
                 continue;
             }
             committed.insert((job.id, job.attempts));
+            if let Outcome::Retry { error, .. } | Outcome::Failed { error } = outcome {
+                record_error(&mut tx, job.id, job.attempts, now, owner, error).await?;
+            }
             if let Some(mid) = job.payload.message_id() {
                 let (state, error) = match outcome {
                     Outcome::Failed { error } => ("failed", error),
@@ -490,146 +535,6 @@ impl Store {
         Ok(r.try_get(0)?)
     }
 
-    /// Jobs by state and kind (the portal's jobs page).
-    pub async fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT state, kind, COUNT(*) FROM jobs GROUP BY state, kind ORDER BY state, kind",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
-    }
-
-    /// Jobs newest first, in a state and of a kind ("" for any), with ids below `before`
-    /// (keyset: the page after the one that ended there), at most `limit`.
-    pub async fn jobs_page(
-        &self,
-        state: &str,
-        kind: &str,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<JobRow>> {
-        let sql = format!(
-            "SELECT {JOB_COLS} FROM jobs WHERE ($1 = '' OR state = $1) AND ($2 = '' OR kind = $2) AND id < $3
-             ORDER BY id DESC LIMIT $4"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(state)
-            .bind(kind)
-            .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(job_from_row).collect()
-    }
-
-    /// Puts every failed job (of `kind`, "" for any) back to work now with a fresh attempt
-    /// budget, their email ledger rows queued again; with one audit entry, in one transaction.
-    /// Returns how many.
-    pub async fn retry_failed_jobs(
-        &self,
-        kind: &str,
-        now: Timestamp,
-        audit: &NewAudit,
-    ) -> Result<u64> {
-        let mut tx = self.begin_write().await?;
-        // The email rows first, while their jobs are still `failed` (the payload names each).
-        let emails = match self.backend {
-            Backend::Sqlite => {
-                "UPDATE emails SET state = 'queued' WHERE state = 'failed' AND message_id IN
-                   (SELECT json_extract(payload, '$.message_id') FROM jobs WHERE state = 'failed' AND kind = 'email' AND ($1 = '' OR kind = $1))"
-            }
-            Backend::Postgres => {
-                "UPDATE emails SET state = 'queued' WHERE state = 'failed' AND message_id IN
-                   (SELECT CAST(payload AS JSON) ->> 'message_id' FROM jobs WHERE state = 'failed' AND kind = 'email' AND ($1 = '' OR kind = $1))"
-            }
-        };
-        sqlx::query(emails).bind(kind).execute(&mut *tx).await?;
-        let n = sqlx::query(
-            "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL
-             WHERE state = 'failed' AND ($2 = '' OR kind = $2)",
-        )
-        .bind(now.0)
-        .bind(kind)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let mut audit = audit.clone();
-        audit.detail = format!("{n} jobs");
-        audit_insert(&audit).execute(&mut *tx).await?;
-        if n > 0 {
-            self.notify_work(&mut tx).await?;
-        }
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        Ok(n)
-    }
-
-    /// Makes a waiting (scheduled) job due now, with its audit entry, in one transaction.
-    pub async fn run_job_now(&self, id: i64, now: Timestamp, audit: &NewAudit) -> Result<JobRow> {
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE jobs SET run_at = $1, updated_at = $1 WHERE id = $2 AND state = 'scheduled' RETURNING {JOB_COLS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now.0)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            drop(tx);
-            let j = self.job(id).await?;
-            return Err(StoreError::NotFound(format!(
-                "waiting job {id} (it is {})",
-                j.state
-            )));
-        };
-        audit_insert(audit).execute(&mut *tx).await?;
-        self.notify_work(&mut tx).await?;
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        job_from_row(&row)
-    }
-
-    /// Puts a failed job back to work now, with a fresh attempt budget; with its audit entry
-    /// (who retried it), in one transaction.
-    pub async fn retry_job(&self, id: i64, now: Timestamp, audit: &NewAudit) -> Result<JobRow> {
-        let mut tx = self.begin_write().await?;
-        let sql = format!(
-            "UPDATE jobs SET state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL
-             WHERE id = $2 AND state = 'failed' RETURNING {JOB_COLS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(now.0)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            drop(tx);
-            let j = self.job(id).await?;
-            return Err(StoreError::NotFound(format!(
-                "failed job {id} (it is {})",
-                j.state
-            )));
-        };
-        let job = job_from_row(&row)?;
-        if let Some(mid) = job.payload.message_id() {
-            sqlx::query(
-                "UPDATE emails SET state = 'queued' WHERE message_id = $1 AND state = 'failed'",
-            )
-            .bind(mid)
-            .execute(&mut *tx)
-            .await?;
-        }
-        audit_insert(audit).execute(&mut *tx).await?;
-        self.notify_work(&mut tx).await?;
-        tx.commit().await?;
-        self.wake.notify_waiters();
-        Ok(job)
-    }
-
     /// Deletes finished (done, cancelled) jobs that finished before `before`, and the records
     /// of schedule runs that did. Returns how many jobs were deleted.
     pub async fn prune(&self, before: Timestamp) -> Result<u64> {
@@ -658,6 +563,15 @@ impl Store {
             .execute(&self.pool)
             .await?;
         self.prune_portal(before).await?;
+        // Error histories and worker heartbeats: kept as long as finished jobs.
+        sqlx::query("DELETE FROM job_errors WHERE at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM nodes WHERE seen_at < $1")
+            .bind(before.0)
+            .execute(&self.pool)
+            .await?;
         // The record of schedule runs grows by one row a tick: kept as long as finished jobs.
         sqlx::query("DELETE FROM schedule_runs WHERE finished_at < $1")
             .bind(before.0)

@@ -110,6 +110,7 @@ macro_rules! fence {
 mod campaigns;
 mod company;
 mod instances;
+mod job_ops;
 mod jobs;
 mod locations;
 mod offer_pages;
@@ -123,6 +124,7 @@ mod users;
 pub use campaigns::*;
 pub use company::*;
 pub use instances::*;
+pub use job_ops::*;
 pub use jobs::*;
 pub use offers::*;
 pub use schedules::*;
@@ -261,13 +263,24 @@ impl Store {
         }
     }
 
+    /// A write transaction; how long it waited for its connection (and, on SQLite, the write
+    /// lock) is `partnerflow_db_acquire_seconds`.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.backend {
+        let asked = std::time::Instant::now();
+        let tx = match self.backend {
             // Take the write lock up front: a deferred transaction that upgrades later can
             // fail with SQLITE_BUSY without waiting.
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
-        })
+        };
+        metrics::histogram!(crate::core::metric_names::DB_ACQUIRE)
+            .record(asked.elapsed().as_secs_f64());
+        Ok(tx)
+    }
+
+    /// This process's pool now: (connections open, of them idle).
+    pub fn pool_connections(&self) -> (u32, u32) {
+        (self.pool.size(), self.pool.num_idle() as u32)
     }
 
     pub async fn close(&self) {

@@ -220,6 +220,7 @@ pub(crate) fn state_label(l: Locale, s: &str) -> String {
         "failed" => ("fehlgeschlagen", "failed"),
         "retrying" => ("neuer Versuch", "retrying"),
         "bounced" => ("unzustellbar", "bounced"),
+        "cancelled" => ("abgebrochen", "cancelled"),
         other => (other, other),
     };
     match l {
