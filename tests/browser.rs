@@ -527,6 +527,8 @@ async fn chromium_walks_through_the_portal() {
             ("PARTNERFLOW__EMAIL__SMTP__HOST", "127.0.0.1"),
             ("PARTNERFLOW__EMAIL__SMTP__PORT", &port),
             ("PARTNERFLOW__EMAIL__SMTP__SECURITY", "none"),
+            // The schedules page pauses and resumes it.
+            ("PARTNERFLOW__SCHEDULES__RECONCILE__ENABLED", "true"),
         ],
     )
     .await;
@@ -839,6 +841,90 @@ async fn chromium_walks_through_the_portal() {
     .await;
     shot(&admin, "workflows").await;
 
+    // An invitation to an address the SMTP server refuses (550 5.1.1): the administrator finds
+    // the failed job, reads the refusal, corrects the address (which sends it again at once)
+    // and sees it sent, delivered over SMTP to the corrected address.
+    admin
+        .goto(&format!("{base}/portal/offers/{}", id.as_str()))
+        .await
+        .unwrap();
+    type_into(&admin, "invite-recipients", "perm.einkauf@fabrikam.example").await;
+    click(&admin, "invite").await;
+    wait_for(&admin, Locator::Id("invited"), "the invitation queued").await;
+    let failed_list = format!("{base}/portal/jobs?state=failed&kind=email");
+    let mut found = None;
+    for _ in 0..300 {
+        admin.goto(&failed_list).await.unwrap();
+        if let Ok(a) = admin.find(Locator::Css("#jobs a")).await {
+            found = Some(a);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(failed) = found else {
+        panic!("no failed email job — {}", evidence(&admin).await);
+    };
+    failed.click().await.unwrap();
+    let error = wait_for(&admin, Locator::Id("job-error"), "the job's error")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(error.contains("550"), "the refusal: {error}");
+    let history = text_of(&admin, "job-errors").await;
+    assert!(history.contains("550"), "in the failed attempts: {history}");
+    shot(&admin, "job-failed").await;
+    let job_url = admin.current_url().await.unwrap();
+    type_into(&admin, "readdress-to", "einkauf.neu@fabrikam.example").await;
+    click(&admin, "readdress").await;
+    wait_for(&admin, Locator::Id("done"), "the new address saved").await;
+    let mut state = String::new();
+    for _ in 0..300 {
+        admin.goto(job_url.as_str()).await.unwrap();
+        state = text_of(&admin, "job-state").await;
+        if state == "done" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "done", "{}", evidence(&admin).await);
+    assert!(
+        smtp.received()
+            .iter()
+            .any(|m| m.rcpt_to == ["einkauf.neu@fabrikam.example"]),
+        "delivered to the corrected address"
+    );
+
+    // A schedule paused and resumed from its page (persisted: every node honours it).
+    admin
+        .goto(&format!("{base}/portal/schedules"))
+        .await
+        .unwrap();
+    click(&admin, "pause-reconcile").await;
+    wait_for(
+        &admin,
+        Locator::Id("resume-reconcile"),
+        "the schedule paused",
+    )
+    .await;
+    assert!(
+        rt.store
+            .schedule_pauses()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(n, _, _)| n == "reconcile")
+    );
+    shot(&admin, "schedules").await;
+    click(&admin, "resume-reconcile").await;
+    wait_for(
+        &admin,
+        Locator::Id("pause-reconcile"),
+        "the schedule resumed",
+    )
+    .await;
+    assert!(rt.store.schedule_pauses().await.unwrap().is_empty());
+
     // A viewer: pages yes, writes no — refused by the server, not only hidden.
     let (_, viewer_link) = partnerflow::portal::create_user(
         &rt,
@@ -888,6 +974,15 @@ async fn chromium_walks_through_the_portal() {
         ),
         ("/portal/company".to_string(), vec![("name", "Evil")]),
         ("/portal/jobs/run".to_string(), vec![("id", "1")]),
+        ("/portal/jobs/cancel".to_string(), vec![("id", "1")]),
+        (
+            "/portal/jobs/readdress".to_string(),
+            vec![("id", "1"), ("to", "evil@partner.example")],
+        ),
+        (
+            "/portal/jobs/bulk".to_string(),
+            vec![("action", "cancel"), ("confirm", "yes")],
+        ),
         (
             "/portal/schedules/pause".to_string(),
             vec![("name", "reconcile")],
