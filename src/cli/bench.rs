@@ -545,28 +545,44 @@ async fn offers_on(settings: Settings, n: usize, concurrency: usize) -> Result<(
 /// to the server's acceptance, and peak RSS.
 pub async fn campaign(
     settings: Settings,
-    n: usize,
-    smtp: Option<String>,
-    pool: u32,
-    in_flight: u32,
+    b: CampaignBench,
     store: BenchStore,
     postgres: &str,
 ) -> Result<(), String> {
     on_store(settings, store, postgres, "campaign", |s| {
-        campaign_on(s, n, smtp, pool, in_flight, store)
+        campaign_on(s, b, store)
     })
     .await
 }
 
+/// `bench campaign`'s options.
+#[derive(Debug, Clone)]
+pub struct CampaignBench {
+    /// Recipients.
+    pub n: usize,
+    /// `HOST:PORT` of an SMTP server; None: a sink of its own.
+    pub smtp: Option<String>,
+    /// SMTP connections.
+    pub pool: u32,
+    /// Messages in flight.
+    pub in_flight: u32,
+    /// Seconds between metrics scrapes while sending; 0: none.
+    pub scrape_every: u64,
+}
+
 async fn campaign_on(
     mut settings: Settings,
-    n: usize,
-    smtp: Option<String>,
-    pool: u32,
-    in_flight: u32,
+    b: CampaignBench,
     store: BenchStore,
 ) -> Result<(), String> {
     use std::sync::atomic::Ordering;
+    let CampaignBench {
+        n,
+        smtp,
+        pool,
+        in_flight,
+        scrape_every,
+    } = b;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     if store == BenchStore::Sqlite {
         settings.database.url = format!("sqlite://{}", tmp.path().join("bench.db").display());
@@ -667,6 +683,23 @@ async fn campaign_on(
         stop_rx,
         stats.clone(),
     ));
+    // What a Prometheus server scraping `/metrics` every `scrape_every` seconds costs: the
+    // same text the handler answers with (counters, and the gauges' queries on the database).
+    let scrapes = Arc::new(std::sync::Mutex::new((0u32, 0f64, 0usize)));
+    let scraper = (scrape_every > 0).then(|| {
+        let (rt, scrapes) = (rt.clone(), scrapes.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(scrape_every)).await;
+                let t = Instant::now();
+                let text = rt.metrics_text().await;
+                let took = t.elapsed().as_secs_f64();
+                if let Ok(mut s) = scrapes.lock() {
+                    *s = (s.0 + 1, s.1 + took, text.len());
+                }
+            }
+        })
+    });
     let mut last = (Instant::now(), 0u64);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
@@ -690,6 +723,9 @@ async fn campaign_on(
         }
     }
     let elapsed = started.elapsed();
+    if let Some(s) = scraper {
+        s.abort();
+    }
     let _ = stop_tx.send(true);
     let _ = sender.await;
     let counts = rt
@@ -738,6 +774,13 @@ async fn campaign_on(
             s.connections.load(Ordering::Relaxed),
             s.bytes.load(Ordering::Relaxed) as f64
                 / s.messages.load(Ordering::Relaxed).max(1) as f64
+        );
+    }
+    if scrape_every > 0 {
+        let (count, total, bytes) = scrapes.lock().map(|s| *s).unwrap_or_default();
+        println!(
+            "  metrics scraped every {scrape_every} s: {count} scrapes, {:.1} ms each, {bytes} bytes",
+            total * 1000.0 / f64::from(count.max(1))
         );
     }
     if let Some(rss) = peak_rss_mib() {

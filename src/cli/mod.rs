@@ -328,6 +328,11 @@ pub(crate) enum BenchCmd {
         /// dropped after).
         #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
         postgres: String,
+        /// Scrape the metrics (what `GET /metrics` answers: the counters and the gauges read
+        /// from the database) every this many seconds while sending; 0: never. Prints the
+        /// scrapes' count and mean time, to compare the rate with and without.
+        #[arg(long, default_value_t = 0)]
+        scrape_every: u64,
     },
     /// Customers accepting one offer: the offer page (code lookup, HMAC check, HTML) and the
     /// acceptance commit (two lifecycles, rows and three email jobs in one transaction), as
@@ -624,9 +629,19 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     in_flight,
                     store,
                     postgres,
+                    scrape_every,
                 },
         } => crate::cli::bench::campaign(
-            settings, recipients, smtp, pool, in_flight, store, &postgres,
+            settings,
+            crate::cli::bench::CampaignBench {
+                n: recipients,
+                smtp,
+                pool,
+                in_flight,
+                scrape_every,
+            },
+            store,
+            &postgres,
         )
         .await
         .map_err(CliError::Other),
