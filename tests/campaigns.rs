@@ -783,6 +783,26 @@ async fn unsubscribe_bounces_reminder_and_expiry(store: Store) {
         res[0].matched.as_ref().map(|m| m.1),
         Some(row("anna@kunde.example").seq)
     );
+    // The metrics count them (this process's counters: other tests add to them, never less).
+    let text = rt.metrics_text().await;
+    let counter = |line_start: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(line_start))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(
+        counter("partnerflow_campaign_emails_total{outcome=\"sent\"}") >= 4.0,
+        "{text}"
+    );
+    assert!(
+        counter("partnerflow_bounces_total{kind=\"hard\",matched=\"campaign\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(
+        counter("partnerflow_bounces_total{kind=\"soft\",matched=\"campaign\"}") >= 1.0,
+        "{text}"
+    );
     let counts = checked_counts(&rt, &id).await;
     // Carl's invitation was sent, then bounced: still counted as sent.
     assert_eq!(

@@ -160,6 +160,14 @@ fn describe_counters() {
         names::RATE_LIMITED,
         "Requests refused by a rate limit, by limiter"
     );
+    metrics::describe_counter!(
+        names::CAMPAIGN_EMAILS,
+        "Campaign messages whose outcome was committed, by outcome (sent, retry, failed)"
+    );
+    metrics::describe_counter!(
+        names::BOUNCES,
+        "Bounce reports by kind (hard, soft) and what they matched (campaign, email, none)"
+    );
 }
 
 /// The gauges of one scrape, read from the database.

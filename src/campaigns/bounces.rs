@@ -105,6 +105,14 @@ pub async fn ingest_bounce(rt: &AppState, raw: &[u8], source: &str) -> Result<Ve
                 None
             }
         };
+        let matched_label = match (&result.matched, &result.matched_email) {
+            (Some(_), _) => "campaign",
+            (None, Some(_)) => "email",
+            (None, None) => "none",
+        };
+        metrics::counter!(crate::core::metric_names::BOUNCES,
+            "kind" => if hard { "hard" } else { "soft" }, "matched" => matched_label)
+        .increment(1);
         rt.store
             .insert_bounce(&crate::store::BounceRow {
                 received_at: now,

@@ -476,6 +476,22 @@ async fn flush_outcomes(rt: Arc<AppState>, mut rx: mpsc::Receiver<Done>, stats: 
                 _ => {}
             }
         }
+        let mut by_outcome = [0u64; 4];
+        for d in &buf {
+            by_outcome[match d.outcome {
+                RecipientOutcome::Sent { .. } => 0,
+                RecipientOutcome::Retry { .. } => 1,
+                RecipientOutcome::Failed { .. } => 2,
+                RecipientOutcome::Suppressed { .. } => 3,
+            }] += 1;
+        }
+        let outcomes = ["sent", "retry", "failed", "suppressed"];
+        for (outcome, n) in outcomes.into_iter().zip(by_outcome) {
+            if n > 0 {
+                metrics::counter!(crate::core::metric_names::CAMPAIGN_EMAILS, "outcome" => outcome)
+                    .increment(n);
+            }
+        }
         for (id, (failures, reset, last)) in per {
             if failures == 0 && !reset {
                 continue;

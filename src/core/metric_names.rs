@@ -11,8 +11,8 @@ pub const HTTP_DURATION: &str = "partnerflow_http_request_duration_seconds";
 /// Counter: job attempts whose outcome was committed, by `kind` and `outcome` (`done`,
 /// `retry`, `failed`).
 pub const JOB_ATTEMPTS: &str = "partnerflow_job_attempts_total";
-/// Counter: deliveries through `email::Mailer::deliver` by `template` and `outcome` (`sent`,
-/// `retry`: a transient error, `failed`: a permanent one).
+/// Counter: deliveries through `email::Mailer::deliver` by `template`, `transport` (`smtp`,
+/// `file`) and `outcome` (`sent`, `retry`: a transient error, `failed`: a permanent one).
 pub const EMAILS: &str = "partnerflow_emails_total";
 /// Counter: schedule runs by `schedule` and `outcome` (`ok`, `failed`).
 pub const SCHEDULE_RUNS: &str = "partnerflow_schedule_runs_total";
@@ -39,7 +39,7 @@ pub const JOB_DURATION: &str = "partnerflow_job_duration_seconds";
 /// Counter: jobs of `kind` this process took over from a node whose lease ran out.
 pub const JOB_TAKEOVERS: &str = "partnerflow_job_takeovers_total";
 /// Histogram: from handing a message to the transport to its answer (the SMTP server's reply
-/// to the end of DATA), in seconds, by `outcome` (`sent`, `retry`, `failed`).
+/// to the end of DATA), in seconds, by `transport` and `outcome` (`sent`, `retry`, `failed`).
 pub const SMTP_REPLY: &str = "partnerflow_smtp_reply_seconds";
 /// Counter: campaign pauses by `reason` (`manual`: a person; `failures`: too many delivery
 /// failures in a row; `render`: its template cannot be rendered).
@@ -64,9 +64,16 @@ pub const DB_ACQUIRE: &str = "partnerflow_db_acquire_seconds";
 pub const RATE_LIMITED: &str = "partnerflow_rate_limited_total";
 /// Gauge, at scrape time: worker processes that reported in the last minute and did not stop.
 pub const NODES: &str = "partnerflow_nodes";
+/// Counter: campaign recipients whose outcome the sender committed, by `outcome` (`sent`,
+/// `retry`, `failed`; `suppressed`: not sent, the address unsubscribed or bounced hard
+/// meanwhile): the campaigns' send rate.
+pub const CAMPAIGN_EMAILS: &str = "partnerflow_campaign_emails_total";
+/// Counter: bounce reports received, by `kind` (`hard`, `soft`) and `matched` (`campaign`,
+/// `email`: a lifecycle email, `none`: matched nothing we sent, not acted on).
+pub const BOUNCES: &str = "partnerflow_bounces_total";
 
 /// Every metric name, for the README and the tests.
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 24] = [
     HTTP_REQUESTS,
     HTTP_DURATION,
     JOB_ATTEMPTS,
@@ -89,6 +96,8 @@ pub const ALL: [&str; 22] = [
     DB_ACQUIRE,
     RATE_LIMITED,
     NODES,
+    CAMPAIGN_EMAILS,
+    BOUNCES,
 ];
 
 /// The rate limiters by the prefix of their key (`prefix:…`) and their label.

@@ -441,7 +441,8 @@ impl Mailer<'_> {
         } else {
             metric_names::OTHER.to_string()
         };
-        metrics::counter!(metric_names::EMAILS, "template" => template, "outcome" => outcome)
+        let transport = self.transport.name();
+        metrics::counter!(metric_names::EMAILS, "template" => template, "transport" => transport, "outcome" => outcome)
             .increment(1);
         result
     }
@@ -475,7 +476,8 @@ impl Mailer<'_> {
             Err(EmailError::Transient(_)) => "retry",
             Err(_) => "failed",
         };
-        metrics::histogram!(metric_names::SMTP_REPLY, "outcome" => outcome)
+        let transport = self.transport.name();
+        metrics::histogram!(metric_names::SMTP_REPLY, "transport" => transport, "outcome" => outcome)
             .record(asked.elapsed().as_secs_f64());
         result
     }
@@ -672,6 +674,14 @@ impl Transport {
                     )),
                 })
             }
+        }
+    }
+
+    /// `file` or `smtp`: the metrics' `transport` label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::File { .. } => "file",
+            Transport::Smtp { .. } => "smtp",
         }
     }
 
