@@ -219,7 +219,7 @@ impl Engine {
                 .map(|t| TimerView {
                     name: t.payload.timer().map(|x| x.timer.clone()),
                     event: t.payload.timer().map(|x| x.event.clone()),
-                    state: t.state,
+                    state: t.state.to_string(),
                     run_at: t.run_at,
                 })
                 .collect(),

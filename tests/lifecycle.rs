@@ -182,7 +182,7 @@ async fn timers(app: &common::TestApp, id: &InstanceId) -> Vec<(String, String, 
         .into_iter()
         .map(|t| {
             let name = t.key.strip_prefix(&prefix).unwrap_or(&t.key).to_string();
-            (name, t.state, t.run_at)
+            (name, t.state.to_string(), t.run_at)
         })
         .collect();
     v.sort();
@@ -626,7 +626,7 @@ async fn reconcile_reenqueues_jobs_of_a_dead_worker(store: Store) {
     let job = claimed[0].id;
     assert_eq!(claimed[0].kind, "email");
     let stuck =
-        |j: &partnerflow::store::JobRow| (j.state.clone(), j.lease_owner.clone(), j.attempts);
+        |j: &partnerflow::store::JobRow| (j.state.to_string(), j.lease_owner.clone(), j.attempts);
     let held = ("running".to_string(), Some("dead-worker".to_string()), 1);
 
     // While its lease lasts, neither this node's run nor reconcile touches the job.

@@ -148,6 +148,66 @@ impl Serialize for JobPayload {
     }
 }
 
+/// Where a job is in its life: waiting (until `run_at`), running (held by a node's lease),
+/// done, failed for good, or cancelled. Stored as its name; an unknown name is a corrupt row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Scheduled,
+    Running,
+    Failed,
+    Done,
+    Cancelled,
+}
+
+impl JobState {
+    /// In the order pages show them.
+    pub const ALL: [JobState; 5] = [
+        JobState::Scheduled,
+        JobState::Running,
+        JobState::Failed,
+        JobState::Done,
+        JobState::Cancelled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Running => "running",
+            JobState::Failed => "failed",
+            JobState::Done => "done",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        JobState::ALL.into_iter().find(|j| j.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for JobState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for JobState {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// What an operator does to one job or to every job a [`JobFilter`] selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobAction {
@@ -178,11 +238,11 @@ impl JobAction {
     /// The states a job must be in for the action to apply to it. A running job is never
     /// touched: its worker's outcome is fenced by its lease, and what it did (an email handed
     /// to the server) cannot be taken back.
-    pub fn applies_to(self) -> &'static [&'static str] {
+    pub fn applies_to(self) -> &'static [JobState] {
         match self {
-            JobAction::Retry => &["failed"],
-            JobAction::Cancel => &["scheduled", "failed"],
-            JobAction::RunNow => &["scheduled"],
+            JobAction::Retry => &[JobState::Failed],
+            JobAction::Cancel => &[JobState::Scheduled, JobState::Failed],
+            JobAction::RunNow => &[JobState::Scheduled],
         }
     }
 }
@@ -200,12 +260,12 @@ pub struct JobFilter {
 impl JobFilter {
     /// The states of the jobs `action` applies to among those this filter selects (none when
     /// the filter's state is one the action does not apply to).
-    pub fn states_for(&self, action: JobAction) -> Vec<&'static str> {
+    pub fn states_for(&self, action: JobAction) -> Vec<JobState> {
         action
             .applies_to()
             .iter()
             .copied()
-            .filter(|s| self.state.is_empty() || *s == self.state)
+            .filter(|s| self.state.is_empty() || s.as_str() == self.state)
             .collect()
     }
 }
@@ -264,6 +324,22 @@ mod tests {
                 }
                 other => panic!("{kind} {raw} parsed as {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn job_states_read_back_as_written() {
+        for s in JobState::ALL {
+            assert_eq!(JobState::parse(s.as_str()), Some(s));
+            assert_eq!(s, s.as_str());
+        }
+        assert_eq!(JobState::parse("Running"), None);
+        assert_eq!(
+            crate::core::metric_names::JOB_STATES.len(),
+            JobState::ALL.len()
+        );
+        for s in crate::core::metric_names::JOB_STATES {
+            assert!(JobState::parse(s).is_some(), "{s}");
         }
     }
 

@@ -114,9 +114,6 @@ pub async fn nodes(rt: &AppState, within: Span) -> Result<Vec<NodeRow>, StoreErr
     rt.store.nodes(rt.clock.now().plus(Span(-within.0))).await
 }
 
-/// The job states, in the order they are shown.
-pub const JOB_STATES: [&str; 5] = ["scheduled", "running", "failed", "done", "cancelled"];
-
 /// Jobs by state and kind: (state, kind, count).
 pub async fn job_counts(rt: &AppState) -> Result<Vec<(String, String, i64)>, StoreError> {
     rt.store.job_counts().await

@@ -9,7 +9,7 @@ use super::jobs::{JOB_COLS, job_from_row};
 use super::users::audit_insert;
 use super::*;
 use crate::core::domain::{EmailAddress, Timestamp};
-use crate::core::job::{JobAction, JobFilter, JobPayload};
+use crate::core::job::{JobAction, JobFilter, JobPayload, JobState};
 
 /// One failed attempt of a job (or a lease that ran out), newest last.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -46,11 +46,10 @@ pub struct NodeBeat<'a> {
     pub last_claim: Option<Timestamp>,
 }
 
-/// The WHERE clause of the jobs `filter` selects in `states` (constants of
-/// [`JobAction::applies_to`] or the job states, never input), its kind bound as `$1` and its
-/// time range as `$2`, `$3`.
-fn selection(states: &[&'static str]) -> String {
-    let list: Vec<String> = states.iter().map(|s| format!("'{s}'")).collect();
+/// The WHERE clause of the jobs `filter` selects in `states` (their names are constants,
+/// never input), its kind bound as `$1` and its time range as `$2`, `$3`.
+fn selection(states: &[JobState]) -> String {
+    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
     format!(
         "state IN ({}) AND ($1 = '' OR kind = $1) AND created_at >= $2 AND created_at < $3",
         list.join(", ")
@@ -213,7 +212,7 @@ impl Store {
         let states: Vec<String> = action
             .applies_to()
             .iter()
-            .map(|s| format!("'{s}'"))
+            .map(|s| format!("'{}'", s.as_str()))
             .collect();
         let sql = format!(
             "UPDATE jobs SET {set} WHERE id = $2 AND state IN ({}) RETURNING {JOB_COLS}",
@@ -285,7 +284,7 @@ impl Store {
                 job.kind
             )));
         };
-        if !["failed", "scheduled"].contains(&job.state.as_str()) {
+        if ![JobState::Failed, JobState::Scheduled].contains(&job.state) {
             return Err(StoreError::NotFound(format!(
                 "job {id} to readdress (it is {})",
                 job.state

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::*;
 use crate::core::domain::Timestamp;
-use crate::core::job::JobPayload;
+use crate::core::job::{JobPayload, JobState};
 
 /// A job to insert with a transition. `replace` (timers): an existing row with the same key
 /// is reset to scheduled at the new time; otherwise an existing key is left alone.
@@ -35,7 +35,7 @@ pub struct JobRow {
     pub kind: String,
     pub subject: String,
     pub payload: JobPayload,
-    pub state: String,
+    pub state: JobState,
     pub run_at: Timestamp,
     pub attempts: i64,
     pub max_attempts: i64,
@@ -60,13 +60,17 @@ pub(super) const JOB_COLS: &str = "id, key, kind, subject, payload, state, run_a
 pub(super) fn job_from_row(r: &AnyRow) -> Result<JobRow> {
     let payload: String = r.try_get("payload")?;
     let kind: String = r.try_get("kind")?;
+    let id: i64 = r.try_get("id")?;
+    let state: String = r.try_get("state")?;
+    let state = JobState::parse(&state)
+        .ok_or_else(|| StoreError::Corrupt(format!("job {id}: unknown state `{state}`")))?;
     Ok(JobRow {
         payload: JobPayload::from_row(&kind, &payload),
-        id: r.try_get("id")?,
+        id,
         key: r.try_get("key")?,
         kind,
         subject: r.try_get("subject")?,
-        state: r.try_get("state")?,
+        state,
         run_at: Timestamp(r.try_get("run_at")?),
         attempts: r.try_get("attempts")?,
         max_attempts: r.try_get("max_attempts")?,

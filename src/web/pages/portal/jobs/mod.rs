@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 use crate::core::domain::{EmailAddress, Locale, Role, Span};
-use crate::core::job::{JobAction, JobFilter};
-use crate::jobs::inspect::{self, JOB_STATES};
+use crate::core::job::{JobAction, JobFilter, JobState};
+use crate::jobs::inspect;
 use crate::store::StoreError;
 use crate::web::pages::{form_pairs, page};
 
@@ -62,7 +62,7 @@ fn parse_filter(pairs: &[(String, String)]) -> (JobsFilter, Option<JobFilter>) {
         from: field(pairs, "from").trim().into(),
         to: field(pairs, "to").trim().into(),
     };
-    let state_ok = shown.state.is_empty() || JOB_STATES.contains(&shown.state.as_str());
+    let state_ok = shown.state.is_empty() || JobState::parse(&shown.state).is_some();
     let kind_ok = shown.kind.len() <= 40
         && shown
             .kind

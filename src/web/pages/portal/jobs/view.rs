@@ -7,7 +7,7 @@ use askama::Template;
 use askama::filters::Safe;
 
 use crate::core::domain::{Locale, Timestamp};
-use crate::core::job::JobAction;
+use crate::core::job::{JobAction, JobState};
 use crate::store::{JobError, JobRow, NodeRow};
 
 use super::{Nav, PT, render, texts};
@@ -281,7 +281,7 @@ struct JobsPage<'a> {
     x: &'static JT,
     title: &'static str,
     nav: &'a Nav,
-    states: &'a [&'static str],
+    states: &'a [JobState],
     kinds: Vec<&'a str>,
     counts: Vec<(&'a str, Vec<i64>, i64)>,
     filter: &'a JobsFilter,
@@ -365,7 +365,7 @@ pub(crate) fn jobs_page(
     bulk: &Bulk,
 ) -> String {
     let x = jt(l);
-    let states = &crate::jobs::inspect::JOB_STATES;
+    let states = &JobState::ALL;
     let mut kinds: Vec<&str> = counts.iter().map(|(_, k, _)| k.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -377,7 +377,7 @@ pub(crate) fn jobs_page(
                 .map(|s| {
                     counts
                         .iter()
-                        .filter(|(cs, ck, _)| cs == s && ck == k)
+                        .filter(|(cs, ck, _)| cs == s.as_str() && ck == k)
                         .map(|c| c.2)
                         .sum()
                 })
@@ -493,7 +493,8 @@ pub(crate) fn job_page(
             Done::NotNow => (false, Safe(x.not_now.0)),
         }),
         forms,
-        readdressable: j.kind == "email" && (j.state == "failed" || j.state == "scheduled"),
+        readdressable: j.kind == "email"
+            && matches!(j.state, JobState::Failed | JobState::Scheduled),
     })
 }
 
@@ -561,7 +562,7 @@ mod tests {
             kind: "email".into(),
             subject: evil.into(),
             payload: JobPayload::from_row("email", "{}"),
-            state: "failed".into(),
+            state: JobState::Failed,
             run_at: Timestamp(0),
             attempts: 5,
             max_attempts: 5,
