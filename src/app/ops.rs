@@ -32,35 +32,12 @@ static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 pub fn install() -> PrometheusHandle {
     RECORDER
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full(names::HTTP_DURATION.to_string()),
-                    &names::HTTP_BUCKETS,
-                )
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(names::JOB_DURATION.to_string()),
-                        &names::WORK_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(names::SMTP_REPLY.to_string()),
-                        &names::WORK_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(names::SCHEDULE_LATENESS.to_string()),
-                        &names::WAIT_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(names::DB_ACQUIRE.to_string()),
-                        &names::WAIT_BUCKETS,
-                    )
-                });
+            let builder = names::HISTOGRAMS.iter().try_fold(
+                PrometheusBuilder::new(),
+                |b, (name, buckets)| {
+                    b.set_buckets_for_metric(Matcher::Full(name.to_string()), buckets)
+                },
+            );
             let builder = match builder {
                 Ok(b) => b,
                 Err(e) => {

@@ -130,6 +130,15 @@ pub const WORK_BUCKETS: [f64; 12] = [
 /// Upper bounds (seconds) of the schedule lateness and database acquire histograms' buckets.
 pub const WAIT_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 15.0, 60.0, 300.0];
 
+/// Every histogram with its buckets.
+pub const HISTOGRAMS: [(&str, &[f64]); 5] = [
+    (HTTP_DURATION, &HTTP_BUCKETS),
+    (JOB_DURATION, &WORK_BUCKETS),
+    (SMTP_REPLY, &WORK_BUCKETS),
+    (SCHEDULE_LATENESS, &WAIT_BUCKETS),
+    (DB_ACQUIRE, &WAIT_BUCKETS),
+];
+
 /// What a label value outside its known set is recorded as.
 pub const OTHER: &str = "other";
 
