@@ -35,16 +35,16 @@ pub async fn lifecycle(
 
 /// Runs a bench on `store`: for PostgreSQL on a scratch database of its own, made on
 /// `postgres` first and dropped after; SQLite benches set their file themselves.
-async fn on_store<F, Fut>(
+async fn on_store<F, Fut, T>(
     mut settings: Settings,
     store: BenchStore,
     postgres: &str,
     what: &str,
     bench: F,
-) -> Result<(), String>
+) -> Result<T, String>
 where
     F: FnOnce(Settings) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<T, String>>,
 {
     if store == BenchStore::Sqlite {
         return bench(settings).await;
@@ -549,10 +549,169 @@ pub async fn campaign(
     store: BenchStore,
     postgres: &str,
 ) -> Result<(), String> {
-    on_store(settings, store, postgres, "campaign", |s| {
-        campaign_on(s, b, store)
+    match b.peer {
+        None => on_store(settings, store, postgres, "campaign", |s| {
+            campaign_on(s, b, store)
+        })
+        .await
+        .map(|_| ()),
+        Some(Peer::SmtpSource) => against_smtp_source(settings, b, store, postgres).await,
+    }
+}
+
+/// A peer `bench campaign` compares itself with, on the same machine in the same run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    /// Postfix's `smtp-source` (C: a fixed message, no rendering, no database) to postfix's
+    /// `smtp-sink`, the limit of SMTP on this machine.
+    SmtpSource,
+}
+
+/// What one `bench campaign` run measured.
+#[derive(Debug, Clone, Copy)]
+struct CampaignFigures {
+    /// Emails sent per second, delivery only.
+    rate: f64,
+    /// Bytes per message, when the built-in sink counted them.
+    bytes_per_message: Option<f64>,
+}
+
+/// A program of postfix's, on PATH or where Debian puts it.
+fn postfix_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push("/usr/sbin".into());
+    dirs.push("/usr/lib/postfix/sbin".into());
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Whether this process runs as root (smtp-sink then needs a user to switch to).
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// `bench campaign --peer smtp-source`: postfix's `smtp-sink` as the server; first postfix's
+/// `smtp-source` with the message size of ours (learnt from a short run on the built-in sink),
+/// the same session and message counts, then partnerflow's full path to the same sink; both
+/// rates and their ratio. Installs nothing: says what to install when the tools are missing.
+async fn against_smtp_source(
+    settings: Settings,
+    b: CampaignBench,
+    store: BenchStore,
+    postgres: &str,
+) -> Result<(), String> {
+    let (Some(sink), Some(source)) = (postfix_tool("smtp-sink"), postfix_tool("smtp-source"))
+    else {
+        return Err(
+            "--peer smtp-source needs postfix's smtp-sink and smtp-source (Debian: apt-get install postfix); this command installs nothing"
+                .into(),
+        );
+    };
+    // Our message size: a short run on the built-in sink counts the bytes.
+    let warm = CampaignBench {
+        n: b.n.clamp(1, 2_000),
+        smtp: None,
+        peer: None,
+        scrape_every: 0,
+        ..b.clone()
+    };
+    eprintln!(
+        "learning the message size: {} recipients on the built-in sink",
+        warm.n
+    );
+    let figures = on_store(settings.clone(), store, postgres, "campaign_warm", |s| {
+        campaign_on(s, warm, store)
     })
-    .await
+    .await?;
+    let bytes = figures.bytes_per_message.unwrap_or(6_200.0).round() as usize;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = std::process::Command::new(&sink);
+    if is_root() {
+        cmd.args(["-u", "nobody"]);
+    }
+    let mut sink_proc = cmd
+        .args(["-m", "1024", &addr, "1024"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", sink.display()))?;
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if Instant::now() > deadline {
+            let _ = sink_proc.kill();
+            return Err(format!("smtp-sink did not listen on {addr}"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let sessions = b.pool.max(1).to_string();
+    let started = Instant::now();
+    let out = std::process::Command::new(&source)
+        .args([
+            "-d",
+            "-s",
+            &sessions,
+            "-l",
+            &bytes.to_string(),
+            "-m",
+            &b.n.to_string(),
+            "-f",
+            "bench@partner.example",
+            "-t",
+            "kunde@bench.example",
+            &addr,
+        ])
+        .output()
+        .map_err(|e| format!("{}: {e}", source.display()));
+    let peer_secs = started.elapsed().as_secs_f64();
+    let out = match out {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            let _ = sink_proc.kill();
+            return Err(format!(
+                "smtp-source failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        Err(e) => {
+            let _ = sink_proc.kill();
+            return Err(e);
+        }
+    };
+    drop(out);
+    let peer_rate = b.n as f64 / peer_secs;
+    let ours = CampaignBench {
+        smtp: Some(addr.clone()),
+        peer: None,
+        ..b.clone()
+    };
+    let r = on_store(settings, store, postgres, "campaign", |s| {
+        campaign_on(s, ours, store)
+    })
+    .await;
+    let _ = sink_proc.kill();
+    let _ = sink_proc.wait();
+    let ours = r?;
+    println!(
+        "peer: postfix smtp-source → smtp-sink, {} messages of {bytes} bytes, {sessions} sessions: {peer_secs:.2} s = {peer_rate:.0} messages/s",
+        b.n
+    );
+    println!(
+        "partnerflow → smtp-sink, {} recipients, {sessions} connections: {:.0} emails/s",
+        b.n, ours.rate
+    );
+    println!("ratio: {:.2} of the raw SMTP rate", ours.rate / peer_rate);
+    Ok(())
 }
 
 /// `bench campaign`'s options.
@@ -568,13 +727,15 @@ pub struct CampaignBench {
     pub in_flight: u32,
     /// Seconds between metrics scrapes while sending; 0: none.
     pub scrape_every: u64,
+    /// A peer to compare with, in the same run.
+    pub peer: Option<Peer>,
 }
 
 async fn campaign_on(
     mut settings: Settings,
     b: CampaignBench,
     store: BenchStore,
-) -> Result<(), String> {
+) -> Result<CampaignFigures, String> {
     use std::sync::atomic::Ordering;
     let CampaignBench {
         n,
@@ -582,6 +743,7 @@ async fn campaign_on(
         pool,
         in_flight,
         scrape_every,
+        peer: _,
     } = b;
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     if store == BenchStore::Sqlite {
@@ -767,6 +929,9 @@ async fn campaign_on(
         pct(0.50),
         pct(0.99)
     );
+    let bytes_per_message = sink.as_ref().map(|s| {
+        s.bytes.load(Ordering::Relaxed) as f64 / s.messages.load(Ordering::Relaxed).max(1) as f64
+    });
     if let Some(s) = sink {
         println!(
             "  sink: {} messages, {} connections, {:.0} bytes each",
@@ -787,7 +952,10 @@ async fn campaign_on(
         println!("  peak RSS {rss:.0} MiB");
     }
     rt.store.close().await;
-    Ok(())
+    Ok(CampaignFigures {
+        rate: counts.sent as f64 / elapsed.as_secs_f64(),
+        bytes_per_message,
+    })
 }
 
 /// `bench portal`'s pages: one line per page (`{offer}` is a seeded Offer ID, `{domain}` a

@@ -333,6 +333,11 @@ pub(crate) enum BenchCmd {
         /// scrapes' count and mean time, to compare the rate with and without.
         #[arg(long, default_value_t = 0)]
         scrape_every: u64,
+        /// Compare with a peer in the same run: `smtp-source` runs postfix's smtp-source to
+        /// postfix's smtp-sink (the same message size, sessions and count), then partnerflow
+        /// to the same sink, and prints both rates and the ratio. Installs nothing.
+        #[arg(long, value_enum)]
+        peer: Option<crate::cli::bench::Peer>,
     },
     /// Customers accepting one offer: the offer page (code lookup, HMAC check, HTML) and the
     /// acceptance commit (two lifecycles, rows and three email jobs in one transaction), as
@@ -630,6 +635,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                     store,
                     postgres,
                     scrape_every,
+                    peer,
                 },
         } => crate::cli::bench::campaign(
             settings,
@@ -639,6 +645,7 @@ async fn run(cmd: Command, settings: Settings) -> Result<(), CliError> {
                 pool,
                 in_flight,
                 scrape_every,
+                peer,
             },
             store,
             &postgres,
