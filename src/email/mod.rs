@@ -334,6 +334,9 @@ impl Templates {
         if let Some(o) = ctx.as_object_mut() {
             o.insert("locale".into(), Value::String(used.as_str().into()));
         }
+        // One handlebars context for the three parts: `render` would copy the JSON into a
+        // context of its own for each (a deep copy per part and message).
+        let ctx = handlebars::Context::from(ctx);
         let err = |e: handlebars::RenderError| EmailError::Render {
             template: name.into(),
             locale: used,
@@ -341,14 +344,17 @@ impl Templates {
         };
         let subject = set
             .text
-            .render(&format!("{name}.subject"), &ctx)
+            .render_with_context(&format!("{name}.subject"), &ctx)
             .map_err(err)?;
         Ok(Rendered {
             subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
-            text: set.text.render(&format!("{name}.txt"), &ctx).map_err(err)?,
+            text: set
+                .text
+                .render_with_context(&format!("{name}.txt"), &ctx)
+                .map_err(err)?,
             html: set
                 .html
-                .render(&format!("{name}.html"), &ctx)
+                .render_with_context(&format!("{name}.html"), &ctx)
                 .map_err(err)?,
         })
     }
