@@ -81,7 +81,7 @@ async fn send_one(
     };
     let out = crate::email::Outgoing {
         envelope: &env,
-        context: &recipient_context(&ctx.base, &r),
+        context: recipient_context(&ctx.base, &r),
         unsubscribe: Some(&unsubscribe),
     };
     match rt.mailer().deliver(out, now()).await {

@@ -317,6 +317,16 @@ impl Templates {
         locale: Locale,
         context: &Value,
     ) -> Result<Rendered, EmailError> {
+        self.render_owned(name, locale, context.clone())
+    }
+
+    /// [`render`](Self::render) with a context of the caller's own (no copy of it is made).
+    pub fn render_owned(
+        &self,
+        name: &str,
+        locale: Locale,
+        context: Value,
+    ) -> Result<Rendered, EmailError> {
         let (set, used) = match self.locales.get(locale.as_str()) {
             Some(s) if s.names.contains(name) => (s, locale),
             _ => match self.locales.get("en") {
@@ -330,7 +340,7 @@ impl Templates {
                 }
             },
         };
-        let mut ctx = context.clone();
+        let mut ctx = context;
         if let Some(o) = ctx.as_object_mut() {
             o.insert("locale".into(), Value::String(used.as_str().into()));
         }
@@ -412,10 +422,11 @@ pub use crate::core::job::Envelope;
 
 /// One email to deliver: the envelope and template context fixed at commit and, for bulk
 /// mail, its unsubscribe link (an https URL: footer line plus RFC 8058 headers).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Outgoing<'a> {
     pub envelope: &'a Envelope,
-    pub context: &'a Value,
+    /// Owned: rendering adds the locale to it and hands it to handlebars without a copy.
+    pub context: Value,
     pub unsubscribe: Option<&'a str>,
 }
 
@@ -435,6 +446,7 @@ impl Mailer<'_> {
     /// `EmailError::Transient` may succeed later; every other error will not. Each outcome
     /// is counted (`partnerflow_emails_total` by template and outcome).
     pub async fn deliver(&self, out: Outgoing<'_>, at: Timestamp) -> Result<String, EmailError> {
+        let env = out.envelope;
         let result = self.render_and_send(out, at).await;
         let outcome = match &result {
             Ok(_) => "sent",
@@ -442,8 +454,8 @@ impl Mailer<'_> {
             Err(_) => "failed",
         };
         // A loaded template's name, never a value from outside that set.
-        let template = if self.templates.has(&out.envelope.template) {
-            out.envelope.template.clone()
+        let template = if self.templates.has(&env.template) {
+            env.template.clone()
         } else {
             metric_names::OTHER.to_string()
         };
@@ -461,7 +473,7 @@ impl Mailer<'_> {
         let env = out.envelope;
         let mut rendered = self
             .templates
-            .render(&env.template, env.locale, out.context)?;
+            .render_owned(&env.template, env.locale, out.context)?;
         if let Some(url) = out.unsubscribe {
             let footer = self.templates.unsubscribe_footer(env.locale, url)?;
             add_unsubscribe_footer(&mut rendered, &footer);

@@ -143,7 +143,7 @@ impl AppState {
         }
         let out = email::Outgoing {
             envelope: env,
-            context: &context,
+            context,
             unsubscribe: None,
         };
         match self.mailer().deliver(out, self.clock.now()).await {
