@@ -177,22 +177,33 @@ impl Engine {
         Ok(self.commit_for(def, &inst, decision, event, actor, now))
     }
 
-    /// Moves an instance's scheduled timer to `at`; false if it has no such timer scheduled.
+    /// Moves an instance's scheduled timer to `at` (with who did it, in the same
+    /// transaction); false if it has no such timer scheduled.
     pub async fn reschedule_timer(
         &self,
         id: &InstanceId,
         timer: &str,
         at: Timestamp,
+        audit: Option<&store::NewAudit>,
     ) -> Result<bool, EngineError> {
         Ok(self
             .store
-            .reschedule_timer(id, timer, at, self.clock.now())
+            .reschedule_timer(id, timer, at, self.clock.now(), audit)
             .await?)
     }
 
-    /// Cancels an instance's scheduled timer; false if it has no such timer scheduled.
-    pub async fn cancel_timer(&self, id: &InstanceId, timer: &str) -> Result<bool, EngineError> {
-        Ok(self.store.cancel_timer(id, timer, self.clock.now()).await?)
+    /// Cancels an instance's scheduled timer (with who did it, in the same transaction);
+    /// false if it has no such timer scheduled.
+    pub async fn cancel_timer(
+        &self,
+        id: &InstanceId,
+        timer: &str,
+        audit: Option<&store::NewAudit>,
+    ) -> Result<bool, EngineError> {
+        Ok(self
+            .store
+            .cancel_timer(id, timer, self.clock.now(), audit)
+            .await?)
     }
 
     /// An instance with its history, email ledger and timers (the API's and the CLI's
@@ -244,7 +255,19 @@ impl Engine {
         event: &str,
         actor: &str,
     ) -> Result<Transitioned, EngineError> {
-        self.fire_fenced(id, event, actor, None).await
+        self.fire_with(id, event, actor, None, None).await
+    }
+
+    /// Like [`fire`](Self::fire), for a person's action: its audit entry is written in the
+    /// transition's transaction (both or neither).
+    pub async fn fire_audited(
+        &self,
+        id: &InstanceId,
+        event: &str,
+        audit: &store::NewAudit,
+    ) -> Result<Transitioned, EngineError> {
+        self.fire_with(id, event, &audit.actor, None, Some(audit))
+            .await
     }
 
     /// Like [`fire`](Self::fire), for a timer: the timer job is completed in the same
@@ -258,6 +281,17 @@ impl Engine {
         actor: &str,
         fence: Option<JobFence>,
     ) -> Result<Transitioned, EngineError> {
+        self.fire_with(id, event, actor, fence, None).await
+    }
+
+    async fn fire_with(
+        &self,
+        id: &InstanceId,
+        event: &str,
+        actor: &str,
+        fence: Option<JobFence>,
+        audit: Option<&store::NewAudit>,
+    ) -> Result<Transitioned, EngineError> {
         for _ in 0..8 {
             let inst = self.store.instance(id).await?;
             let def = self.definition(&inst.workflow)?;
@@ -268,6 +302,9 @@ impl Engine {
             };
             let mut commit = self.commit_for(def, &inst, decision, event, actor, now);
             commit.fence = fence.clone();
+            if let Some(a) = audit {
+                commit.records.push(store::Record::Audit(a.clone()));
+            }
             let committed = self.store.commit(&commit).await;
             self.count(std::slice::from_ref(&commit), &committed);
             match committed {

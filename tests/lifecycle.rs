@@ -209,7 +209,7 @@ async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
     assert!(
         app.rt
             .store
-            .reschedule_timer(&id, "expiry", new_expiry, t0)
+            .reschedule_timer(&id, "expiry", new_expiry, t0, None)
             .await
             .unwrap(),
         "a scheduled timer is rescheduled"
@@ -217,7 +217,7 @@ async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
     assert!(
         app.rt
             .store
-            .cancel_timer(&id, "reminder", t0)
+            .cancel_timer(&id, "reminder", t0, None)
             .await
             .unwrap(),
         "a scheduled timer is cancelled"
@@ -276,13 +276,17 @@ async fn timers_can_be_rescheduled_and_cancelled(store: Store) {
         assert!(
             !app.rt
                 .store
-                .reschedule_timer(&id, name, now.plus(Span(DAY)), now)
+                .reschedule_timer(&id, name, now.plus(Span(DAY)), now, None)
                 .await
                 .unwrap(),
             "reschedule {name}"
         );
         assert!(
-            !app.rt.store.cancel_timer(&id, name, now).await.unwrap(),
+            !app.rt
+                .store
+                .cancel_timer(&id, name, now, None)
+                .await
+                .unwrap(),
             "cancel {name}"
         );
     }

@@ -958,9 +958,16 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
         }
         InstancesCmd::RescheduleTimer { id, timer, at } => {
             let at = crate::core::domain::Timestamp::parse_rfc3339(&at).map_err(CliError::Other)?;
+            let audit = crate::portal::audit::entry(
+                rt,
+                &crate::portal::Actor::cli(),
+                "instance.timer_reschedule",
+                &id,
+                &format!("{timer} {at}"),
+            );
             if !rt
                 .engine
-                .reschedule_timer(&parse_id(&id)?, &timer, at)
+                .reschedule_timer(&parse_id(&id)?, &timer, at, Some(&audit))
                 .await?
             {
                 return Err(CliError::Other(format!(
@@ -970,7 +977,18 @@ async fn instances(cmd: InstancesCmd, rt: &AppState) -> Result<(), CliError> {
             println!("timer {timer} now due {at}");
         }
         InstancesCmd::CancelTimer { id, timer } => {
-            if !rt.engine.cancel_timer(&parse_id(&id)?, &timer).await? {
+            let audit = crate::portal::audit::entry(
+                rt,
+                &crate::portal::Actor::cli(),
+                "instance.timer_cancel",
+                &id,
+                &timer,
+            );
+            if !rt
+                .engine
+                .cancel_timer(&parse_id(&id)?, &timer, Some(&audit))
+                .await?
+            {
                 return Err(CliError::Other(format!(
                     "instance {id} has no scheduled timer `{timer}`"
                 )));

@@ -329,44 +329,58 @@ impl Store {
         })
     }
 
-    /// Moves a scheduled timer to another time; false if there is none scheduled.
+    /// Moves a scheduled timer to another time, with `audit` (who did it) in the same
+    /// transaction; false if there is none scheduled (nothing written).
     pub async fn reschedule_timer(
         &self,
         instance: &InstanceId,
         name: &str,
         at: Timestamp,
         now: Timestamp,
+        audit: Option<&NewAudit>,
     ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query(
             "UPDATE jobs SET run_at = $1, updated_at = $2 WHERE key = $3 AND state = 'scheduled'",
         )
         .bind(at.0)
         .bind(now.0)
         .bind(timer_key(instance, name))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        if self.backend == Backend::Postgres {
+        let moved = r.rows_affected() == 1;
+        if moved {
+            if let Some(a) = audit {
+                super::users::audit_insert(a).execute(&mut *tx).await?;
+            }
             // Idle workers elsewhere may be waiting for the timer's old time.
-            self.pool
-                .execute(sqlx::AssertSqlSafe(format!("NOTIFY {WORK_CHANNEL}")))
-                .await?;
+            self.notify_work(&mut tx).await?;
         }
+        tx.commit().await?;
         self.wake.notify_waiters();
-        Ok(r.rows_affected() == 1)
+        Ok(moved)
     }
 
-    /// Cancels a scheduled timer; false if there is none scheduled.
+    /// Cancels a scheduled timer, with `audit` in the same transaction; false if there is
+    /// none scheduled (nothing written).
     pub async fn cancel_timer(
         &self,
         instance: &InstanceId,
         name: &str,
         now: Timestamp,
+        audit: Option<&NewAudit>,
     ) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let r = sqlx::query("UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 WHERE key = $2 AND state = 'scheduled'")
             .bind(now.0)
             .bind(timer_key(instance, name))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(r.rows_affected() == 1)
+        let cancelled = r.rows_affected() == 1;
+        if cancelled && let Some(a) = audit {
+            super::users::audit_insert(a).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(cancelled)
     }
 }

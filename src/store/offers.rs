@@ -71,6 +71,9 @@ pub enum Record {
         signup_id: i64,
         acceptance: InstanceId,
     },
+    /// The audit entry of a person's action that this transition is (an administrator's
+    /// event from the portal): written with it, or not at all.
+    Audit(super::NewAudit),
 }
 
 pub(super) async fn write_record(
@@ -206,6 +209,9 @@ pub(super) async fn write_record(
             if r.rows_affected() != 1 {
                 return Err(StoreError::Conflict(notice.clone()));
             }
+        }
+        Record::Audit(a) => {
+            super::users::audit_insert(a).execute(&mut **tx).await?;
         }
         Record::SignupMatched {
             signup_id,

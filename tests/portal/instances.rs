@@ -155,6 +155,89 @@ async fn an_instance_page_shows_and_changes_its_lifecycle(store: Store) {
             "{a}"
         );
     }
+    assert_eq!(
+        audit.matches("<td>instance.event</td>").count(),
+        1,
+        "the refused event wrote no entry: {audit}"
+    );
 }
 
-on_both_stores!(an_instance_page_shows_and_changes_its_lifecycle);
+/// An administrator's action on an instance and its audit entry are one transaction: when the
+/// audit log refuses the entry (a trigger here), the transition, the timer move and the timer
+/// cancellation are not made either.
+async fn an_instance_action_without_its_audit_entry_is_not_made(store: Store) {
+    let e = env(store, &[]).await;
+    let rt = &e.app.rt;
+    let id = e.app.invite(1).await;
+    sqlx::any::install_default_drivers();
+    let db = sqlx::AnyPool::connect(&rt.settings.database.url)
+        .await
+        .unwrap();
+    let refuse: &[&str] = match store {
+        Store::Sqlite => &["CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit refused'); END"],
+        Store::Postgres => &[
+            "CREATE FUNCTION refuse_audit() RETURNS trigger AS $$
+             BEGIN RAISE EXCEPTION 'audit refused'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+             FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
+        ],
+    };
+    for sql in refuse {
+        sqlx::query(sqlx::AssertSqlSafe(*sql))
+            .execute(&db)
+            .await
+            .unwrap();
+    }
+    let by = Actor::cli();
+    let entry = portal::audit::entry(rt, &by, "instance.event", id.as_str(), "withdraw");
+    let r = rt.engine.fire_audited(&id, "withdraw", &entry).await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(e.app.state(&id).await, "invited", "no transition");
+    let history = rt.engine.detail(&id).await.unwrap().history.len();
+    let timers = |d: &partnerflow::core::instance::InstanceDetail| {
+        d.timers
+            .iter()
+            .map(|t| (t.name.clone(), t.state.clone(), t.run_at))
+            .collect::<Vec<_>>()
+    };
+    let before = timers(&rt.engine.detail(&id).await.unwrap());
+    let at = rt.clock.now().plus(Span(3_600_000));
+    assert!(
+        rt.engine
+            .reschedule_timer(&id, "expiry", at, Some(&entry))
+            .await
+            .is_err()
+    );
+    assert!(
+        rt.engine
+            .cancel_timer(&id, "reminder", Some(&entry))
+            .await
+            .is_err()
+    );
+    let d = rt.engine.detail(&id).await.unwrap();
+    assert_eq!(timers(&d), before, "the timers as they were");
+    assert_eq!(d.history.len(), history);
+    // Without the trigger the same calls go through, each with its entry.
+    let drop = match store {
+        Store::Sqlite => "DROP TRIGGER refuse_audit",
+        Store::Postgres => "DROP TRIGGER refuse_audit ON audit_log",
+    };
+    sqlx::query(drop).execute(&db).await.unwrap();
+    rt.engine
+        .fire_audited(&id, "withdraw", &entry)
+        .await
+        .unwrap();
+    assert_eq!(e.app.state(&id).await, "withdrawn");
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'instance.event'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(n, 1);
+}
+
+on_both_stores!(
+    an_instance_page_shows_and_changes_its_lifecycle,
+    an_instance_action_without_its_audit_entry_is_not_made,
+);

@@ -2,7 +2,7 @@
 //! and secrets masked), history, timers and emails; `POST /portal/instances/event` sends an
 //! event its state takes, `…/timer/reschedule` and `…/timer/cancel` move or cancel a scheduled
 //! timer — the engine's services, as the CLI's `instances event|reschedule-timer|cancel-timer`
-//! — each recorded in the audit log after the engine committed it.
+//! — each with its audit entry in the same transaction (both or neither).
 
 use std::sync::Arc;
 
@@ -124,17 +124,8 @@ fn checked(
     InstanceId::parse(field(f, "id")).map_err(|_| not_found(rt, s.locale))
 }
 
-/// After a write: the audit entry, then a 303 to the page.
-async fn written(
-    rt: &AppState,
-    s: &SignedIn,
-    id: &InstanceId,
-    action: &str,
-    detail: &str,
-) -> Response {
-    if let Err(e) = audit::record(rt, &s.actor(), action, id.as_str(), detail).await {
-        return unavailable(rt, s.locale, &e);
-    }
+/// After a write (its audit entry written with it): a 303 to the page.
+fn written(id: &InstanceId) -> Response {
     see_other(&format!("/portal/instances/{}?done=1", id.as_str()), None)
 }
 
@@ -145,8 +136,9 @@ async fn event(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::B
         Err(r) => return r,
     };
     let ev = field(&f, "event");
-    match rt.engine.fire(&id, ev, &s.actor().label).await {
-        Ok(_) => written(&rt, &s, &id, "instance.event", ev).await,
+    let entry = audit::entry(&rt, &s.actor(), "instance.event", id.as_str(), ev);
+    match rt.engine.fire_audited(&id, ev, &entry).await {
+        Ok(_) => written(&id),
         Err(EngineError::Store(StoreError::NotFound(_))) => not_found(&rt, s.locale),
         Err(e @ (EngineError::Rejected(_) | EngineError::Store(StoreError::Conflict(_)))) => {
             respond(&rt, &s, &id, Some(Outcome::Refused(e.to_string())), "").await
@@ -173,17 +165,19 @@ async fn reschedule(
         let why = format!("{typed:?}: YYYY-MM-DD HH:MM");
         return respond(&rt, &s, &id, Some(Outcome::Refused(why)), typed).await;
     };
-    match rt.engine.reschedule_timer(&id, timer, at).await {
-        Ok(true) => {
-            written(
-                &rt,
-                &s,
-                &id,
-                "instance.timer_reschedule",
-                &format!("{timer} {at}"),
-            )
-            .await
-        }
+    let entry = audit::entry(
+        &rt,
+        &s.actor(),
+        "instance.timer_reschedule",
+        id.as_str(),
+        &format!("{timer} {at}"),
+    );
+    match rt
+        .engine
+        .reschedule_timer(&id, timer, at, Some(&entry))
+        .await
+    {
+        Ok(true) => written(&id),
         Ok(false) => {
             let why = format!("{timer}: no such timer scheduled");
             respond(&rt, &s, &id, Some(Outcome::Refused(why)), typed).await
@@ -200,8 +194,9 @@ async fn cancel(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::
         Err(r) => return r,
     };
     let timer = field(&f, "timer");
-    match rt.engine.cancel_timer(&id, timer).await {
-        Ok(true) => written(&rt, &s, &id, "instance.timer_cancel", timer).await,
+    let entry = audit::entry(&rt, &s.actor(), "instance.timer_cancel", id.as_str(), timer);
+    match rt.engine.cancel_timer(&id, timer, Some(&entry)).await {
+        Ok(true) => written(&id),
         Ok(false) => {
             let why = format!("{timer}: no such timer scheduled");
             respond(&rt, &s, &id, Some(Outcome::Refused(why)), "").await
