@@ -259,10 +259,10 @@ impl Store {
         Ok(job)
     }
 
-    /// A failed (or waiting) email job sent to `to` instead: its envelope and its ledger row
-    /// take the new address, and it runs again now with a fresh attempt budget; with its
-    /// audit entry, in one transaction. The instance's data keeps its address (later emails
-    /// of the lifecycle go there).
+    /// A failed (or waiting) email job sent to `to` instead: its envelope, the message's
+    /// `recipient.email` and its ledger row take the new address, and it runs again now with a
+    /// fresh attempt budget; with its audit entry, in one transaction. The instance's data
+    /// keeps its address (later emails of the lifecycle go there).
     pub async fn readdress_email_job(
         &self,
         id: i64,
@@ -289,6 +289,19 @@ impl Store {
                 "job {id} to readdress (it is {})",
                 job.state
             )));
+        }
+        // The message names its recipient too (`recipient.email`): the new address there.
+        let old = email.envelope.to.as_str().to_string();
+        if let Some(r) = email
+            .context
+            .get_mut("recipient")
+            .and_then(|r| r.as_object_mut())
+            && r.get("email").and_then(|e| e.as_str()) == Some(old.as_str())
+        {
+            r.insert(
+                "email".into(),
+                serde_json::Value::String(to.as_str().into()),
+            );
         }
         email.envelope.to = to.clone();
         let payload = JobPayload::Email(email);

@@ -324,7 +324,13 @@ async fn a_refused_email_is_readdressed_and_jobs_cancelled(store: Store) {
         Some(format!("{page}?done=readdress").as_str())
     );
     rt.run_due().await.unwrap();
-    assert_eq!(rt.store.job(email.id).await.unwrap().state, "done");
+    let sent = rt.store.job(email.id).await.unwrap();
+    assert_eq!(sent.state, "done");
+    let JobPayload::Email(p) = &sent.payload else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(p.envelope.to.as_str(), "kunde@contoso.example");
+    assert_eq!(p.context["recipient"]["email"], "kunde@contoso.example");
     let got = smtp.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].rcpt_to, vec!["kunde@contoso.example".to_string()]);
