@@ -219,6 +219,26 @@ impl SignedIn {
         Actor::user(&self.session.user, &self.client)
     }
 
+    /// A form posted to `path` by a user whose role allows `needed`: its fields, or the
+    /// refusal (the role's 403 page, else the CSRF check's).
+    #[allow(clippy::result_large_err)] // a refusal is the response itself, built once
+    pub(super) fn form(
+        &self,
+        rt: &AppState,
+        needed: Role,
+        body: &[u8],
+        path: &str,
+    ) -> Result<Vec<(String, String)>, Response> {
+        if let Some(r) = self.require(rt, needed) {
+            return Err(r);
+        }
+        let f = form_pairs(body);
+        if let Some(r) = self.csrf(rt, &f, path) {
+            return Err(r);
+        }
+        Ok(f)
+    }
+
     /// The CSRF check of a form posted to `path`: the refusal, or None.
     pub(super) fn csrf(
         &self,
@@ -431,13 +451,10 @@ async fn users(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQue
 
 /// An administrator invites a user: created and mailed a sign-in link; then a 303 back.
 async fn invite(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::Bytes) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, USERS) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, USERS) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let mut form = InviteForm {
         email: field(&f, "email").into(),
         name: field(&f, "name").into(),
@@ -473,13 +490,10 @@ async fn deactivate(
     s: SignedIn,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, DEACTIVATE) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, DEACTIVATE) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let email = field(&f, "email").trim().to_lowercase();
     if email == s.session.user.email.as_str() {
         let m = match s.locale {
@@ -504,13 +518,10 @@ async fn reactivate(
     s: SignedIn,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, REACTIVATE) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, REACTIVATE) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     match portal::reactivate_user(&rt, field(&f, "email"), &s.actor()).await {
         Ok(_) | Err(PortalError::NotFound(_)) => see_other(USERS, None),
         Err(e) => unavailable(&rt, s.locale, &e),
@@ -524,13 +535,10 @@ async fn change_role(
     s: SignedIn,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, ROLE) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, ROLE) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let email = field(&f, "email").trim().to_lowercase();
     let refuse = |m: String| InviteForm {
         errors: vec![("role".into(), m)],

@@ -77,13 +77,10 @@ async fn show(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQuer
 
 /// Saves the identity: errors next to their fields (400), else a 303 back.
 async fn save(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::Bytes) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, COMPANY) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, COMPANY) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let form = CompanyInput {
         name: field(&f, "name").into(),
         legal_name: field(&f, "legal_name").into(),

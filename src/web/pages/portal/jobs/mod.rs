@@ -20,7 +20,7 @@ use crate::core::domain::{EmailAddress, Locale, Role, Span};
 use crate::core::job::{JobAction, JobFilter, JobState};
 use crate::jobs::inspect;
 use crate::store::StoreError;
-use crate::web::pages::{form_pairs, page};
+use crate::web::pages::page;
 
 use super::view::Nav;
 use super::view::jobs::{
@@ -162,13 +162,10 @@ async fn list(State(rt): State<Arc<AppState>>, s: SignedIn, RawQuery(q): RawQuer
 /// One action on every job the form's filter selects: first a page saying how many, whose
 /// form confirms; confirmed, it is done and the list says how many.
 async fn bulk(State(rt): State<Arc<AppState>>, s: SignedIn, body: axum::body::Bytes) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, BULK) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, BULK) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let (shown, filter) = parse_filter(&f);
     let (Some(action), Some(filter)) = (JobAction::parse(field(&f, "action")), filter) else {
         return not_found(&rt, s.locale);
@@ -292,13 +289,10 @@ async fn act(
     action: JobAction,
     path: &str,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, path) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, path) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let Ok(id) = field(&f, "id").parse::<i64>() else {
         return not_found(&rt, s.locale);
     };
@@ -326,13 +320,10 @@ async fn readdress(
     s: SignedIn,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, READDRESS) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, READDRESS) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let Ok(id) = field(&f, "id").parse::<i64>() else {
         return not_found(&rt, s.locale);
     };

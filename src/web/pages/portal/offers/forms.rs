@@ -468,13 +468,15 @@ pub(super) async fn invite(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::SalesAgent) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, &format!("/portal/offers/{id}/invite")) {
-        return r;
-    }
+    let f = match s.form(
+        &rt,
+        Role::SalesAgent,
+        &body,
+        &format!("/portal/offers/{id}/invite"),
+    ) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let Ok(id) = OfferId::parse(&id) else {
         return not_found(&rt, &s, &id);
     };

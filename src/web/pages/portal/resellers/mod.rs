@@ -110,13 +110,10 @@ async fn request(
     s: SignedIn,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = s.require(&rt, Role::Admin) {
-        return r;
-    }
-    let f = form_pairs(&body);
-    if let Some(r) = s.csrf(&rt, &f, LIST) {
-        return r;
-    }
+    let f = match s.form(&rt, Role::Admin, &body, LIST) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
     let x = view::rtexts(s.locale);
     let mut form = RequestForm {
         mpn_id: field(&f, "mpn_id").trim().into(),
