@@ -978,6 +978,11 @@ const PORTAL_PAGES: &[&str] = &[
     "/portal/resellers",
     "/portal/company",
     "/portal/offers/new/purchase?country=DE",
+    "/portal/jobs",
+    "/portal/jobs?state=failed&kind=email",
+    "/portal/nodes",
+    "/portal/schedules",
+    "/portal/workflows",
 ];
 
 /// The bar every portal page must stay under (ms, p99).

@@ -25,7 +25,8 @@ pub struct BenchSeed {
 /// acceptance (active ones with their `end` timer), first opens of 60 % of the offers, 50
 /// campaigns (2 running) of 2,000 recipients but the first, which has `big_campaign` recipients
 /// (half sent, the last of them in the minutes before `now`), and lifecycle emails to `ledger` rows in all
-/// (invitations, reminders for half, acceptance emails, partner notices).
+/// (invitations, reminders for half, acceptance emails, partner notices); a week of finished
+/// email jobs (201,600, one in 400 failed).
 const SEED: &[&str] = &[
     "INSERT INTO locations (id, name, country, partner_id, first_seen_at, last_seen_at)
      SELECT 'bench-loc-' || i, 'Bench ' || i, 'DE', 'bench', :now, :now FROM n WHERE i < 20",
@@ -106,6 +107,13 @@ const SEED: &[&str] = &[
             'cm-big-' || n.i, c.created_at,
             CASE WHEN n.i % 2 = 0 THEN NULL ELSE :now - (:big - n.i) * 10 END, c.created_at
        FROM campaigns c, n WHERE c.id = 'cmp_bench0' AND n.i < :big",
+    // A week of finished email jobs (one every 3 s, the pruner keeps 7 days), one in 400
+    // failed with a refusal: what the operators' jobs page lists and counts.
+    "INSERT INTO jobs (key, kind, subject, payload, state, run_at, attempts, max_attempts, last_error, created_at, updated_at, finished_at)
+     SELECT 'email:bench:' || i, 'email', 'in_v' || i, '{}', CASE WHEN i % 400 = 0 THEN 'failed' ELSE 'done' END, :now - i * 3000, 1, 12,
+            CASE WHEN i % 400 = 0 THEN 'permanent error (550): 5.1.1 no such user' ELSE NULL END,
+            :now - i * 3000, :now - i * 3000 + 1000, :now - i * 3000 + 1000
+       FROM n WHERE i < 201600",
 ];
 
 /// The fill: partner notices (offer expired) until the ledger has `ledger` rows.
