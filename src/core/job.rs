@@ -26,6 +26,25 @@ pub struct EmailJob {
     pub workflow: String,
 }
 
+/// The emails whose address an operator may correct: the offer invitations and their
+/// reminder, whose only link is the offer's shared one — sending one to another address is
+/// what inviting that address does. Every other email may carry a link that is the
+/// recipient's own (a portal sign-in link, a mailbox confirmation, a personal page) and is
+/// never sent anywhere else.
+pub const READDRESSABLE_TEMPLATES: [&str; 4] = [
+    "trial_invitation",
+    "purchase_offer",
+    "admin_offer",
+    "invitation_reminder",
+];
+
+impl EmailJob {
+    /// Whether an operator may send it to a corrected address ([`READDRESSABLE_TEMPLATES`]).
+    pub fn readdressable(&self) -> bool {
+        READDRESSABLE_TEMPLATES.contains(&self.envelope.template.as_str())
+    }
+}
+
 /// A workflow timer: at its time, `event` is sent to `instance` (fenced by the job's lease).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimerJob {

@@ -291,6 +291,12 @@ impl Store {
                 job.kind
             )));
         };
+        if !email.readdressable() {
+            return Err(StoreError::NotFound(format!(
+                "job {id} to readdress (it is a {} email: its link is the recipient's own)",
+                email.envelope.template
+            )));
+        }
         if ![JobState::Failed, JobState::Scheduled].contains(&job.state) {
             return Err(StoreError::NotFound(format!(
                 "job {id} to readdress (it is {})",

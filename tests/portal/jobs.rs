@@ -339,6 +339,53 @@ async fn a_refused_email_is_readdressed_and_jobs_cancelled(store: Store) {
         rt.store.email_state(mid).await.unwrap().as_deref(),
         Some("sent")
     );
+    // A sign-in email carries a link that is its recipient's own: never sent elsewhere, even
+    // when it failed (here: the SMTP server refuses the address).
+    let new = NewUser::parse("perm.neu@partner.example", "Neu", "viewer", "en").unwrap();
+    portal::invite_user(rt, &new, &Actor::cli(), "Erika")
+        .await
+        .unwrap();
+    rt.run_due().await.unwrap();
+    let signin = rt
+        .store
+        .list_jobs(Some("failed"), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| matches!(&j.payload, JobPayload::Email(m) if m.envelope.template == "portal_signin"))
+        .expect("the refused sign-in email");
+    let spage = format!("{JOBS}/{}", signin.id);
+    assert!(
+        !admin
+            .get(&e.url(&spage))
+            .await
+            .body
+            .contains("id=\"readdress-form\""),
+        "no form for a sign-in email"
+    );
+    // A hand-made post (a valid token for the form) is refused by the server.
+    let sid = signin.id.to_string();
+    let nonce = admin.cookies["pf_csrf"].clone();
+    let token = rt.keys.csrf_token(&nonce, READDRESS, rt.clock.now());
+    let r = admin
+        .post_form(
+            &e.url(READDRESS),
+            &[
+                ("csrf", token.as_str()),
+                ("id", &sid),
+                ("to", "a@partner.example"),
+            ],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{spage}?done=not-now").as_str())
+    );
+    let still = rt.store.job(signin.id).await.unwrap();
+    assert_eq!(still.state, "failed");
+    assert_eq!(still.payload, signin.payload, "nothing changed");
+
     // Done: no form to readdress or cancel it any more.
     let p = admin.get(&e.url(&page)).await.body;
     assert!(!p.contains("id=\"readdress-form\""));

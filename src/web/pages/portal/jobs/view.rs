@@ -7,7 +7,7 @@ use askama::Template;
 use askama::filters::Safe;
 
 use crate::core::domain::{Locale, Timestamp};
-use crate::core::job::{JobAction, JobState};
+use crate::core::job::{JobAction, JobPayload, JobState};
 use crate::store::{JobError, JobRow, NodeRow};
 
 use super::{Nav, PT, render, texts};
@@ -493,7 +493,7 @@ pub(crate) fn job_page(
             Done::NotNow => (false, Safe(x.not_now.0)),
         }),
         forms,
-        readdressable: j.kind == "email"
+        readdressable: matches!(&j.payload, JobPayload::Email(e) if e.readdressable())
             && matches!(j.state, JobState::Failed | JobState::Scheduled),
     })
 }
@@ -561,7 +561,10 @@ mod tests {
             key: evil.into(),
             kind: "email".into(),
             subject: evil.into(),
-            payload: JobPayload::from_row("email", "{}"),
+            payload: JobPayload::from_row(
+                "email",
+                r#"{"message_id":"<m@x.example>","envelope":{"message_id":"<m@x.example>","to":"k@contoso.example","locale":"de","template":"trial_invitation"},"context":{},"workflow":"trial_invitation"}"#,
+            ),
             state: JobState::Failed,
             run_at: Timestamp(0),
             attempts: 5,
@@ -642,6 +645,16 @@ mod tests {
             );
             assert!(html.contains("action=\"/portal/jobs/cancel\""));
             assert!(html.contains("action=\"/portal/jobs/readdress\""));
+            // A sign-in email (a link that is the recipient's own): no form to send it elsewhere.
+            let signin = JobRow {
+                payload: JobPayload::from_row(
+                    "email",
+                    r#"{"message_id":"<m@x.example>","envelope":{"message_id":"<m@x.example>","to":"k@contoso.example","locale":"de","template":"portal_signin"},"context":{},"workflow":"portal_signin"}"#,
+                ),
+                ..job.clone()
+            };
+            let other = job_page(l, &nav, &signin, evil, &errors, None, &forms);
+            assert!(!other.contains("action=\"/portal/jobs/readdress\""));
             assert!(html.contains("aria-invalid=\"true\""));
             assert!(html.contains("550 5.1.1 no such user"));
             assert!(!html.contains("action=\"/portal/jobs/run\""));
