@@ -17,7 +17,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use super::AppState;
 use crate::core::campaign::{CampaignState, RecipientState};
 use crate::core::domain::Span;
-use crate::core::job::JobPayload;
+use crate::core::job::{JobPayload, JobState};
 use crate::core::metric_names as names;
 
 /// How often the recorder's histograms are drained into their buckets between scrapes (so
@@ -185,14 +185,14 @@ impl AppState {
         // Every known (state, kind) is reported, 0 when there is none; anything else adds to
         // `other`.
         let mut by_state_kind = BTreeMap::new();
-        for state in names::JOB_STATES {
+        for state in JobState::ALL {
             for kind in JobPayload::KINDS {
-                by_state_kind.insert((state, kind), 0);
+                by_state_kind.insert((state.as_str(), kind), 0);
             }
         }
         for (state, kind, n) in &jobs.by_state_kind {
             let key = (
-                names::bounded(state, &names::JOB_STATES),
+                JobState::parse(state).map_or(names::OTHER, JobState::as_str),
                 names::bounded(kind, &JobPayload::KINDS),
             );
             *by_state_kind.entry(key).or_insert(0) += n;

@@ -239,7 +239,8 @@ pub(crate) enum JobsCmd {
         /// The job id (`partnerflow jobs list --state scheduled`).
         id: i64,
     },
-    /// A failed (or waiting) email job sent to a corrected address, now.
+    /// A failed (or waiting) offer invitation or reminder sent to a corrected address, now
+    /// (never an email whose link is its recipient's own: a sign-in or confirmation link).
     Readdress {
         /// The job id (`partnerflow jobs list --state failed`).
         id: i64,

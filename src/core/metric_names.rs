@@ -142,9 +142,6 @@ pub const HISTOGRAMS: [(&str, &[f64]); 5] = [
 /// What a label value outside its known set is recorded as.
 pub const OTHER: &str = "other";
 
-/// The states a job row may be in.
-pub const JOB_STATES: [&str; 5] = ["scheduled", "running", "done", "failed", "cancelled"];
-
 /// The HTTP methods counted by name (any other is `other`).
 pub const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 

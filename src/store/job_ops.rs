@@ -49,12 +49,45 @@ pub struct NodeBeat<'a> {
 /// The WHERE clause of the jobs `filter` selects in `states` (their names are constants,
 /// never input), its kind bound as `$1` and its time range as `$2`, `$3`.
 fn selection(states: &[JobState]) -> String {
+    format!(
+        "{} AND ($1 = '' OR kind = $1) AND created_at >= $2 AND created_at < $3",
+        state_in(states)
+    )
+}
+
+/// `state = 'a'` or `state IN ('a', 'b')` (the single form lets the planner read that state's
+/// partial index).
+fn state_in(states: &[JobState]) -> String {
     let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    let state = match list.as_slice() {
+    match list.as_slice() {
         [one] => format!("state = {one}"),
         _ => format!("state IN ({})", list.join(", ")),
-    };
-    format!("{state} AND ($1 = '' OR kind = $1) AND created_at >= $2 AND created_at < $3")
+    }
+}
+
+/// What `action` sets on a job, its time bound as `now` (a `$n`).
+fn job_set(action: JobAction, now: &str) -> String {
+    match action {
+        JobAction::Retry => format!(
+            "state = 'scheduled', run_at = {now}, attempts = 0, updated_at = {now}, finished_at = NULL"
+        ),
+        JobAction::Cancel => {
+            format!(
+                "state = 'cancelled', finished_at = {now}, updated_at = {now}, lease_owner = NULL"
+            )
+        }
+        JobAction::RunNow => format!("run_at = {now}, updated_at = {now}"),
+    }
+}
+
+/// What `action` does to an email job's ledger row: its SET and the rows it takes (retried:
+/// a failed one is queued again; cancelled: any not sent); None: nothing.
+fn ledger_set(action: JobAction) -> Option<&'static str> {
+    match action {
+        JobAction::Retry => Some("state = 'queued' WHERE state = 'failed'"),
+        JobAction::Cancel => Some("state = 'cancelled' WHERE state <> 'sent'"),
+        JobAction::RunNow => None,
+    }
 }
 
 fn range(f: &JobFilter) -> (i64, i64) {
@@ -144,12 +177,7 @@ impl Store {
         let mut tx = self.begin_write().await?;
         // The email rows first, while their jobs are still in the selection (the payload
         // names each).
-        let ledger = match action {
-            JobAction::Retry => Some("state = 'queued' WHERE state = 'failed'"),
-            JobAction::Cancel => Some("state = 'cancelled' WHERE state <> 'sent'"),
-            JobAction::RunNow => None,
-        };
-        if let Some(set) = ledger {
+        if let Some(set) = ledger_set(action) {
             let mid = match self.backend {
                 Backend::Sqlite => "json_extract(payload, '$.message_id')",
                 Backend::Postgres => "CAST(payload AS JSON) ->> 'message_id'",
@@ -165,16 +193,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let set = match action {
-            JobAction::Retry => {
-                "state = 'scheduled', run_at = $4, attempts = 0, updated_at = $4, finished_at = NULL"
-            }
-            JobAction::Cancel => {
-                "state = 'cancelled', finished_at = $4, updated_at = $4, lease_owner = NULL"
-            }
-            JobAction::RunNow => "run_at = $4, updated_at = $4",
-        };
-        let sql = format!("UPDATE jobs SET {set} WHERE {sel}");
+        let sql = format!("UPDATE jobs SET {} WHERE {sel}", job_set(action, "$4"));
         let n = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&f.kind)
             .bind(from)
@@ -198,8 +217,8 @@ impl Store {
 
     /// Applies `action` to one job, with its audit entry, in one transaction: a failed job
     /// retried (its ledger row queued again), a waiting one run now, a waiting or failed one
-    /// cancelled (its ledger row cancelled unless sent). `NotFound("job …")`: no such job;
-    /// `NotFound("… (it is STATE)")`: the job is in a state the action does not apply to.
+    /// cancelled (its ledger row cancelled unless sent). `NotFound`: no such job; `NotNow`: it
+    /// is in a state the action does not apply to.
     pub async fn job_act(
         &self,
         action: JobAction,
@@ -207,23 +226,10 @@ impl Store {
         now: Timestamp,
         audit: &NewAudit,
     ) -> Result<JobRow> {
-        let set = match action {
-            JobAction::Retry => {
-                "state = 'scheduled', run_at = $1, attempts = 0, updated_at = $1, finished_at = NULL"
-            }
-            JobAction::Cancel => {
-                "state = 'cancelled', finished_at = $1, updated_at = $1, lease_owner = NULL"
-            }
-            JobAction::RunNow => "run_at = $1, updated_at = $1",
-        };
-        let states: Vec<String> = action
-            .applies_to()
-            .iter()
-            .map(|s| format!("'{}'", s.as_str()))
-            .collect();
         let sql = format!(
-            "UPDATE jobs SET {set} WHERE id = $2 AND state IN ({}) RETURNING {JOB_COLS}",
-            states.join(", ")
+            "UPDATE jobs SET {} WHERE id = $2 AND {} RETURNING {JOB_COLS}",
+            job_set(action, "$1"),
+            state_in(action.applies_to())
         );
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -234,26 +240,19 @@ impl Store {
         let Some(row) = row else {
             drop(tx);
             let j = self.job(id).await?;
-            return Err(StoreError::NotFound(format!(
-                "job {id} to {} (it is {})",
-                action.as_str(),
+            return Err(StoreError::NotNow(format!(
+                "job {id} cannot be {}: it is {}",
+                action.done_word(),
                 j.state
             )));
         };
         let job = job_from_row(&row)?;
-        if let Some(mid) = job.payload.message_id() {
-            let set = match action {
-                JobAction::Retry => Some("state = 'queued' WHERE state = 'failed'"),
-                JobAction::Cancel => Some("state = 'cancelled' WHERE state <> 'sent'"),
-                JobAction::RunNow => None,
-            };
-            if let Some(set) = set {
-                let sql = format!("UPDATE emails SET {set} AND message_id = $1");
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(mid)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        if let (Some(mid), Some(set)) = (job.payload.message_id(), ledger_set(action)) {
+            let sql = format!("UPDATE emails SET {set} AND message_id = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(mid)
+                .execute(&mut *tx)
+                .await?;
         }
         audit_insert(audit).execute(&mut *tx).await?;
         if action != JobAction::Cancel {
@@ -286,20 +285,20 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("job {id}")))?;
         let job = job_from_row(&row)?;
         let JobPayload::Email(mut email) = job.payload.clone() else {
-            return Err(StoreError::NotFound(format!(
-                "email job {id} to readdress (it is a {} job)",
+            return Err(StoreError::NotNow(format!(
+                "job {id} cannot be readdressed: it is a {} job",
                 job.kind
             )));
         };
         if !email.readdressable() {
-            return Err(StoreError::NotFound(format!(
-                "job {id} to readdress (it is a {} email: its link is the recipient's own)",
+            return Err(StoreError::NotNow(format!(
+                "job {id} cannot be readdressed: it is a {} email, whose link is its recipient's own",
                 email.envelope.template
             )));
         }
         if ![JobState::Failed, JobState::Scheduled].contains(&job.state) {
-            return Err(StoreError::NotFound(format!(
-                "job {id} to readdress (it is {})",
+            return Err(StoreError::NotNow(format!(
+                "job {id} cannot be readdressed: it is {}",
                 job.state
             )));
         }
@@ -322,12 +321,18 @@ impl Store {
             "UPDATE jobs SET payload = $1, state = 'scheduled', run_at = $2, attempts = 0, updated_at = $2,
                  finished_at = NULL WHERE id = $3 AND state IN ('failed', 'scheduled') RETURNING {JOB_COLS}"
         );
+        // Another node may have claimed it since it was read (PostgreSQL reads it unlocked).
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(payload.to_json_text())
             .bind(now.0)
             .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotNow(format!(
+                    "job {id} cannot be readdressed: it changed meanwhile"
+                ))
+            })?;
         if let Some(mid) = payload.message_id() {
             sqlx::query(
                 "UPDATE emails SET recipient = $1, state = 'queued', last_error = NULL WHERE message_id = $2 AND state <> 'sent'",

@@ -248,13 +248,7 @@ impl Store {
     /// oldest job that is due at `now` and not yet claimed was due (the partial index of
     /// scheduled jobs).
     pub async fn job_gauges(&self, now: Timestamp) -> Result<JobGauges> {
-        let rows = sqlx::query("SELECT state, kind, COUNT(*) FROM jobs GROUP BY state, kind")
-            .fetch_all(&self.pool)
-            .await?;
-        let by_state_kind: Vec<(String, String, i64)> = rows
-            .iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let by_state_kind = self.job_counts().await?;
         let oldest: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(run_at) FROM jobs WHERE state = 'scheduled' AND run_at <= $1",
         )

@@ -27,6 +27,10 @@ pub enum StoreError {
     Conflict(InstanceId),
     #[error("{0} not found")]
     NotFound(String),
+    /// The row is there, in a state the change does not apply to (a job that is no longer
+    /// failed, an email whose link is its recipient's own): nothing was written.
+    #[error("{0}")]
+    NotNow(String),
     #[error("job {0} is no longer held by this worker (rescheduled, cancelled or taken over)")]
     Stale(i64),
     #[error("stored row is corrupt: {0}")]

@@ -173,7 +173,7 @@ impl ApiError {
                 O::Engine(EngineError::Store(StoreError::NotFound(_))) => {
                     (s(404), "not_found", None)
                 }
-                O::Engine(EngineError::Store(StoreError::Conflict(_))) => {
+                O::Engine(EngineError::Store(StoreError::Conflict(_) | StoreError::NotNow(_))) => {
                     (s(409), "conflict", None)
                 }
                 O::Engine(EngineError::Store(_)) => (s(503), "store_unavailable", None),

@@ -305,9 +305,7 @@ async fn act(
 /// A job that exists but is in another state: its page says so; no such job: 404.
 fn after_refusal(rt: &AppState, l: Locale, id: i64, e: StoreError) -> Response {
     match e {
-        StoreError::NotFound(m) if m.contains("(it is") => {
-            see_other(&format!("{JOBS}/{id}?done=not-now"), None)
-        }
+        StoreError::NotNow(_) => see_other(&format!("{JOBS}/{id}?done=not-now"), None),
         StoreError::NotFound(_) => not_found(rt, l),
         e => unavailable(rt, l, &e),
     }
