@@ -29,6 +29,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Unique per process start: lease owner and log field.
     pub node: String,
+    /// The machine it runs on (in `node`, and in its heartbeat).
+    pub host: String,
     /// The product catalog (config/catalog.toml), checked at start.
     pub catalog: Arc<crate::core::catalog::Catalog>,
     /// Keys that sign and verify advisor codes and page links.
@@ -49,14 +51,18 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-/// A node's name, unique per process start: `role-HOST-PID-random`.
-pub fn node_name(role: &str) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+/// This machine's host name (`local` when it has none).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "local".into());
+        .unwrap_or_else(|| "local".into())
+}
+
+/// A node's name, unique per process start: `role-HOST-PID-random`.
+pub fn node_name(role: &str, host: &str) -> String {
     format!(
         "{role}-{host}-{}-{}",
         std::process::id(),
@@ -191,6 +197,7 @@ pub async fn build(
     let engine = Arc::new(Engine::new(defs, store.clone(), clock.clone(), &settings));
     engine.company.refresh(&store).await?;
     let started = clock.now();
+    let host = host_name();
     let rt = Arc::new(AppState {
         engine,
         store,
@@ -199,7 +206,8 @@ pub async fn build(
         settings,
         schedules,
         clock,
-        node: node_name(role),
+        node: node_name(role, &host),
+        host,
         catalog: Arc::new(catalog),
         keys: Arc::new(keys),
         metrics: ops::install(),

@@ -90,13 +90,9 @@ impl AppState {
     /// This worker's heartbeat (`nodes`): written at start and every few seconds.
     async fn beat(&self) {
         let last = self.last_claim.load(std::sync::atomic::Ordering::Relaxed);
-        // `role-HOST-PID-random` (see `app::node_name`); the host may hold dashes itself.
-        let mut parts = self.node.rsplitn(3, '-');
-        let head = parts.nth(2).unwrap_or_default();
-        let host = head.split_once('-').map_or(head, |(_, h)| h).to_string();
         let beat = crate::store::NodeBeat {
             node: &self.node,
-            host: &host,
+            host: &self.host,
             pid: std::process::id() as i64,
             version: env!("CARGO_PKG_VERSION"),
             started_at: self.started,
