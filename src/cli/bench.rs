@@ -674,21 +674,19 @@ async fn against_smtp_source(
         .output()
         .map_err(|e| format!("{}: {e}", source.display()));
     let peer_secs = started.elapsed().as_secs_f64();
-    let out = match out {
-        Ok(o) if o.status.success() => o,
-        Ok(o) => {
-            let _ = sink_proc.kill();
-            return Err(format!(
-                "smtp-source failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            ));
-        }
-        Err(e) => {
-            let _ = sink_proc.kill();
-            return Err(e);
-        }
+    let failed = match out {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "smtp-source failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Some(e),
     };
-    drop(out);
+    if let Some(e) = failed {
+        let _ = sink_proc.kill();
+        let _ = sink_proc.wait();
+        return Err(e);
+    }
     let peer_rate = b.n as f64 / peer_secs;
     let ours = CampaignBench {
         smtp: Some(addr.clone()),
