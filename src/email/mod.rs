@@ -448,11 +448,7 @@ impl Mailer<'_> {
     pub async fn deliver(&self, out: Outgoing<'_>, at: Timestamp) -> Result<String, EmailError> {
         let env = out.envelope;
         let result = self.render_and_send(out, at).await;
-        let outcome = match &result {
-            Ok(_) => "sent",
-            Err(EmailError::Transient(_)) => "retry",
-            Err(_) => "failed",
-        };
+        let outcome = outcome_label(&result);
         // A loaded template's name, never a value from outside that set.
         let template = if self.templates.has(&env.template) {
             env.template.clone()
@@ -489,15 +485,21 @@ impl Mailer<'_> {
         )?;
         let asked = std::time::Instant::now();
         let result = self.transport.send(env, msg).await;
-        let outcome = match &result {
-            Ok(_) => "sent",
-            Err(EmailError::Transient(_)) => "retry",
-            Err(_) => "failed",
-        };
+        let outcome = outcome_label(&result);
         let transport = self.transport.name();
         metrics::histogram!(metric_names::SMTP_REPLY, "transport" => transport, "outcome" => outcome)
             .record(asked.elapsed().as_secs_f64());
         result
+    }
+}
+
+/// A delivery's outcome as the metrics label it: `sent`, `retry` (a transient error) or
+/// `failed`.
+fn outcome_label(r: &Result<String, EmailError>) -> &'static str {
+    match r {
+        Ok(_) => "sent",
+        Err(EmailError::Transient(_)) => "retry",
+        Err(_) => "failed",
     }
 }
 
